@@ -1,0 +1,1 @@
+"""data concern of acoustic-ssl."""

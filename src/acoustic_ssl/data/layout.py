@@ -1,0 +1,71 @@
+"""Facts of the ACIVW raw layout and TFRecord schema, in one place so every stage agrees.
+
+Raw: ``class_K/data_NNN/{audio/A_%06d.dc, MFCC_Image/Data_%d.mat, video/I_%06d.bmp, video_time.txt}``.
+Records: ``class_K/data_NNN/Data_%03d.tfrecord``, one GZIP SequenceExample per second of video.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CLASS_NAMES: tuple[str, ...] = (
+    "train", "boat", "drone", "fountain", "drill", "razor", "hair dryer", "hoover", "shopping cart", "traffic",
+)
+NUM_CLASSES = len(CLASS_NAMES)
+NUM_LOCATIONS = 61  # one-hot size of the original loader ("max videos per class")
+
+FRAMES_PER_SECOND = 12
+SAMPLES_PER_FRAME = 1024
+NUM_MICS = 128
+SENSOR_SAMPLE_RATE = FRAMES_PER_SECOND * SAMPLES_PER_FRAME  # 12 288 Hz
+AUDIO_SAMPLE_RATE = 22050  # rate the loader resamples the mono track to
+
+ACOUSTIC_SHAPE = (36, 48, 12)  # rows, cols, MFCC channels (sensor orientation, as stored)
+RAW_VIDEO_SHAPE = (480, 640, 3)  # height, width, BGR
+VIDEO_SHAPE = (224, 298, 3)  # after the converter's bicubic resize to shorter side 224
+VIDEO_MEAN_BGR_ORDER = (123.68, 116.78, 103.94)  # subtracted channel-by-channel from BGR data, as the original
+
+MODALITY_ACOUSTIC, MODALITY_AUDIO, MODALITY_VIDEO = 0, 1, 2
+MODALITY_NAMES = {MODALITY_ACOUSTIC: "acoustic images", MODALITY_AUDIO: "audio", MODALITY_VIDEO: "video"}
+
+# TFRecord feature-list keys and context keys, exactly as the original converter wrote them.
+KEY_ACOUSTIC = "audio/image"
+KEY_AUDIO = "audio/data"
+KEY_VIDEO = "video/image"
+KEY_CLASS = "classes"
+KEY_LOCATION = "location"
+
+AUDIO_DIR, MFCC_DIR, VIDEO_DIR = "audio", "MFCC_Image", "video"
+VIDEO_TIME_FILE = "video_time.txt"
+CLASS_TIME_FILE = "class_time.txt"
+GROUND_TRUTH_FILE = "ground_truth.csv"
+
+
+def audio_frame_path(video_dir: Path, frame: int) -> Path:
+    """Path of raw audio frame ``frame`` (1-based)."""
+    return video_dir / AUDIO_DIR / f"A_{frame:06d}.dc"
+
+
+def mfcc_frame_path(video_dir: Path, frame: int) -> Path:
+    """Path of acoustic image ``frame`` (1-based, no zero padding, as the original)."""
+    return video_dir / MFCC_DIR / f"Data_{frame}.mat"
+
+
+def video_frame_path(video_dir: Path, frame: int) -> Path:
+    """Path of video frame ``frame`` (1-based)."""
+    return video_dir / VIDEO_DIR / f"I_{frame:06d}.bmp"
+
+
+def record_name(second: int) -> str:
+    """File name of the record holding second ``second`` (1-based) of a video."""
+    return f"Data_{second:03d}.tfrecord"
+
+
+def video_dir_name(class_index: int, location: int) -> Path:
+    """Relative folder of a video: ``class_K/data_NNN``."""
+    return Path(f"class_{class_index}") / f"data_{location:03d}"
+
+
+def video_id(class_index: int, location: int) -> int:
+    """A global integer id of a video: two samples share it iff same class and same location."""
+    return class_index * 1000 + location

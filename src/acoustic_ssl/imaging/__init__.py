@@ -1,0 +1,1 @@
+"""imaging concern of acoustic-ssl."""

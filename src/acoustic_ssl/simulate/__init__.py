@@ -1,0 +1,1 @@
+"""simulate concern of acoustic-ssl."""

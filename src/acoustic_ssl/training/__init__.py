@@ -1,0 +1,1 @@
+"""training concern of acoustic-ssl."""
