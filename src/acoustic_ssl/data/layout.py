@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 CLASS_NAMES: tuple[str, ...] = (
-    "train", "boat", "drone", "fountain", "drill", "razor", "hair dryer", "hoover", "shopping cart", "traffic",
+    "train", "boat", "drone", "fountain", "drill",
+    "razor", "hair dryer", "hoover", "shopping cart", "traffic",
 )
 NUM_CLASSES = len(CLASS_NAMES)
 NUM_LOCATIONS = 61  # one-hot size of the original loader ("max videos per class")
@@ -23,7 +24,8 @@ AUDIO_SAMPLE_RATE = 22050  # rate the loader resamples the mono track to
 ACOUSTIC_SHAPE = (36, 48, 12)  # rows, cols, MFCC channels (sensor orientation, as stored)
 RAW_VIDEO_SHAPE = (480, 640, 3)  # height, width, BGR
 VIDEO_SHAPE = (224, 298, 3)  # after the converter's bicubic resize to shorter side 224
-VIDEO_MEAN_BGR_ORDER = (123.68, 116.78, 103.94)  # subtracted channel-by-channel from BGR data, as the original
+# Subtracted channel-by-channel from BGR data, as the original did (bug: named R, G, B).
+VIDEO_MEAN_BGR_ORDER = (123.68, 116.78, 103.94)
 
 MODALITY_ACOUSTIC, MODALITY_AUDIO, MODALITY_VIDEO = 0, 1, 2
 MODALITY_NAMES = {MODALITY_ACOUSTIC: "acoustic images", MODALITY_AUDIO: "audio", MODALITY_VIDEO: "video"}

@@ -1,0 +1,230 @@
+"""Training-step throughput and model FLOPs utilisation (MFU) of every model pair, on random inputs.
+
+A step = forward of every stream, attention distance + loss, backward, Adam step (the frozen acoustic teacher of
+the transfer pair only runs forward, under no_grad). FLOPs of one step (forward + backward, matmuls and
+convolutions) are counted with ``torch.utils.flop_counter.FlopCounterMode``; MFU = counted FLOPs × steps/s divided
+by the matmul peak measured in the same run (large float32 GEMM on all threads; bf16 GEMM with ``--bf16``).
+
+Usage::
+
+    python benchmarks/train_throughput.py                  # CPU, batch 8, documented shapes
+    python benchmarks/train_throughput.py --small          # CPU preset: ResNet18 output_stride 8 on 112×149 frames
+    python benchmarks/train_throughput.py --device cuda --bf16 --channels-last --batch 64
+
+Last line: one JSON object {pair: {"samples_per_s": x, "mfu": y}}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from acoustic_ssl.models import (
+    DualCamNet,
+    HearNet,
+    ResNet18,
+    attention_distance,
+    audio_map_from_vector,
+    decay_parameter_groups,
+)
+from acoustic_ssl.training.losses import same_video_mask, transfer_loss, triplet_loss
+
+PAIRS = ("audio_video", "acoustic_video", "transfer", "supervised_hearnet", "supervised_dualcamnet")
+VIDEO_FRAMES = 2  # frames per 2-s sample seen by the ResNet (frames 0 and 23 in the original)
+ACOUSTIC_FRAMES = 24  # 12 acoustic images per second × 2 s
+SPECTROGRAM_FRAMES = 200
+NUM_CLASSES = 10
+
+
+@dataclass
+class Setup:
+    """Everything one benchmark step needs: the step closure and the models it trains."""
+
+    step: Callable[[], torch.Tensor]
+    models: list[nn.Module]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    parser.add_argument("--batch", type=int, default=8, help="samples per step (2-s samples)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per pair")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per pair")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (peak = bf16 GEMM)")
+    parser.add_argument("--channels-last", action="store_true", help="channels_last ResNet/DualCamNet")
+    parser.add_argument("--small", action="store_true", help="ResNet18 output_stride 8 on 112×149 frames")
+    parser.add_argument("--width", type=int, default=64, help="ResNet18 width (64 = original)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: all)")
+    parser.add_argument("--pairs", nargs="+", choices=PAIRS, default=list(PAIRS), help="pairs to run")
+    return parser.parse_args()
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
+    """Best achieved FLOP/s of an n×n GEMM (the denominator of MFU)."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    best = float("inf")
+    for _ in range(reps + 1):
+        sync(device)
+        start = time.perf_counter()
+        a @ b
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def build(pair: str, args: argparse.Namespace, device: torch.device) -> Setup:
+    """Models, random inputs and the step closure of one pair."""
+    b = args.batch
+    memory = torch.channels_last if args.channels_last else torch.contiguous_format
+    frame_hw = (112, 149) if args.small else (224, 298)
+    autocast: Callable[[], AbstractContextManager[object]] = (
+        (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if args.bf16 else nullcontext
+    )
+
+    def prep(model: nn.Module) -> nn.Module:
+        return model.to(device, memory_format=memory).train()
+
+    def tensor(*shape: int, channels_last: bool = False) -> torch.Tensor:
+        x = torch.randn(*shape, device=device)
+        return x.contiguous(memory_format=memory) if channels_last else x
+
+    video_ids = torch.arange(b, device=device) // 2  # pairs of samples from the same recording
+    same = same_video_mask(video_ids)
+    labels = torch.randint(0, NUM_CLASSES, (b,), device=device)
+
+    def video_net() -> nn.Module:
+        return prep(ResNet18(output_stride=8 if args.small else 16, width=args.width))
+
+    def video_map(net: nn.Module, frames: torch.Tensor) -> torch.Tensor:
+        return net(frames).reshape(b, VIDEO_FRAMES, 128, 12, 16).mean(dim=1)
+
+    def acoustic_map(net: nn.Module, images: torch.Tensor) -> torch.Tensor:
+        return net(images).reshape(b, ACOUSTIC_FRAMES, 128, 12, 16).mean(dim=1)
+
+    frames = tensor(b * VIDEO_FRAMES, 3, *frame_hw, channels_last=True)
+    spectrogram = tensor(b, 257, SPECTROGRAM_FRAMES)
+    acoustic = tensor(b * ACOUSTIC_FRAMES, 12, 36, 48, channels_last=True)
+
+    if pair in ("audio_video", "transfer"):
+        video, audio = video_net(), prep(HearNet())
+        teacher = prep(DualCamNet()).eval().requires_grad_(False) if pair == "transfer" else None
+        trained: list[nn.Module] = [video, audio]
+
+        def forward_loss() -> torch.Tensor:
+            with autocast():
+                v = video_map(video, frames)
+                a = audio(spectrogram)
+                d = attention_distance(audio_map_from_vector(a), v)
+                if teacher is None:
+                    return triplet_loss(d, same, 0.2, epoch=0)
+                with torch.no_grad():
+                    t = acoustic_map(teacher, acoustic)
+                return transfer_loss(d, same, a, t, alpha=0.5, margin=0.2, epoch=0)
+
+    elif pair == "acoustic_video":
+        video, acoustic_net = video_net(), prep(DualCamNet())
+        trained = [video, acoustic_net]
+
+        def forward_loss() -> torch.Tensor:
+            with autocast():
+                d = attention_distance(acoustic_map(acoustic_net, acoustic), video_map(video, frames))
+                return triplet_loss(d, same, 0.2, epoch=0)
+
+    elif pair == "supervised_hearnet":
+        net = prep(HearNet(num_classes=NUM_CLASSES))
+        trained = [net]
+
+        def forward_loss() -> torch.Tensor:
+            with autocast():
+                return nn.functional.cross_entropy(net(spectrogram).float(), labels)
+
+    else:
+        net = prep(DualCamNet(num_classes=NUM_CLASSES))
+        trained = [net]
+
+        def forward_loss() -> torch.Tensor:
+            with autocast():
+                logits = net(acoustic).reshape(b, ACOUSTIC_FRAMES, NUM_CLASSES).mean(dim=1)
+                return nn.functional.cross_entropy(logits.float(), labels)
+
+    optimizer = torch.optim.Adam(
+        [g for m in trained for g in decay_parameter_groups(m, 5e-4)], lr=1e-5, foreach=True
+    )
+
+    def step() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss = forward_loss()
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    return Setup(step=step, models=trained)
+
+
+def step_flops(setup: Setup) -> int:
+    """Matmul/convolution FLOPs of one training step (forward + backward), counted on a real step."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        setup.step()
+    return counter.get_total_flops()
+
+
+def measure(pair: str, args: argparse.Namespace, device: torch.device, peak: float) -> dict[str, float]:
+    setup = build(pair, args, device)
+    flops = step_flops(setup)
+    for _ in range(args.warmup):
+        setup.step()
+    sync(device)
+    times = []
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        setup.step()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    best, median = min(times), sorted(times)[len(times) // 2]
+    samples_per_s = args.batch / median
+    mfu = flops / median / peak
+    print(
+        f"{pair:22s} step {median * 1e3:8.1f} ms (best {best * 1e3:.1f})  {samples_per_s:7.2f} samples/s  "
+        f"{flops / 1e9:7.1f} GFLOP/step  {flops / median / 1e9:6.1f} GFLOP/s  MFU {100 * mfu:5.1f}%"
+        f" (best-step MFU {100 * flops / best / peak:5.1f}%)",
+        flush=True,
+    )
+    return {"samples_per_s": round(samples_per_s, 3), "mfu": round(mfu, 4)}
+
+
+def main() -> None:
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    peak_dtype = torch.bfloat16 if args.bf16 else torch.float32
+    peak = matmul_peak(device, peak_dtype)
+    print(
+        f"device {device} threads {torch.get_num_threads()} batch {args.batch} bf16 {args.bf16} "
+        f"channels_last {args.channels_last} small {args.small} width {args.width}"
+    )
+    print(f"matmul peak ({peak_dtype}): {peak / 1e9:.1f} GFLOP/s")
+    results = {pair: measure(pair, args, device, peak) for pair in args.pairs}
+    peak_after = matmul_peak(device, peak_dtype)
+    print(f"matmul peak re-measured after the runs: {peak_after / 1e9:.1f} GFLOP/s (load check)")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Audio front end of the original loader: sensor mono track -> 22 050 Hz waveform -> magnitude spectrogram.
+
+The spectrogram frames like TensorFlow's ``contrib.signal.stft`` (which the original used): frames of 440
+samples every 219 samples with no padding at either end, a periodic Hann window over the 440 samples, and an
+FFT of 512 points zero-padded at the end of each frame. ``torch.stft(center=False)`` instead centres the
+440-window inside 512-sample frames, which shifts every frame by 36 samples and yields fewer frames for short
+inputs; for 2-s samples both give 200 frames, but only this framing reproduces TensorFlow's values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from acoustic_ssl.data.layout import SAMPLES_PER_FRAME
+
+__all__ = [
+    "FFT_LENGTH",
+    "FRAME_LENGTH",
+    "FRAME_STEP",
+    "PEAK_SCALE",
+    "num_spectrogram_frames",
+    "sensor_audio_to_waveform",
+    "waveform_to_spectrogram",
+]
+
+FRAME_LENGTH = 440
+FRAME_STEP = 219
+FFT_LENGTH = 512
+NUM_BINS = FFT_LENGTH // 2 + 1  # 257
+PEAK_SCALE = 256.0
+RESAMPLE_UP, RESAMPLE_DOWN = 3675, 2048  # 22 050 / 12 288 in lowest terms
+
+
+def sensor_audio_to_waveform(frames: np.ndarray) -> np.ndarray:
+    """int32 sensor frames [12·L, 1024] (one mic) -> float32 waveform of 22 050·L samples in [-256, 256].
+
+    Frames are concatenated in time order, resampled 12 288 -> 22 050 Hz with a polyphase filter (the exact
+    rational ratio; the original used librosa's kaiser_best), divided by the peak absolute value and scaled
+    by 256. An all-zero track stays zero instead of dividing by zero.
+    """
+    from scipy.signal import resample_poly
+
+    samples = np.asarray(frames)
+    if samples.ndim != 2 or samples.shape[1] != SAMPLES_PER_FRAME:
+        raise ValueError(f"sensor audio must be [frames, {SAMPLES_PER_FRAME}], got shape {samples.shape}")
+    waveform = resample_poly(samples.reshape(-1).astype(np.float64), RESAMPLE_UP, RESAMPLE_DOWN)
+    peak = float(np.max(np.abs(waveform))) if waveform.size else 0.0
+    if peak > 0:
+        waveform = waveform * (PEAK_SCALE / peak)
+    return waveform.astype(np.float32)
+
+
+def num_spectrogram_frames(num_samples: int) -> int:
+    """Number of STFT frames for a waveform of ``num_samples`` (200 for 2 s at 22 050 Hz)."""
+    return 0 if num_samples < FRAME_LENGTH else 1 + (num_samples - FRAME_LENGTH) // FRAME_STEP
+
+
+_WINDOW = torch.hann_window(FRAME_LENGTH, periodic=True, dtype=torch.float64)
+
+
+def waveform_to_spectrogram(waveform: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Magnitude STFT of a 22 050 Hz waveform [..., N] -> float32 [..., 257, T] (T = 200 for 2 s).
+
+    Works on any audio (scene transfer, HEAR); computed in float64 then cast, so results do not depend on the
+    input dtype.
+    """
+    signal = torch.as_tensor(np.asarray(waveform) if not isinstance(waveform, torch.Tensor) else waveform)
+    signal = signal.to(torch.float64)
+    if signal.shape[-1] < FRAME_LENGTH:
+        raise ValueError(f"waveform needs at least {FRAME_LENGTH} samples, got {signal.shape[-1]}")
+    frames = signal.unfold(-1, FRAME_LENGTH, FRAME_STEP) * _WINDOW  # [..., T, 440]
+    magnitude = torch.fft.rfft(frames, n=FFT_LENGTH, dim=-1).abs()  # [..., T, 257]
+    return magnitude.transpose(-1, -2).to(torch.float32).contiguous()

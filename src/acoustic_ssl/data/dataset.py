@@ -1,0 +1,182 @@
+"""``ACIVWDataset``: the original ``ActionsDataLoader`` sampling and preprocessing as a PyTorch map dataset.
+
+A list holds records of consecutive seconds, videos complete and in order. Records are grouped into blocks
+of ``total_length`` seconds. Training draws ``number_of_crops`` random ``sample_length``-second windows per
+block (offsets seeded by seed, epoch and item, so DataLoader workers agree); inference takes the
+consecutive non-overlapping windows of every block. Shuffling the samples is the sampler's job.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from acoustic_ssl.data.audio import sensor_audio_to_waveform, waveform_to_spectrogram
+from acoustic_ssl.data.layout import (
+    FRAMES_PER_SECOND,
+    KEY_ACOUSTIC,
+    KEY_AUDIO,
+    KEY_CLASS,
+    KEY_LOCATION,
+    KEY_VIDEO,
+    VIDEO_MEAN_BGR_ORDER,
+    video_id,
+)
+from acoustic_ssl.data.lists import read_list
+from acoustic_ssl.data.packed import PackedRecords, RecordFiles, is_packed_dir
+from acoustic_ssl.errors import DataError
+
+__all__ = ["ACIVWDataset", "pick_frames", "sensor_audio_to_waveform", "waveform_to_spectrogram"]
+
+_MODALITY_KEYS = {0: KEY_ACOUSTIC, 1: KEY_AUDIO, 2: KEY_VIDEO}
+
+
+def pick_frames(sample_length: int, nr_frames: int) -> np.ndarray:
+    """Frames kept per sample: floor(linspace(0, 12·L − 1, nr_frames)) (0 and 23 for L = 2, 2 frames)."""
+    return np.floor(np.linspace(0, FRAMES_PER_SECOND * sample_length - 1, nr_frames)).astype(np.int64)
+
+
+class ACIVWDataset(Dataset):
+    """Samples of ``sample_length`` seconds from a record list, a list of record paths or a packed folder.
+
+    Items are dicts of tensors: ``acoustic`` [12L,12,36,48] (flipped up-down and left-right),
+    ``spectrogram`` [257,T] (z-scored with ``stats_dir``), ``video`` [nr_frames,3,H,W] (BGR minus the
+    original means), ``label``, ``location``, ``video_id``, ``start``. Absent modalities are absent keys.
+    """
+
+    def __init__(
+        self,
+        list_file_or_paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        *,
+        mode: str = "training",
+        total_length: int = 2,
+        sample_length: int = 2,
+        number_of_crops: int = 1,
+        modalities: Sequence[int] = (0, 1, 2),
+        nr_frames: int = 2,
+        stats_dir: str | os.PathLike[str] | None = None,
+        video_size: tuple[int, int] | None = None,
+        seed: int = 0,
+    ) -> None:
+        if mode not in ("training", "inference"):
+            raise DataError(f"mode must be 'training' or 'inference', got {mode!r}")
+        if sample_length < 1 or total_length < 1 or total_length % sample_length:
+            raise DataError(
+                f"total_length ({total_length}) must be a positive multiple of "
+                f"sample_length ({sample_length})"
+            )
+        if number_of_crops < 1:
+            raise DataError(f"number_of_crops must be >= 1, got {number_of_crops}")
+        chosen = tuple(sorted(set(int(m) for m in modalities)))
+        if not chosen or any(m not in _MODALITY_KEYS for m in chosen):
+            raise DataError(f"modalities must be a non-empty subset of 0 1 2, got {list(modalities)}")
+        if 2 in chosen and not 1 <= nr_frames <= FRAMES_PER_SECOND * sample_length:
+            raise DataError(f"nr_frames must be in 1..{FRAMES_PER_SECOND * sample_length}, got {nr_frames}")
+        self.mode = mode
+        self.total_length = total_length
+        self.sample_length = sample_length
+        self.number_of_crops = number_of_crops
+        self.modalities = chosen
+        self.nr_frames = nr_frames
+        self.video_size = tuple(video_size) if video_size is not None else None
+        self.seed = seed
+        self.epoch = 0
+        self.source = self._open_source(list_file_or_paths)
+        if len(self.source) % total_length:
+            raise DataError(
+                f"{self._name}: {len(self.source)} records is not a multiple of total_length={total_length} "
+                "(lists must hold whole blocks; see `acoustic-ssl lists`)"
+            )
+        self.num_blocks = len(self.source) // total_length
+        self.frame_indices = pick_frames(sample_length, nr_frames)
+        self.keys = tuple(_MODALITY_KEYS[m] for m in chosen)
+        self.mean: torch.Tensor | None = None
+        self.std: torch.Tensor | None = None
+        if stats_dir is not None and 1 in chosen:
+            from acoustic_ssl.data.stats import load_stats
+
+            mean, std = load_stats(stats_dir)
+            self.mean = torch.from_numpy(mean.astype(np.float32))[:, None]
+            self.std = torch.from_numpy(np.where(std > 0, std, 1.0).astype(np.float32))[:, None]
+
+    def _open_source(self, spec: Any) -> RecordFiles | PackedRecords:
+        if isinstance(spec, (str, os.PathLike)):
+            self._name = str(spec)
+            if is_packed_dir(spec):
+                return PackedRecords(spec)
+            return RecordFiles(read_list(spec))
+        self._name = "record list"
+        return RecordFiles([Path(p) for p in spec])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the training crops of ``epoch`` (call before creating the epoch's DataLoader iterator)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        if self.mode == "training":
+            return self.num_blocks * self.number_of_crops
+        return self.num_blocks * (self.total_length // self.sample_length)
+
+    def first_record(self, index: int) -> int:
+        """Index (in the list) of the first record of sample ``index``."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"sample {index} out of range for {len(self)} samples")
+        if self.mode == "inference":
+            return index * self.sample_length
+        block = index // self.number_of_crops
+        span = self.total_length - self.sample_length + 1
+        offset = 0 if span == 1 else int(np.random.default_rng([self.seed, self.epoch, index]).integers(span))
+        return block * self.total_length + offset
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        first = self.first_record(index)
+        records = [self.source.read(first + k, self.keys) for k in range(self.sample_length)]
+        head = records[0]
+        for k, record in enumerate(records[1:], start=1):
+            if (record[KEY_CLASS], record[KEY_LOCATION], record["second"]) != (
+                head[KEY_CLASS],
+                head[KEY_LOCATION],
+                head["second"] + k,
+            ):
+                raise DataError(
+                    f"{self.source.describe(first + k)}: not the next second of "
+                    f"{self.source.describe(first)}; a sample must be consecutive seconds of one video"
+                )
+        item: dict[str, torch.Tensor] = {
+            "label": torch.tensor(head[KEY_CLASS], dtype=torch.int64),
+            "location": torch.tensor(head[KEY_LOCATION], dtype=torch.int64),
+            "video_id": torch.tensor(video_id(head[KEY_CLASS], head[KEY_LOCATION]), dtype=torch.int64),
+            "start": torch.tensor(head["second"], dtype=torch.int64),
+        }
+        if KEY_ACOUSTIC in self.keys:
+            images = np.concatenate([r[KEY_ACOUSTIC] for r in records])  # [12L, 36, 48, 12]
+            rotated = images[:, ::-1, ::-1, :].transpose(0, 3, 1, 2)  # flip rows and cols, channels first
+            item["acoustic"] = torch.from_numpy(np.ascontiguousarray(rotated, dtype=np.float32))
+        if KEY_AUDIO in self.keys:
+            sensor = np.concatenate([r[KEY_AUDIO] for r in records])  # [12L, 1024]
+            spectrogram = waveform_to_spectrogram(sensor_audio_to_waveform(sensor))
+            if self.mean is not None and self.std is not None:
+                spectrogram = (spectrogram - self.mean) / self.std
+            item["spectrogram"] = spectrogram
+        if KEY_VIDEO in self.keys:
+            item["video"] = self._video(records)
+        return item
+
+    def _video(self, records: list[dict[str, Any]]) -> torch.Tensor:
+        per_record = FRAMES_PER_SECOND
+        frames = np.stack(
+            [records[i // per_record][KEY_VIDEO][i % per_record] for i in self.frame_indices]
+        )  # [nr, H, W, 3] uint8 BGR
+        video = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+        video -= torch.tensor(VIDEO_MEAN_BGR_ORDER, dtype=torch.float32)[:, None, None]
+        if self.video_size is not None and tuple(video.shape[-2:]) != self.video_size:
+            video = torch.nn.functional.interpolate(
+                video, size=self.video_size, mode="bilinear", align_corners=False, antialias=True
+            )
+        return video.contiguous()

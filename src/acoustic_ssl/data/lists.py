@@ -1,0 +1,159 @@
+"""Split lists: one record path per line, videos complete and in order, like the original ``lists/*.txt``.
+
+The original lists hold absolute paths such as ``/Dataset/class_0/data_046/Data_001.tfrecord`` (testing uses
+``/dataset/``); ``read_list(path, root=...)`` re-roots them onto a local records folder. ``make_lists``
+generates new splits that are disjoint by video and stratified by class.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from acoustic_ssl.data.layout import video_dir_name
+from acoustic_ssl.data.raw import iter_video_dirs
+from acoustic_ssl.errors import DataError
+from acoustic_ssl.io_utils import write_text_atomic
+
+__all__ = ["SPLITS", "make_lists", "read_list", "reroot_lists", "split_counts", "write_list"]
+
+SPLITS = ("training", "validation", "testing")
+_CLASS_PART = re.compile(r"(?:^|/)(class_\d+/.*)$")
+_RECORD_RE = re.compile(r"^Data_(\d+)\.tfrecord$")
+
+
+def reroot(path: str, root: str | os.PathLike[str]) -> Path:
+    """Replace everything before ``class_K/`` in ``path`` by ``root``."""
+    match = _CLASS_PART.search(path.replace("\\", "/"))
+    if not match:
+        raise DataError(f"{path}: cannot re-root a path without a class_K/ component")
+    return Path(root) / match.group(1)
+
+
+def read_list(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Record paths of a list file (blank lines ignored); with ``root`` re-rooted onto a local folder.
+
+    Relative paths in a list are taken relative to the list file's folder.
+    """
+    list_path = Path(path)
+    try:
+        lines = list_path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise DataError(f"{list_path}: cannot read list file ({exc.strerror})") from exc
+    entries = [line.strip() for line in lines if line.strip()]
+    if root is not None:
+        return [reroot(entry, root) for entry in entries]
+    return [p if p.is_absolute() else list_path.parent / p for p in map(Path, entries)]
+
+
+def write_list(path: str | os.PathLike[str], paths: Sequence[str | os.PathLike[str]]) -> None:
+    """Write one path per line, each ending with a newline (as the original lists)."""
+    write_text_atomic(path, "".join(f"{p}\n" for p in paths))
+
+
+def split_counts(num_videos: int, fractions: Sequence[float]) -> tuple[int, int, int]:
+    """Videos per split for one class: proportional, every split >= 1 when there are >= 3 videos.
+
+    With fewer than 3 videos, training is filled first, then testing.
+    """
+    if num_videos < 3:
+        return (min(num_videos, 1), 0, max(num_videos - 1, 0))
+    total = float(sum(fractions))
+    val = max(1, round(num_videos * fractions[1] / total))
+    test = max(1, round(num_videos * fractions[2] / total))
+    while num_videos - val - test < 1:  # keep at least one training video
+        if val >= test:
+            val -= 1
+        else:
+            test -= 1
+    return num_videos - val - test, val, test
+
+
+def _video_records(video_dir: Path) -> list[Path]:
+    numbered = sorted(
+        (int(m.group(1)), p) for p in video_dir.iterdir() if p.is_file() and (m := _RECORD_RE.match(p.name))
+    )
+    return [p for _, p in numbered]
+
+
+def make_lists(
+    records_root: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    seed: int = 0,
+    fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    total_length: int = 2,
+) -> dict[str, list[Path]]:
+    """Write ``training.txt``, ``validation.txt``, ``testing.txt`` under ``out_dir`` and return their paths.
+
+    Per class the videos are shuffled with ``seed`` and dealt out by ``fractions`` (disjoint by video).
+    Each video is listed from its first second, in order, truncated to a multiple of ``total_length`` so a
+    loader block never straddles two videos; videos shorter than ``total_length`` seconds are left out.
+    Within a split, classes are in increasing order and videos by increasing ``data_NNN`` index.
+    """
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
+        raise DataError(f"fractions must be three non-negative numbers, got {list(fractions)}")
+    if total_length < 1:
+        raise DataError(f"total_length must be >= 1, got {total_length}")
+    root = Path(records_root)
+    by_class: dict[int, list[tuple[int, list[Path]]]] = {}
+    for class_index, location, video_dir in iter_video_dirs(root):
+        records = _video_records(video_dir)
+        usable = len(records) // total_length * total_length
+        if usable:
+            by_class.setdefault(class_index, []).append((location, records[:usable]))
+    if not by_class:
+        raise DataError(f"{root}: no class_K/data_NNN folders with at least {total_length} records")
+    splits: dict[str, list[Path]] = {name: [] for name in SPLITS}
+    for class_index in sorted(by_class):
+        videos = by_class[class_index]
+        order = np.random.default_rng([seed, class_index]).permutation(len(videos))
+        n_train, n_val, _ = split_counts(len(videos), fractions)
+        chosen = {
+            "training": order[:n_train],
+            "validation": order[n_train : n_train + n_val],
+            "testing": order[n_train + n_val :],
+        }
+        for name, indices in chosen.items():
+            for i in sorted(indices, key=lambda i: videos[i][0]):
+                splits[name].extend(videos[i][1])
+    out = Path(out_dir)
+    for name, paths in splits.items():
+        write_list(out / f"{name}.txt", paths)
+    return splits
+
+
+def reroot_lists(
+    original_dir: str | os.PathLike[str],
+    records_root: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    check: bool = True,
+) -> dict[str, list[Path]]:
+    """Rewrite the original ``training/validation/testing.txt`` onto ``records_root`` into ``out_dir``.
+
+    With ``check`` every re-rooted record must exist (a mismatch between dataset and lists is an error).
+    """
+    result: dict[str, list[Path]] = {}
+    for name in SPLITS:
+        source = Path(original_dir) / f"{name}.txt"
+        paths = read_list(source, root=records_root)
+        if check:
+            missing = [p for p in paths if not p.is_file()]
+            if missing:
+                raise DataError(
+                    f"{source}: {len(missing)} of {len(paths)} records are missing under {records_root} "
+                    f"(first: {missing[0]})"
+                )
+        result[name] = paths
+    for name, paths in result.items():
+        write_list(Path(out_dir) / f"{name}.txt", paths)
+    return result
+
+
+def video_of(path: Path) -> Path:
+    """``class_K/data_NNN`` of a record path (the unit splits are disjoint over)."""
+    return video_dir_name(int(path.parent.parent.name.split("_")[1]), int(path.parent.name.split("_")[1]))

@@ -1,0 +1,154 @@
+"""CLI of the evaluation concern: ``extract``, ``evaluate``, ``scenes``, ``report``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+KS_HELP = "k values tried for kNN, chosen on validation (default: 7 9 11 13 15, as the original)"
+
+
+def register(subparsers: Any) -> None:
+    """Add the evaluation subcommands."""
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    p = subparsers.add_parser(
+        "extract", formatter_class=fmt,
+        help="run a checkpoint on a record list and save per-sample features (.npz)",
+        description=(
+            "Run a checkpoint's networks (inference mode, 2-s consecutive samples) on a record list and "
+            "save the audio/video/joint/acoustic/supervised features, labels, video ids, starts, attention "
+            "maps and, with --energy-maps, acoustic energy maps to one .npz (keys documented in "
+            "acoustic_ssl.evaluation.extract)."
+        ),
+    )
+    p.add_argument("--checkpoint", required=True, type=Path,
+                   help="checkpoint stem (run/checkpoints/best; .../random: random init) or run dir")
+    p.add_argument("--list", required=True, type=Path, dest="list_file", help="record list or packed folder")
+    p.add_argument("--split", default=None, help="split name stored in the file (default: the list's stem)")
+    p.add_argument("--out", required=True, type=Path, help="output .npz file")
+    p.add_argument("--stats-dir", type=Path, default=None,
+                   help="spectrogram statistics (default: the run config's data.stats_dir)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--energy-maps", action="store_true", help="also load acoustic images for energy maps")
+    p.set_defaults(func=_extract)
+
+    p = subparsers.add_parser(
+        "evaluate", formatter_class=fmt,
+        help="kNN, linear probe, cross-modal retrieval and localisation of a checkpoint -> metrics.json",
+        description=(
+            "Extract features of the training/validation/testing lists (defaults: the lists of the run "
+            "config), then compute kNN (original protocol) and linear-probe accuracy per feature, "
+            "audio<->video retrieval (recall@1/2/5/10/30, mAP, confusions) and, with --raw-dir pointing at "
+            "simulated raw data, localisation (pointing accuracy, cIoU, AUC) with PNG overlays. "
+            "Writes OUT/metrics.json."
+        ),
+    )
+    p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint stem or run dir")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: <run dir>/evaluation/<checkpoint name>)")
+    p.add_argument("--train-list", type=Path, default=None)
+    p.add_argument("--valid-list", type=Path, default=None)
+    p.add_argument("--test-list", type=Path, default=None)
+    p.add_argument("--raw-dir", type=Path, default=None,
+                   help="simulated raw dataset (ground_truth.csv per video, camera.json) for localisation")
+    p.add_argument("--stats-dir", type=Path, default=None)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--knn-k", type=int, nargs="+", default=[7, 9, 11, 13, 15], help=KS_HELP)
+    p.add_argument("--no-probe", action="store_true", help="skip the linear probe")
+    p.add_argument("--no-energy", action="store_true", help="do not load acoustic images for energy maps")
+    p.add_argument("--fresh", action="store_true", help="re-extract even if OUT has features_<split>.npz")
+    p.set_defaults(func=_evaluate)
+
+    p = subparsers.add_parser(
+        "scenes", formatter_class=fmt,
+        help="acoustic-scene transfer (DCASE/TUT layout): kNN and linear probe on audio features",
+        description=(
+            "Acoustic-scene classification with a frozen audio network on a DCASE/TUT-style folder: "
+            "audio/*.wav, meta.csv (filename<TAB>scene_label[...]) and evaluation_setup/fold1_train.txt + "
+            "fold1_evaluate.txt (or fold1_test.txt). Clips -> 22 050 Hz, 10 s; 5 random 2-s crops per "
+            "training clip, 5 non-overlapping crops per test clip; k and C chosen on an inner validation "
+            "split of the training clips."
+        ),
+    )
+    p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint with a HearNet")
+    p.add_argument("--data", required=True, type=Path, help="DCASE/TUT-style folder")
+    p.add_argument("--out", type=Path, default=None, help="write the metrics JSON here (default: print only)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the training crops and the inner split")
+    p.add_argument("--knn-k", type=int, nargs="+", default=[7, 9, 11, 13, 15], help=KS_HELP)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=_scenes)
+
+    p = subparsers.add_parser(
+        "report", formatter_class=fmt,
+        help="self-contained HTML + Markdown report of one or more runs",
+        description=(
+            "Collect each run's metrics.jsonl (training curves) and evaluation/*/metrics.json (or a folder "
+            "holding metrics.json directly) and write OUT/report.html (inline CSS, images as base64 PNG, no "
+            "network) and OUT/report.md: curves, metric tables across runs, t-SNE of test embeddings, "
+            "retrieval examples and localisation overlays."
+        ),
+    )
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="run or evaluation folders")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--title", default="acoustic-ssl report")
+    p.add_argument("--no-tsne", action="store_true", help="skip t-SNE plots (the slowest part)")
+    p.set_defaults(func=_report)
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from acoustic_ssl.evaluation.extract import extract_features, load_features
+
+    path = extract_features(
+        args.checkpoint, args.list_file, args.out, split=args.split, stats_dir=args.stats_dir,
+        batch_size=args.batch_size, energy_maps=args.energy_maps,
+    )
+    arrays, _ = load_features(path)
+    print(f"{path}: {len(arrays['labels'])} samples, keys {', '.join(sorted(arrays))}")
+    return 0
+
+
+def _default_eval_dir(checkpoint: Path) -> Path:
+    from acoustic_ssl.training.checkpoint import checkpoint_paths
+
+    stem = checkpoint_paths(checkpoint)[1].with_suffix("")
+    run_dir = stem.parent.parent if stem.parent.name == "checkpoints" else stem.parent
+    return run_dir / "evaluation" / stem.name
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from acoustic_ssl.evaluation.evaluate import evaluate_checkpoint
+
+    out = args.out or _default_eval_dir(args.checkpoint)
+    lists = {"training": args.train_list, "validation": args.valid_list, "testing": args.test_list}
+    metrics = evaluate_checkpoint(
+        args.checkpoint, out, lists={k: v for k, v in lists.items() if v}, raw_dir=args.raw_dir,
+        stats_dir=args.stats_dir, batch_size=args.batch_size, ks=args.knn_k, probe=not args.no_probe,
+        reuse=not args.fresh, energy_maps=False if args.no_energy else None,
+    )
+    print(json.dumps(metrics["summary"], indent=2))
+    print(f"metrics: {out / 'metrics.json'}")
+    return 0
+
+
+def _scenes(args: argparse.Namespace) -> int:
+    from acoustic_ssl.evaluation.evaluate import clean_json
+    from acoustic_ssl.evaluation.scenes import scene_transfer
+    from acoustic_ssl.io_utils import write_json_atomic
+
+    result = clean_json(scene_transfer(args.checkpoint, args.data, seed=args.seed, ks=args.knn_k,
+                                       batch_size=args.batch_size))
+    if args.out:
+        write_json_atomic(args.out, result)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from acoustic_ssl.evaluation.report import write_report
+
+    html_path, md_path = write_report(args.runs, args.out, title=args.title, tsne=not args.no_tsne)
+    print(f"report: {html_path} and {md_path}")
+    return 0

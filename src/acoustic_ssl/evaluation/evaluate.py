@@ -1,0 +1,259 @@
+"""Every metric of one checkpoint: extract features per split, then kNN/linear probe, retrieval, localisation.
+
+``evaluate_checkpoint`` writes into its output folder:
+
+* ``features_<split>.npz`` for training / validation / testing (see ``extract`` for the keys);
+* ``metrics.json``: ``knn`` and ``linear_probe`` per feature key, ``retrieval`` (audio→video and video→audio,
+  plus confusion matrices at 1/5/10), ``localization`` (``attention`` map and acoustic ``energy`` map) and
+  ``summary`` with the headline numbers (``audio_knn_accuracy``, ``retrieval_recall_at_1``,
+  ``localization_accuracy``); NaN is written as null;
+* ``retrieval_examples.json``: top-10 gallery indices of a few audio queries (every 5th from index 9, as the
+  original ``crossmodal.py``) for the report;
+* ``localization/*.png``: overlays of a sample of test frames.
+
+The functions below also work on already-loaded feature dicts, for callers that assemble their own reports.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from acoustic_ssl.errors import DataError
+from acoustic_ssl.evaluation.knn import KNN_KS, knn_protocol, linear_probe
+from acoustic_ssl.io_utils import write_json_atomic
+
+SPLITS = ("training", "validation", "testing")
+FEATURE_KEYS = ("audio", "video", "joint", "acoustic", "features", "audio_raw")
+OVERLAYS_PER_MAP = 8
+
+
+def clean_json(value: Any) -> Any:
+    """Floats, arrays and nested containers as JSON-safe values (NaN/inf → None)."""
+    if isinstance(value, Mapping):
+        return {str(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return clean_json(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def classification_metrics(
+    splits: Mapping[str, Mapping[str, np.ndarray]],
+    keys: Sequence[str] = FEATURE_KEYS,
+    ks: Sequence[int] = KNN_KS,
+    probe: bool = False,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """kNN (and optionally the linear probe) for every feature key present in all three splits."""
+    train, val, test = (splits[s] for s in SPLITS)
+    result: dict[str, dict[str, dict[str, float]]] = {"knn": {}, "linear_probe": {}}
+    for key in keys:
+        if not all(key in part for part in (train, val, test)):
+            continue
+        args = (train[key], train["labels"], val[key], val["labels"], test[key], test["labels"])
+        result["knn"][key] = knn_protocol(*args, ks=ks)
+        if probe:
+            result["linear_probe"][key] = linear_probe(*args)
+    return result
+
+
+def retrieval_distances(test: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """Attention distances [audio, video] on the test split, or None without an audio side and video maps."""
+    from acoustic_ssl.evaluation.retrieval import attention_distances, tiled_audio_distances
+
+    if "video_map" not in test:
+        return None
+    if "audio_map" in test:
+        return attention_distances(test["audio_map"], test["video_map"])
+    if "audio_raw" in test:
+        return tiled_audio_distances(test["audio_raw"], test["video_map"])
+    return None
+
+
+def retrieval_block(distances: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, Any]:
+    """Audio→video and video→audio metrics and confusions (the whole test set as gallery)."""
+    from acoustic_ssl.evaluation.retrieval import retrieval_confusions, retrieval_metrics
+
+    block: dict[str, Any] = {}
+    for name, d in (("audio_to_video", distances), ("video_to_audio", distances.T)):
+        block[name] = retrieval_metrics(d, labels, labels)
+        block[name]["confusion"] = {
+            str(k): m.tolist() for k, m in retrieval_confusions(d, labels, labels, num_classes).items()
+        }
+    return block
+
+
+def retrieval_examples(distances: np.ndarray, start: int = 9, step: int = 5, count: int = 6) -> list[dict]:
+    """Top-10 gallery indices of a few audio queries (the original figure used every 5th query from 9)."""
+    from acoustic_ssl.evaluation.retrieval import rank_gallery
+
+    n = len(distances)
+    queries = list(range(min(start, n - 1), n, step))[:count] if n else []
+    order = rank_gallery(distances[queries]) if queries else np.zeros((0, 0), int)
+    return [{"query": int(q), "top": order[i, :10].tolist()} for i, q in enumerate(queries)]
+
+
+# ---------------------------------------------------------------------------------------------- localisation
+def ground_truth_masks(
+    test: Mapping[str, np.ndarray],
+    raw_dir: str | Path,
+    object_size_m: Mapping[int, float] | None = None,
+) -> tuple[list[np.ndarray | None], list[np.ndarray], tuple[int, int]]:
+    """Per test sample: GT mask (None without on-screen source), boxes, and the frame size (H, W).
+
+    Ground truth comes from ``<raw_dir>/class_K/data_NNN/ground_truth.csv`` and ``<raw_dir>/camera.json``; the
+    frames are those in the features' ``frames`` key.
+    """
+    from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, video_dir_name
+    from acoustic_ssl.evaluation.localization import boxes_to_mask, gt_boxes, read_ground_truth
+    from acoustic_ssl.imaging.geometry import PinholeCamera
+
+    raw_dir = Path(raw_dir)
+    camera = PinholeCamera.load(raw_dir / "camera.json")
+    if object_size_m is None:
+        from acoustic_ssl.simulate.objects import OBJECT_SIZE_M
+
+        object_size_m = OBJECT_SIZE_M
+    size = (camera.height, camera.width)
+    cache: dict[int, dict] = {}
+    masks: list[np.ndarray | None] = []
+    all_boxes: list[np.ndarray] = []
+    for vid, frames in zip(test["video_ids"], test["frames"], strict=True):
+        vid = int(vid)
+        if vid not in cache:
+            path = raw_dir / video_dir_name(vid // 1000, vid % 1000) / GROUND_TRUTH_FILE
+            if not path.is_file():
+                raise DataError(f"{path}: ground truth not found (localisation needs simulated data)")
+            cache[vid] = read_ground_truth(path)
+        rows = [r for f in frames for r in cache[vid].get(int(f), [])]
+        boxes = gt_boxes(rows, camera.focal_px, object_size_m)
+        all_boxes.append(boxes)
+        masks.append(boxes_to_mask(boxes, size) if len(boxes) else None)
+    return masks, all_boxes, size
+
+
+def localization_metrics(
+    test: Mapping[str, np.ndarray],
+    raw_dir: str | Path,
+    overlay_dir: str | Path | None = None,
+    method: str = "mean",
+    object_size_m: Mapping[int, float] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Scores of the ``attention`` and ``energy`` maps present in the features (see ``localization``)."""
+    from acoustic_ssl.evaluation.localization import save_overlay, score_maps
+
+    names = (("attention", "attention_map"), ("energy", "energy_map"))
+    maps = {name: test[key] for name, key in names if key in test}
+    if not maps:
+        return {}
+    masks, boxes, size = ground_truth_masks(test, raw_dir, object_size_m)
+    result = {name: score_maps(heat, masks, method=method) for name, heat in maps.items()}
+    if overlay_dir is not None and "thumbnails" in test:
+        scored = [i for i, m in enumerate(masks) if m is not None]
+        picks = [scored[int(j)] for j in np.linspace(0, len(scored) - 1, min(OVERLAYS_PER_MAP, len(scored)))]
+        for name, heat in maps.items():
+            for i in picks:
+                save_overlay(
+                    Path(overlay_dir) / f"{name}_{i:05d}.png", test["thumbnails"][i], heat[i], boxes[i],
+                    title=f"{name} · sample {i} · class {int(test['labels'][i])}", frame_size=size,
+                )
+    return result
+
+
+def summary(metrics: Mapping[str, Any]) -> dict[str, float | None]:
+    """Headline numbers: audio kNN accuracy, audio→video R@1, pointing accuracy (attention, else energy)."""
+    knn = metrics.get("knn", {})
+    audio_key = next((k for k in ("audio", "features", "acoustic") if k in knn), None)
+    retrieval = metrics.get("retrieval", {}).get("audio_to_video", {})
+    loc = metrics.get("localization", {})
+    loc_key = next((k for k in ("attention", "energy") if k in loc), None)
+    return clean_json({
+        "audio_knn_accuracy": knn[audio_key]["accuracy"] if audio_key else None,
+        "audio_knn_feature": audio_key,
+        "retrieval_recall_at_1": retrieval.get("recall@1"),
+        "localization_accuracy": loc[loc_key]["pointing_accuracy"] if loc_key else None,
+        "localization_map": loc_key,
+    })
+
+
+def compute_metrics(
+    splits: Mapping[str, Mapping[str, np.ndarray]],
+    *,
+    raw_dir: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    ks: Sequence[int] = KNN_KS,
+    probe: bool = True,
+    num_classes: int | None = None,
+) -> dict[str, Any]:
+    """All metrics from loaded features (``splits`` keyed training/validation/testing)."""
+    test = splits["testing"]
+    metrics: dict[str, Any] = classification_metrics(splits, ks=ks, probe=probe)
+    n_classes = num_classes or int(max(int(s["labels"].max()) for s in splits.values())) + 1
+    distances = retrieval_distances(test)
+    if distances is not None:
+        metrics["retrieval"] = retrieval_block(distances, test["labels"], n_classes)
+        if out_dir is not None:
+            write_json_atomic(Path(out_dir) / "retrieval_examples.json", retrieval_examples(distances))
+    if raw_dir is not None:
+        overlays = Path(out_dir) / "localization" if out_dir is not None else None
+        metrics["localization"] = localization_metrics(test, raw_dir, overlays)
+    metrics["summary"] = summary(metrics)
+    return clean_json(metrics)
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    *,
+    lists: Mapping[str, str | Path] | None = None,
+    raw_dir: str | Path | None = None,
+    stats_dir: str | Path | None = None,
+    batch_size: int = 8,
+    ks: Sequence[int] = KNN_KS,
+    probe: bool = True,
+    reuse: bool = True,
+    energy_maps: bool | None = None,
+) -> dict[str, Any]:
+    """Extract features of the three splits (lists default to the run config's), score and write metrics.json.
+
+    With ``reuse`` an existing ``features_<split>.npz`` in ``out_dir`` is loaded instead of re-extracted.
+    ``energy_maps`` (default: when ``raw_dir`` is given) loads the acoustic images of the test split for the
+    energy localisation map.
+    """
+    from acoustic_ssl.evaluation.extract import extract_features, load_features
+    from acoustic_ssl.training.checkpoint import read_checkpoint
+
+    out_dir = Path(out_dir)
+    lists = dict(lists or {})
+    _, info = read_checkpoint(checkpoint)
+    data = info.get("config", {}).get("data", {})
+    defaults = {"training": data.get("train_list"), "validation": data.get("valid_list"),
+                "testing": data.get("test_list")}
+    energy = raw_dir is not None if energy_maps is None else energy_maps
+    splits, meta = {}, {}
+    for split in SPLITS:
+        path = out_dir / f"features_{split}.npz"
+        if not (reuse and path.is_file()):
+            list_file = lists.get(split) or defaults.get(split)
+            if not list_file:
+                raise DataError(f"{checkpoint}: no {split} list (pass --{split[:5]}-list or train with one)")
+            extract_features(checkpoint, list_file, path, split=split, stats_dir=stats_dir,
+                             batch_size=batch_size, energy_maps=energy and split == "testing")
+        splits[split], meta[split] = load_features(path)
+    metrics = compute_metrics(splits, raw_dir=raw_dir, out_dir=out_dir, ks=ks, probe=probe)
+    metrics["checkpoint"] = str(checkpoint)
+    metrics["checkpoint_name"] = meta["testing"].get("checkpoint_name")
+    metrics["run_kind"] = info.get("kind")
+    metrics["epoch"] = info.get("epoch")
+    metrics["roles"] = meta["testing"].get("roles")
+    write_json_atomic(out_dir / "metrics.json", metrics)
+    return metrics

@@ -1,0 +1,128 @@
+"""The HEAR benchmark API (https://hearbenchmark.com/hear-api.html) around a trained HearNet.
+
+``load_model(model_file_path="")`` returns a module with ``sample_rate`` (22 050), ``scene_embedding_size`` and
+``timestamp_embedding_size`` (128). Empty path: a randomly initialised HearNet (fixed seed, so it is the same
+network every time) — the random baseline. Otherwise a checkpoint (stem, file or run dir) whose ``audio``
+(self-supervised) or ``model`` (supervised) role is a HearNet.
+
+Front end, the same as in training: every window is 2 s (44 100 samples, what HearNet was trained on), peak
+normalised to ±256 like the ACIVW loader, turned into the data layer's magnitude spectrogram and z-scored with
+the run's spectrogram statistics (``config.data.stats_dir``, or ``stats_dir=`` given to ``load_model``; without
+statistics the spectrogram is used as is). Embeddings: ReLU of the HearNet embedding (self-supervised; as the
+original scene-transfer features) or ``features()`` (supervised).
+
+* ``get_timestamp_embeddings``: windows centred on t = 0, 50, 100, … ms up to the end of the sound
+  (``1 + floor(duration / 50 ms)`` timestamps); audio is zero-padded by 1 s at both ends so every window is full,
+  and short sounds work.
+* ``get_scene_embeddings``: the mean of the embeddings of windows centred every 500 ms (same padding).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from acoustic_ssl.data.layout import AUDIO_SAMPLE_RATE
+
+WINDOW_SECONDS = 2.0
+TIMESTAMP_HOP_MS = 50.0
+SCENE_HOP_MS = 500.0
+EMBEDDING_SIZE = 128
+WINDOW_BATCH = 64
+
+
+class HearModel(nn.Module):
+    """A HearNet plus its spectrogram statistics, with the attributes the HEAR API requires."""
+
+    sample_rate = AUDIO_SAMPLE_RATE
+    scene_embedding_size = EMBEDDING_SIZE
+    timestamp_embedding_size = EMBEDDING_SIZE
+
+    def __init__(self, net: nn.Module, mean: np.ndarray | None = None, std: np.ndarray | None = None) -> None:
+        super().__init__()
+        self.net = net.eval()
+        self.supervised = getattr(net, "num_classes", None) is not None
+        self.normalized = mean is not None and std is not None
+        bins = 257
+        self.register_buffer("mean", torch.as_tensor(mean if self.normalized else np.zeros(bins), dtype=torch.float32))
+        safe_std = np.where(np.asarray(std) > 0, std, 1.0) if self.normalized else np.ones(bins)
+        self.register_buffer("std", torch.as_tensor(safe_std, dtype=torch.float32))
+
+    @torch.inference_mode()
+    def embed_windows(self, windows: torch.Tensor) -> torch.Tensor:
+        """Embeddings [B, 128] of 2-s waveforms [B, 44 100]."""
+        from acoustic_ssl.data.audio import PEAK_SCALE, waveform_to_spectrogram
+
+        peak = windows.abs().amax(dim=1, keepdim=True)
+        scaled = torch.where(peak > 0, windows * (PEAK_SCALE / peak.clamp_min(1e-30)), windows)
+        spec = waveform_to_spectrogram(scaled.cpu()).to(self.mean.device)
+        spec = (spec - self.mean[:, None]) / self.std[:, None]
+        return torch.relu(self.net.features(spec))
+
+
+def _load_stats(stats_dir: str | Path | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if stats_dir is None or not Path(stats_dir).is_dir():
+        return None, None
+    from acoustic_ssl.data.stats import load_stats
+
+    mean, std = load_stats(stats_dir)
+    return np.asarray(mean), np.asarray(std)
+
+
+def load_model(model_file_path: str = "", stats_dir: str | None = None) -> HearModel:
+    """HEAR ``load_model``: a checkpoint's HearNet, or a seeded random-init HearNet for an empty path."""
+    from acoustic_ssl.models import HearNet
+
+    if not model_file_path:
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            net = HearNet()
+        return HearModel(net, *_load_stats(stats_dir))
+    from acoustic_ssl.evaluation.scenes import audio_feature_network
+    from acoustic_ssl.training.checkpoint import load_checkpoint
+
+    models, info = load_checkpoint(model_file_path)
+    net, _ = audio_feature_network(models)
+    if stats_dir is None:
+        stats_dir = info.get("config", {}).get("data", {}).get("stats_dir") or None
+    return HearModel(net, *_load_stats(stats_dir))
+
+
+def _check_audio(audio: torch.Tensor) -> torch.Tensor:
+    audio = torch.as_tensor(audio)
+    if audio.dim() != 2:
+        raise ValueError(f"audio must be [n_sounds, n_samples], got shape {tuple(audio.shape)}")
+    return audio.float()
+
+
+def _windowed_embeddings(audio: torch.Tensor, model: HearModel, hop_ms: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embeddings [n_sounds, n_windows, 128] of 2-s windows centred every ``hop_ms``, and the centres (ms)."""
+    audio = _check_audio(audio)
+    n_sounds, n_samples = audio.shape
+    sr = model.sample_rate
+    half = int(WINDOW_SECONDS * sr) // 2
+    n_windows = 1 + int(np.floor(n_samples / sr * 1000.0 / hop_ms + 1e-9))
+    centres_ms = torch.arange(n_windows, dtype=torch.float64) * hop_ms
+    starts = torch.round(centres_ms / 1000.0 * sr).long()  # window start in the padded signal
+    padded = torch.nn.functional.pad(audio, (half, half))
+    offsets = torch.arange(2 * half)
+    out = torch.empty(n_sounds, n_windows, EMBEDDING_SIZE)
+    for s in range(n_sounds):
+        for lo in range(0, n_windows, WINDOW_BATCH):
+            idx = starts[lo : lo + WINDOW_BATCH, None] + offsets[None, :]
+            out[s, lo : lo + WINDOW_BATCH] = model.embed_windows(padded[s][idx]).cpu()
+    return out, centres_ms.float().expand(n_sounds, n_windows).clone()
+
+
+def get_timestamp_embeddings(audio: torch.Tensor, model: HearModel) -> tuple[torch.Tensor, torch.Tensor]:
+    """HEAR: embeddings [n_sounds, n_timestamps, 128] and window centres [n_sounds, n_timestamps] in ms."""
+    return _windowed_embeddings(audio, model, TIMESTAMP_HOP_MS)
+
+
+def get_scene_embeddings(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
+    """HEAR: one embedding [n_sounds, 128] per sound (mean over windows centred every 500 ms)."""
+    embeddings, _ = _windowed_embeddings(audio, model, SCENE_HOP_MS)
+    return embeddings.mean(dim=1)

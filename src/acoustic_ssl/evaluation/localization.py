@@ -1,0 +1,229 @@
+"""Sound-source localisation scores of heat maps against simulated ground truth.
+
+Maps (12×16 attention energy from ``localization_map`` or 36×48 acoustic energy from ``mfcc_to_energy``, both
+in video orientation) are upsampled bilinearly to the frame (480×640 by default; pixel centres at ``i + 0.5``
+in continuous coordinates where the frame spans [0, W] × [0, H], the camera's convention, i.e.
+``align_corners=False``).
+
+Ground truth (``ground_truth.csv`` of the simulator: ``frame,source_id,class,x,y,distance_m,on_screen``;
+frames numbered from 1; x, y in 640×480 video pixels) becomes boxes centred on (x, y) with side
+``focal_px · OBJECT_SIZE_M[class] / distance_m`` (focal from ``camera.json``). For a sample (a 2-s clip
+starting at second ``start``) the frames used are those the loader fed to the video network (``nr_frames``
+picked by linspace over the 12·L frames, e.g. indices 0 and 23 → frames ``start·12 + 1`` and
+``start·12 + 24``); the GT mask is the union of the boxes of every on-screen source in those frames. Samples
+with no on-screen source are skipped.
+
+Scores:
+
+* pointing accuracy: the argmax of the upsampled map (first in row-major order on ties) falls in the GT mask;
+* cIoU = |GT ∩ P| / (|GT| + |P − GT|) with P the map binarised at its mean (as the reference does for the
+  acoustic energy; ``"top"`` keeps the top ``fraction`` of pixels instead, as some follow-up papers do).
+  Binarisation is done after upsampling;
+* success rate at τ = 0.0, 0.1, …, 1.0: fraction of samples with cIoU > τ; AUC = trapezoidal area of the
+  success curve over τ ∈ [0, 1].
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from acoustic_ssl.errors import DataError
+
+FRAME_SIZE = (480, 640)
+THRESHOLDS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+def _interp_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """Linear interpolation weights [n_out, n_in] with half-pixel centres and edge clamping."""
+    pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0.0, n_in - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n_in - 1)
+    w = pos - lo
+    m = np.zeros((n_out, n_in))
+    np.add.at(m, (np.arange(n_out), lo), 1.0 - w)
+    np.add.at(m, (np.arange(n_out), hi), w)
+    return m
+
+
+def upsample_map(heat: np.ndarray, size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
+    """Bilinear resize of a [h, w] map to ``size`` = (H, W), as ``F.interpolate(align_corners=False)``."""
+    heat = np.asarray(heat, dtype=np.float64)
+    if heat.ndim != 2:
+        raise ValueError(f"a heat map must be 2-D, got shape {heat.shape}")
+    return _interp_matrix(size[0], heat.shape[0]) @ heat @ _interp_matrix(size[1], heat.shape[1]).T
+
+
+def binarize(heat: np.ndarray, method: str = "mean", fraction: float = 0.5) -> np.ndarray:
+    """Predicted source mask: pixels above the map's mean (``"mean"``) or its top ``fraction`` (``"top"``)."""
+    heat = np.asarray(heat, dtype=np.float64)
+    if method == "mean":
+        return heat > heat.mean()
+    if method == "top":
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        n_keep = max(1, round(fraction * heat.size))
+        order = np.argsort(-heat, axis=None, kind="stable")[:n_keep]
+        mask = np.zeros(heat.size, dtype=bool)
+        mask[order] = True
+        return mask.reshape(heat.shape)
+    raise ValueError(f"unknown binarisation {method!r} (use 'mean' or 'top')")
+
+
+def ciou(pred: np.ndarray, gt: np.ndarray) -> float:
+    """|GT ∩ P| / (|GT| + |P − GT|); 0 when both are empty."""
+    pred, gt = np.asarray(pred, bool), np.asarray(gt, bool)
+    denom = gt.sum() + (pred & ~gt).sum()
+    return float((pred & gt).sum() / denom) if denom else 0.0
+
+
+def pointing_hit(heat: np.ndarray, gt: np.ndarray) -> bool:
+    """Whether the map's maximum (first in row-major order) lies inside the GT mask."""
+    return bool(np.asarray(gt, bool).ravel()[int(np.argmax(heat))])
+
+
+def success_curve(cious: Sequence[float], thresholds: Sequence[float] = THRESHOLDS) -> np.ndarray:
+    """Fraction of samples with cIoU > τ for each τ."""
+    values = np.asarray(cious, dtype=np.float64)
+    return np.array([float(np.mean(values > t)) if values.size else float("nan") for t in thresholds])
+
+
+def auc(thresholds: Sequence[float], rates: Sequence[float]) -> float:
+    """Trapezoidal area under the success curve."""
+    x, y = np.asarray(thresholds, float), np.asarray(rates, float)
+    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0))
+
+
+# ----------------------------------------------------------------------------------------------- ground truth
+@dataclass(frozen=True)
+class GroundTruthRow:
+    frame: int
+    source_id: int
+    label: int
+    x: float
+    y: float
+    distance_m: float
+    on_screen: bool
+
+
+def read_ground_truth(path: str | Path) -> dict[int, list[GroundTruthRow]]:
+    """Rows of a ``ground_truth.csv`` grouped by frame number (1-based)."""
+    rows: dict[int, list[GroundTruthRow]] = {}
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            for line_no, rec in enumerate(csv.DictReader(handle), start=2):
+                try:
+                    row = GroundTruthRow(
+                        frame=int(rec["frame"]),
+                        source_id=int(rec["source_id"]),
+                        label=int(rec["class"]),
+                        x=float(rec["x"]),
+                        y=float(rec["y"]),
+                        distance_m=float(rec["distance_m"]),
+                        on_screen=str(rec["on_screen"]).strip().lower() in {"1", "true", "yes"},
+                    )
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise DataError(f"{path}:{line_no}: bad ground-truth row ({exc})") from exc
+                rows.setdefault(row.frame, []).append(row)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ground truth ({exc})") from exc
+    return rows
+
+
+def frames_used(start: int, sample_seconds: int = 2, nr_frames: int = 2, fps: int = 12) -> list[int]:
+    """1-based video frame numbers the loader picks for a sample (linspace over its 12·L frames)."""
+    n = fps * sample_seconds
+    idx = np.floor(np.linspace(0, n - 1, nr_frames)).astype(int) if nr_frames < n else np.arange(n)
+    return [int(start * fps + i + 1) for i in idx]
+
+
+def gt_boxes(
+    rows: Sequence[GroundTruthRow], focal_px: float, object_size_m: Mapping[int, float] | Sequence[float]
+) -> np.ndarray:
+    """Boxes [n, 4] (x0, y0, x1, y1) of the on-screen rows."""
+    boxes = []
+    for r in rows:
+        if not r.on_screen or r.distance_m <= 0:
+            continue
+        half = focal_px * float(object_size_m[r.label]) / r.distance_m / 2.0
+        boxes.append((r.x - half, r.y - half, r.x + half, r.y + half))
+    return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+
+
+def boxes_to_mask(boxes: np.ndarray, size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
+    """Union mask [H, W] of boxes: a pixel belongs to a box when its centre (i + 0.5) lies inside."""
+    mask = np.zeros(size, dtype=bool)
+    cy, cx = np.arange(size[0]) + 0.5, np.arange(size[1]) + 0.5
+    for x0, y0, x1, y1 in np.asarray(boxes).reshape(-1, 4):
+        mask |= ((cy >= y0) & (cy <= y1))[:, None] & ((cx >= x0) & (cx <= x1))[None, :]
+    return mask
+
+
+def score_maps(
+    heatmaps: Sequence[np.ndarray] | np.ndarray,
+    gt_masks: Sequence[np.ndarray | None],
+    method: str = "mean",
+    fraction: float = 0.5,
+    thresholds: Sequence[float] = THRESHOLDS,
+) -> dict[str, float]:
+    """Pointing accuracy, mean cIoU, success rates and AUC over samples whose GT mask is not None/empty.
+
+    Keys: ``pointing_accuracy``, ``ciou_mean``, ``success@τ`` for every τ, ``auc``, ``n`` (samples scored).
+    """
+    hits, cious = [], []
+    for heat, gt in zip(heatmaps, gt_masks, strict=True):
+        if gt is None or not np.any(gt):
+            continue
+        up = upsample_map(heat, gt.shape)
+        hits.append(pointing_hit(up, gt))
+        cious.append(ciou(binarize(up, method, fraction), gt))
+    rates = success_curve(cious, thresholds)
+    result: dict[str, float] = {
+        "pointing_accuracy": float(np.mean(hits)) if hits else float("nan"),
+        "ciou_mean": float(np.mean(cious)) if cious else float("nan"),
+        "n": float(len(cious)),
+    }
+    result.update({f"success@{t:.1f}": float(r) for t, r in zip(thresholds, rates, strict=True)})
+    result["auc"] = auc(thresholds, rates) if cious else float("nan")
+    return result
+
+
+def save_overlay(
+    path: str | Path,
+    frame_rgb: np.ndarray,
+    heat: np.ndarray,
+    boxes: np.ndarray | None = None,
+    title: str = "",
+    frame_size: tuple[int, int] = FRAME_SIZE,
+) -> None:
+    """PNG of a frame (any size, stretched to ``frame_size``) with the upsampled heat map and GT boxes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from acoustic_ssl.io_utils import atomic_path
+
+    h, w = frame_size
+    fig, ax = plt.subplots(figsize=(w / 160, h / 160), dpi=80)
+    ax.imshow(np.asarray(frame_rgb), extent=(0, w, h, 0))
+    up = upsample_map(heat, frame_size)
+    span = np.ptp(up)
+    ax.imshow((up - up.min()) / (span if span > 0 else 1.0), extent=(0, w, h, 0), cmap="jet", alpha=0.45,
+              vmin=0.0, vmax=1.0)
+    for x0, y0, x1, y1 in np.asarray(boxes if boxes is not None else []).reshape(-1, 4):
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="lime", linewidth=2))
+    ax.set_xlim(0, w)
+    ax.set_ylim(h, 0)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout(pad=0.2)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

@@ -1,0 +1,199 @@
+"""Simulate a whole ACIVW-style dataset: many videos, in parallel, deterministic for a seed, resumable.
+
+Every video ``(class K, location L)`` draws everything from its own ``numpy.random.SeedSequence(seed,
+spawn_key=(K, L))``, so results do not depend on the number of workers or on which videos were simulated
+before; each video job runs single-threaded for the same reason (and so parallel workers do not fight for
+cores). A video folder with ``ground_truth.csv`` (written last) is complete and skipped when the command is run
+again with the same parameters; ``simulation.json`` records those parameters, and a different set in an existing
+folder is refused rather than mixed.
+
+Root files: ``array_geometry.csv`` (:meth:`ArrayGeometry.save`), ``camera.json`` (the 640 × 480 reference
+camera, the frame of the ground-truth pixels) and ``simulation.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from acoustic_ssl import __version__
+from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, NUM_CLASSES, SENSOR_SAMPLE_RATE, video_dir_name
+from acoustic_ssl.errors import ConfigError, DataError
+from acoustic_ssl.io_utils import progress, write_json_atomic
+
+SIMULATOR_VERSION = 1
+GEOMETRY_FILE, CAMERA_FILE, SIMULATION_FILE = "array_geometry.csv", "camera.json", "simulation.json"
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """One video to simulate (picklable, sent to worker processes)."""
+
+    video_dir: str
+    class_index: int
+    location: int
+    seconds: int
+    seed: int
+    snr_db: float
+    frame_size: tuple[int, int]
+    write_images: bool
+
+
+_WORKER_STATE: dict[str, Any] = {}
+
+
+def _state(write_images: bool) -> dict[str, Any]:
+    """Geometry, camera and (lazily, it holds ~450 MB of steering vectors) the beamformer of this process."""
+    from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
+
+    if "geometry" not in _WORKER_STATE:
+        _WORKER_STATE["geometry"] = ArrayGeometry.default()
+        _WORKER_STATE["camera"] = PinholeCamera()
+    if write_images and "beamformer" not in _WORKER_STATE:
+        from acoustic_ssl.imaging.beamform import Beamformer
+
+        _WORKER_STATE["beamformer"] = Beamformer(_WORKER_STATE["geometry"], _WORKER_STATE["camera"])
+    return _WORKER_STATE
+
+
+def video_seed(seed: int, class_index: int, location: int) -> np.random.SeedSequence:
+    """The seed of one video, independent of every other video's."""
+    return np.random.SeedSequence(entropy=seed, spawn_key=(class_index, location))
+
+
+def simulate_video(job: VideoJob) -> str:
+    """Simulate and write one video (single-threaded, so the bytes do not depend on the thread count)."""
+    import torch
+
+    from acoustic_ssl.simulate.render import render_video
+    from acoustic_ssl.simulate.scene import make_scene
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        state = _state(job.write_images)
+        scene = make_scene(job.class_index, job.seconds, job.snr_db, state["camera"],
+                           video_seed(job.seed, job.class_index, job.location))
+        render_video(Path(job.video_dir), scene, state["geometry"], state["camera"],
+                     state.get("beamformer") if job.write_images else None, job.frame_size)
+    finally:
+        torch.set_num_threads(threads)
+    return job.video_dir
+
+
+def _parameters(videos_per_class: int, seconds: int, seed: int, snr_db: float, classes: list[int],
+                frame_size: tuple[int, int], write_images: bool) -> dict[str, Any]:
+    from acoustic_ssl.imaging.geometry import PinholeCamera
+    from acoustic_ssl.simulate import propagation, scene
+
+    camera = PinholeCamera()
+    return {
+        "simulator_version": SIMULATOR_VERSION,
+        "package_version": __version__,
+        "seed": seed,
+        "videos_per_class": videos_per_class,
+        "seconds": seconds,
+        "snr_db": snr_db,
+        "classes": classes,
+        "frame_size": list(frame_size),
+        "write_images": write_images,
+        "sample_rate_hz": SENSOR_SAMPLE_RATE,
+        "full_scale": scene.FULL_SCALE,
+        "level_dbfs_range": list(scene.LEVEL_DBFS_RANGE),
+        "max_interferers": scene.MAX_INTERFERERS,
+        "speed_of_sound_mps": propagation.SPEED_OF_SOUND,
+        "oversample": propagation.OVERSAMPLE,
+        "diffuse_directions": propagation.DIFFUSE_DIRECTIONS,
+        "camera": {"width": camera.width, "height": camera.height, "hfov_deg": camera.hfov_deg},
+        "array": "ArrayGeometry.default() (see array_geometry.csv)",
+        "ground_truth_pixels": "640x480 reference camera of camera.json; scale by frame_size for the bmp files",
+        "per_video_seed": "numpy SeedSequence(seed, spawn_key=(class, location))",
+    }
+
+
+def _validate(videos_per_class: int, seconds: int, snr_db: float, classes: Sequence[int] | None,
+              frame_size: Sequence[int], workers: int | None) -> list[int]:
+    if videos_per_class < 1:
+        raise ConfigError(f"videos_per_class must be at least 1, got {videos_per_class}")
+    if videos_per_class > 1000:
+        raise ConfigError(f"videos_per_class must be at most 1000 (folder names data_NNN), got {videos_per_class}")
+    if seconds < 1:
+        raise ConfigError(f"seconds must be at least 1, got {seconds}")
+    if not np.isfinite(snr_db):
+        raise ConfigError(f"snr_db must be finite, got {snr_db}")
+    chosen = sorted(set(range(NUM_CLASSES) if classes is None else (int(c) for c in classes)))
+    if not chosen or any(not 0 <= c < NUM_CLASSES for c in chosen):
+        raise ConfigError(f"classes must be a non-empty subset of 0..{NUM_CLASSES - 1}, got {classes}")
+    if len(frame_size) != 2 or min(frame_size) < 16:
+        raise ConfigError(f"frame_size must be (height, width) of at least 16 pixels, got {tuple(frame_size)}")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    return chosen
+
+
+def simulate_dataset(
+    out_dir: str | os.PathLike[str],
+    *,
+    videos_per_class: int,
+    seconds: int,
+    seed: int,
+    snr_db: float = 20.0,
+    classes: Sequence[int] | None = None,
+    frame_size: tuple[int, int] = (480, 640),
+    workers: int | None = None,
+    write_images: bool = True,
+) -> Path:
+    """Write a simulated raw ACIVW dataset to ``out_dir`` and return it.
+
+    ``write_images=False`` writes only audio, ``video_time.txt`` and ground truth (no beamforming, no frames):
+    a fast audio-only dataset. ``workers`` defaults to the number of CPUs; 1 runs in this process.
+    """
+    chosen = _validate(videos_per_class, seconds, snr_db, classes, frame_size, workers)
+    root = Path(out_dir)
+    frame_size = (int(frame_size[0]), int(frame_size[1]))
+    parameters = _parameters(videos_per_class, seconds, seed, float(snr_db), chosen, frame_size, write_images)
+    simulation_path = root / SIMULATION_FILE
+    if simulation_path.exists():
+        try:
+            previous = json.loads(simulation_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{simulation_path}: unreadable ({exc}); use an empty output folder") from exc
+        if previous != parameters:
+            changed = sorted(k for k in parameters if previous.get(k) != parameters[k])
+            raise DataError(f"{simulation_path}: {root} holds a dataset simulated with other parameters "
+                            f"({', '.join(changed)}); use another output folder")
+    root.mkdir(parents=True, exist_ok=True)
+    state = _state(write_images=False)
+    state["geometry"].save(root / GEOMETRY_FILE)
+    state["camera"].save(root / CAMERA_FILE)
+    write_json_atomic(simulation_path, parameters)
+
+    jobs = [
+        VideoJob(str(root / video_dir_name(c, location)), c, location, seconds, seed, float(snr_db), frame_size,
+                 write_images)
+        for c in chosen
+        for location in range(videos_per_class)
+        if not (root / video_dir_name(c, location) / GROUND_TRUTH_FILE).exists()
+    ]
+    workers = min(workers or os.cpu_count() or 1, max(len(jobs), 1))
+    if workers == 1:
+        for job in progress(jobs, desc="simulate", total=len(jobs), unit="video"):
+            simulate_video(job)
+    else:
+        # fork (no __main__ guard needed in user scripts); each job pins torch to one thread before any work,
+        # so no OpenMP parallel region is entered in a forked child.
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = [pool.submit(simulate_video, job) for job in jobs]
+            for future in progress(as_completed(futures), desc="simulate", total=len(jobs), unit="video"):
+                future.result()
+    return root

@@ -1,0 +1,140 @@
+"""Render one simulated video into a raw ACIVW folder: 128-channel audio, beamformed acoustic images, frames.
+
+Per frame ``k`` (1-based, 12 per second) the folder receives, exactly as the DualCam recordings:
+
+* ``audio/A_%06d.dc``: the 128 microphone signals of sensor samples ``(k−1)·1024 … k·1024 − 1``: propagated
+  sources + diffuse noise + sensor noise, quantised to int32 with **full scale 2^23** (a 24-bit MEMS/ADC word
+  sign-extended into 32 bits; values clipped to ±(2^23 − 1)), at the per-video recording level of the scene.
+* ``MFCC_Image/Data_%d.mat``: ``Beamformer.images`` of exactly those int32 samples (as float), so re-imaging
+  the stored audio reproduces the stored images; sensor orientation (the video rotated by 180°).
+* ``video/I_%06d.bmp``: the frame at the middle of the audio frame, ``t = (k − 0.5) / 12`` s.
+
+``ground_truth.csv`` (``frame,source_id,class,x,y,distance_m,on_screen``) gives every source at the same
+instant ``t``: ``x, y`` are pixel coordinates of the **640 × 480 reference camera** (``camera.json``), whatever
+``frame_size`` the bmp files have (multiply by ``width / 640`` and ``height / 480`` for the stored frames);
+``distance_m`` is the distance to the camera/array centre; ``on_screen`` is 1 when the point projects inside
+the reference frame. It is written last, so its presence marks a complete video.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from acoustic_ssl.data.layout import FRAMES_PER_SECOND, GROUND_TRUTH_FILE, SAMPLES_PER_FRAME, audio_frame_path
+from acoustic_ssl.data.raw_writer import write_dc, write_frame, write_video_time
+from acoustic_ssl.imaging.beamform import Beamformer
+from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
+from acoustic_ssl.io_utils import write_text_atomic
+from acoustic_ssl.simulate.objects import OBJECTS
+from acoustic_ssl.simulate.propagation import DiffuseNoise, PointSource
+from acoustic_ssl.simulate.scene import FULL_SCALE, Scene
+from acoustic_ssl.simulate.sprites import Appearance, draw_sprite, finish_frame, make_background
+
+GROUND_TRUTH_HEADER = "frame,source_id,class,x,y,distance_m,on_screen"
+INT_MAX = int(FULL_SCALE) - 1
+
+
+def frame_times(num_frames: int) -> np.ndarray:
+    """Instant (s) each video frame shows and the ground truth describes: the middle of its audio frame."""
+    return (np.arange(num_frames) + 0.5) / FRAMES_PER_SECOND
+
+
+def quantise(pressure: np.ndarray) -> np.ndarray:
+    """Round to int32 sample values, clipped to the 24-bit range."""
+    return np.clip(np.rint(pressure), -INT_MAX - 1, INT_MAX).astype(np.int32)
+
+
+def microphone_frames(scene: Scene, mic_positions: np.ndarray):  # -> Iterator[np.ndarray]
+    """Yield the int32 (M, 1024) audio frames of the scene, in order."""
+    sources = [PointSource(s.signal, s.lead, s.trajectory, s.gain) for s in scene.sources]
+    diffuse = DiffuseNoise(mic_positions, scene.noise_rng, tilt_db_per_octave=scene.diffuse_tilt_db)
+    for k in range(scene.num_frames):
+        first = k * SAMPLES_PER_FRAME
+        pressure = sources[0].render(mic_positions, first)
+        for source in sources[1:]:
+            pressure += source.render(mic_positions, first)
+        pressure += scene.diffuse_std * diffuse.next_frame()
+        pressure += scene.sensor_std * scene.noise_rng.standard_normal(pressure.shape)
+        yield quantise(pressure)
+
+
+def ground_truth_rows(scene: Scene, camera: PinholeCamera) -> list[str]:
+    """CSV rows (no header) for every frame and source, in frame order then source id."""
+    times = frame_times(scene.num_frames)
+    rows = []
+    per_source = []
+    for source in scene.sources:
+        points = source.trajectory.at(times)
+        pixels, in_front = camera.project(points)
+        inside = in_front & (pixels[:, 0] >= 0) & (pixels[:, 0] < camera.width) & (pixels[:, 1] >= 0) & (
+            pixels[:, 1] < camera.height)
+        per_source.append((source, pixels, np.linalg.norm(points, axis=-1), inside))
+    for k in range(scene.num_frames):
+        for source, pixels, distance, inside in per_source:
+            rows.append(f"{k + 1},{source.source_id},{source.class_index},{pixels[k, 0]:.2f},{pixels[k, 1]:.2f},"
+                        f"{distance[k]:.3f},{int(inside[k])}")
+    return rows
+
+
+class FrameRenderer:
+    """Draws the main source's sprite over the location background for each frame time."""
+
+    def __init__(self, scene: Scene, camera: PinholeCamera, frame_size: tuple[int, int]) -> None:
+        self.scene = scene
+        self.camera = camera
+        self.height, self.width = frame_size
+        self.rng = scene.visual_rng
+        self.background = make_background(scene.class_index, self.height, self.width, self.rng)
+        self.appearance = Appearance.random(scene.class_index, self.rng)
+        self.scale_x = self.width / camera.width
+        self.scale_y = self.height / camera.height
+
+    def frame(self, index: int, time_s: float) -> np.ndarray:
+        """BGR uint8 frame ``index`` (0-based) at ``time_s``."""
+        source = self.scene.sources[0]
+        position = source.trajectory.at(np.array([time_s]))[0]
+        image = Image.fromarray(self.background.astype(np.uint8), mode="RGB")
+        if position[2] > 0.1:
+            pixels, _ = self.camera.project(position[None])
+            x, y = pixels[0]
+            px_per_m = self.camera.focal_px * 0.5 * (self.scale_x + self.scale_y) / position[2]
+            tilt = 0.0
+            if OBJECTS[self.scene.class_index].motion == "fly":  # drones bank into their lateral motion
+                tilt = float(np.clip(0.08 * source.trajectory.velocity(np.array([time_s]))[0, 0], -0.35, 0.35))
+            draw_sprite(image, self.scene.class_index, (x * self.scale_x, y * self.scale_y), px_per_m,
+                        self.appearance, facing=source.facing, tilt_rad=tilt, frame_index=index, rng=self.rng)
+        return finish_frame(np.asarray(image, dtype=np.float32), self.rng)
+
+
+def render_video(
+    video_dir: Path,
+    scene: Scene,
+    geometry: ArrayGeometry,
+    camera: PinholeCamera,
+    beamformer: Beamformer | None,
+    frame_size: tuple[int, int],
+) -> None:
+    """Write all files of one video; without a beamformer only audio and ground truth are written."""
+    video_dir = Path(video_dir)
+    renderer = FrameRenderer(scene, camera, frame_size) if beamformer is not None else None
+    times = frame_times(scene.num_frames)
+    block: list[np.ndarray] = []
+    for k, audio in enumerate(microphone_frames(scene, geometry.positions)):
+        if renderer is None:
+            write_dc(audio_frame_path(video_dir, k + 1), audio)
+            continue
+        block.append(audio)
+        if len(block) == FRAMES_PER_SECOND or k == scene.num_frames - 1:
+            images = beamformer.images(np.stack(block).astype(np.float64))
+            first = k + 1 - len(block)
+            for j, (frame_audio, image) in enumerate(zip(block, images, strict=True)):
+                index = first + j
+                write_frame(video_dir, index + 1, frame_audio, image, renderer.frame(index, times[index]))
+            block = []
+    write_video_time(video_dir, int(math.floor(scene.num_frames / FRAMES_PER_SECOND)))
+    rows = ground_truth_rows(scene, camera)
+    write_text_atomic(video_dir / GROUND_TRUTH_FILE, "\n".join([GROUND_TRUTH_HEADER, *rows]) + "\n")

@@ -1,0 +1,226 @@
+"""One simulated video = one "location": where the sources are, how loud, and what noise surrounds them.
+
+Coordinates are the camera frame of :mod:`acoustic_ssl.imaging.geometry` (origin at the camera and the array
+centre, x right, y down, z forward, metres).
+
+* Main source (id 0) of the video's class: placed by sampling a point of the image (class-dependent band of
+  rows) and a distance (class-dependent, within 1.5–15 m), then moved by the class's motion model
+  (:mod:`acoustic_ssl.simulate.objects`): static, handheld wander, back-and-forth sweep, free flight, or a
+  pass across the view. Trajectories keep the source mostly on screen; about one pass in four enters or leaves
+  the frame, so some frames are legitimately off screen (``on_screen = 0`` in the ground truth).
+* Off-screen interferers (ids 1, 2): 0–2 sources of other classes, in front of the camera but outside the field
+  of view (azimuth from hfov/2 + 8° to 80°, elevation ±20°), 4–25 m away, static or drifting slowly.
+* Diffuse background noise (:class:`~acoustic_ssl.simulate.propagation.DiffuseNoise`) and uncorrelated sensor
+  self-noise (white, independent per microphone).
+
+Levels. The recording level sets the main source's RMS at the array (averaged over microphones and the
+clip) to ``level_dbfs`` ∈ [−38, −26] dBFS, full scale 2^23 (see :mod:`acoustic_ssl.simulate.render`).
+``snr_db`` is the ratio of that power to the total noise power at the array, the noise being interferers +
+diffuse + sensor noise: interferers take 20–60 % of the noise power (split evenly) when present, the diffuse
+field 50–90 % of the rest, sensor noise the remainder. Gains use the mean of 1/r² over the trajectory, so the
+realised SNR of a clip matches ``snr_db`` to within a fraction of a dB (the signals have unit RMS per clip).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from acoustic_ssl.data.layout import FRAMES_PER_SECOND, NUM_CLASSES, SENSOR_SAMPLE_RATE
+from acoustic_ssl.imaging.geometry import PinholeCamera
+from acoustic_ssl.simulate.objects import OBJECTS, ObjectSpec
+from acoustic_ssl.simulate.propagation import SPEED_OF_SOUND, Trajectory
+from acoustic_ssl.simulate.sounds import synthesize
+
+FULL_SCALE = 2.0**23  # int32 sample value of a full-scale sine peak: 24-bit ADC words, sign-extended
+LEVEL_DBFS_RANGE = (-38.0, -26.0)
+KNOT_STEP_S = 0.02
+KNOT_MARGIN_S = 0.5  # trajectories start this long before t = 0 (sound emitted before the first frame)
+MAX_INTERFERERS = 2
+INTERFERER_COUNT_PROBS = (0.3, 0.5, 0.2)
+RNG_STREAMS = 8  # independent generator streams per video: placement, sounds, noise, visuals
+
+
+@dataclass
+class SceneSource:
+    """A sound source of the scene: its class, path, unit-RMS signal (with ``lead`` samples before t = 0)."""
+
+    source_id: int
+    class_index: int
+    trajectory: Trajectory
+    signal: np.ndarray
+    lead: int
+    gain: float
+    facing: float  # +1 faces right in the video, -1 left (sprites mirror accordingly)
+
+
+@dataclass
+class Scene:
+    """Everything the renderer needs for one video, drawn from the video's seed."""
+
+    class_index: int
+    seconds: int
+    snr_db: float
+    level_dbfs: float
+    sources: list[SceneSource]
+    diffuse_std: float
+    sensor_std: float
+    diffuse_tilt_db: float
+    noise_rng: np.random.Generator
+    visual_rng: np.random.Generator
+    shares: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def num_samples(self) -> int:
+        return self.seconds * SENSOR_SAMPLE_RATE
+
+    @property
+    def num_frames(self) -> int:
+        return self.seconds * FRAMES_PER_SECOND
+
+
+def _wander(rng: np.random.Generator, t: np.ndarray, amplitude: float, max_hz: float) -> np.ndarray:
+    """A smooth random 1-D path (sum of three sinusoids), zero-mean, amplitude about ``amplitude``."""
+    out = np.zeros_like(t)
+    for k in range(3):
+        freq = rng.uniform(0.05, max_hz)
+        out += amplitude / (k + 1) * np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))
+    return out / 1.4
+
+
+def _back_project(camera: PinholeCamera, u: np.ndarray, v: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """3-D points at depth ``z`` seen at image fractions (u, v) of the width/height."""
+    f = camera.focal_px
+    x = (u * camera.width - camera.width / 2.0) * z / f
+    y = (v * camera.height - camera.height / 2.0) * z / f
+    return np.stack([x, y, z], axis=-1)
+
+
+def main_trajectory(
+    spec: ObjectSpec, seconds: float, camera: PinholeCamera, rng: np.random.Generator
+) -> tuple[Trajectory, float]:
+    """The main source's path for one video and which way it faces (+1 right, −1 left)."""
+    t = np.arange(-KNOT_MARGIN_S, seconds + KNOT_MARGIN_S + KNOT_STEP_S, KNOT_STEP_S)
+    z0 = rng.uniform(*spec.distance_m)
+    u0 = rng.uniform(0.2, 0.8)
+    v0 = rng.uniform(*spec.rows)
+    facing = float(rng.choice([-1.0, 1.0]))
+    ones = np.ones_like(t)
+    if spec.motion == "static":
+        points = _back_project(camera, u0 * ones, v0 * ones, z0 * ones)
+    elif spec.motion == "handheld":
+        centre = _back_project(camera, np.array(u0), np.array(v0), np.array(z0))
+        wobble = np.stack([_wander(rng, t, 0.08, 0.8) for _ in range(3)], axis=-1)
+        points = centre + wobble
+    elif spec.motion == "sweep":
+        centre = _back_project(camera, np.array(u0), np.array(v0), np.array(z0))
+        period = rng.uniform(1.5, 3.0)
+        amplitude = rng.uniform(0.15, 0.4)
+        phase = rng.uniform(0, 2 * np.pi)
+        lateral = amplitude * np.sin(2 * np.pi * t / period + phase)
+        depth = 0.5 * amplitude * np.cos(2 * np.pi * t / period + phase)
+        points = centre + np.stack([lateral, 0.02 * np.sin(4 * np.pi * t / period), depth], axis=-1)
+    elif spec.motion == "fly":
+        u = np.clip(u0 + _wander(rng, t, 0.15, 0.3), 0.08, 0.92)
+        v = np.clip(v0 + _wander(rng, t, 0.1, 0.3), 0.08, 0.92)
+        z = np.clip(z0 * (1.0 + _wander(rng, t, 0.15, 0.2)), 2.0, 15.0)
+        points = _back_project(camera, u, v, z)
+    elif spec.motion == "pass":
+        # Cross the view left->right or right->left; one pass in four enters or leaves the frame.
+        partial = rng.random() < 0.25
+        start = rng.uniform(-0.12, 0.05) if partial else rng.uniform(0.08, 0.35)
+        stop = rng.uniform(0.65, 0.92)
+        lateral_m = (stop - start) * camera.width * z0 / camera.focal_px
+        if lateral_m / seconds > spec.max_speed_mps:  # too fast for this class: shorten the path
+            keep = spec.max_speed_mps * seconds / lateral_m
+            middle = rng.uniform(start + (stop - start) * keep / 2, stop - (stop - start) * keep / 2)
+            start, stop = middle - (stop - start) * keep / 2, middle + (stop - start) * keep / 2
+        if rng.random() < 0.5:
+            start, stop = stop, start
+        facing = 1.0 if stop > start else -1.0
+        u = start + (stop - start) * np.clip(t / seconds, 0.0, 1.0)
+        points = _back_project(camera, u, v0 * ones, z0 * ones)
+        points[:, 2] += 0.01 * z0 * np.sin(2 * np.pi * t / max(seconds, 1.0))  # not perfectly straight
+    else:
+        raise ValueError(f"unknown motion model {spec.motion!r}")
+    return Trajectory(start_s=float(t[0]), step_s=KNOT_STEP_S, positions=points), facing
+
+
+def interferer_trajectory(seconds: float, camera: PinholeCamera, rng: np.random.Generator) -> Trajectory:
+    """An off-screen path: in front, outside the horizontal field of view, static or drifting slowly."""
+    t = np.arange(-KNOT_MARGIN_S, seconds + KNOT_MARGIN_S + KNOT_STEP_S, KNOT_STEP_S)
+    azimuth = math.radians(rng.uniform(camera.hfov_deg / 2 + 8.0, 80.0)) * rng.choice([-1.0, 1.0])
+    elevation = math.radians(rng.uniform(-20.0, 20.0))
+    distance = rng.uniform(4.0, 25.0)
+    start = distance * np.array(
+        [math.sin(azimuth) * math.cos(elevation), -math.sin(elevation), math.cos(azimuth) * math.cos(elevation)]
+    )
+    drift = rng.uniform(0.0, 1.0) * np.array([math.copysign(1.0, azimuth), 0.0, rng.uniform(-0.3, 0.3)])
+    return Trajectory(start_s=float(t[0]), step_s=KNOT_STEP_S, positions=start + t[:, None] * drift)
+
+
+def _mean_inverse_square_range(trajectory: Trajectory, seconds: float) -> float:
+    t = np.arange(0.0, seconds, KNOT_STEP_S)
+    return float(np.mean(1.0 / np.sum(trajectory.at(t) ** 2, axis=-1)))
+
+
+def _signal_for(class_index: int, trajectory: Trajectory, seconds: int, rng: np.random.Generator):
+    """Unit-RMS source signal long enough for the farthest point of the path (returns signal, lead)."""
+    farthest = float(np.max(np.linalg.norm(trajectory.positions, axis=-1)))
+    lead = int(math.ceil((farthest + 1.0) / SPEED_OF_SOUND * SENSOR_SAMPLE_RATE)) + 64
+    length = lead + seconds * SENSOR_SAMPLE_RATE + 64
+    return synthesize(class_index, length, rng), lead
+
+
+def make_scene(
+    class_index: int,
+    seconds: int,
+    snr_db: float,
+    camera: PinholeCamera,
+    seed: np.random.SeedSequence,
+) -> Scene:
+    """Draw one video's scene from its seed (independent streams: placement, sounds, noise, visuals)."""
+    if not 0 <= class_index < NUM_CLASSES:
+        raise ValueError(f"class index must be 0..{NUM_CLASSES - 1}, got {class_index}")
+    streams = [np.random.default_rng(child) for child in seed.spawn(RNG_STREAMS)]
+    placement, main_sound, noise_rng, visual_rng = streams[0], streams[1], streams[2], streams[3]
+    interferer_sounds = streams[4 : 4 + MAX_INTERFERERS]
+
+    level_dbfs = placement.uniform(*LEVEL_DBFS_RANGE)
+    level = FULL_SCALE * 10.0 ** (level_dbfs / 20.0)
+    noise_power = level**2 / 10.0 ** (snr_db / 10.0)
+
+    trajectory, facing = main_trajectory(OBJECTS[class_index], seconds, camera, placement)
+    signal, lead = _signal_for(class_index, trajectory, seconds, main_sound)
+    gain = level / math.sqrt(_mean_inverse_square_range(trajectory, seconds))
+    sources = [SceneSource(0, class_index, trajectory, signal, lead, gain, facing)]
+
+    count = int(placement.choice(len(INTERFERER_COUNT_PROBS), p=INTERFERER_COUNT_PROBS))
+    interferer_share = placement.uniform(0.2, 0.6) if count else 0.0
+    others = [c for c in range(NUM_CLASSES) if c != class_index]
+    for k in range(count):
+        other_class = int(placement.choice(others))
+        path = interferer_trajectory(seconds, camera, placement)
+        other_signal, other_lead = _signal_for(other_class, path, seconds, interferer_sounds[k])
+        power = interferer_share * noise_power / count
+        other_gain = math.sqrt(power / _mean_inverse_square_range(path, seconds))
+        other_facing = float(placement.choice([-1.0, 1.0]))
+        sources.append(SceneSource(k + 1, other_class, path, other_signal, other_lead, other_gain, other_facing))
+
+    diffuse_share = (1.0 - interferer_share) * placement.uniform(0.5, 0.9)
+    sensor_share = 1.0 - interferer_share - diffuse_share
+    return Scene(
+        class_index=class_index,
+        seconds=seconds,
+        snr_db=snr_db,
+        level_dbfs=level_dbfs,
+        sources=sources,
+        diffuse_std=math.sqrt(diffuse_share * noise_power),
+        sensor_std=math.sqrt(sensor_share * noise_power),
+        diffuse_tilt_db=placement.uniform(-4.5, -1.5),
+        noise_rng=noise_rng,
+        visual_rng=visual_rng,
+        shares={"interferers": interferer_share, "diffuse": diffuse_share, "sensor": sensor_share},
+    )

@@ -1,0 +1,91 @@
+"""Feature extraction on tiny generated records and on hand-made batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from acoustic_ssl.evaluation.extract import (
+    audio_maps_of,
+    extract_features,
+    extract_from_batches,
+    load_features,
+)
+from acoustic_ssl.models import DualCamNet, HearNet, ResNet18, attention_distance
+
+
+def _batch(n: int, start: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(start)
+    return {
+        "label": torch.arange(n) % 2,
+        "location": torch.ones(n, dtype=torch.int64),
+        "video_id": torch.arange(n),
+        "start": torch.arange(n) + start,
+        "spectrogram": torch.randn(n, 257, 200, generator=g),
+        "acoustic": torch.randn(n, 24, 12, 36, 48, generator=g),
+        "video": torch.randn(n, 2, 3, 112, 149, generator=g) * 50,
+    }
+
+
+def test_selfsup_transfer_features_follow_the_original_formulas() -> None:
+    video, audio, acoustic = ResNet18(output_stride=8, width=8), HearNet(), DualCamNet()
+    out = extract_from_batches(
+        {"video": video, "audio": audio, "acoustic": acoustic}, [_batch(3), _batch(2, start=3)]
+    )
+    assert out["labels"].tolist() == [0, 1, 0, 0, 1]
+    assert out["frames"].tolist()[:2] == [[1, 24], [13, 36]]
+    for key in ("audio", "video", "joint", "acoustic", "audio_raw"):
+        assert out[key].shape == (5, 128), key
+    np.testing.assert_allclose(np.linalg.norm(out["audio"], axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(out["joint"], out["audio"] + out["video"], rtol=1e-6)
+    assert out["video_map"].shape == (5, 128, 12, 16) and "audio_map" not in out
+    assert out["attention_map"].shape == (5, 12, 16)
+    assert out["energy_map"].shape == (5, 36, 48) and np.all(out["energy_map"] > 0)
+    assert out["thumbnails"].dtype == np.uint8 and out["thumbnails"].shape[0] == 5
+    # y = l2n(ReLU(a)); the paired distance ‖x − y‖² equals the diagonal of the attention distance
+    relu = np.maximum(out["audio_raw"], 0)
+    np.testing.assert_allclose(out["audio"], relu / np.linalg.norm(relu, axis=1, keepdims=True), rtol=1e-5)
+    d = attention_distance(torch.as_tensor(audio_maps_of(out)), torch.as_tensor(out["video_map"])).numpy()
+    np.testing.assert_allclose(np.diag(d), ((out["video"] - out["audio"]) ** 2).sum(1), rtol=1e-4, atol=1e-6)
+
+
+def test_acoustic_video_and_supervised_features() -> None:
+    models = {"video": ResNet18(output_stride=8, width=8), "acoustic": DualCamNet()}
+    out = extract_from_batches(models, [_batch(2)])
+    assert out["audio_map"].shape == (2, 128, 12, 16)  # DualCamNet is the audio side here
+    assert "acoustic" not in out
+    sup = extract_from_batches({"model": HearNet(num_classes=10)}, [_batch(2)], energy_maps=False)
+    assert sup["features"].shape == (2, 128) and np.all(sup["features"] >= 0)
+    assert "energy_map" not in sup
+
+
+def test_extract_is_deterministic() -> None:
+    torch.manual_seed(1)
+    models = {"video": ResNet18(output_stride=8, width=8), "audio": HearNet()}
+    a = extract_from_batches(models, [_batch(2)])
+    b = extract_from_batches(models, [_batch(2)])
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_extract_end_to_end(tiny_dataset: dict[str, Path], tmp_path: Path) -> None:
+    out = extract_features(
+        tiny_dataset["checkpoint"], tiny_dataset["list"], tmp_path / "f.npz", energy_maps=True, batch_size=4
+    )
+    arrays, meta = load_features(out)
+    assert meta["split"] == "testing" and meta["audio_kind"] == "hearnet" and meta["nr_frames"] == 2
+    assert len(arrays["labels"]) == 12  # 3 classes × 2 videos × 2 samples of 2 s
+    assert arrays["starts"].tolist()[:2] == [0, 2]
+    assert arrays["frames"].tolist()[1] == [25, 48]
+    assert arrays["thumbnails"].shape[1:] == (112, 149, 3)
+    assert set(meta["keys"]) >= {"audio", "video", "joint", "energy_map", "attention_map", "video_map"}
+
+
+def test_missing_checkpoint_is_a_user_error(tmp_path: Path, tiny_dataset: dict[str, Path]) -> None:
+    from acoustic_ssl.errors import AcousticSSLError
+
+    with pytest.raises(AcousticSSLError, match="not found"):
+        extract_features(tmp_path / "nope", tiny_dataset["list"], tmp_path / "f.npz")

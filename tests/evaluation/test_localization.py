@@ -1,0 +1,99 @@
+"""Localisation scores against hand-computed examples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from acoustic_ssl.evaluation.localization import (
+    THRESHOLDS,
+    auc,
+    binarize,
+    boxes_to_mask,
+    ciou,
+    frames_used,
+    gt_boxes,
+    pointing_hit,
+    read_ground_truth,
+    save_overlay,
+    score_maps,
+    success_curve,
+    upsample_map,
+)
+
+
+def test_upsample_hand_and_torch() -> None:
+    np.testing.assert_allclose(upsample_map(np.array([[0.0, 1.0]]), (1, 4)), [[0.0, 0.25, 0.75, 1.0]])
+    import torch
+
+    heat = np.random.default_rng(0).random((12, 16))
+    expected = torch.nn.functional.interpolate(
+        torch.tensor(heat)[None, None], size=(48, 64), mode="bilinear", align_corners=False
+    )[0, 0].numpy()
+    np.testing.assert_allclose(upsample_map(heat, (48, 64)), expected, atol=1e-12)
+
+
+def test_binarize_ciou_pointing() -> None:
+    heat = np.array([[0.0, 1.0], [2.0, 3.0]])
+    assert binarize(heat).tolist() == [[False, False], [True, True]]
+    assert binarize(heat, "top", 0.25).tolist() == [[False, False], [False, True]]
+    with pytest.raises(ValueError):
+        binarize(heat, "median")
+    gt = np.zeros((3, 3), bool)
+    gt[:2, :2] = True  # 4 pixels
+    pred = np.zeros((3, 3), bool)
+    pred[0, 0] = pred[1, 1] = pred[2, 2] = True  # 2 inside, 1 outside
+    assert ciou(pred, gt) == pytest.approx(2 / (4 + 1))
+    assert ciou(np.zeros((2, 2), bool), np.zeros((2, 2), bool)) == 0.0
+    assert pointing_hit(np.array([[0.0, 5.0], [5.0, 1.0]]), np.array([[False, True], [False, False]]))
+    assert not pointing_hit(np.array([[0.0, 5.0], [5.0, 1.0]]), np.array([[False, False], [True, False]]))
+
+
+def test_success_curve_and_auc() -> None:
+    rates = success_curve([0.0, 0.4, 1.0])
+    expected = [2 / 3] * 4 + [1 / 3] * 6 + [0.0]  # τ = 0.0..0.3, 0.4..0.9, 1.0 (strict >)
+    np.testing.assert_allclose(rates, expected)
+    assert auc(THRESHOLDS, rates) == pytest.approx(0.1 * (3 * 2 / 3 + 0.5 + 5 / 3 + 1 / 6))
+
+
+def test_boxes_and_mask(tmp_path: Path) -> None:
+    csv_path = tmp_path / "ground_truth.csv"
+    csv_path.write_text(
+        "frame,source_id,class,x,y,distance_m,on_screen\n"
+        "1,0,2,100,50,2.0,1\n"
+        "1,1,3,10,10,1.0,0\n"
+        "24,0,2,300,200,4.0,1\n"
+    )
+    gt = read_ground_truth(csv_path)
+    assert sorted(gt) == [1, 24]
+    boxes = gt_boxes(gt[1], focal_px=400.0, object_size_m={2: 0.5, 3: 1.0})
+    np.testing.assert_allclose(boxes, [[50.0, 0.0, 150.0, 100.0]])  # side 400·0.5/2; off-screen row dropped
+    mask = boxes_to_mask(np.array([[1.0, 1.0, 3.0, 2.0]]), (4, 5))
+    assert np.argwhere(mask).tolist() == [[1, 1], [1, 2]]
+    assert frames_used(0) == [1, 24]
+    assert frames_used(3) == [37, 60]
+    assert frames_used(1, nr_frames=24) == list(range(13, 37))
+
+
+def test_score_maps() -> None:
+    gt = np.zeros((4, 4), bool)
+    gt[:2, :2] = True
+    inside = np.zeros((4, 4))
+    inside[:2, :2] = 1.0  # binarised = GT exactly: cIoU 1
+    outside = np.zeros((4, 4))
+    outside[3, 3] = 1.0  # one pixel outside: cIoU 0
+    result = score_maps([inside, outside, inside], [gt, gt, None])
+    assert result["n"] == 2
+    assert result["pointing_accuracy"] == 0.5
+    assert result["ciou_mean"] == 0.5
+    assert result["success@0.0"] == 0.5 and result["success@1.0"] == 0.0
+    assert result["auc"] == pytest.approx(0.5 * 0.9 + 0.25 * 0.1)  # 0.5 up to τ=0.9, then down to 0 at 1.0
+    assert np.isnan(score_maps([inside], [None])["pointing_accuracy"])
+
+
+def test_overlay_png(tmp_path: Path) -> None:
+    out = tmp_path / "o.png"
+    save_overlay(out, np.zeros((112, 149, 3), np.uint8), np.eye(12, 16), np.array([[10, 10, 100, 100]]), "x")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,88 @@
+"""Scene transfer on a tiny DCASE/TUT-style folder written by the test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from acoustic_ssl.errors import DataError
+from acoustic_ssl.evaluation.scenes import (
+    CROPS_PER_CLIP,
+    crop_offsets,
+    inner_split,
+    load_clip,
+    read_scene_folder,
+    scene_transfer,
+)
+
+RATE = 8000
+SCENES = ("park", "metro", "street")
+
+
+def _scene_audio(scene: int, rng: np.random.Generator, seconds: float = 10.0) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    if scene == 0:
+        return 0.3 * np.sin(2 * np.pi * 440 * t) + 0.01 * rng.normal(size=t.size)
+    if scene == 1:
+        return 0.3 * rng.normal(size=t.size)
+    return 0.3 * np.sin(2 * np.pi * 2500 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2
+
+
+def write_scene_folder(root: Path, train_per_scene: int = 5, test_per_scene: int = 2) -> Path:
+    import soundfile
+
+    rng = np.random.default_rng(0)
+    (root / "audio").mkdir(parents=True)
+    (root / "evaluation_setup").mkdir()
+    meta, train, test = ["filename\tscene_label\tidentifier"], [], []
+    for s, scene in enumerate(SCENES):
+        for i in range(train_per_scene + test_per_scene):
+            name = f"audio/{scene}-{i}.wav"
+            soundfile.write(root / name, _scene_audio(s, rng), RATE)
+            meta.append(f"{name}\t{scene}\t{scene}-loc{i}")
+            (train if i < train_per_scene else test).append(f"{name}\t{scene}")
+    (root / "meta.csv").write_text("\n".join(meta) + "\n")
+    (root / "evaluation_setup" / "fold1_train.txt").write_text("\n".join(train) + "\n")
+    (root / "evaluation_setup" / "fold1_evaluate.txt").write_text("\n".join(n.split("\t")[0] for n in test))
+    return root
+
+
+def test_read_folder_and_crops(tmp_path: Path) -> None:
+    root = write_scene_folder(tmp_path / "tut", train_per_scene=3, test_per_scene=1)
+    train, test, classes = read_scene_folder(root)
+    assert classes == ["metro", "park", "street"]
+    assert len(train) == 9 and len(test) == 3
+    assert test[0].label == classes.index("park") and test[0].group == "park-loc3"
+    wave = load_clip(train[0].path)
+    assert wave.shape == (220500,)
+    short = tmp_path / "short.wav"
+    import soundfile
+
+    soundfile.write(short, np.ones(RATE), RATE)  # 1 s: zero-padded to 10 s
+    padded = load_clip(short)
+    assert padded.shape == (220500,) and padded[-1] == 0.0 and abs(padded[1000] - 1.0) < 0.05
+    np.testing.assert_array_equal(crop_offsets(2, train=False), [[0, 44100, 88200, 132300, 176400]] * 2)
+    random_offsets = crop_offsets(4, train=True, seed=3)
+    assert random_offsets.shape == (4, CROPS_PER_CLIP) and random_offsets.max() <= 220500 - 44100
+    np.testing.assert_array_equal(random_offsets, crop_offsets(4, train=True, seed=3))
+    fit, val = inner_split(train)
+    assert val.sum() == 3 and not (fit & val).any()  # one of three recordings per class
+
+
+def test_missing_fold_files_are_reported(tmp_path: Path) -> None:
+    (tmp_path / "evaluation_setup").mkdir()
+    with pytest.raises(DataError, match=r"fold1_train\.txt"):
+        read_scene_folder(tmp_path)
+
+
+def test_scene_transfer_random_hearnet(tmp_path: Path) -> None:
+    from acoustic_ssl.models import HearNet
+
+    root = write_scene_folder(tmp_path / "tut", train_per_scene=3, test_per_scene=1)
+    result = scene_transfer(HearNet(), root, ks=(1, 3), probe=True)
+    assert result["n_test_crops"] == 3 * CROPS_PER_CLIP
+    assert result["knn"]["k"] in (1, 3)
+    assert result["knn"]["accuracy"] > 0.6  # three very different synthetic scenes; chance is 1/3
+    assert result["linear_probe"]["accuracy"] > 0.6

@@ -1,0 +1,186 @@
+"""Triplet, transfer and distillation losses against naive Python-loop implementations of spec §5."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from acoustic_ssl.training.losses import (
+    distillation_loss,
+    pairwise_sq_distance,
+    same_video_mask,
+    teacher_targets,
+    transfer_loss,
+    triplet_accuracy,
+    triplet_batch_all,
+    triplet_batch_hard,
+    triplet_loss,
+)
+
+
+def naive_batch_all(d: torch.Tensor, same: torch.Tensor, margin: float) -> tuple[float, float]:
+    """(loss, accuracy) by enumerating every (anchor i, positive j, negative k)."""
+    total, positive, valid = 0.0, 0, 0
+    n, m = d.shape
+    for i in range(n):
+        for j in range(m):
+            for k in range(m):
+                if same[i, j] and not same[i, k]:
+                    valid += 1
+                    term = max(float(d[i, j] - d[i, k]) + margin, 0.0)
+                    total += term
+                    positive += term > 1e-16
+    return total / (positive + 1e-16), 1.0 - positive / (valid + 1e-16)
+
+
+def naive_batch_hard(d: torch.Tensor, same: torch.Tensor, margin: float) -> float:
+    losses = []
+    for i in range(d.shape[0]):
+        positives = [float(d[i, j]) for j in range(d.shape[1]) if same[i, j]]
+        negatives = [float(d[i, k]) for k in range(d.shape[1]) if not same[i, k]]
+        hp = max([*positives, 0.0])
+        hn = min(negatives) if negatives else float(d[i].max()) + min(float(x) for x in d[i])
+        losses.append(max(hp - hn + margin, 0.0))
+    return sum(losses) / len(losses)
+
+
+def random_batch(n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    ids = torch.tensor([3, 3, 5, 7, 5, 9, 3, 11][:n])
+    return torch.rand(n, n) * 0.6, same_video_mask(ids)
+
+
+def test_same_video_mask_from_ids_or_class_and_location() -> None:
+    same = same_video_mask(torch.tensor([4, 4, 2, 4]))
+    assert same.dtype == torch.bool and same.diagonal().all()
+    assert same.tolist()[0] == [True, True, False, True]
+    classes = torch.tensor([1, 1, 2, 1])
+    locations = torch.tensor([0, 3, 0, 0])  # same location index in another class is another recording
+    same = same_video_mask(classes, locations)
+    assert same.tolist() == [
+        [True, False, False, True],
+        [False, True, False, False],
+        [False, False, True, False],
+        [True, False, False, True],
+    ]
+
+
+@pytest.mark.parametrize("margin", [0.2, 1.0])
+def test_batch_all_and_accuracy_match_naive(margin: float) -> None:
+    d, same = random_batch()
+    loss, acc = naive_batch_all(d, same, margin)
+    assert triplet_batch_all(d, same, margin).item() == pytest.approx(loss, rel=1e-5)
+    assert triplet_accuracy(d, same, margin).item() == pytest.approx(acc, rel=1e-5)
+
+
+def test_batch_all_is_zero_when_all_triplets_are_satisfied() -> None:
+    same = same_video_mask(torch.tensor([0, 0, 1, 1]))
+    d = torch.where(same, 0.0, 1.0)
+    assert triplet_batch_all(d, same, 0.2).item() == 0.0
+    assert triplet_accuracy(d, same, 0.2).item() == pytest.approx(1.0)
+
+
+def test_batch_hard_matches_naive() -> None:
+    d, same = random_batch()
+    assert triplet_batch_hard(d, same, 0.2).item() == pytest.approx(naive_batch_hard(d, same, 0.2), rel=1e-5)
+
+
+def test_triplet_loss_switches_to_batch_hard_from_epoch_4() -> None:
+    d, same = random_batch()
+    assert torch.equal(triplet_loss(d, same, 0.2, epoch=3), triplet_batch_all(d, same, 0.2))
+    assert torch.equal(triplet_loss(d, same, 0.2, epoch=4), triplet_batch_hard(d, same, 0.2))
+    assert torch.equal(
+        triplet_loss(d, same, 0.2, epoch=1, hard_from_epoch=1), triplet_batch_hard(d, same, 0.2)
+    )
+
+
+def test_pairwise_sq_distance_uses_the_right_indices() -> None:
+    a, b = torch.randn(4, 6) * 3, torch.randn(5, 6)
+    expected = torch.tensor([[float(((a[i] - b[j]) ** 2).sum()) for j in range(5)] for i in range(4)])
+    torch.testing.assert_close(pairwise_sq_distance(a, b), expected, rtol=1e-5, atol=1e-5)
+    assert pairwise_sq_distance(a, a).diagonal().abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("epoch", [0, 6])
+def test_transfer_loss_matches_naive(epoch: int) -> None:
+    d_av, same = random_batch()
+    audio = torch.randn(8, 128)
+    acoustic_map = torch.rand(8, 128, 12, 16)
+    alpha = 0.3
+    t = [naive_vec / math.sqrt(float((naive_vec**2).sum())) for naive_vec in acoustic_map.sum(dim=(2, 3))]
+    a = [v / math.sqrt(float((v**2).sum())) for v in audio]
+    d_aa = torch.tensor([[float(((a[i] - t[j]) ** 2).sum()) for j in range(8)] for i in range(8)])
+    if epoch >= 4:
+        l_av, l_aa = naive_batch_hard(d_av, same, 0.2), naive_batch_hard(d_aa, same, 0.2)
+    else:
+        l_av, l_aa = naive_batch_all(d_av, same, 0.2)[0], naive_batch_all(d_aa, same, 0.2)[0]
+    expected = (1 - alpha) * l_av + alpha * l_aa
+    got = transfer_loss(d_av, same, audio, acoustic_map, alpha, 0.2, epoch)
+    assert got.item() == pytest.approx(expected, rel=1e-4)
+    summed = transfer_loss(d_av, same, audio, acoustic_map.sum(dim=(2, 3)), alpha, 0.2, epoch)
+    assert summed.item() == pytest.approx(expected, rel=1e-4)
+
+
+def naive_distillation(
+    s: torch.Tensor, y: torch.Tensor, t: torch.Tensor, lam: float, temp: float, average: str
+) -> float:
+    total_hard, total_soft = 0.0, 0.0
+    for b in range(s.shape[0]):
+        log_p = [float(v) - math.log(sum(math.exp(float(x)) for x in s[b])) for v in s[b]]
+        if average == "softmax":
+            q = [0.0] * s.shape[1]
+            for f in range(t.shape[1]):
+                z = sum(math.exp(float(x) / temp) for x in t[b, f])
+                for c in range(s.shape[1]):
+                    q[c] += math.exp(float(t[b, f, c]) / temp) / z / t.shape[1]
+        else:
+            mean = [float(t[b, :, c].mean()) / temp for c in range(s.shape[1])]
+            z = sum(math.exp(x) for x in mean)
+            q = [math.exp(x) / z for x in mean]
+        total_hard -= log_p[int(y[b])]
+        total_soft -= sum(qc * lp for qc, lp in zip(q, log_p, strict=True))
+    n = s.shape[0]
+    return (1 - lam) * total_hard / n + lam * total_soft / n
+
+
+@pytest.mark.parametrize(
+    ("average", "temp"), [("softmax", 1.0), ("logits", 1.0), ("softmax", 2.0), ("logits", 3.0)]
+)
+def test_distillation_matches_naive(average: str, temp: float) -> None:
+    s, t = torch.randn(4, 10) * 2, torch.randn(4, 24, 10) * 3
+    y = torch.tensor([0, 3, 9, 3])
+    got = distillation_loss(s, y, t, lam=0.3, temperature=temp, average=average)
+    assert got.item() == pytest.approx(naive_distillation(s, y, t, 0.3, temp, average), rel=1e-5)
+
+
+def test_teacher_averaging_variants_differ_and_validate() -> None:
+    t = torch.randn(2, 12, 5) * 4
+    assert not torch.allclose(teacher_targets(t, average="softmax"), teacher_targets(t, average="logits"))
+    torch.testing.assert_close(
+        teacher_targets(t[:, :1], average="softmax"), teacher_targets(t[:, 0], average="logits")
+    )
+    with pytest.raises(ValueError, match="average"):
+        teacher_targets(t, average="mean")  # type: ignore[arg-type]
+
+
+def test_gradients_flow_to_both_streams_through_the_triplet_loss() -> None:
+    from acoustic_ssl.models import HearNet, ResNet18, attention_distance, audio_map_from_vector
+
+    video_net, audio_net = ResNet18(output_stride=8, width=4), HearNet()
+    frames = torch.randn(4 * 2, 3, 112, 149)
+    video = video_net(frames).reshape(4, 2, 128, 12, 16).mean(dim=1)
+    audio = audio_map_from_vector(audio_net(torch.randn(4, 257, 200)))
+    same = same_video_mask(torch.tensor([1, 1, 2, 3]))
+    loss = triplet_batch_all(attention_distance(audio, video), same, margin=1.0)
+    loss.backward()
+    assert loss.item() > 0
+    assert video_net.conv1[0].weight.grad is not None and video_net.conv1[0].weight.grad.abs().sum() > 0
+    assert audio_net.conv1.weight.grad is not None and audio_net.conv1.weight.grad.abs().sum() > 0
+
+
+def test_distillation_does_not_backpropagate_into_the_teacher() -> None:
+    t = torch.randn(2, 12, 4, requires_grad=True)
+    s = torch.randn(2, 4, requires_grad=True)
+    distillation_loss(s, torch.tensor([1, 2]), t).backward()
+    assert t.grad is None and s.grad is not None
