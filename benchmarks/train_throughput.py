@@ -1,14 +1,15 @@
 """Training-step throughput and model FLOPs utilisation (MFU) of every model pair, on random inputs.
 
-A step = forward of every stream, attention distance + loss, backward, Adam step (the frozen acoustic teacher of
-the transfer pair only runs forward, under no_grad). FLOPs of one step (forward + backward, matmuls and
-convolutions) are counted with ``torch.utils.flop_counter.FlopCounterMode``; MFU = counted FLOPs × steps/s divided
-by the matmul peak measured in the same run (large float32 GEMM on all threads; bf16 GEMM with ``--bf16``).
+A step = forward of every stream, attention distance + loss, backward, Adam step (the frozen acoustic
+teacher of the transfer pair only runs forward, under no_grad). FLOPs of one step (forward + backward, matmuls
+and convolutions) are counted with ``torch.utils.flop_counter.FlopCounterMode``; MFU = counted FLOPs × steps/s
+divided by the matmul peak measured in the same run (large float32 GEMM on all threads; bf16 GEMM with
+``--bf16``). Step time = median of the timed steps (the best step is printed too).
 
 Usage::
 
     python benchmarks/train_throughput.py                  # CPU, batch 8, documented shapes
-    python benchmarks/train_throughput.py --small          # CPU preset: ResNet18 output_stride 8 on 112×149 frames
+    python benchmarks/train_throughput.py --small          # ResNet18 output_stride 8 on 112×149 frames
     python benchmarks/train_throughput.py --device cuda --bf16 --channels-last --batch 64
 
 Last line: one JSON object {pair: {"samples_per_s": x, "mfu": y}}.
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -46,14 +49,24 @@ NUM_CLASSES = 10
 
 @dataclass
 class Setup:
-    """Everything one benchmark step needs: the step closure and the models it trains."""
+    """One pair ready to train: its loss closure (inputs captured) and the Adam optimizer of its models."""
 
-    step: Callable[[], torch.Tensor]
-    models: list[nn.Module]
+    forward_loss: Callable[[], torch.Tensor]
+    optimizer: torch.optim.Optimizer
+
+    def step(self, forward_loss: Callable[[], torch.Tensor] | None = None) -> torch.Tensor:
+        """Zero grads, loss (``forward_loss`` or the eager one), backward, Adam step."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = (forward_loss or self.forward_loss)()
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     parser.add_argument("--batch", type=int, default=8, help="samples per step (2-s samples)")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per pair")
@@ -63,6 +76,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--small", action="store_true", help="ResNet18 output_stride 8 on 112×149 frames")
     parser.add_argument("--width", type=int, default=64, help="ResNet18 width (64 = original)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: all)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the models (inductor)")
     parser.add_argument("--pairs", nargs="+", choices=PAIRS, default=list(PAIRS), help="pairs to run")
     return parser.parse_args()
 
@@ -164,47 +178,34 @@ def build(pair: str, args: argparse.Namespace, device: torch.device) -> Setup:
     optimizer = torch.optim.Adam(
         [g for m in trained for g in decay_parameter_groups(m, 5e-4)], lr=1e-5, foreach=True
     )
-
-    def step() -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss = forward_loss()
-        loss.backward()
-        optimizer.step()
-        return loss.detach()
-
-    return Setup(step=step, models=trained)
+    return Setup(forward_loss=forward_loss, optimizer=optimizer)
 
 
 def step_flops(setup: Setup) -> int:
-    """Matmul/convolution FLOPs of one training step (forward + backward), counted on a real step."""
+    """Matmul/convolution FLOPs of one training step (forward + backward), counted on a real eager step."""
     counter = FlopCounterMode(display=False)
     with counter:
         setup.step()
     return counter.get_total_flops()
 
 
-def measure(pair: str, args: argparse.Namespace, device: torch.device, peak: float) -> dict[str, float]:
-    setup = build(pair, args, device)
-    flops = step_flops(setup)
-    for _ in range(args.warmup):
-        setup.step()
+def time_steps(setup: Setup, args: argparse.Namespace, device: torch.device) -> list[float]:
+    """Wall-clock seconds of ``args.steps`` training steps after ``args.warmup`` untimed ones.
+
+    With ``--compile`` the loss closure (both streams, distance, loss) is compiled as one graph, so inductor
+    can fuse BatchNorm/ReLU and their backward; compilation happens in the warm-up steps.
+    """
+    forward_loss = torch.compile(setup.forward_loss) if args.compile else setup.forward_loss
+    for _ in range(max(args.warmup, 2 if args.compile else 0)):
+        setup.step(forward_loss)
     sync(device)
     times = []
     for _ in range(args.steps):
         start = time.perf_counter()
-        setup.step()
+        setup.step(forward_loss)
         sync(device)
         times.append(time.perf_counter() - start)
-    best, median = min(times), sorted(times)[len(times) // 2]
-    samples_per_s = args.batch / median
-    mfu = flops / median / peak
-    print(
-        f"{pair:22s} step {median * 1e3:8.1f} ms (best {best * 1e3:.1f})  {samples_per_s:7.2f} samples/s  "
-        f"{flops / 1e9:7.1f} GFLOP/step  {flops / median / 1e9:6.1f} GFLOP/s  MFU {100 * mfu:5.1f}%"
-        f" (best-step MFU {100 * flops / best / peak:5.1f}%)",
-        flush=True,
-    )
-    return {"samples_per_s": round(samples_per_s, 3), "mfu": round(mfu, 4)}
+    return times
 
 
 def main() -> None:
@@ -214,15 +215,38 @@ def main() -> None:
     torch.manual_seed(0)
     device = torch.device(args.device)
     peak_dtype = torch.bfloat16 if args.bf16 else torch.float32
-    peak = matmul_peak(device, peak_dtype)
     print(
         f"device {device} threads {torch.get_num_threads()} batch {args.batch} bf16 {args.bf16} "
-        f"channels_last {args.channels_last} small {args.small} width {args.width}"
+        f"channels_last {args.channels_last} small {args.small} width {args.width} compile {args.compile}"
     )
-    print(f"matmul peak ({peak_dtype}): {peak / 1e9:.1f} GFLOP/s")
-    results = {pair: measure(pair, args, device, peak) for pair in args.pairs}
-    peak_after = matmul_peak(device, peak_dtype)
-    print(f"matmul peak re-measured after the runs: {peak_after / 1e9:.1f} GFLOP/s (load check)")
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (other processes share the cores)", flush=True)
+    # The peak is re-measured after every pair and the best value kept: a peak taken while other processes
+    # steal the cores would underestimate it and inflate the MFU.
+    peaks = [matmul_peak(device, peak_dtype)]
+    measured: dict[str, tuple[int, list[float]]] = {}
+    for pair in args.pairs:
+        setup = build(pair, args, device)
+        flops = step_flops(setup)
+        measured[pair] = (flops, time_steps(setup, args, device))
+        peaks.append(matmul_peak(device, peak_dtype))
+        print(
+            f"  {pair}: {len(measured[pair][1])} steps timed, peak check {peaks[-1] / 1e9:.1f} GFLOP/s",
+            flush=True,
+        )
+    peak = max(peaks)
+    print(f"matmul peak ({peak_dtype}, best of {len(peaks)}): {peak / 1e9:.1f} GFLOP/s")
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+    results = {}
+    for pair, (flops, times) in measured.items():
+        best, median = min(times), statistics.median(times)
+        samples_per_s = args.batch / median
+        mfu = flops / median / peak
+        print(
+            f"{pair:22s} step {median * 1e3:8.1f} ms (best {best * 1e3:.1f})  {samples_per_s:7.2f} samples/s"
+            f"  {flops / 1e9:7.1f} GFLOP/step  {flops / median / 1e9:6.1f} GFLOP/s  MFU {100 * mfu:5.1f}% "
+            f"(best-step MFU {100 * flops / best / peak:5.1f}%)"
+        )
+        results[pair] = {"samples_per_s": round(samples_per_s, 3), "mfu": round(mfu, 4)}
     print(json.dumps(results))
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
+from acoustic_ssl.cli import main
 from acoustic_ssl.demo.config import PRESETS, load_demo_config, parse_demo_config, preset_path
 from acoustic_ssl.demo.stages import Stage, StageError, marker_path, read_marker, run_stages
 from acoustic_ssl.errors import ConfigError
@@ -23,8 +25,14 @@ def _writer(path: Path, text: str, calls: list[str]):
 def _chain(tmp_path: Path, calls: list[str], b_text: str = "b") -> list[Stage]:
     return [
         Stage("a", "first", outputs=(tmp_path / "a.txt",), action=_writer(tmp_path / "a.txt", "a", calls)),
-        Stage("b:x", "second", outputs=(tmp_path / "b.txt",), deps=("a",),
-              action=_writer(tmp_path / "b.txt", b_text, calls), action_key=b_text),
+        Stage(
+            "b:x",
+            "second",
+            outputs=(tmp_path / "b.txt",),
+            deps=("a",),
+            action=_writer(tmp_path / "b.txt", b_text, calls),
+            action_key=b_text,
+        ),
         Stage("c", "third", deps=("b:x",), action=_writer(tmp_path / "c.txt", "c", calls)),
     ]
 
@@ -52,7 +60,9 @@ def test_changed_stage_reruns_itself_and_downstream_only(tmp_path: Path) -> None
     assert calls == ["b.txt", "c.txt"]
     assert (tmp_path / "b.txt").read_text() == "B"
     calls.clear()
-    run_stages(_chain(tmp_path, calls, b_text="B"), tmp_path, resume_command="x", redo=["a"], log=lambda _: None)
+    run_stages(
+        _chain(tmp_path, calls, b_text="B"), tmp_path, resume_command="x", redo=["a"], log=lambda _: None
+    )
     assert calls == ["a.txt", "b.txt", "c.txt"]
     with pytest.raises(Exception, match="matches no stage"):
         run_stages(_chain(tmp_path, calls), tmp_path, resume_command="x", redo=["nope*"], log=lambda _: None)
@@ -66,8 +76,11 @@ def test_failed_stage_is_named_and_resume_continues_there(tmp_path: Path) -> Non
         (tmp_path / "b.txt").write_text("partial")
         raise ValueError("disk on fire")
 
-    broken = [stages[0], Stage("b:x", "second", outputs=(tmp_path / "b.txt",), deps=("a",), action=boom,
-                               action_key="b"), stages[2]]
+    broken = [
+        stages[0],
+        Stage("b:x", "second", outputs=(tmp_path / "b.txt",), deps=("a",), action=boom, action_key="b"),
+        stages[2],
+    ]
     with pytest.raises(StageError) as info:
         run_stages(broken, tmp_path, resume_command="acoustic-ssl demo --out D", log=lambda _: None)
     message = str(info.value)
@@ -89,9 +102,69 @@ def test_shipped_presets_are_valid(name: str) -> None:
     assert all(run.config.is_file() for run in config.runs.values())
 
 
-def test_preset_typos_are_errors(tmp_path: Path) -> None:
-    text = preset_path("test").read_text()
-    with pytest.raises(ConfigError, match="snr_dB: unknown key"):
-        parse_demo_config(text.replace("snr_db", "snr_dB"), preset_path("test"))
+def test_preset_typos_are_errors() -> None:
+    path = preset_path("test")
+    text = path.read_text()
+    with pytest.raises(ConfigError, match=r"\[convert\] pak: unknown key"):
+        parse_demo_config(text.replace("pack = true", "pak = true"), path)
+    with pytest.raises(ConfigError, match=r"\[simulate\] snr_db: missing"):
+        parse_demo_config(text.replace("snr_db", "snr_dB"), path)
     with pytest.raises(ConfigError, match="fractions"):
-        parse_demo_config(text + "\n[lists]\nfractions = [0.5, 0.5, 0.5]\n", preset_path("test"))
+        parse_demo_config(text.replace("fractions = [0.34,", "fractions = [0.9,"), path)
+    with pytest.raises(ConfigError, match="videos_per_class"):
+        parse_demo_config(text.replace("videos_per_class = 3", "videos_per_class = 2"), path)
+    with pytest.raises(ConfigError, match="not found"):
+        parse_demo_config(text.replace("train/transfer.toml", "train/nope.toml"), path)
+
+
+def test_demo_test_preset_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every stage runs, every artifact exists, report.json has the documented keys, a re-run skips it all."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--preset", "test", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert str(out / "report.html") in printed
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["preset"] == "test" and report["seeds"] == [0] and report["seconds"] > 0
+    assert set(report["audio_knn_accuracy"]) == {"random", "supervised", "selfsup_video", "transfer"}
+    assert all(0.0 <= v <= 1.0 for v in report["audio_knn_accuracy"].values())
+    recall = report["retrieval_recall_at_1"]
+    assert set(recall) == {"random", "supervised", "selfsup_video", "transfer"}
+    assert recall["supervised"] is None  # no video network to retrieve with
+    assert all(0.0 <= recall[k] <= 1.0 for k in ("random", "selfsup_video", "transfer"))
+    assert set(report["localization_accuracy"]) == {"audio_video", "acoustic_video"}
+    assert all(0.0 <= v <= 1.0 for v in report["localization_accuracy"].values())
+    assert 0.0 < report["localization_chance"] < 1.0
+    assert report["per_seed"]["0"]["transfer"]["knn_accuracy"] == report["audio_knn_accuracy"]["transfer"]
+
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 2  # bar chart + localisation overlays
+    assert "audio kNN acc." in page and "localisation" in page
+    assert "| model | audio kNN acc." in (out / "report.md").read_text()
+    assert (out / "details" / "report.html").is_file()
+    commands = (out / "commands.sh").read_text()
+    for command in ("simulate", "convert", "lists", "stats", "train", "extract", "evaluate", "report"):
+        assert f"acoustic-ssl {command} " in commands
+    assert str(out) not in commands  # paths relative to DIR
+
+    stage_names = [p.name.removesuffix(".done") for p in (out / "stages").glob("*.done")]
+    assert {
+        "simulate",
+        "convert",
+        "lists",
+        "stats",
+        "train:transfer:seed0",
+        "evaluate:random:seed0",
+        "report",
+    } <= set(stage_names)
+    assert not list((out / "stages").glob("*.started"))
+    markers = {name: read_marker(out, name) for name in stage_names}
+    assert all(m["seconds"] >= 0 and m["run_id"] for m in markers.values())
+
+    started = time.monotonic()
+    assert main(["demo", "--out", str(out)]) == 0  # same preset remembered, nothing to do
+    assert time.monotonic() - started < 10
+    assert capsys.readouterr().out.count("skipped") == len(stage_names)
+    assert {name: read_marker(out, name)["run_id"] for name in stage_names} == {
+        name: m["run_id"] for name, m in markers.items()
+    }

@@ -34,7 +34,7 @@ def _cubic_matrix(n_in: int, n_out: int) -> np.ndarray:
 
 def reference_bicubic(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     rows, cols = _cubic_matrix(image.shape[0], size[0]), _cubic_matrix(image.shape[1], size[1])
-    out = np.einsum("ij,jkc,lk->ilc", rows, image.astype(np.float64), cols)
+    out = np.stack([rows @ image[..., c].astype(np.float64) @ cols.T for c in range(image.shape[2])], axis=-1)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 

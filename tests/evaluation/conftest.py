@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +83,60 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         {"data": {"stats_dir": str(stats), "nr_frames": 2, "video_size": list(VIDEO_HW)}},
     )
     return {"root": root, "list": list_file, "stats": stats, "checkpoint": ckpt}
+
+
+def write_ground_truth(raw_dir: Path) -> None:
+    """camera.json and a ground_truth.csv per tiny video: the source sits at the bright blob of the frames."""
+    from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, video_dir_name
+    from acoustic_ssl.imaging.geometry import PinholeCamera
+
+    PinholeCamera(640, 480, 60.0).save(raw_dir / "camera.json")
+    scale = 480 / VIDEO_HW[0]
+    for c in range(CLASSES):
+        for loc in range(1, VIDEOS + 1):
+            lines = ["frame,source_id,class,x,y,distance_m,on_screen"]
+            x, y = 45 * scale, (30 + 20 * c) * scale
+            for frame in range(1, SECONDS * 12 + 1):
+                on = 0 if (loc == 2 and frame > 24) else 1  # second sample of video 2 off screen
+                lines.append(f"{frame},0,{c},{x:.1f},{y:.1f},5.0,{on}")
+            path = raw_dir / video_dir_name(c, loc) / GROUND_TRUTH_FILE
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="session")
+def extracted(tiny_dataset: dict[str, Path]) -> Path:
+    """Features of the tiny list extracted through the CLI (with energy maps)."""
+    from acoustic_ssl.cli import main
+
+    out = tiny_dataset["root"] / "features.npz"
+    code = main(["extract", "--checkpoint", str(tiny_dataset["checkpoint"]), "--list",
+                 str(tiny_dataset["list"]), "--out", str(out), "--energy-maps", "--batch-size", "6"])
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def evaluated_run(tiny_dataset: dict[str, Path], extracted: Path) -> Path:
+    """The tiny run evaluated through the CLI (metrics in <run>/evaluation/random).
+
+    The one extracted list stands in for all three splits (copied where ``evaluate`` reuses features).
+    """
+    import shutil
+
+    from acoustic_ssl.cli import main
+
+    raw = tiny_dataset["root"] / "raw"
+    write_ground_truth(raw)
+    run = tiny_dataset["root"] / "run"
+    for split in ("training", "validation", "testing"):
+        (run / "evaluation" / "random").mkdir(parents=True, exist_ok=True)
+        shutil.copy(extracted, run / "evaluation" / "random" / f"features_{split}.npz")
+    code = main(["evaluate", "--checkpoint", str(tiny_dataset["checkpoint"]), "--raw-dir", str(raw),
+                 "--knn-k", "1", "3", "--overlays", "2"])
+    assert code == 0
+    records = [{"event": "step", "epoch": 1, "step": s, "train/loss": 1.0 / s} for s in range(1, 6)]
+    records += [{"event": "epoch", "epoch": e, "step": 5 * e, "train/loss": 0.5 / e, "valid/loss": 0.6 / e,
+                 "valid/accuracy": 0.3 * e} for e in (1, 2)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records) + '{"torn')
+    return run

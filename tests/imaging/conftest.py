@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
+import torch
 
 from acoustic_ssl.imaging.beamform import Beamformer
 from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
@@ -43,8 +44,8 @@ def _plane_wave(
 ) -> np.ndarray:
     """Frames (F, M, 1024) of a far-field source in unit ``direction``, delayed exactly per microphone.
 
-    Broadband: white noise delayed by a phase ramp in the frequency domain over a longer signal, then the middle
-    frames are cut (so the delays are genuine, not circular). Tonal: a cosine evaluated at the shifted times.
+    Broadband: white noise delayed by a phase ramp in the frequency domain over a longer signal, then the
+    middle frames are cut (so the delays are genuine, not circular). Tonal: a cosine at the shifted times.
     """
     rng = np.random.default_rng(seed)
     lead = geometry.positions @ np.asarray(direction, float) / SPEED  # (M,) s, mic m hears the source earlier
@@ -64,3 +65,13 @@ def _plane_wave(
 @pytest.fixture(scope="session")
 def plane_wave() -> PlaneWave:
     return _plane_wave
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """One intra-op thread: these small batched matmuls gain little from two, and a busy shared runner makes
+    OpenMP barriers between two threads very slow."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

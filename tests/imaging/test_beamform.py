@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
-from conftest import N_FFT, SAMPLE_RATE, PlaneWave
 
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.imaging.beamform import Beamformer, direct_power
 from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera, stored_to_video
 from acoustic_ssl.imaging.mfcc import mfcc_to_energy, power_to_mfcc
+
+PlaneWave = Callable[..., np.ndarray]  # the conftest fixture ``plane_wave``
+SAMPLE_RATE, N_FFT = 12288, 1024
 
 # video pixels across the field of view: centre, near the four corners, and one off-axis point
 SOURCE_PIXELS = [(320.0, 240.0), (30.0, 25.0), (615.0, 30.0), (25.0, 455.0), (610.0, 450.0), (200.0, 330.0)]
@@ -86,7 +90,6 @@ def test_fast_path_matches_float64_reference(
     power = beamformer.power(frames)
     assert power.dtype == np.float32 and power.shape == (2, rows, cols, 512)
     scale = reference.max(axis=(1, 2), keepdims=True)  # per frame and bin
-    assert np.abs(power - reference).max() / scale.min() < 1e-3  # sanity on the worst bin
     assert (np.abs(power - reference) / scale).max() < 1e-4
     images = beamformer.images(frames)
     reference_images = power_to_mfcc(reference)

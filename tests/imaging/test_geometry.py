@@ -57,7 +57,7 @@ def test_bad_geometry_file_names_the_file(tmp_path: Path, content: str, message:
 
 
 def test_missing_geometry_file(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="nowhere.csv"):
+    with pytest.raises(DataError, match=r"nowhere\.csv"):
         ArrayGeometry.load(tmp_path / "nowhere.csv")
 
 
@@ -67,7 +67,7 @@ def test_camera_json_round_trip(tmp_path: Path) -> None:
     camera.save(tmp_path / "camera.json")
     assert PinholeCamera.load(tmp_path / "camera.json") == camera
     (tmp_path / "bad.json").write_text('{"width": 640}')
-    with pytest.raises(DataError, match="bad.json"):
+    with pytest.raises(DataError, match=r"bad\.json"):
         PinholeCamera.load(tmp_path / "bad.json")
 
 

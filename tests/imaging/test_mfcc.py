@@ -11,7 +11,7 @@ from acoustic_ssl.imaging.mfcc import mfcc_to_energy, power_to_mfcc
 
 
 def _hand_mfcc(power: np.ndarray, sample_rate: float) -> np.ndarray:
-    """Straight from the recipe with loops: 24 HTK-mel triangles 0-6400 Hz, floor 1e-3, ln, DCT-II, lifter 22."""
+    """The recipe with plain loops: 24 HTK-mel triangles 0-6400 Hz, floor 1e-3, ln, DCT-II, lifter 22."""
 
     def mel(hz: float) -> float:
         return 1127.0 * math.log(1.0 + hz / 700.0)  # = 2595 log10(1 + f/700)

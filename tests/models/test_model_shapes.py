@@ -65,13 +65,21 @@ def test_resnet18_bn_batch_stats_at_eval_makes_features_batch_dependent() -> Non
     assert not torch.allclose(alone, together, rtol=1e-4, atol=1e-4)
 
 
-def test_resnet18_channels_last_gives_the_same_map() -> None:
+def test_channels_last_gives_the_same_maps() -> None:
     model = ResNet18(output_stride=8, width=8).eval()
     x = torch.randn(2, 3, 112, 149)
     with torch.no_grad():
         ref = model(x)
         out = model.to(memory_format=torch.channels_last)(x.to(memory_format=torch.channels_last))
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+    acoustic = DualCamNet().eval()
+    images = torch.randn(12, 12, 36, 48)
+    with torch.no_grad():
+        ref = acoustic(images)
+        acoustic = acoustic.to(memory_format=torch.channels_last)
+        out = acoustic(images.contiguous(memory_format=torch.channels_last))
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
 
 
 def test_resnet18_he_init_of_convolutions() -> None:

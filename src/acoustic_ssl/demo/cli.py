@@ -1,4 +1,4 @@
-"""The ``demo`` subcommand: pick a preset, plan the stages, run them with resume, print where the report is."""
+"""The ``demo`` subcommand: pick a preset, plan the stages, run them (resumable), say where the report is."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from acoustic_ssl.errors import ConfigError
 SETTINGS_FILE = "demo_settings.json"
 
 DESCRIPTION = """\
-Run the whole pipeline on simulated data: simulate -> convert -> lists -> stats -> train (supervised HearNet,
-self-supervised video+audio, self-supervised video+acoustic images, transfer from the acoustic-image network) ->
-extract -> evaluate (kNN, retrieval, localisation) -> report (DIR/report.html, report.json, report.md).
+Run the whole pipeline on simulated data: simulate -> convert -> lists -> stats -> pack -> train (supervised
+HearNet; self-supervised video+audio; self-supervised video+acoustic images; transfer from the acoustic-image
+network) -> extract -> evaluate (kNN, retrieval, localisation) -> report (DIR/report.html, .md, .json).
 
-Every stage calls the ordinary commands (written to DIR/commands.sh, to run them one by one) and leaves a marker
-DIR/stages/<stage>.done; rerunning the same command resumes after the last finished stage. Presets live in
-configs/demo/ (test < 2 min, tiny ~15 min on 2 CPU cores, small = several seeds, paper = full size on a GPU);
-copy one, edit it and pass it with --config.
+Every stage calls the ordinary commands (listed in DIR/commands.sh, to run them one by one) and leaves a
+marker DIR/stages/<stage>.done; rerunning the same command resumes after the last finished stage. Presets
+live in configs/demo/ (test: ~2 min; tiny: ~15 min on 2 CPU cores; small: several seeds; paper: full size,
+GPU); copy one, edit it and pass it with --config.
 """
 
 
@@ -31,20 +31,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--out", type=Path, default=Path("demo_out"), metavar="DIR",
-                        help="output folder; rerun with the same DIR to resume (default: demo_out)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo_out"),
+        metavar="DIR",
+        help="output folder; rerun with the same DIR to resume (default: demo_out)",
+    )
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--preset", choices=("test", "tiny", "small", "paper"),
-                        help="shipped preset configs/demo/PRESET.toml (default: the one DIR was started with, "
-                             "else tiny)")
+    source.add_argument(
+        "--preset",
+        choices=("test", "tiny", "small", "paper"),
+        help="shipped preset configs/demo/PRESET.toml (default: the one DIR was started with, else tiny)",
+    )
     source.add_argument("--config", type=Path, metavar="FILE", help="an edited copy of a preset file")
     parser.add_argument("--seed", type=int, metavar="K", help="first training seed (default: the preset's)")
-    parser.add_argument("--seeds", type=int, metavar="N", help="number of training seeds (default: the preset's)")
-    parser.add_argument("--redo", action="append", default=[], metavar="STAGE",
-                        help="run this stage again even if done (glob, e.g. 'train:transfer*'); later stages "
-                             "that depend on it run again too; repeatable")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="list the stages, whether each is done, and their commands; run nothing")
+    parser.add_argument(
+        "--seeds", type=int, metavar="N", help="number of training seeds (default: the preset's)"
+    )
+    parser.add_argument(
+        "--redo",
+        action="append",
+        default=[],
+        metavar="STAGE",
+        help="run this stage again even if done (glob, e.g. 'train:transfer*'); later stages "
+        "that depend on it run again too; repeatable",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the stages, whether each is done, and their commands; run nothing",
+    )
     parser.set_defaults(func=handle_demo)
 
 
@@ -63,8 +80,9 @@ def _choose_config(args: argparse.Namespace):  # -> DemoConfig (import kept lazy
             config = parse_demo_config(saved["config_text"], Path(saved["config_source"]))
             config = config.with_seeds(saved["seed"], saved["seeds"])
         except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"{saved_file}: unreadable saved demo settings ({exc}); pass --preset or "
-                              "--config") from exc
+            raise ConfigError(
+                f"{saved_file}: unreadable saved demo settings ({exc}); pass --preset or --config"
+            ) from exc
     else:
         config = load_demo_config(preset_path("tiny"))
     return config.with_seeds(args.seed, args.seeds)
@@ -90,12 +108,19 @@ def handle_demo(args: argparse.Namespace) -> int:
                 print(f"    {format_command(argv)}")
         print(f"commands: {commands_file}")
         return 0
-    write_json_atomic(out_dir / SETTINGS_FILE, {
-        "config_source": str(config.source), "config_text": config.text,
-        "seed": config.seed, "seeds": config.seeds,
-    })
-    print(f"demo preset '{config.preset}' ({config.expected_time or 'time not stated'}), "
-          f"seeds {config.seed_list}, output {out_dir}")
+    write_json_atomic(
+        out_dir / SETTINGS_FILE,
+        {
+            "config_source": str(config.source),
+            "config_text": config.text,
+            "seed": config.seed,
+            "seeds": config.seeds,
+        },
+    )
+    print(
+        f"demo preset '{config.preset}' ({config.expected_time or 'time not stated'}), "
+        f"seeds {config.seed_list}, output {out_dir}"
+    )
     run_stages(stages, out_dir, resume_command=resume, redo=args.redo)
     report = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
     print(_headline(report))
@@ -109,6 +134,8 @@ def _headline(report: dict) -> str:
     knn = report.get("audio_knn_accuracy", {})
     loc = report.get("localization_accuracy", {})
     parts = [f"audio kNN accuracy: {', '.join(f'{k} {v:.3f}' for k, v in knn.items() if v is not None)}"]
-    parts.append(f"localisation accuracy: {', '.join(f'{k} {v:.3f}' for k, v in loc.items() if v is not None)}")
+    parts.append(
+        f"localisation accuracy: {', '.join(f'{k} {v:.3f}' for k, v in loc.items() if v is not None)}"
+    )
     parts.append(f"total time of the stages: {report.get('seconds', 0.0):.0f} s")
     return "\n".join(parts)

@@ -8,10 +8,11 @@ Unknown keys are errors: a typo must not silently fall back to a default.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from acoustic_ssl.errors import ConfigError
 
@@ -19,7 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 PRESET_DIR = REPO_ROOT / "configs" / "demo"
 PRESETS: tuple[str, ...] = ("test", "tiny", "small", "paper")
 
-# The four training runs of the paper's comparison, in the order they must run (transfer needs the acoustic one).
+# The four training runs of the paper's comparison, in running order (transfer needs the acoustic one).
 RUNS: tuple[str, ...] = ("supervised", "selfsup_video", "selfsup_acoustic", "transfer")
 
 
@@ -37,19 +38,21 @@ class SimulateSettings:
 
 @dataclass(frozen=True)
 class TrainRun:
-    """One ``acoustic-ssl train`` invocation: a base config and the preset's overrides."""
+    """One ``acoustic-ssl train`` call: a base config, the preset's overrides, the checkpoint evaluated."""
 
     config: Path
     overrides: tuple[str, ...]
+    checkpoint: str
 
 
 @dataclass(frozen=True)
 class EvaluateSettings:
-    """Which checkpoint is evaluated and with what protocol options."""
+    """Protocol options of ``extract`` / ``evaluate`` / ``report``."""
 
-    checkpoint: str
     batch_size: int
     knn_k: tuple[int, ...]
+    linear_probe: bool
+    tsne: bool
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class DemoConfig:
     alpha: float
     simulate: SimulateSettings
     convert_workers: int
+    pack: bool
     list_fractions: tuple[float, float, float]
     train_common: tuple[str, ...]
     runs: dict[str, TrainRun]
@@ -77,7 +81,9 @@ class DemoConfig:
 
         if seeds is not None and seeds < 1:
             raise ConfigError(f"--seeds must be at least 1, got {seeds}")
-        return replace(self, seed=self.seed if seed is None else seed, seeds=self.seeds if seeds is None else seeds)
+        return replace(
+            self, seed=self.seed if seed is None else seed, seeds=self.seeds if seeds is None else seeds
+        )
 
     @property
     def seed_list(self) -> list[int]:
@@ -91,7 +97,9 @@ def preset_path(name: str) -> Path:
         raise ConfigError(f"unknown demo preset {name!r}; choose one of {', '.join(PRESETS)}")
     path = PRESET_DIR / f"{name}.toml"
     if not path.is_file():
-        raise ConfigError(f"{path}: demo preset file is missing (run from a source checkout: pip install -e .)")
+        raise ConfigError(
+            f"{path}: demo preset file is missing (run from a source checkout: pip install -e .)"
+        )
     return path
 
 
@@ -113,7 +121,7 @@ class _Table:
         value = self.data[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
             raise self._fail(key, f"expected {getattr(kind, '__name__', kind)}, got {value!r}")
         return value
 
@@ -147,8 +155,10 @@ def _resolve(path_text: str, preset_file: Path) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
-    raise ConfigError(f"{preset_file}: training config {path_text!r} not found (looked in "
-                      f"{', '.join(str(c.parent) for c in candidates)})")
+    raise ConfigError(
+        f"{preset_file}: training config {path_text!r} not found (looked in "
+        f"{', '.join(str(c.parent) for c in candidates)})"
+    )
 
 
 def parse_demo_config(text: str, source: Path) -> DemoConfig:
@@ -167,7 +177,9 @@ def parse_demo_config(text: str, source: Path) -> DemoConfig:
 
     frame_size = sim.get_list("frame_size", int, (480, 640))
     if len(frame_size) != 2 or min(frame_size) < 16:
-        raise sim._fail("frame_size", f"expected [height, width] of at least 16 pixels, got {list(frame_size)}")
+        raise sim._fail(
+            "frame_size", f"expected [height, width] of at least 16 pixels, got {list(frame_size)}"
+        )
     simulate = SimulateSettings(
         videos_per_class=sim.get("videos_per_class", int),
         seconds=sim.get("seconds", int),
@@ -183,24 +195,34 @@ def parse_demo_config(text: str, source: Path) -> DemoConfig:
 
     fractions = lists.get_list("fractions", float, (0.5, 0.25, 0.25))
     if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) <= 0:
-        raise lists._fail("fractions", f"expected three positive fractions summing to 1, got {list(fractions)}")
+        raise lists._fail(
+            "fractions", f"expected three positive fractions summing to 1, got {list(fractions)}"
+        )
 
     common = train.get_list("set", str, ())
     runs = {}
     for name in RUNS:
         table = train.sub(name)
         runs[name] = TrainRun(
-            config=_resolve(table.get("config", str), source), overrides=table.get_list("set", str, ())
+            config=_resolve(table.get("config", str), source),
+            overrides=table.get_list("set", str, ()),
+            checkpoint=table.get("checkpoint", str, "last"),
         )
+        if runs[name].checkpoint in ("", "random") or "/" in runs[name].checkpoint:
+            raise table._fail(
+                "checkpoint",
+                f"expected a checkpoint name such as last, best or epoch_N, got {runs[name].checkpoint!r}",
+            )
         table.done()
     alpha = train.get("alpha", float, 0.5)
     if not 0.0 <= alpha <= 1.0:
         raise train._fail("alpha", f"must lie in [0, 1], got {alpha}")
 
     settings = EvaluateSettings(
-        checkpoint=evaluate.get("checkpoint", str, "last"),
         batch_size=evaluate.get("batch_size", int, 16),
         knn_k=evaluate.get_list("knn_k", int, (7, 9, 11, 13, 15)),
+        linear_probe=evaluate.get("linear_probe", bool, False),
+        tsne=evaluate.get("tsne", bool, True),
     )
     config = DemoConfig(
         source=source,
@@ -213,6 +235,7 @@ def parse_demo_config(text: str, source: Path) -> DemoConfig:
         alpha=alpha,
         simulate=simulate,
         convert_workers=conv.get("workers", int, 0),
+        pack=conv.get("pack", bool, True),
         list_fractions=(fractions[0], fractions[1], fractions[2]),
         train_common=common,
         runs=runs,

@@ -1,15 +1,19 @@
 """Resumable stages: each is a list of ``acoustic-ssl`` command lines (plus an optional in-process step).
 
-A stage that succeeds writes ``DIR/stages/<name>.done`` (JSON, atomically) with its duration, a fingerprint of
-its commands and the run ids of the stages it depends on. A later run skips a stage whose marker matches both;
-an edited preset (other commands) or a re-done dependency re-runs it and everything downstream. Before running,
-a stage removes its own declared outputs so a half-finished earlier attempt never leaks into the new one.
+A stage that succeeds writes ``DIR/stages/<name>.done`` (JSON, atomically) with its duration, a fingerprint
+of its commands and the run ids of the stages it depends on. A later run skips a stage whose marker matches
+both; an edited preset (other commands) or a re-done dependency re-runs it and everything downstream.
+Before running, a stage removes its own declared outputs so a half-finished earlier attempt never leaks into
+the new one -- unless the stage is ``resumable`` and the interrupted attempt (``<name>.started``) did exactly
+the same work: then its commands pick up where they stopped (simulated videos, converted records,
+``train --resume auto``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import resource
 import shlex
 import shutil
 import sys
@@ -44,6 +48,7 @@ class Stage:
     deps: tuple[str, ...] = ()
     action: Callable[[], None] | None = field(default=None, compare=False)
     action_key: str = ""  # what the action depends on beyond its commands (goes into the fingerprint)
+    resumable: bool = False  # commands continue a partial attempt (simulate, convert, train --resume auto)
 
     def fingerprint(self) -> str:
         """Hash of what the stage would do; a different hash means the stage must run again."""
@@ -56,10 +61,10 @@ def marker_path(out_dir: Path, name: str) -> Path:
     return out_dir / MARKER_DIR / f"{name}.done"
 
 
-def read_marker(out_dir: Path, name: str) -> dict[str, Any] | None:
-    """The marker of a finished stage, or None (missing or unreadable counts as not done)."""
+def read_marker(out_dir: Path, name: str, suffix: str = ".done") -> dict[str, Any] | None:
+    """The marker of a finished (or, with ``.started``, begun) stage, or None when missing or unreadable."""
     try:
-        return json.loads(marker_path(out_dir, name).read_text(encoding="utf-8"))
+        return json.loads(marker_path(out_dir, name).with_suffix(suffix).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 
@@ -83,6 +88,13 @@ def run_command(argv: Sequence[str]) -> None:
     code = int(args.func(args) or 0)
     if code != 0:
         raise AcousticSSLError(f"`{format_command(argv)}` exited with status {code}")
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its reaped children (wall time hides a busy machine)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _is_current(stage: Stage, marker: dict[str, Any] | None, run_ids: dict[str, str]) -> bool:
@@ -131,10 +143,20 @@ def run_stages(
             run_ids[stage.name], markers[stage.name] = marker["run_id"], marker
             continue
         log(f"{head}: {stage.description}")
-        marker_path(out_dir, stage.name).unlink(missing_ok=True)
-        start = time.monotonic()
+        done_file = marker_path(out_dir, stage.name)
+        started_file = done_file.with_suffix(".started")
+        done_file.unlink(missing_ok=True)
+        attempt = {"fingerprint": stage.fingerprint(), "deps": {dep: run_ids[dep] for dep in stage.deps}}
+        resume_partial = (
+            stage.resumable and not forced and read_marker(out_dir, stage.name, ".started") == attempt
+        )
+        start, start_cpu = time.monotonic(), cpu_seconds()
         try:
-            _clear_outputs(stage)
+            if resume_partial:
+                log("    continuing the interrupted attempt")
+            else:
+                _clear_outputs(stage)
+            write_json_atomic(started_file, attempt)
             for argv in stage.commands:
                 log(f"    $ {format_command(argv)}")
                 run_command(argv)
@@ -147,19 +169,22 @@ def run_stages(
             if not isinstance(exc, AcousticSSLError):
                 traceback.print_exc(file=sys.stderr)
             raise StageError(
-                f"stage '{stage.name}' failed: {exc}. Fix it and rerun `{resume_command}` to resume from this stage."
+                f"stage '{stage.name}' failed: {exc}. Fix it and rerun `{resume_command}` "
+                "to resume from this stage."
             ) from exc
         seconds = time.monotonic() - start
         marker = {
             "stage": stage.name,
             "seconds": round(seconds, 3),
+            "cpu_seconds": round(cpu_seconds() - start_cpu, 3),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "fingerprint": stage.fingerprint(),
             "run_id": uuid.uuid4().hex,
-            "deps": {dep: run_ids[dep] for dep in stage.deps},
+            "deps": attempt["deps"],
             "commands": [format_command(argv) for argv in stage.commands],
         }
-        write_json_atomic(marker_path(out_dir, stage.name), marker)
+        write_json_atomic(done_file, marker)
+        started_file.unlink(missing_ok=True)
         run_ids[stage.name], markers[stage.name] = marker["run_id"], marker
         log(f"{head}: finished in {seconds:.1f} s")
     return markers

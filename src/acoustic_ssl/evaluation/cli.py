@@ -59,6 +59,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--knn-k", type=int, nargs="+", default=[7, 9, 11, 13, 15], help=KS_HELP)
     p.add_argument("--no-probe", action="store_true", help="skip the linear probe")
     p.add_argument("--no-energy", action="store_true", help="do not load acoustic images for energy maps")
+    p.add_argument("--overlays", type=int, default=8, help="localisation overlay PNGs per map")
     p.add_argument("--fresh", action="store_true", help="re-extract even if OUT has features_<split>.npz")
     p.set_defaults(func=_evaluate)
 
@@ -126,7 +127,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_checkpoint(
         args.checkpoint, out, lists={k: v for k, v in lists.items() if v}, raw_dir=args.raw_dir,
         stats_dir=args.stats_dir, batch_size=args.batch_size, ks=args.knn_k, probe=not args.no_probe,
-        reuse=not args.fresh, energy_maps=False if args.no_energy else None,
+        reuse=not args.fresh, energy_maps=False if args.no_energy else None, overlays=args.overlays,
     )
     print(json.dumps(metrics["summary"], indent=2))
     print(f"metrics: {out / 'metrics.json'}")

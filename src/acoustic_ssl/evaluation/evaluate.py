@@ -147,8 +147,12 @@ def localization_metrics(
     overlay_dir: str | Path | None = None,
     method: str = "mean",
     object_size_m: Mapping[int, float] | None = None,
+    overlays: int = OVERLAYS_PER_MAP,
 ) -> dict[str, dict[str, float]]:
-    """Scores of the ``attention`` and ``energy`` maps present in the features (see ``localization``)."""
+    """Scores of the ``attention`` and ``energy`` maps present in the features (see ``localization``).
+
+    ``overlays`` PNGs per map (evenly spread over the scored samples) go to ``overlay_dir``.
+    """
     from acoustic_ssl.evaluation.localization import save_overlay, score_maps
 
     names = (("attention", "attention_map"), ("energy", "energy_map"))
@@ -157,9 +161,9 @@ def localization_metrics(
         return {}
     masks, boxes, size = ground_truth_masks(test, raw_dir, object_size_m)
     result = {name: score_maps(heat, masks, method=method) for name, heat in maps.items()}
-    if overlay_dir is not None and "thumbnails" in test:
-        scored = [i for i, m in enumerate(masks) if m is not None]
-        picks = [scored[int(j)] for j in np.linspace(0, len(scored) - 1, min(OVERLAYS_PER_MAP, len(scored)))]
+    scored = [i for i, m in enumerate(masks) if m is not None]
+    if overlay_dir is not None and "thumbnails" in test and scored and overlays > 0:
+        picks = [scored[int(j)] for j in np.linspace(0, len(scored) - 1, min(overlays, len(scored)))]
         for name, heat in maps.items():
             for i in picks:
                 save_overlay(
@@ -193,6 +197,7 @@ def compute_metrics(
     ks: Sequence[int] = KNN_KS,
     probe: bool = True,
     num_classes: int | None = None,
+    overlays: int = OVERLAYS_PER_MAP,
 ) -> dict[str, Any]:
     """All metrics from loaded features (``splits`` keyed training/validation/testing)."""
     test = splits["testing"]
@@ -204,8 +209,8 @@ def compute_metrics(
         if out_dir is not None:
             write_json_atomic(Path(out_dir) / "retrieval_examples.json", retrieval_examples(distances))
     if raw_dir is not None:
-        overlays = Path(out_dir) / "localization" if out_dir is not None else None
-        metrics["localization"] = localization_metrics(test, raw_dir, overlays)
+        overlay_dir = Path(out_dir) / "localization" if out_dir is not None else None
+        metrics["localization"] = localization_metrics(test, raw_dir, overlay_dir, overlays=overlays)
     metrics["summary"] = summary(metrics)
     return clean_json(metrics)
 
@@ -222,6 +227,7 @@ def evaluate_checkpoint(
     probe: bool = True,
     reuse: bool = True,
     energy_maps: bool | None = None,
+    overlays: int = OVERLAYS_PER_MAP,
 ) -> dict[str, Any]:
     """Extract features of the three splits (lists default to the run config's), score and write metrics.json.
 
@@ -249,7 +255,7 @@ def evaluate_checkpoint(
             extract_features(checkpoint, list_file, path, split=split, stats_dir=stats_dir,
                              batch_size=batch_size, energy_maps=energy and split == "testing")
         splits[split], meta[split] = load_features(path)
-    metrics = compute_metrics(splits, raw_dir=raw_dir, out_dir=out_dir, ks=ks, probe=probe)
+    metrics = compute_metrics(splits, raw_dir=raw_dir, out_dir=out_dir, ks=ks, probe=probe, overlays=overlays)
     metrics["checkpoint"] = str(checkpoint)
     metrics["checkpoint_name"] = meta["testing"].get("checkpoint_name")
     metrics["run_kind"] = info.get("kind")

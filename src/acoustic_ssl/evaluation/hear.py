@@ -1,19 +1,19 @@
 """The HEAR benchmark API (https://hearbenchmark.com/hear-api.html) around a trained HearNet.
 
-``load_model(model_file_path="")`` returns a module with ``sample_rate`` (22 050), ``scene_embedding_size`` and
-``timestamp_embedding_size`` (128). Empty path: a randomly initialised HearNet (fixed seed, so it is the same
-network every time) — the random baseline. Otherwise a checkpoint (stem, file or run dir) whose ``audio``
-(self-supervised) or ``model`` (supervised) role is a HearNet.
+``load_model(model_file_path="")`` returns a module with ``sample_rate`` (22 050), ``scene_embedding_size``
+and ``timestamp_embedding_size`` (128). Empty path: a randomly initialised HearNet (fixed seed, so it is the
+same network every time) — the random baseline. Otherwise a checkpoint (stem, file or run dir) whose
+``audio`` (self-supervised) or ``model`` (supervised) role is a HearNet.
 
 Front end, the same as in training: every window is 2 s (44 100 samples, what HearNet was trained on), peak
-normalised to ±256 like the ACIVW loader, turned into the data layer's magnitude spectrogram and z-scored with
-the run's spectrogram statistics (``config.data.stats_dir``, or ``stats_dir=`` given to ``load_model``; without
-statistics the spectrogram is used as is). Embeddings: ReLU of the HearNet embedding (self-supervised; as the
-original scene-transfer features) or ``features()`` (supervised).
+normalised to ±256 like the ACIVW loader, turned into the data layer's magnitude spectrogram and z-scored
+with the run's spectrogram statistics (``config.data.stats_dir``, or ``stats_dir=`` given to ``load_model``;
+without statistics the spectrogram is used as is). Embeddings: ReLU of the HearNet embedding
+(self-supervised; as the original scene-transfer features) or ``features()`` (supervised).
 
 * ``get_timestamp_embeddings``: windows centred on t = 0, 50, 100, … ms up to the end of the sound
-  (``1 + floor(duration / 50 ms)`` timestamps); audio is zero-padded by 1 s at both ends so every window is full,
-  and short sounds work.
+  (``1 + floor(duration / 50 ms)`` timestamps); audio is zero-padded by 1 s at both ends so every window is
+  full, and short sounds work.
 * ``get_scene_embeddings``: the mean of the embeddings of windows centred every 500 ms (same padding).
 """
 
@@ -47,7 +47,8 @@ class HearModel(nn.Module):
         self.supervised = getattr(net, "num_classes", None) is not None
         self.normalized = mean is not None and std is not None
         bins = 257
-        self.register_buffer("mean", torch.as_tensor(mean if self.normalized else np.zeros(bins), dtype=torch.float32))
+        mean_values = mean if self.normalized else np.zeros(bins)
+        self.register_buffer("mean", torch.as_tensor(mean_values, dtype=torch.float32))
         safe_std = np.where(np.asarray(std) > 0, std, 1.0) if self.normalized else np.ones(bins)
         self.register_buffer("std", torch.as_tensor(safe_std, dtype=torch.float32))
 
@@ -98,7 +99,9 @@ def _check_audio(audio: torch.Tensor) -> torch.Tensor:
     return audio.float()
 
 
-def _windowed_embeddings(audio: torch.Tensor, model: HearModel, hop_ms: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _windowed_embeddings(
+    audio: torch.Tensor, model: HearModel, hop_ms: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Embeddings [n_sounds, n_windows, 128] of 2-s windows centred every ``hop_ms``, and the centres (ms)."""
     audio = _check_audio(audio)
     n_sounds, n_samples = audio.shape

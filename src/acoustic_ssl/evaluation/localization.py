@@ -210,7 +210,7 @@ def save_overlay(
     from acoustic_ssl.io_utils import atomic_path
 
     h, w = frame_size
-    fig, ax = plt.subplots(figsize=(w / 160, h / 160), dpi=80)
+    fig, ax = plt.subplots(figsize=(4.0, 4.0 * h / w), dpi=80)
     ax.imshow(np.asarray(frame_rgb), extent=(0, w, h, 0))
     up = upsample_map(heat, frame_size)
     span = np.ptp(up)

@@ -123,12 +123,19 @@ class Beamformer:
         self._kept_delays_t = torch.from_numpy(np.ascontiguousarray(self._kept_delays))
         # ~4 MB of matmul output per chunk keeps the elementwise passes in cache.
         self._bin_chunk = 16
+        self._filter_span = [self._filters_touching(b, min(b + self._bin_chunk, self.n_bins))
+                             for b in range(0, self.n_bins, self._bin_chunk)]
         self._steering: torch.Tensor | None = None
         if cache_steering:
             self._steering = torch.empty(self.n_bins, 2 * len(self._kept_delays), geometry.num_mics)
             for start in range(0, self.n_bins, 32):
                 stop = min(start + 32, self.n_bins)
                 self._steering_chunk(start, stop, out=self._steering[start:stop])
+
+    def _filters_touching(self, start: int, stop: int) -> tuple[int, int]:
+        """Row range [low, high) of the mel filters with weight on bins [start, stop) (may be empty)."""
+        rows = torch.nonzero(self._mel_bank[:, start:stop].sum(dim=1) > 0).flatten().tolist()
+        return (rows[0], rows[-1] + 1) if rows else (0, 0)
 
     @property
     def steering_bytes(self) -> int:
@@ -158,8 +165,9 @@ class Beamformer:
         return stacked.permute(2, 1, 0).contiguous()
 
     def _chunk_terms(self, spectra: torch.Tensor) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
-        """Yield ``(start, stop, S, C)`` per chunk of bins, each [stop-start, D', F]: power = S + 2C (kept
-        directions) and, on a symmetric grid, S - 2C for their 180° mirrors (module docstring, T = 2C)."""
+        """Yield ``(start, stop, S, C)`` per chunk of bins, each [stop-start, D', F], with
+        ``S = AU² + AV² + BU² + BV²`` and ``C = AV·BU − AU·BV``: power is S + 2C for the kept directions
+        and, on a symmetric grid, S − 2C for their 180° mirrors (module docstring, T = 2C)."""
         num_frames = spectra.shape[2] // 2
         kept = len(self._kept_delays)
         products = torch.empty(self._bin_chunk, 2 * kept, 2 * num_frames)
@@ -173,11 +181,11 @@ class Beamformer:
             torch.matmul(steering, spectra[start:stop], out=block)  # (nb, 2D', 2F): [AU AV; BU BV]
             au, av = block[:, :kept, :num_frames], block[:, :kept, num_frames:]
             bu, bv = block[:, kept:, :num_frames], block[:, kept:, num_frames:]
-            squares = block.square()
+            cross = torch.mul(av, bu).sub_(torch.mul(au, bv))
+            squares = block.square_()
             total = squares[:, :kept, :num_frames] + squares[:, :kept, num_frames:]
             total += squares[:, kept:, :num_frames]
             total += squares[:, kept:, num_frames:]
-            cross = torch.mul(av, bu).sub_(torch.mul(au, bv))
             yield start, stop, total, cross
 
     def _batches(self, frames: np.ndarray | torch.Tensor) -> list[np.ndarray]:
@@ -201,21 +209,25 @@ class Beamformer:
     def mel_energies(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
         """Mel-band energies float64 (F, rows, cols, 24) of the beamformed power, without materialising it.
 
-        The filterbank is linear, so it is applied to S and C separately per chunk and combined at the end."""
+        The filterbank is linear, so it is applied per chunk to S and C (only to the few filters that overlap
+        the chunk: each bin feeds at most two) and the ± combinations are formed once on the small result."""
         outputs = []
+        kept = len(self._kept_delays)
         for batch in self._batches(frames):
-            mel_total = torch.zeros(N_MELS, len(self._kept_delays) * len(batch), dtype=torch.float64)
-            mel_cross = torch.zeros_like(mel_total)
+            count = len(batch)
+            mel_total = torch.zeros(N_MELS, kept * count)
+            mel_cross = torch.zeros(N_MELS, kept * count)
             for start, stop, total, cross in self._chunk_terms(self._spectra(batch)):
-                bank = self._mel_bank[:, start:stop]
-                mel_total += bank @ total.view(stop - start, -1)
-                mel_cross += bank @ cross.view(stop - start, -1)
-            mel_total = mel_total.view(N_MELS, -1, len(batch))
-            mel_cross = mel_cross.view(N_MELS, -1, len(batch))
+                low, high = self._filter_span[start // self._bin_chunk]
+                bank = self._mel_bank[low:high, start:stop]
+                mel_total[low:high].addmm_(bank, total.view(stop - start, -1))
+                mel_cross[low:high].addmm_(bank, cross.view(stop - start, -1))
+            mel_total = mel_total.to(torch.float64).view(N_MELS, kept, count)
+            mel_cross = mel_cross.to(torch.float64).view(N_MELS, kept, count)
             mel = mel_total + 2.0 * mel_cross
             if self.symmetric:
                 mel = torch.cat([mel, (mel_total - 2.0 * mel_cross).flip(1)], dim=1)
-            outputs.append(mel.view(N_MELS, self.rows, self.cols, len(batch)).permute(3, 1, 2, 0).numpy())
+            outputs.append(mel.view(N_MELS, self.rows, self.cols, count).permute(3, 1, 2, 0).numpy())
         return np.concatenate(outputs)
 
     def images(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:

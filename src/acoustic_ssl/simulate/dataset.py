@@ -3,9 +3,9 @@
 Every video ``(class K, location L)`` draws everything from its own ``numpy.random.SeedSequence(seed,
 spawn_key=(K, L))``, so results do not depend on the number of workers or on which videos were simulated
 before; each video job runs single-threaded for the same reason (and so parallel workers do not fight for
-cores). A video folder with ``ground_truth.csv`` (written last) is complete and skipped when the command is run
-again with the same parameters; ``simulation.json`` records those parameters, and a different set in an existing
-folder is refused rather than mixed.
+cores). A video folder with ``ground_truth.csv`` (written last) is complete and skipped when the command is
+run again with the same parameters; ``simulation.json`` records those parameters, and a different set in an
+existing folder is refused rather than mixed.
 
 Root files: ``array_geometry.csv`` (:meth:`ArrayGeometry.save`), ``camera.json`` (the 640 × 480 reference
 camera, the frame of the ground-truth pixels) and ``simulation.json``.
@@ -80,17 +80,35 @@ def simulate_video(job: VideoJob) -> str:
     torch.set_num_threads(1)
     try:
         state = _state(job.write_images)
-        scene = make_scene(job.class_index, job.seconds, job.snr_db, state["camera"],
-                           video_seed(job.seed, job.class_index, job.location))
-        render_video(Path(job.video_dir), scene, state["geometry"], state["camera"],
-                     state.get("beamformer") if job.write_images else None, job.frame_size)
+        scene = make_scene(
+            job.class_index,
+            job.seconds,
+            job.snr_db,
+            state["camera"],
+            video_seed(job.seed, job.class_index, job.location),
+        )
+        render_video(
+            Path(job.video_dir),
+            scene,
+            state["geometry"],
+            state["camera"],
+            state.get("beamformer") if job.write_images else None,
+            job.frame_size,
+        )
     finally:
         torch.set_num_threads(threads)
     return job.video_dir
 
 
-def _parameters(videos_per_class: int, seconds: int, seed: int, snr_db: float, classes: list[int],
-                frame_size: tuple[int, int], write_images: bool) -> dict[str, Any]:
+def _parameters(
+    videos_per_class: int,
+    seconds: int,
+    seed: int,
+    snr_db: float,
+    classes: list[int],
+    frame_size: tuple[int, int],
+    write_images: bool,
+) -> dict[str, Any]:
     from acoustic_ssl.imaging.geometry import PinholeCamera
     from acoustic_ssl.simulate import propagation, scene
 
@@ -114,17 +132,25 @@ def _parameters(videos_per_class: int, seconds: int, seed: int, snr_db: float, c
         "diffuse_directions": propagation.DIFFUSE_DIRECTIONS,
         "camera": {"width": camera.width, "height": camera.height, "hfov_deg": camera.hfov_deg},
         "array": "ArrayGeometry.default() (see array_geometry.csv)",
-        "ground_truth_pixels": "640x480 reference camera of camera.json; scale by frame_size for the bmp files",
+        "ground_truth_pixels": "640x480 camera of camera.json; scale by frame_size for the bmp files",
         "per_video_seed": "numpy SeedSequence(seed, spawn_key=(class, location))",
     }
 
 
-def _validate(videos_per_class: int, seconds: int, snr_db: float, classes: Sequence[int] | None,
-              frame_size: Sequence[int], workers: int | None) -> list[int]:
+def _validate(
+    videos_per_class: int,
+    seconds: int,
+    snr_db: float,
+    classes: Sequence[int] | None,
+    frame_size: Sequence[int],
+    workers: int | None,
+) -> list[int]:
     if videos_per_class < 1:
         raise ConfigError(f"videos_per_class must be at least 1, got {videos_per_class}")
     if videos_per_class > 1000:
-        raise ConfigError(f"videos_per_class must be at most 1000 (folder names data_NNN), got {videos_per_class}")
+        raise ConfigError(
+            f"videos_per_class must be at most 1000 (folder names data_NNN), got {videos_per_class}"
+        )
     if seconds < 1:
         raise ConfigError(f"seconds must be at least 1, got {seconds}")
     if not np.isfinite(snr_db):
@@ -133,7 +159,9 @@ def _validate(videos_per_class: int, seconds: int, snr_db: float, classes: Seque
     if not chosen or any(not 0 <= c < NUM_CLASSES for c in chosen):
         raise ConfigError(f"classes must be a non-empty subset of 0..{NUM_CLASSES - 1}, got {classes}")
     if len(frame_size) != 2 or min(frame_size) < 16:
-        raise ConfigError(f"frame_size must be (height, width) of at least 16 pixels, got {tuple(frame_size)}")
+        raise ConfigError(
+            f"frame_size must be (height, width) of at least 16 pixels, got {tuple(frame_size)}"
+        )
     if workers is not None and workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
     return chosen
@@ -168,8 +196,10 @@ def simulate_dataset(
             raise DataError(f"{simulation_path}: unreadable ({exc}); use an empty output folder") from exc
         if previous != parameters:
             changed = sorted(k for k in parameters if previous.get(k) != parameters[k])
-            raise DataError(f"{simulation_path}: {root} holds a dataset simulated with other parameters "
-                            f"({', '.join(changed)}); use another output folder")
+            raise DataError(
+                f"{simulation_path}: {root} holds a dataset simulated with other parameters "
+                f"({', '.join(changed)}); use another output folder"
+            )
     root.mkdir(parents=True, exist_ok=True)
     state = _state(write_images=False)
     state["geometry"].save(root / GEOMETRY_FILE)
@@ -177,8 +207,16 @@ def simulate_dataset(
     write_json_atomic(simulation_path, parameters)
 
     jobs = [
-        VideoJob(str(root / video_dir_name(c, location)), c, location, seconds, seed, float(snr_db), frame_size,
-                 write_images)
+        VideoJob(
+            str(root / video_dir_name(c, location)),
+            c,
+            location,
+            seconds,
+            seed,
+            float(snr_db),
+            frame_size,
+            write_images,
+        )
         for c in chosen
         for location in range(videos_per_class)
         if not (root / video_dir_name(c, location) / GROUND_TRUTH_FILE).exists()

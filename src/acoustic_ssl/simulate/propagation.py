@@ -4,7 +4,7 @@ Point sources (:class:`PointSource`). Microphone ``m`` at position ``p_m`` recei
 
     x_m(t) = g · s(τ_m) / r_m,      τ_m = t − r_m / c,      r_m = |q(τ_m) − p_m|,
 
-with ``s`` the source signal (pressure at 1 m), ``g`` its gain, ``q(τ)`` the source trajectory and c = 343 m/s:
+with ``s`` the source signal (pressure at 1 m), ``g`` its gain, ``q(τ)`` the source path and c = 343 m/s:
 spherical spreading 1/r and the exact retarded (emission) time, so Doppler shifts and the direction the array
 hears (where the source was when it emitted) come out of the physics. ``τ`` is solved per sample: two
 fixed-point iterations for the array centre, then a first-order per-microphone correction with the source
@@ -18,8 +18,8 @@ Diffuse noise (:class:`DiffuseNoise`): ``DIFFUSE_DIRECTIONS`` independent plane 
 spread uniformly over the sphere (Fibonacci lattice, randomly rotated per video), each with a pink-ish
 spectrum, summed with their exact per-microphone phase shifts. It is generated block-wise in the frequency
 domain (2048-sample blocks, hop 1024 = one video frame, sine window, so overlap-add keeps the variance
-constant). The result has the low-frequency coherence and high-frequency incoherence of a diffuse field, and no
-dominant direction. Uncorrelated sensor self-noise is added by the scene.
+constant). The result has the low-frequency coherence and high-frequency incoherence of a diffuse field,
+and no dominant direction. Uncorrelated sensor self-noise is added by the scene.
 """
 
 from __future__ import annotations
@@ -46,14 +46,18 @@ class Trajectory:
 
     def at(self, t: np.ndarray) -> np.ndarray:
         """Positions (..., 3) at times ``t`` (s); clamped to the first/last knot outside the covered span."""
-        u = np.clip((np.asarray(t, dtype=np.float64) - self.start_s) / self.step_s, 0.0, len(self.positions) - 1.0)
+        u = np.clip(
+            (np.asarray(t, dtype=np.float64) - self.start_s) / self.step_s, 0.0, len(self.positions) - 1.0
+        )
         i = np.minimum(np.floor(u).astype(np.int64), len(self.positions) - 2)
         frac = (u - i)[..., None]
         return self.positions[i] * (1.0 - frac) + self.positions[i + 1] * frac
 
     def velocity(self, t: np.ndarray) -> np.ndarray:
         """Velocities (..., 3) in m/s (piecewise constant between knots)."""
-        u = np.clip((np.asarray(t, dtype=np.float64) - self.start_s) / self.step_s, 0.0, len(self.positions) - 1.0)
+        u = np.clip(
+            (np.asarray(t, dtype=np.float64) - self.start_s) / self.step_s, 0.0, len(self.positions) - 1.0
+        )
         i = np.minimum(np.floor(u).astype(np.int64), len(self.positions) - 2)
         return (self.positions[i + 1] - self.positions[i]) / self.step_s
 
@@ -61,8 +65,8 @@ class Trajectory:
 class PointSource:
     """A source signal on a trajectory, rendered frame by frame at every microphone (see module docstring).
 
-    ``signal[j]`` is the source output at time ``(j − lead) / fs``: ``lead`` samples before t = 0 let the first
-    frames hear sound emitted before the recording started (sound from 15 m away takes 44 ms to arrive).
+    ``signal[j]`` is the source output at time ``(j − lead) / fs``: ``lead`` samples before t = 0 let the
+    first frames hear sound emitted before the recording started (sound from 15 m away takes 44 ms to arrive).
     """
 
     def __init__(self, signal: np.ndarray, lead: int, trajectory: Trajectory, gain: float = 1.0) -> None:
@@ -86,7 +90,9 @@ class PointSource:
         velocity = self.trajectory.velocity(centre_time)
         centre_sq = np.einsum("nk,nk->n", position, position)
         mic_sq = np.einsum("mk,mk->m", mic_positions, mic_positions)
-        range0 = np.sqrt(np.maximum(centre_sq[None, :] - 2.0 * (mic_positions @ position.T) + mic_sq[:, None], 0.0))
+        range0 = np.sqrt(
+            np.maximum(centre_sq[None, :] - 2.0 * (mic_positions @ position.T) + mic_sq[:, None], 0.0)
+        )
         # Mic m hears the source at its own emission time, earlier/later than the centre by `shift`; to first
         # order the range then changes by (unit offset · velocity) · shift.
         shift = (np.sqrt(centre_sq)[None, :] - range0) / SPEED_OF_SOUND  # (M, n) seconds
@@ -104,8 +110,12 @@ class PointSource:
         # 4-point Lagrange weights for taps at offsets -1, 0, 1, 2 (products shared between the four).
         above, below, below2 = mu + 1.0, mu - 1.0, mu - 2.0
         low, high = below * below2, above * mu
-        value = (taps[..., 0] * (-mu * low / 6.0) + taps[..., 1] * (above * low / 2.0)
-                 + taps[..., 2] * (-high * below2 / 2.0) + taps[..., 3] * (high * below / 6.0))
+        value = (
+            taps[..., 0] * (-mu * low / 6.0)
+            + taps[..., 1] * (above * low / 2.0)
+            + taps[..., 2] * (-high * below2 / 2.0)
+            + taps[..., 3] * (high * below / 6.0)
+        )
         return value * (self.gain / distance)
 
 
@@ -137,7 +147,9 @@ class DiffuseNoise:
         directions = fibonacci_sphere(DIFFUSE_DIRECTIONS) @ random_rotation(rng).T
         freqs = np.fft.rfftfreq(self.block, 1.0 / FS)
         lead = mic_positions @ directions.T / SPEED_OF_SOUND  # (M, D): how much earlier than the origin
-        self._steering = np.exp(2j * np.pi * freqs[:, None, None] * lead[None]).astype(np.complex64)  # (K, M, D)
+        self._steering = np.exp(2j * np.pi * freqs[:, None, None] * lead[None]).astype(
+            np.complex64
+        )  # (K, M, D)
         shape = (np.maximum(freqs, 100.0) / 100.0) ** (tilt_db_per_octave / 6.0206)
         shape[freqs < 20.0] = 0.0
         # Parseval: normalise so that each plane wave has unit variance in the time domain.

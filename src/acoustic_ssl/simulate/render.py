@@ -10,10 +10,10 @@ Per frame ``k`` (1-based, 12 per second) the folder receives, exactly as the Dua
 * ``video/I_%06d.bmp``: the frame at the middle of the audio frame, ``t = (k − 0.5) / 12`` s.
 
 ``ground_truth.csv`` (``frame,source_id,class,x,y,distance_m,on_screen``) gives every source at the same
-instant ``t``: ``x, y`` are pixel coordinates of the **640 × 480 reference camera** (``camera.json``), whatever
-``frame_size`` the bmp files have (multiply by ``width / 640`` and ``height / 480`` for the stored frames);
-``distance_m`` is the distance to the camera/array centre; ``on_screen`` is 1 when the point projects inside
-the reference frame. It is written last, so its presence marks a complete video.
+instant ``t``: ``x, y`` are pixel coordinates of the **640 × 480 reference camera** (``camera.json``),
+whatever ``frame_size`` the bmp files have (multiply by ``width / 640`` and ``height / 480`` for the
+stored frames); ``distance_m`` is the distance to the camera/array centre; ``on_screen`` is 1 when the
+point projects inside the reference frame. It is written last, so its presence marks a complete video.
 """
 
 from __future__ import annotations
@@ -70,13 +70,20 @@ def ground_truth_rows(scene: Scene, camera: PinholeCamera) -> list[str]:
     for source in scene.sources:
         points = source.trajectory.at(times)
         pixels, in_front = camera.project(points)
-        inside = in_front & (pixels[:, 0] >= 0) & (pixels[:, 0] < camera.width) & (pixels[:, 1] >= 0) & (
-            pixels[:, 1] < camera.height)
+        inside = (
+            in_front
+            & (pixels[:, 0] >= 0)
+            & (pixels[:, 0] < camera.width)
+            & (pixels[:, 1] >= 0)
+            & (pixels[:, 1] < camera.height)
+        )
         per_source.append((source, pixels, np.linalg.norm(points, axis=-1), inside))
     for k in range(scene.num_frames):
         for source, pixels, distance, inside in per_source:
-            rows.append(f"{k + 1},{source.source_id},{source.class_index},{pixels[k, 0]:.2f},{pixels[k, 1]:.2f},"
-                        f"{distance[k]:.3f},{int(inside[k])}")
+            rows.append(
+                f"{k + 1},{source.source_id},{source.class_index},{pixels[k, 0]:.2f},{pixels[k, 1]:.2f},"
+                f"{distance[k]:.3f},{int(inside[k])}"
+            )
     return rows
 
 
@@ -104,9 +111,20 @@ class FrameRenderer:
             px_per_m = self.camera.focal_px * 0.5 * (self.scale_x + self.scale_y) / position[2]
             tilt = 0.0
             if OBJECTS[self.scene.class_index].motion == "fly":  # drones bank into their lateral motion
-                tilt = float(np.clip(0.08 * source.trajectory.velocity(np.array([time_s]))[0, 0], -0.35, 0.35))
-            draw_sprite(image, self.scene.class_index, (x * self.scale_x, y * self.scale_y), px_per_m,
-                        self.appearance, facing=source.facing, tilt_rad=tilt, frame_index=index, rng=self.rng)
+                tilt = float(
+                    np.clip(0.08 * source.trajectory.velocity(np.array([time_s]))[0, 0], -0.35, 0.35)
+                )
+            draw_sprite(
+                image,
+                self.scene.class_index,
+                (x * self.scale_x, y * self.scale_y),
+                px_per_m,
+                self.appearance,
+                facing=source.facing,
+                tilt_rad=tilt,
+                frame_index=index,
+                rng=self.rng,
+            )
         return finish_frame(np.asarray(image, dtype=np.float32), self.rng)
 
 
@@ -135,6 +153,6 @@ def render_video(
                 index = first + j
                 write_frame(video_dir, index + 1, frame_audio, image, renderer.frame(index, times[index]))
             block = []
-    write_video_time(video_dir, int(math.floor(scene.num_frames / FRAMES_PER_SECOND)))
+    write_video_time(video_dir, math.floor(scene.num_frames / FRAMES_PER_SECOND))
     rows = ground_truth_rows(scene, camera)
     write_text_atomic(video_dir / GROUND_TRUTH_FILE, "\n".join([GROUND_TRUTH_HEADER, *rows]) + "\n")

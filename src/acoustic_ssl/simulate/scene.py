@@ -8,8 +8,8 @@ centre, x right, y down, z forward, metres).
   (:mod:`acoustic_ssl.simulate.objects`): static, handheld wander, back-and-forth sweep, free flight, or a
   pass across the view. Trajectories keep the source mostly on screen; about one pass in four enters or leaves
   the frame, so some frames are legitimately off screen (``on_screen = 0`` in the ground truth).
-* Off-screen interferers (ids 1, 2): 0–2 sources of other classes, in front of the camera but outside the field
-  of view (azimuth from hfov/2 + 8° to 80°, elevation ±20°), 4–25 m away, static or drifting slowly.
+* Off-screen interferers (ids 1, 2): 0–2 sources of other classes, in front of the camera but outside the
+  field of view (azimuth from hfov/2 + 8° to 80°, elevation ±20°), 4–25 m away, static or drifting slowly.
 * Diffuse background noise (:class:`~acoustic_ssl.simulate.propagation.DiffuseNoise`) and uncorrelated sensor
   self-noise (white, independent per microphone).
 
@@ -155,7 +155,11 @@ def interferer_trajectory(seconds: float, camera: PinholeCamera, rng: np.random.
     elevation = math.radians(rng.uniform(-20.0, 20.0))
     distance = rng.uniform(4.0, 25.0)
     start = distance * np.array(
-        [math.sin(azimuth) * math.cos(elevation), -math.sin(elevation), math.cos(azimuth) * math.cos(elevation)]
+        [
+            math.sin(azimuth) * math.cos(elevation),
+            -math.sin(elevation),
+            math.cos(azimuth) * math.cos(elevation),
+        ]
     )
     drift = rng.uniform(0.0, 1.0) * np.array([math.copysign(1.0, azimuth), 0.0, rng.uniform(-0.3, 0.3)])
     return Trajectory(start_s=float(t[0]), step_s=KNOT_STEP_S, positions=start + t[:, None] * drift)
@@ -169,7 +173,7 @@ def _mean_inverse_square_range(trajectory: Trajectory, seconds: float) -> float:
 def _signal_for(class_index: int, trajectory: Trajectory, seconds: int, rng: np.random.Generator):
     """Unit-RMS source signal long enough for the farthest point of the path (returns signal, lead)."""
     farthest = float(np.max(np.linalg.norm(trajectory.positions, axis=-1)))
-    lead = int(math.ceil((farthest + 1.0) / SPEED_OF_SOUND * SENSOR_SAMPLE_RATE)) + 64
+    lead = math.ceil((farthest + 1.0) / SPEED_OF_SOUND * SENSOR_SAMPLE_RATE) + 64
     length = lead + seconds * SENSOR_SAMPLE_RATE + 64
     return synthesize(class_index, length, rng), lead
 
@@ -207,7 +211,9 @@ def make_scene(
         power = interferer_share * noise_power / count
         other_gain = math.sqrt(power / _mean_inverse_square_range(path, seconds))
         other_facing = float(placement.choice([-1.0, 1.0]))
-        sources.append(SceneSource(k + 1, other_class, path, other_signal, other_lead, other_gain, other_facing))
+        sources.append(
+            SceneSource(k + 1, other_class, path, other_signal, other_lead, other_gain, other_facing)
+        )
 
     diffuse_share = (1.0 - interferer_share) * placement.uniform(0.5, 0.9)
     sensor_share = 1.0 - interferer_share - diffuse_share

@@ -75,7 +75,7 @@ def _harmonics(
     rng: np.random.Generator,
     max_hz: float = 0.95 * NYQUIST,
 ) -> np.ndarray:
-    """Sum of harmonics k*f0(t) (k = 1..len(amplitudes)) with random phases; partials above max_hz are muted."""
+    """Sum of harmonics k·f0(t), k = 1..len(amplitudes), random phases; partials above max_hz muted."""
     phase = 2.0 * np.pi * np.cumsum(f0) / FS
     step = np.exp(1j * phase)  # k-th harmonic = step**k, by repeated products (cheaper than sin per partial)
     partial = np.ones_like(step)
@@ -99,7 +99,9 @@ def _decaying_partials(
     out = np.zeros_like(t)
     for f in freqs_hz:
         tau = decay_s * rng.uniform(0.6, 1.4)
-        out += rng.uniform(0.3, 1.0) * np.exp(-t / tau) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+        out += (
+            rng.uniform(0.3, 1.0) * np.exp(-t / tau) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+        )
     return out / (np.abs(out).max() + 1e-12)
 
 
@@ -118,7 +120,9 @@ def _poisson_times(rng: np.random.Generator, rate_hz: np.ndarray | float, durati
 
 
 def _bandpass(x: np.ndarray, low_hz: float, high_hz: float, order: int = 2) -> np.ndarray:
-    sos = butter(order, [low_hz / NYQUIST, min(high_hz, 0.98 * NYQUIST) / NYQUIST], btype="band", output="sos")
+    sos = butter(
+        order, [low_hz / NYQUIST, min(high_hz, 0.98 * NYQUIST) / NYQUIST], btype="band", output="sos"
+    )
     return sosfilt(sos, x)
 
 
@@ -126,9 +130,10 @@ def _unit_rms(x: np.ndarray) -> np.ndarray:
     return x / (np.sqrt(np.mean(x**2)) + 1e-12)
 
 
-def _segments(rng: np.random.Generator, n: int, on_s: tuple[float, float], off_s: tuple[float, float],
-              ramp_s: float) -> np.ndarray:
-    """An on/off envelope (trigger presses) with smooth ramps; always starts on so short clips are not silent."""
+def _segments(
+    rng: np.random.Generator, n: int, on_s: tuple[float, float], off_s: tuple[float, float], ramp_s: float
+) -> np.ndarray:
+    """An on/off envelope (trigger presses) with smooth ramps; starts on so short clips are not silent."""
     env = np.zeros(n)
     t, on = 0.0, True
     duration = n / FS
@@ -157,8 +162,9 @@ def train(n: int, rng: np.random.Generator) -> np.ndarray:
     joint_offset = rng.uniform(0.0, car_length / speed)
     car_starts = np.arange(-1.0, duration + 1.0, car_length / speed) + joint_offset
     # Each car end has a bogie with two axles; each axle hits the joint: "clack-clack ... clack-clack".
-    hits = np.concatenate([car_starts + d / speed for d in (0.0, axle_gap, car_length - 2 * axle_gap,
-                                                             car_length - axle_gap)])
+    hits = np.concatenate(
+        [car_starts + d / speed for d in (0.0, axle_gap, car_length - 2 * axle_gap, car_length - axle_gap)]
+    )
     hits = hits + rng.normal(0.0, 0.004, hits.shape)
     clack = _decaying_partials(rng, rng.uniform(600, 3200, rng.integers(3, 6)), rng.uniform(0.015, 0.05), 0.2)
     clatter = fftconvolve(_impulse_train(n, hits, rng.uniform(0.6, 1.0, hits.shape)), clack)[:n]
@@ -184,20 +190,27 @@ def boat(n: int, rng: np.random.Generator) -> np.ndarray:
     amps = np.exp(-np.arange(60) / rng.uniform(6.0, 18.0)) * rng.uniform(0.5, 1.0, 60)
     engine = _harmonics(f0, amps, rng, max_hz=rng.uniform(900.0, 2000.0))
     engine *= 1.0 + rng.uniform(0.2, 0.6) * np.sin(
-        2 * np.pi * rng.uniform(0.3, 2.5) * _times(n) + rng.uniform(0, 6.3))
-    wash = _shaped_noise(n, rng, rng.uniform(60.0, 150.0), rng.uniform(1200.0, 3000.0), slope_db_per_octave=-3.0)
+        2 * np.pi * rng.uniform(0.3, 2.5) * _times(n) + rng.uniform(0, 6.3)
+    )
+    wash = _shaped_noise(
+        n, rng, rng.uniform(60.0, 150.0), rng.uniform(1200.0, 3000.0), slope_db_per_octave=-3.0
+    )
     wash *= 1.0 + 0.5 * _smooth_random(n, rng, 0.8)
     slap_times = _poisson_times(rng, rng.uniform(0.5, 3.0), duration)
     slaps = _impulse_train(n, slap_times, rng.uniform(0.3, 1.0, slap_times.shape))
     slap_sound = _bandpass(rng.standard_normal(int(0.08 * FS)), 150.0, 1500.0) * np.exp(
-        -np.arange(int(0.08 * FS)) / (0.02 * FS))
-    out = _unit_rms(engine) + rng.uniform(0.4, 1.0) * wash + 0.5 * _unit_rms(fftconvolve(slaps, slap_sound)[:n]
-                                                                              + 1e-9)
+        -np.arange(int(0.08 * FS)) / (0.02 * FS)
+    )
+    out = (
+        _unit_rms(engine)
+        + rng.uniform(0.4, 1.0) * wash
+        + 0.5 * _unit_rms(fftconvolve(slaps, slap_sound)[:n] + 1e-9)
+    )
     return _unit_rms(out)
 
 
 def drone(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Blade-pass harmonics of 4 rotors (fundamental 100-250 Hz, many harmonics, jitter and beating) + hiss."""
+    """Blade-pass harmonics of 4 rotors (fundamental 100-250 Hz, jitter and beating) + hiss."""
     base = rng.uniform(100.0, 250.0)
     amps = (1.0 / np.arange(1, 61) ** rng.uniform(0.6, 1.2)) * rng.uniform(0.5, 1.0, 60)
     out = np.zeros(n)
@@ -213,7 +226,9 @@ def drone(n: int, rng: np.random.Generator) -> np.ndarray:
 def fountain(n: int, rng: np.random.Generator) -> np.ndarray:
     """Broadband splashing (filtered noise with slow fluctuations) + random droplet transients."""
     duration = n / FS
-    splash = _shaped_noise(n, rng, rng.uniform(150.0, 400.0), NYQUIST, slope_db_per_octave=rng.uniform(-3.0, 0.0))
+    splash = _shaped_noise(
+        n, rng, rng.uniform(150.0, 400.0), NYQUIST, slope_db_per_octave=rng.uniform(-3.0, 0.0)
+    )
     splash *= 1.0 + 0.25 * _smooth_random(n, rng, 3.0)
     droplets = np.zeros(n)
     for _ in range(6):  # a bank of droplet "bloops": short rising-pitch decaying tones
@@ -266,7 +281,9 @@ def hair_dryer(n: int, rng: np.random.Generator) -> np.ndarray:
     f_motor = rng.uniform(180.0, 500.0) * (1.0 + 0.003 * _smooth_random(n, rng, 1.0))
     whine = _harmonics(f_motor, np.array([1.0, 0.5, 0.3, 0.2]), rng)
     blade = _harmonics(f_motor * rng.integers(5, 9), np.array([1.0, 0.3]), rng)
-    return _unit_rms(_unit_rms(fan) + rng.uniform(0.1, 0.4) * _unit_rms(whine) + rng.uniform(0.05, 0.3) * blade)
+    return _unit_rms(
+        _unit_rms(fan) + rng.uniform(0.1, 0.4) * _unit_rms(whine) + rng.uniform(0.05, 0.3) * blade
+    )
 
 
 def hoover(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -275,7 +292,9 @@ def hoover(n: int, rng: np.random.Generator) -> np.ndarray:
     blades = rng.integers(5, 10)
     whine = _harmonics(rotor, np.array([0.3, 0.15]), rng)
     whine += _harmonics(rotor * blades, np.array([1.0, 0.3]), rng)
-    airflow = _shaped_noise(n, rng, rng.uniform(200.0, 600.0), NYQUIST, slope_db_per_octave=rng.uniform(-1.0, 2.0))
+    airflow = _shaped_noise(
+        n, rng, rng.uniform(200.0, 600.0), NYQUIST, slope_db_per_octave=rng.uniform(-1.0, 2.0)
+    )
     airflow *= 1.0 + 0.15 * _smooth_random(n, rng, 0.5)  # suction changes as the nozzle moves
     return _unit_rms(rng.uniform(0.3, 0.9) * _unit_rms(whine) + airflow)
 
@@ -297,14 +316,19 @@ def shopping_cart(n: int, rng: np.random.Generator) -> np.ndarray:
         rattle += fftconvolve(_impulse_train(n, events, rng.uniform(0.3, 1.0, events.shape)), click)[:n]
     bump_times = _poisson_times(rng, rng.uniform(0.2, 1.0), duration)
     bumps = _impulse_train(n, bump_times, rng.uniform(0.5, 1.0, bump_times.shape))
-    thud = _bandpass(rng.standard_normal(int(0.05 * FS)), 60.0, 600.0) * np.exp(-np.arange(int(0.05 * FS)) / 150)
-    out = (_unit_rms(rolling) + rng.uniform(0.6, 1.5) * _unit_rms(rattle + 1e-9)
-           + 0.5 * _unit_rms(fftconvolve(bumps, thud)[:n] + 1e-9))
+    thud = _bandpass(rng.standard_normal(int(0.05 * FS)), 60.0, 600.0) * np.exp(
+        -np.arange(int(0.05 * FS)) / 150
+    )
+    out = (
+        _unit_rms(rolling)
+        + rng.uniform(0.6, 1.5) * _unit_rms(rattle + 1e-9)
+        + 0.5 * _unit_rms(fftconvolve(bumps, thud)[:n] + 1e-9)
+    )
     return _unit_rms(out)
 
 
 def traffic(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Passing vehicles: engine harmonics + tyre noise with Doppler sweeps and pass-by envelopes, over rumble."""
+    """Passing vehicles: engine harmonics + tyre noise, Doppler sweeps and pass-by envelopes, over rumble."""
     duration = n / FS
     t = _times(n)
     c = 343.0
@@ -337,7 +361,15 @@ def traffic(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 CLASS_SOUNDS: dict[int, Callable[[int, np.random.Generator], np.ndarray]] = {
-    0: train, 1: boat, 2: drone, 3: fountain, 4: drill, 5: razor, 6: hair_dryer, 7: hoover, 8: shopping_cart,
+    0: train,
+    1: boat,
+    2: drone,
+    3: fountain,
+    4: drill,
+    5: razor,
+    6: hair_dryer,
+    7: hoover,
+    8: shopping_cart,
     9: traffic,
 }
 assert len(CLASS_SOUNDS) == NUM_CLASSES
@@ -357,3 +389,17 @@ def synthesize(class_index: int, n_samples: int, rng: np.random.Generator) -> np
     freqs = np.maximum(np.fft.rfftfreq(n_samples, 1.0 / FS), 50.0)
     signal = np.fft.irfft(spectrum * (freqs / 1000.0) ** (tilt / 6.0206), n_samples)
     return _unit_rms(signal)
+
+
+def log_mel_means(signal: np.ndarray, n_fft: int = 1024) -> np.ndarray:
+    """Time-averaged log mel energies (24 bands, 0-6400 Hz as the acoustic images) of a mono signal.
+
+    A compact spectral profile used to check that the class sound models are distinguishable (tests and
+    ``benchmarks/simulate_report.py``); frames of ``n_fft`` samples, Hann window, no overlap.
+    """
+    from acoustic_ssl.imaging.mfcc import mel_filterbank
+
+    frames = np.asarray(signal, dtype=np.float64)[: len(signal) // n_fft * n_fft].reshape(-1, n_fft)
+    power = np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=-1)[:, : n_fft // 2]) ** 2
+    mel = power @ mel_filterbank(FS, n_fft, n_fft // 2).T
+    return np.log(mel + 1e-10 * (mel.max() + 1e-30)).mean(axis=0)

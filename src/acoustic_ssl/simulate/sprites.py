@@ -40,9 +40,21 @@ def _car_like(length: float) -> list[Shape]:
     h = length / 4.5
     return [
         ("rect", -2.25 * h, -0.2 * h, 2.25 * h, 0.45 * h, "body"),
-        ("poly", [(-1.2 * h, -0.2 * h), (-0.7 * h, -0.78 * h), (0.9 * h, -0.78 * h), (1.45 * h, -0.2 * h)], "body"),
-        ("poly", [(-1.0 * h, -0.25 * h), (-0.62 * h, -0.7 * h), (0.1 * h, -0.7 * h), (0.1 * h, -0.25 * h)], "light"),
-        ("poly", [(0.2 * h, -0.25 * h), (0.2 * h, -0.7 * h), (0.82 * h, -0.7 * h), (1.2 * h, -0.25 * h)], "light"),
+        (
+            "poly",
+            [(-1.2 * h, -0.2 * h), (-0.7 * h, -0.78 * h), (0.9 * h, -0.78 * h), (1.45 * h, -0.2 * h)],
+            "body",
+        ),
+        (
+            "poly",
+            [(-1.0 * h, -0.25 * h), (-0.62 * h, -0.7 * h), (0.1 * h, -0.7 * h), (0.1 * h, -0.25 * h)],
+            "light",
+        ),
+        (
+            "poly",
+            [(0.2 * h, -0.25 * h), (0.2 * h, -0.7 * h), (0.82 * h, -0.7 * h), (1.2 * h, -0.25 * h)],
+            "light",
+        ),
         ("ellipse", -1.4 * h, 0.45 * h, 0.35 * h, 0.35 * h, "dark"),
         ("ellipse", 1.4 * h, 0.45 * h, 0.35 * h, 0.35 * h, "dark"),
         ("rect", 2.05 * h, -0.1 * h, 2.25 * h, 0.1 * h, "accent"),
@@ -52,30 +64,45 @@ def _car_like(length: float) -> list[Shape]:
 def _shapes(class_index: int, frame: int, rng: np.random.Generator) -> list[Shape]:
     """Shapes (metres, y down, facing right) of a class; ``frame`` animates rotors, jets and droplets."""
     if class_index == 0:  # train: long carriage with a window row, a stripe, a nose and wheels
-        shapes: list[Shape] = [("rect", -4.0, -1.6, 3.3, 1.1, "body"),
-                               ("poly", [(3.3, -1.6), (3.7, -1.4), (4.0, 0.2), (4.0, 1.1), (3.3, 1.1)], "body"),
-                               ("rect", -4.0, 0.3, 4.0, 0.55, "accent"), ("rect", -4.0, -1.75, 3.3, -1.6, "dark")]
+        shapes: list[Shape] = [
+            ("rect", -4.0, -1.6, 3.3, 1.1, "body"),
+            ("poly", [(3.3, -1.6), (3.7, -1.4), (4.0, 0.2), (4.0, 1.1), (3.3, 1.1)], "body"),
+            ("rect", -4.0, 0.3, 4.0, 0.55, "accent"),
+            ("rect", -4.0, -1.75, 3.3, -1.6, "dark"),
+        ]
         shapes += [("rect", x, -1.2, x + 0.8, -0.4, "light") for x in np.arange(-3.6, 2.6, 1.2)]
         shapes += [("ellipse", x, 1.2, 0.35, 0.35, "dark") for x in (-3.2, -2.4, 2.0, 2.8)]
         return shapes
     if class_index == 1:  # boat: hull, cabin with windows, mast, bow wave
-        return [("ellipse", 0.0, 0.85, 2.6, 0.25, "light"),
-                ("poly", [(-2.5, 0.0), (2.5, -0.2), (2.0, 0.8), (-2.2, 0.8)], "body"),
-                ("rect", -2.5, 0.35, 2.35, 0.5, "accent"), ("rect", -1.2, -1.0, 0.8, 0.0, "body"),
-                ("rect", -0.9, -0.8, -0.3, -0.4, "light"), ("rect", 0.0, -0.8, 0.6, -0.4, "light"),
-                ("line", [(-0.2, -1.0), (-0.2, -2.0)], 0.06, "dark")]
+        return [
+            ("ellipse", 0.0, 0.85, 2.6, 0.25, "light"),
+            ("poly", [(-2.5, 0.0), (2.5, -0.2), (2.0, 0.8), (-2.2, 0.8)], "body"),
+            ("rect", -2.5, 0.35, 2.35, 0.5, "accent"),
+            ("rect", -1.2, -1.0, 0.8, 0.0, "body"),
+            ("rect", -0.9, -0.8, -0.3, -0.4, "light"),
+            ("rect", 0.0, -0.8, 0.6, -0.4, "light"),
+            ("line", [(-0.2, -1.0), (-0.2, -2.0)], 0.06, "dark"),
+        ]
     if class_index == 2:  # drone: body, arms, four blurred rotors (their width flickers with the blades)
         blur = 0.05 + 0.015 * math.sin(frame * 2.1)
-        shapes = [("line", [(-0.2, -0.03), (0.2, -0.03)], 0.025, "dark"), ("rect", -0.07, -0.06, 0.07, 0.03, "body"),
-                  ("ellipse", 0.0, -0.015, 0.025, 0.02, "accent"),
-                  ("line", [(-0.05, 0.03), (-0.08, 0.1)], 0.012, "dark"),
-                  ("line", [(0.05, 0.03), (0.08, 0.1)], 0.012, "dark")]
-        shapes += [("ellipse", x, -0.06, 0.06 + blur * 0.3, 0.012, "light") for x in (-0.19, -0.11, 0.11, 0.19)]
+        shapes = [
+            ("line", [(-0.2, -0.03), (0.2, -0.03)], 0.025, "dark"),
+            ("rect", -0.07, -0.06, 0.07, 0.03, "body"),
+            ("ellipse", 0.0, -0.015, 0.025, 0.02, "accent"),
+            ("line", [(-0.05, 0.03), (-0.08, 0.1)], 0.012, "dark"),
+            ("line", [(0.05, 0.03), (0.08, 0.1)], 0.012, "dark"),
+        ]
+        shapes += [
+            ("ellipse", x, -0.06, 0.06 + blur * 0.3, 0.012, "light") for x in (-0.19, -0.11, 0.11, 0.19)
+        ]
         return shapes
     if class_index == 3:  # fountain: basin, pedestal, bowl, water jets and droplets (new each frame)
-        shapes = [("poly", [(-0.8, 0.35), (0.8, 0.35), (0.7, 0.75), (-0.7, 0.75)], "body"),
-                  ("ellipse", 0.0, 0.35, 0.8, 0.08, "light"), ("rect", -0.08, -0.3, 0.08, 0.35, "accent"),
-                  ("poly", [(-0.4, -0.35), (0.4, -0.35), (0.2, -0.2), (-0.2, -0.2)], "body")]
+        shapes = [
+            ("poly", [(-0.8, 0.35), (0.8, 0.35), (0.7, 0.75), (-0.7, 0.75)], "body"),
+            ("ellipse", 0.0, 0.35, 0.8, 0.08, "light"),
+            ("rect", -0.08, -0.3, 0.08, 0.35, "accent"),
+            ("poly", [(-0.4, -0.35), (0.4, -0.35), (0.2, -0.2), (-0.2, -0.2)], "body"),
+        ]
         for angle in np.linspace(-0.8, 0.8, 5):
             top = (0.1 * angle, -0.8)
             shapes.append(("line", [(0.0, -0.35), top, (0.55 * angle, 0.3)], 0.03, "light"))
@@ -84,26 +111,42 @@ def _shapes(class_index: int, frame: int, rng: np.random.Generator) -> list[Shap
             shapes.append(("ellipse", x, y, 0.015, 0.015, "light"))
         return shapes
     if class_index == 4:  # drill: body, handle, chuck, bit
-        return [("rect", -0.15, -0.05, 0.05, 0.03, "body"),
-                ("poly", [(-0.06, 0.03), (0.0, 0.03), (-0.02, 0.14), (-0.08, 0.14)], "dark"),
-                ("rect", -0.09, 0.12, 0.01, 0.15, "body"), ("rect", 0.05, -0.03, 0.09, 0.01, "accent"),
-                ("line", [(0.09, -0.01), (0.15, -0.01)], 0.008, "light")]
+        return [
+            ("rect", -0.15, -0.05, 0.05, 0.03, "body"),
+            ("poly", [(-0.06, 0.03), (0.0, 0.03), (-0.02, 0.14), (-0.08, 0.14)], "dark"),
+            ("rect", -0.09, 0.12, 0.01, 0.15, "body"),
+            ("rect", 0.05, -0.03, 0.09, 0.01, "accent"),
+            ("line", [(0.09, -0.01), (0.15, -0.01)], 0.008, "light"),
+        ]
     if class_index == 5:  # razor: upright body with a foil head and a button
-        return [("rect", -0.025, -0.05, 0.025, 0.08, "body"), ("rect", -0.035, -0.08, 0.035, -0.05, "light"),
-                ("ellipse", 0.0, 0.0, 0.01, 0.01, "accent"), ("rect", -0.02, 0.075, 0.02, 0.08, "dark")]
+        return [
+            ("rect", -0.025, -0.05, 0.025, 0.08, "body"),
+            ("rect", -0.035, -0.08, 0.035, -0.05, "light"),
+            ("ellipse", 0.0, 0.0, 0.01, 0.01, "accent"),
+            ("rect", -0.02, 0.075, 0.02, 0.08, "dark"),
+        ]
     if class_index == 6:  # hair dryer: barrel, nozzle, rear grille, handle
-        return [("rect", -0.12, -0.045, 0.08, 0.045, "body"), ("rect", 0.08, -0.03, 0.14, 0.03, "dark"),
-                ("ellipse", -0.12, 0.0, 0.025, 0.045, "accent"),
-                ("poly", [(-0.06, 0.04), (-0.02, 0.04), (-0.01, 0.14), (-0.05, 0.14)], "body")]
+        return [
+            ("rect", -0.12, -0.045, 0.08, 0.045, "body"),
+            ("rect", 0.08, -0.03, 0.14, 0.03, "dark"),
+            ("ellipse", -0.12, 0.0, 0.025, 0.045, "accent"),
+            ("poly", [(-0.06, 0.04), (-0.02, 0.04), (-0.01, 0.14), (-0.05, 0.14)], "body"),
+        ]
     if class_index == 7:  # hoover: canister, hose, wand, floor head
-        return [("ellipse", -0.17, 0.02, 0.13, 0.12, "body"), ("ellipse", -0.22, 0.1, 0.04, 0.04, "dark"),
-                ("line", [(-0.06, 0.0), (0.05, -0.12), (0.12, -0.1)], 0.025, "accent"),
-                ("line", [(0.12, -0.1), (0.24, 0.12)], 0.018, "light"), ("rect", 0.16, 0.12, 0.3, 0.16, "dark")]
+        return [
+            ("ellipse", -0.17, 0.02, 0.13, 0.12, "body"),
+            ("ellipse", -0.22, 0.1, 0.04, 0.04, "dark"),
+            ("line", [(-0.06, 0.0), (0.05, -0.12), (0.12, -0.1)], 0.025, "accent"),
+            ("line", [(0.12, -0.1), (0.24, 0.12)], 0.018, "light"),
+            ("rect", 0.16, 0.12, 0.3, 0.16, "dark"),
+        ]
     if class_index == 8:  # shopping cart: wire basket, handle, frame, wheels
         shapes = [("poly", [(-0.45, -0.4), (0.5, -0.4), (0.35, 0.1), (-0.4, 0.1)], "light")]
         shapes += [("line", [(x, -0.4), (x * 0.8, 0.1)], 0.015, "body") for x in np.linspace(-0.4, 0.45, 7)]
-        shapes += [("line", [(-0.45, -0.4), (-0.55, -0.45)], 0.03, "accent"),
-                   ("line", [(-0.4, 0.1), (-0.35, 0.4), (0.35, 0.4), (0.35, 0.1)], 0.02, "body")]
+        shapes += [
+            ("line", [(-0.45, -0.4), (-0.55, -0.45)], 0.03, "accent"),
+            ("line", [(-0.4, 0.1), (-0.35, 0.4), (0.35, 0.4), (0.35, 0.1)], 0.02, "body"),
+        ]
         shapes += [("ellipse", x, 0.45, 0.05, 0.05, "dark") for x in (-0.35, 0.35)]
         return shapes
     if class_index == 9:  # traffic: a car
@@ -116,7 +159,7 @@ def _jitter(colour: tuple[int, int, int], rng: np.random.Generator) -> tuple[int
     h = (h + rng.uniform(-0.05, 0.05)) % 1.0
     s = float(np.clip(s * rng.uniform(0.8, 1.2), 0, 1))
     v = float(np.clip(v * rng.uniform(0.8, 1.15), 0, 1))
-    return tuple(int(round(c * 255)) for c in colorsys.hsv_to_rgb(h, s, v))  # type: ignore[return-value]
+    return tuple(round(c * 255) for c in colorsys.hsv_to_rgb(h, s, v))  # type: ignore[return-value]
 
 
 @dataclass
@@ -145,9 +188,9 @@ def draw_sprite(
     """Draw the class sprite onto ``frame_rgb`` (RGB, modified in place) centred at ``centre_xy`` pixels."""
     rng = rng or np.random.default_rng(0)
     extent_px = OBJECT_SIZE_M[class_index] * px_per_m
-    half = int(math.ceil(0.75 * extent_px)) + 3
+    half = math.ceil(0.75 * extent_px) + 3
     cx, cy = centre_xy
-    left, top = int(math.floor(cx)) - half, int(math.floor(cy)) - half
+    left, top = math.floor(cx) - half, math.floor(cy) - half
     if left > frame_rgb.width or top > frame_rgb.height or left + 2 * half < 0 or top + 2 * half < 0:
         return
     if extent_px < 0.5:
@@ -174,7 +217,7 @@ def draw_sprite(
         elif kind == "poly":
             draw.polygon([to_px(x, y) for x, y in shape[1]], fill=colour)
         elif kind == "line":
-            width = max(int(round(shape[2] * scale)), 1)
+            width = max(round(shape[2] * scale), 1)
             draw.line([to_px(x, y) for x, y in shape[1]], fill=colour, width=width, joint="curve")
     small = layer.resize((2 * half, 2 * half), Image.Resampling.BOX)
     frame_rgb.paste(small, (left, top), small)  # PIL clips the parts outside the frame
@@ -188,15 +231,16 @@ def _smooth_field(rng: np.random.Generator, height: int, width: int, cells: int)
 
 
 def make_background(class_index: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """A location's background (RGB float32 (H, W, 3)): sky/ground or wall/floor, gradients, texture, clutter."""
+    """A location's background, RGB float32 (H, W, 3): sky/ground or wall/floor, texture and clutter."""
     spec = OBJECTS[class_index]
     rows = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
     if spec.indoor:
         split = rng.uniform(0.55, 0.75)
         upper_top = np.array(_jitter((215, 205, 185), rng), np.float32)
         upper_bottom = upper_top * rng.uniform(0.8, 0.95)
-        lower_top = np.array(_jitter(((150, 110, 70), (120, 120, 125), (170, 150, 120))[rng.integers(3)], rng),
-                             np.float32)
+        lower_top = np.array(
+            _jitter(((150, 110, 70), (120, 120, 125), (170, 150, 120))[rng.integers(3)], rng), np.float32
+        )
         lower_bottom = lower_top * rng.uniform(0.7, 0.9)
     else:
         split = rng.uniform(0.35, 0.55)
@@ -204,13 +248,17 @@ def make_background(class_index: int, height: int, width: int, rng: np.random.Ge
         upper_top = np.array(_jitter((150, 150, 155) if overcast else (70, 130, 210), rng), np.float32)
         upper_bottom = np.array(_jitter((200, 200, 205) if overcast else (180, 210, 240), rng), np.float32)
         ground = {1: (40, 90, 130), 0: (120, 110, 100), 9: (80, 80, 85), 8: (110, 110, 115)}.get(
-            class_index, (70, 130, 60))
+            class_index, (70, 130, 60)
+        )
         lower_top = np.array(_jitter(ground, rng), np.float32)
         lower_bottom = lower_top * rng.uniform(0.6, 0.85)
     upper_t = np.clip(rows / split, 0, 1)
     lower_t = np.clip((rows - split) / (1 - split), 0, 1)
-    image = np.where(rows < split, upper_top + (upper_bottom - upper_top) * upper_t,
-                     lower_top + (lower_bottom - lower_top) * lower_t)
+    image = np.where(
+        rows < split,
+        upper_top + (upper_bottom - upper_top) * upper_t,
+        lower_top + (lower_bottom - lower_top) * lower_t,
+    )
     image = np.broadcast_to(image, (height, width, 3)).copy()
     image += 12.0 * _smooth_field(rng, height, width, 6)[..., None]
     image += 5.0 * _smooth_field(rng, height, width, 40)[..., None]
@@ -220,9 +268,15 @@ def make_background(class_index: int, height: int, width: int, rng: np.random.Ge
     horizon = int(split * height)
     if spec.indoor:  # a window or door, a skirting board
         x0 = int(rng.uniform(0.05, 0.7) * width)
-        draw.rectangle([x0, int(0.15 * height), x0 + int(0.2 * width), int((split - 0.1) * height)],
-                       fill=_jitter((180, 200, 220), rng), outline=(90, 80, 70), width=max(width // 160, 1))
-        draw.rectangle([0, horizon - max(height // 60, 1), width, horizon], fill=_jitter((240, 240, 235), rng))
+        draw.rectangle(
+            [x0, int(0.15 * height), x0 + int(0.2 * width), int((split - 0.1) * height)],
+            fill=_jitter((180, 200, 220), rng),
+            outline=(90, 80, 70),
+            width=max(width // 160, 1),
+        )
+        draw.rectangle(
+            [0, horizon - max(height // 60, 1), width, horizon], fill=_jitter((240, 240, 235), rng)
+        )
     else:  # hills or buildings on the horizon, and for trains the rails
         for _ in range(rng.integers(2, 6)):
             x0 = int(rng.uniform(-0.1, 0.9) * width)

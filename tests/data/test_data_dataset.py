@@ -1,0 +1,237 @@
+"""ACIVWDataset: shapes, flips, frames, crops, inference order, workers, DDP sampler, audio, stats, pack."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.signal import resample_poly
+from torch.utils.data import DataLoader, DistributedSampler
+
+from acoustic_ssl.cli import main
+from acoustic_ssl.data import (
+    ACIVWDataset,
+    compute_stats,
+    load_stats,
+    read_record,
+    sensor_audio_to_waveform,
+    waveform_to_spectrogram,
+)
+from acoustic_ssl.data.lists import write_list
+from acoustic_ssl.data.packed import pack_records
+from acoustic_ssl.errors import DataError
+
+
+def numpy_stft(waveform: np.ndarray) -> np.ndarray:
+    """TensorFlow-style STFT: 440-sample frames every 219, periodic Hann, FFT 512 padded at the end."""
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(440) / 440)
+    starts = range(0, len(waveform) - 440 + 1, 219)
+    frames = np.stack([waveform[s : s + 440] * window for s in starts])
+    return np.abs(np.fft.rfft(frames, n=512, axis=1)).T
+
+
+@pytest.fixture
+def dataset_list(tmp_path: Path, record_tree) -> Path:
+    paths = record_tree({(1, 4): 4, (2, 0): 2, (2, 7): 4})
+    write_list(tmp_path / "list.txt", paths)
+    return tmp_path / "list.txt"
+
+
+def test_item_shapes_and_labels(dataset_list: Path) -> None:
+    dataset = ACIVWDataset(dataset_list, mode="inference")
+    assert len(dataset) == 5
+    item = dataset[2]
+    assert item["acoustic"].shape == (24, 12, 36, 48) and item["acoustic"].dtype == torch.float32
+    assert item["spectrogram"].shape == (257, 200)
+    assert item["video"].shape == (2, 3, 24, 32)
+    assert (int(item["label"]), int(item["location"]), int(item["video_id"]), int(item["start"])) == (
+        2,
+        0,
+        2000,
+        0,
+    )
+    assert all(
+        item[k].dtype == torch.int64 and item[k].shape == () for k in ("label", "location", "video_id")
+    )
+
+
+def test_acoustic_images_are_flipped_both_ways(dataset_list: Path) -> None:
+    item = ACIVWDataset(dataset_list, mode="inference", modalities=(0,))[0]
+    assert set(item) == {"acoustic", "label", "location", "video_id", "start"}
+    paths = dataset_list.read_text().split()
+    stored = np.concatenate([read_record(p)["audio/image"] for p in paths[:2]])  # [24, 36, 48, 12]
+    got = item["acoustic"].numpy()
+    for t, c, r, col in [(0, 0, 0, 0), (5, 3, 10, 20), (23, 11, 35, 47), (13, 7, 0, 47)]:
+        assert got[t, c, r, col] == stored[t, 35 - r, 47 - col, c]
+
+
+def test_video_frames_0_and_23_minus_bgr_means(dataset_list: Path) -> None:
+    video = ACIVWDataset(dataset_list, mode="inference", modalities=(2,))[1]["video"]
+    # records hold frame index (within the video) in channel 0, 100 in channel 1, 200 in channel 2
+    assert video[0, 0, 0, 0] == pytest.approx(24 - 123.68)  # sample 1 starts at second 2 -> frame 24
+    assert video[1, 0, 0, 0] == pytest.approx(47 - 123.68)
+    assert video[0, 1, 5, 5] == pytest.approx(100 - 116.78) and video[1, 2, 3, 3] == pytest.approx(
+        200 - 103.94
+    )
+    five = ACIVWDataset(dataset_list, mode="inference", modalities=(2,), nr_frames=5)[0]["video"]
+    assert five[:, 0, 0, 0].tolist() == pytest.approx([f - 123.68 for f in (0, 5, 11, 17, 23)])
+    resized = ACIVWDataset(dataset_list, mode="inference", modalities=(2,), video_size=(12, 16))[0]["video"]
+    assert resized.shape == (2, 3, 12, 16) and resized[1, 0].mean() == pytest.approx(23 - 123.68, abs=1e-3)
+
+
+def test_inference_order_is_consecutive_and_non_overlapping(dataset_list: Path) -> None:
+    dataset = ACIVWDataset(dataset_list, mode="inference", total_length=2, sample_length=1, modalities=(2,))
+    items = [dataset[i] for i in range(len(dataset))]
+    got = [(int(i["video_id"]), int(i["start"])) for i in items]
+    assert got == [(1004, 0), (1004, 1), (1004, 2), (1004, 3), (2000, 0), (2000, 1)] + [
+        (2007, s) for s in range(4)
+    ]
+    assert items[0]["video"][1, 0, 0, 0] == pytest.approx(11 - 123.68)
+
+
+def test_training_crops_stay_in_their_block_and_follow_seed_and_epoch(dataset_list: Path) -> None:
+    dataset = ACIVWDataset(
+        dataset_list, total_length=2, sample_length=1, number_of_crops=8, modalities=(2,), seed=1
+    )
+    assert len(dataset) == 40
+    starts = [dataset.first_record(i) for i in range(len(dataset))]
+    assert all(2 * (i // 8) <= s <= 2 * (i // 8) + 1 for i, s in enumerate(starts))
+    assert set(starts) == set(range(10))  # with 8 crops per block both offsets appear
+    assert starts == [dataset.first_record(i) for i in range(len(dataset))]
+    dataset.set_epoch(1)
+    assert starts != [dataset.first_record(i) for i in range(len(dataset))]
+    dataset.set_epoch(0)
+    assert starts == [dataset.first_record(i) for i in range(len(dataset))]
+    whole = ACIVWDataset(dataset_list, mode="training", modalities=(2,))
+    assert [whole.first_record(i) for i in range(len(whole))] == [0, 2, 4, 6, 8]
+
+
+def test_invalid_configurations_are_errors(dataset_list: Path, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="multiple of sample_length"):
+        ACIVWDataset(dataset_list, total_length=3, sample_length=2)
+    with pytest.raises(DataError, match="not a multiple of total_length=4"):
+        ACIVWDataset(dataset_list, total_length=4, sample_length=2)
+    with pytest.raises(DataError, match="nr_frames"):
+        ACIVWDataset(dataset_list, nr_frames=25)
+    lines = dataset_list.read_text().split()
+    write_list(tmp_path / "straddle.txt", lines[3:5])  # last second of one video + first of the next
+    with pytest.raises(DataError, match="not the next second"):
+        ACIVWDataset(tmp_path / "straddle.txt", mode="inference", modalities=(2,))[0]
+
+
+def test_spectrogram_matches_an_independent_computation(dataset_list: Path) -> None:
+    dataset = ACIVWDataset(dataset_list, mode="inference", modalities=(1,))
+    paths = dataset_list.read_text().split()
+    sensor = np.concatenate([read_record(p)["audio/data"] for p in paths[:2]]).reshape(-1).astype(np.float64)
+    waveform = resample_poly(sensor, 3675, 2048)
+    waveform = waveform / np.abs(waveform).max() * 256
+    assert waveform.shape == (44100,)
+    expected = numpy_stft(waveform)
+    np.testing.assert_allclose(dataset[0]["spectrogram"].numpy(), expected, rtol=1e-4, atol=1e-3)
+
+
+def test_audio_helpers() -> None:
+    silent = sensor_audio_to_waveform(np.zeros((12, 1024), np.int32))
+    assert silent.shape == (22050,) and not silent.any()
+    loud = sensor_audio_to_waveform(np.random.default_rng(0).integers(-5, 5, (24, 1024)).astype(np.int32))
+    assert loud.dtype == np.float32 and np.abs(loud).max() == pytest.approx(256)
+    tone = np.sin(2 * np.pi * 1000 * np.arange(22050) / 22050)
+    spec = waveform_to_spectrogram(torch.tensor(tone)).numpy()
+    assert spec.shape == (257, 99) and spec.dtype == np.float32
+    assert int(spec.mean(axis=1).argmax()) == round(1000 / 22050 * 512)
+    batched = waveform_to_spectrogram(np.stack([tone, 2 * tone]))
+    assert batched.shape == (2, 257, 99) and torch.allclose(batched[1], 2 * batched[0], rtol=1e-5)
+
+
+def test_stats_match_numpy_and_zscore_the_spectrograms(dataset_list: Path, tmp_path: Path) -> None:
+    values = compute_stats(dataset_list, tmp_path / "stats")
+    dataset = ACIVWDataset(dataset_list, mode="inference", modalities=(1,))
+    specs = np.stack([dataset[i]["spectrogram"].numpy().astype(np.float64) for i in range(len(dataset))])
+    np.testing.assert_allclose(values["global_mean"], specs.mean(axis=(0, 2)), rtol=1e-5)
+    np.testing.assert_allclose(values["global_std_dev"], specs.std(axis=(0, 2)), rtol=1e-4)
+    np.testing.assert_allclose(values["global_min"], specs.min(axis=(0, 2)), rtol=1e-6)
+    np.testing.assert_allclose(values["global_sum"], specs.sum(axis=(0, 2)), rtol=1e-5)
+    for name in (
+        "global_mean",
+        "global_std_dev",
+        "global_min",
+        "global_max",
+        "global_sum",
+        "global_sum_squared",
+    ):
+        array = np.load(tmp_path / "stats" / f"{name}.npy")
+        assert array.dtype == np.float32 and array.shape == (257,)
+    mean, std = load_stats(tmp_path / "stats")
+    assert np.array_equal(mean, values["global_mean"]) and np.array_equal(std, values["global_std_dev"])
+    normalised = ACIVWDataset(dataset_list, mode="inference", modalities=(1,), stats_dir=tmp_path / "stats")
+    z = np.stack([normalised[i]["spectrogram"].numpy() for i in range(len(normalised))])
+    np.testing.assert_allclose(z.mean(axis=(0, 2)), 0, atol=1e-3)
+    np.testing.assert_allclose(z.std(axis=(0, 2)), 1, atol=1e-3)
+
+
+def test_original_scaling_reproduces_the_published_formula(dataset_list: Path, tmp_path: Path) -> None:
+    assert main(["stats", str(dataset_list), str(tmp_path / "orig"), "--original-scaling"]) == 0
+    dataset = ACIVWDataset(dataset_list, mode="inference", modalities=(1,))
+    specs = np.stack([dataset[i]["spectrogram"].numpy().astype(np.float64) for i in range(len(dataset))])
+    n = 10 * 200 * 257  # list lines x frames x bins
+    total, total_sq = specs.sum(axis=(0, 2)), np.square(specs).sum(axis=(0, 2))
+    np.testing.assert_allclose(np.load(tmp_path / "orig" / "global_mean.npy"), total / n, rtol=1e-5)
+    expected_std = np.sqrt((total_sq - total**2 / n) / n)
+    np.testing.assert_allclose(np.load(tmp_path / "orig" / "global_std_dev.npy"), expected_std, rtol=1e-4)
+    assert json.loads((tmp_path / "orig" / "stats.json").read_text())["original_scaling"] is True
+
+
+def _as_tuple(item: dict[str, torch.Tensor]) -> tuple:
+    return (
+        int(item["video_id"]),
+        int(item["start"]),
+        float(item["acoustic"].sum()),
+        float(item["video"].sum()),
+    )
+
+
+def test_dataloader_with_two_workers_matches_direct_indexing(dataset_list: Path) -> None:
+    dataset = ACIVWDataset(
+        dataset_list, total_length=2, sample_length=1, number_of_crops=2, modalities=(0, 2)
+    )
+    dataset.set_epoch(3)
+    direct = [_as_tuple(dataset[i]) for i in range(len(dataset))]
+    loader = DataLoader(dataset, batch_size=3, num_workers=2, shuffle=False)
+    batches = list(loader)
+    assert batches[0]["acoustic"].shape == (3, 12, 12, 36, 48) and batches[0]["label"].shape == (3,)
+    loaded = [
+        _as_tuple({k: v[j] for k, v in batch.items()})
+        for batch in batches
+        for j in range(len(batch["label"]))
+    ]
+    assert loaded == direct
+
+
+def test_distributed_sampler_partitions_the_samples(dataset_list: Path) -> None:
+    dataset = ACIVWDataset(dataset_list, mode="inference", total_length=2, sample_length=1, modalities=(2,))
+    parts = [
+        list(DistributedSampler(dataset, num_replicas=2, rank=rank, shuffle=True, seed=5, drop_last=True))
+        for rank in range(2)
+    ]
+    assert len(parts[0]) == len(parts[1]) == 5
+    assert sorted(parts[0] + parts[1]) == list(range(10))
+
+
+def test_packed_folder_gives_the_same_items(dataset_list: Path, tmp_path: Path, capsys) -> None:
+    assert main(["pack", str(dataset_list), str(tmp_path / "packed")]) == 0
+    assert "10 records packed" in capsys.readouterr().out
+    from_records = ACIVWDataset(dataset_list, total_length=2, number_of_crops=2, seed=9)
+    from_pack = ACIVWDataset(tmp_path / "packed", total_length=2, number_of_crops=2, seed=9)
+    assert len(from_pack) == len(from_records) == 10
+    for i in (0, 7):
+        a, b = from_records[i], from_pack[i]
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), key
+    loader = DataLoader(from_pack, batch_size=4, num_workers=2)
+    assert sum(len(batch["label"]) for batch in loader) == 10
+    with pytest.raises(DataError, match="not empty"):
+        pack_records([Path(p) for p in dataset_list.read_text().split()], tmp_path / "packed")

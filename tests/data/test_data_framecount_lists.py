@@ -1,0 +1,159 @@
+"""framecount files and split lists (generation, disjointness, stratification, determinism, re-rooting)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from acoustic_ssl.cli import main
+from acoustic_ssl.data import framecount, make_lists, read_list, reroot_lists
+from acoustic_ssl.data.lists import split_counts
+from acoustic_ssl.errors import DataError
+
+REFERENCE_LISTS = Path("/work/shared/reference/lists")
+
+
+def _touch_records(root: Path, videos: dict[tuple[int, int], int]) -> None:
+    """Empty record files are enough for counting and listing."""
+    for (class_index, location), seconds in videos.items():
+        video_dir = root / f"class_{class_index}" / f"data_{location:03d}"
+        video_dir.mkdir(parents=True)
+        for second in range(1, seconds + 1):
+            (video_dir / f"Data_{second:03d}.tfrecord").touch()
+
+
+def test_framecount_raw_writes_the_original_files(tmp_path: Path) -> None:
+    for (class_index, location), frames in {(0, 0): 30, (0, 1): 12, (1, 5): 60, (1, 6): 1}.items():
+        video = tmp_path / f"class_{class_index}" / f"data_{location:03d}" / "video"
+        video.mkdir(parents=True)
+        for frame in range(1, frames + 1):
+            (video / f"I_{frame:06d}.bmp").touch()
+    result = framecount(tmp_path, "raw")
+    assert [c.videos for c in result.classes] == [{0: 2, 1: 1}, {5: 5, 6: 0}]
+    assert (tmp_path / "class_0" / "data_000" / "video_time.txt").read_text() == "video seconds: 2"
+    assert (tmp_path / "class_1" / "class_time.txt").read_text() == "class seconds: 5"
+    c0, c1 = f"{tmp_path}/class_0/", f"{tmp_path}/class_1/"
+    assert (tmp_path / "datadir.txt").read_text() == (
+        f"Number of minimum datadir : 2 in class {c0}\n Number of average datadir : 2.0 \n "
+        f"Number of total datadir : 4 \n Number of maximum datadir : 2 in class {c0}\n"
+    )
+    assert (tmp_path / "timedataset.txt").read_text() == (
+        f"Number of average seconds : 4.0 \n Number of maximum seconds : 5 in class {c1}\n "
+        f"Number of minimum seconds : 3 in class {c0}"
+    )
+    assert (tmp_path / "videodataset.txt").read_text() == (
+        f"Total 8 Number of average seconds : 2.0 \n Number of maximum seconds : 5 in video {c1}data_005/ "
+        f"in class {c1}\n Number of minimum seconds : 2 in video {c0}data_000/ in class {c0}"
+    )
+
+
+def test_framecount_records_and_cli_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _touch_records(tmp_path, {(2, 0): 1, (2, 3): 1})
+    assert main(["framecount", str(tmp_path), "--source", "tfrecord"]) == 0
+    table = capsys.readouterr().out
+    assert "2 drone" in table and "all" in table
+    assert (tmp_path / "class_2" / "data_003" / "video_time.txt").read_text() == "video seconds: 1"
+    assert "minimum seconds : 1920 in video n/a" in (tmp_path / "videodataset.txt").read_text()
+    with pytest.raises(DataError, match="no class_K/data_NNN"):
+        framecount(tmp_path / "class_2", "tfrecord")
+
+
+@pytest.mark.parametrize(
+    ("videos", "expected"),
+    [(1, (1, 0, 0)), (2, (1, 0, 1)), (3, (1, 1, 1)), (10, (6, 2, 2)), (20, (14, 3, 3))],
+)
+def test_split_counts(videos: int, expected: tuple[int, int, int]) -> None:
+    assert split_counts(videos, (0.7, 0.15, 0.15)) == expected
+    train, val, test = split_counts(videos, (0.7, 0.15, 0.15))
+    assert train + val + test == videos and train >= 1
+    assert split_counts(4, (0.1, 0.45, 0.45))[0] >= 1
+
+
+def _video(path: Path) -> tuple[str, str]:
+    return path.parent.parent.name, path.parent.name
+
+
+def test_make_lists_is_disjoint_stratified_complete_and_deterministic(tmp_path: Path) -> None:
+    root = tmp_path / "records"
+    lengths = {(c, loc): 3 + (7 * c + 5 * loc) % 6 for c in range(3) for loc in range(6)}
+    lengths[(3, 0)], lengths[(3, 1)] = 4, 1  # a class with two videos, one shorter than a block
+    _touch_records(root, lengths)
+    splits = make_lists(root, tmp_path / "lists", seed=3)
+    videos = {name: {_video(p) for p in paths} for name, paths in splits.items()}
+    assert not videos["training"] & videos["validation"]
+    assert not videos["training"] & videos["testing"]
+    assert not videos["validation"] & videos["testing"]
+    for class_index in range(3):
+        for name in splits:
+            assert any(v[0] == f"class_{class_index}" for v in videos[name]), (class_index, name)
+    assert ("class_3", "data_000") in videos["training"]
+    assert all(("class_3", "data_001") not in v for v in videos.values())  # 1 s < total_length
+    for name, paths in splits.items():
+        assert read_list(tmp_path / "lists" / f"{name}.txt") == paths
+        per_video = Counter(_video(p) for p in paths)
+        for (class_name, data_name), count in per_video.items():
+            length = lengths[(int(class_name[6:]), int(data_name[5:]))]
+            assert count == length // 2 * 2  # complete video, cut to a multiple of total_length
+        seconds = [int(p.stem[5:]) for p in paths]
+        starts = [i for i, p in enumerate(paths) if i == 0 or _video(paths[i - 1]) != _video(p)]
+        for start in starts:
+            n = per_video[_video(paths[start])]
+            assert seconds[start : start + n] == list(range(1, n + 1))  # in order from the first second
+    again = make_lists(root, tmp_path / "again", seed=3)
+    assert again == splits
+    assert (tmp_path / "again" / "testing.txt").read_bytes() == (
+        tmp_path / "lists" / "testing.txt"
+    ).read_bytes()
+    other = make_lists(root, tmp_path / "other", seed=4)
+    assert other != splits
+
+
+def test_make_lists_honours_total_length(tmp_path: Path) -> None:
+    _touch_records(tmp_path / "r", {(0, 0): 7, (0, 1): 9, (0, 2): 3})
+    splits = make_lists(tmp_path / "r", tmp_path / "l", total_length=3)
+    assert all(len(paths) % 3 == 0 for paths in splits.values())
+    assert sum(len(p) for p in splits.values()) == 6 + 9 + 3
+
+
+def test_read_list_reroots_original_paths(tmp_path: Path) -> None:
+    lst = tmp_path / "testing.txt"
+    lst.write_text(
+        "/dataset/class_0/data_006/Data_001.tfrecord\n/Dataset/class_9/data_042/Data_012.tfrecord\n\n"
+    )
+    assert read_list(lst, root=tmp_path / "local") == [
+        tmp_path / "local" / "class_0" / "data_006" / "Data_001.tfrecord",
+        tmp_path / "local" / "class_9" / "data_042" / "Data_012.tfrecord",
+    ]
+    assert read_list(lst)[0] == Path("/dataset/class_0/data_006/Data_001.tfrecord")
+    (tmp_path / "rel.txt").write_text("class_1/data_000/Data_001.tfrecord\n")
+    assert read_list(tmp_path / "rel.txt") == [tmp_path / "class_1" / "data_000" / "Data_001.tfrecord"]
+    (tmp_path / "bad.txt").write_text("/data/foo/Data_001.tfrecord\n")
+    with pytest.raises(DataError, match="class_K"):
+        read_list(tmp_path / "bad.txt", root=tmp_path)
+
+
+@pytest.mark.skipif(not REFERENCE_LISTS.is_dir(), reason="reference lists not available")
+def test_reroot_the_released_lists(tmp_path: Path) -> None:
+    splits = reroot_lists(REFERENCE_LISTS, tmp_path / "acivw", tmp_path / "lists", check=False)
+    assert {k: len(v) for k, v in splits.items()} == {"training": 13256, "validation": 2424, "testing": 2798}
+    first = (tmp_path / "lists" / "testing.txt").read_text().splitlines()[0]
+    assert first == f"{tmp_path}/acivw/class_0/data_006/Data_001.tfrecord"
+    with pytest.raises(DataError, match=r"training\.txt: 13256 of 13256 records are missing"):
+        reroot_lists(REFERENCE_LISTS, tmp_path / "acivw", tmp_path / "lists2")
+
+
+def test_cli_lists_generates_and_reroots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _touch_records(tmp_path / "r", {(0, loc): 2 for loc in range(3)})
+    assert main(["lists", str(tmp_path / "r"), str(tmp_path / "l"), "--seed", "1"]) == 0
+    assert "training" in capsys.readouterr().out
+    original = tmp_path / "orig"
+    original.mkdir()
+    for name in ("training", "validation", "testing"):
+        prefix = "/dataset" if name == "testing" else "/Dataset"
+        (original / f"{name}.txt").write_text(f"{prefix}/class_0/data_00{len(name) % 3}/Data_001.tfrecord\n")
+    assert main(["lists", str(tmp_path / "r"), str(tmp_path / "l2"), "--from-lists", str(original)]) == 0
+    assert read_list(tmp_path / "l2" / "testing.txt") == [
+        tmp_path / "r" / "class_0" / "data_001" / "Data_001.tfrecord"
+    ]

@@ -1,0 +1,106 @@
+"""`acoustic-ssl evaluate` and `acoustic-ssl report` end to end on the tiny generated dataset."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from acoustic_ssl.evaluation.evaluate import clean_json, summary
+
+
+def test_evaluate_writes_metrics(evaluated_run: Path) -> None:
+    folder = evaluated_run / "evaluation" / "random"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert set(metrics["knn"]) >= {"audio", "video", "joint", "audio_raw"}
+    assert metrics["knn"]["audio"]["k"] in (1, 3)
+    assert "audio" in metrics["linear_probe"]
+    a2v = metrics["retrieval"]["audio_to_video"]
+    assert a2v["recall@30"] == 1.0  # every class is in the 12-sample gallery
+    assert 0.0 <= a2v["recall@1"] <= a2v["recall@5"] <= 1.0
+    assert np.allclose(np.sum(a2v["confusion"]["10"], axis=1), 1.0)
+    loc = metrics["localization"]
+    assert loc["attention"]["n"] == 9 and loc["energy"]["n"] == 9  # three samples have the source off screen
+    s = metrics["summary"]
+    assert s["audio_knn_accuracy"] == metrics["knn"]["audio"]["accuracy"]
+    assert s["retrieval_recall_at_1"] == a2v["recall@1"]
+    assert s["localization_accuracy"] == loc["attention"]["pointing_accuracy"]
+    assert len(list((folder / "localization").glob("*.png"))) == 2 * 2
+    assert json.loads((folder / "retrieval_examples.json").read_text())[0]["query"] == 9
+
+
+def test_summary_and_clean_json() -> None:
+    cleaned = clean_json({"a": float("nan"), "b": np.float32(0.5), "c": [np.int64(2)]})
+    assert cleaned == {"a": None, "b": 0.5, "c": [2]}
+    s = summary({"knn": {"features": {"accuracy": 0.7}},
+                 "localization": {"energy": {"pointing_accuracy": 0.2}}})
+    assert s == {"audio_knn_accuracy": 0.7, "audio_knn_feature": "features", "retrieval_recall_at_1": None,
+                 "localization_accuracy": 0.2, "localization_map": "energy"}
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.images: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        values = dict(attrs)
+        if tag == "img":
+            self.images.append(values.get("src") or "")
+        for key in ("href", "src"):
+            if tag != "img" and values.get(key):
+                self.links.append(values[key] or "")
+
+
+def test_report_html_is_self_contained(evaluated_run: Path, tmp_path: Path) -> None:
+    from acoustic_ssl.cli import main
+
+    out = tmp_path / "report"
+    assert main(["report", str(evaluated_run), "--out", str(out), "--title", "tiny"]) == 0
+    text = (out / "report.html").read_text()
+    parser = _Collector()
+    parser.feed(text)
+    assert parser.tags.count("table") >= 4
+    assert parser.images, "no figures"
+    for src in parser.images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not parser.links and "<script" not in text
+    assert "Training curves" in text and "t-SNE" in text and "Retrieval examples" in text
+    assert "Localisation overlays" in text
+    md = (out / "report.md").read_text()
+    assert "| run / evaluation |" in md
+    for ref in md.split("](")[1:]:
+        assert (out / ref.split(")")[0]).is_file()
+    rows = json.loads((out / "report_metrics.json").read_text())
+    metrics = json.loads((evaluated_run / "evaluation" / "random" / "metrics.json").read_text())
+    assert rows["run / random"]["knn/audio/accuracy"] == pytest.approx(metrics["knn"]["audio"]["accuracy"])
+
+
+def test_report_needs_metrics(tmp_path: Path) -> None:
+    from acoustic_ssl.cli import main
+
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Chromium not installed")
+def test_report_screenshot(evaluated_run: Path, tmp_path: Path) -> None:
+    from acoustic_ssl.evaluation.report import write_report
+
+    html_path, _ = write_report([evaluated_run], tmp_path, tsne=False)
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [shutil.which("chromium") or "/usr/bin/chromium", "--headless", "--disable-gpu", "--no-sandbox",
+         f"--screenshot={shot}", "--window-size=1200,2000", html_path.as_uri()],
+        check=True, timeout=60, capture_output=True,
+    )
+    assert shot.stat().st_size > 10_000

@@ -1,0 +1,192 @@
+"""End to end: layout, determinism, ground truth, resume, CLI, and the localisation acceptance check."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from acoustic_ssl.cli import main
+from acoustic_ssl.data.layout import (
+    GROUND_TRUTH_FILE,
+    VIDEO_TIME_FILE,
+    audio_frame_path,
+    mfcc_frame_path,
+    video_frame_path,
+)
+from acoustic_ssl.errors import ConfigError, DataError
+from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
+from acoustic_ssl.simulate.dataset import simulate_dataset
+from acoustic_ssl.simulate.render import GROUND_TRUTH_HEADER
+
+TINY = {"videos_per_class": 1, "seconds": 1, "classes": [2, 5], "frame_size": (48, 64)}
+
+
+MAT_HEADER_BYTES = 116  # MATLAB v5 text header: scipy writes the creation time there
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    """Every file's bytes; for .mat files without the timestamped text header (the data must be identical)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()[MAT_HEADER_BYTES if p.suffix == ".mat" else 0 :]
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _ground_truth(video_dir: Path) -> list[dict[str, str]]:
+    with open(video_dir / GROUND_TRUTH_FILE, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return simulate_dataset(tmp_path_factory.mktemp("tiny") / "sim", seed=11, workers=1, **TINY)
+
+
+def test_layout_and_file_counts(tiny: Path) -> None:
+    assert {p.name for p in tiny.iterdir()} == {
+        "array_geometry.csv",
+        "camera.json",
+        "simulation.json",
+        "class_2",
+        "class_5",
+    }
+    ArrayGeometry.load(tiny / "array_geometry.csv")
+    assert PinholeCamera.load(tiny / "camera.json") == PinholeCamera()
+    params = json.loads((tiny / "simulation.json").read_text())
+    assert params["seed"] == 11 and params["classes"] == [2, 5] and params["snr_db"] == 20.0
+    for class_index in (2, 5):
+        video = tiny / f"class_{class_index}" / "data_000"
+        assert (video / VIDEO_TIME_FILE).read_text().splitlines()[0] == "video seconds: 1"
+        for sub in ("audio", "MFCC_Image", "video"):
+            assert len(list((video / sub).iterdir())) == 12
+        audio = np.fromfile(audio_frame_path(video, 12), dtype="<i4")
+        assert audio.size == 128 * 1024 and np.abs(audio).max() < 2**23
+        assert np.std(audio.reshape(128, 1024, order="F")[0]) > 100  # a real signal at the recording level
+        mfcc = scipy.io.loadmat(mfcc_frame_path(video, 12))["MFCC"]
+        assert mfcc.shape == (36, 48, 12) and mfcc.dtype == np.float32 and np.all(np.isfinite(mfcc))
+        assert video_frame_path(video, 12).stat().st_size == 54 + 48 * 64 * 3
+
+
+def test_ground_truth_rows_are_consistent_with_projection(tiny: Path) -> None:
+    camera = PinholeCamera()
+    for class_index in (2, 5):
+        video = tiny / f"class_{class_index}" / "data_000"
+        assert (video / GROUND_TRUTH_FILE).read_text().splitlines()[0] == GROUND_TRUTH_HEADER
+        rows = _ground_truth(video)
+        main_rows = [r for r in rows if r["source_id"] == "0"]
+        assert [int(r["frame"]) for r in main_rows] == list(range(1, 13))
+        assert all(int(r["class"]) == class_index for r in main_rows)
+        for r in rows:
+            x, y, distance = float(r["x"]), float(r["y"]), float(r["distance_m"])
+            inside = 0 <= x < camera.width and 0 <= y < camera.height
+            assert int(r["on_screen"]) == int(inside)
+            assert 1.0 < distance < 40.0
+            if r["source_id"] != "0":
+                assert r["on_screen"] == "0" and int(r["class"]) != class_index
+
+
+def test_same_seed_identical_bytes_any_workers_and_other_seed_differs(tiny: Path, tmp_path: Path) -> None:
+    again = simulate_dataset(tmp_path / "again", seed=11, workers=2, **TINY)
+    other = simulate_dataset(tmp_path / "other", seed=12, workers=1, **TINY)
+    reference = _files(tiny)
+    assert _files(again) == reference
+    different = _files(other)
+    assert different.keys() == reference.keys()
+    changed = [
+        name
+        for name in reference
+        if name.endswith((".dc", ".mat", ".bmp")) and different[name] != reference[name]
+    ]
+    assert len(changed) == 3 * 12 * 2
+
+
+def test_resume_skips_complete_videos_and_refuses_other_parameters(tiny: Path) -> None:
+    marker = tiny / "class_2" / "data_000" / "audio" / "A_000001.dc"
+    before = marker.stat().st_mtime_ns
+    simulate_dataset(tiny, seed=11, workers=1, **TINY)
+    assert marker.stat().st_mtime_ns == before
+    with pytest.raises(DataError, match="seed"):
+        simulate_dataset(tiny, seed=99, workers=1, **TINY)
+
+
+def test_invalid_arguments_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="classes"):
+        simulate_dataset(tmp_path, videos_per_class=1, seconds=1, seed=0, classes=[10])
+    with pytest.raises(ConfigError, match="seconds"):
+        simulate_dataset(tmp_path, videos_per_class=1, seconds=0, seed=0)
+
+
+def test_cli_audio_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli"
+    code = main(
+        [
+            "simulate",
+            str(out),
+            "--videos-per-class",
+            "1",
+            "--seconds",
+            "1",
+            "--seed",
+            "3",
+            "--classes",
+            "4",
+            "--snr-db",
+            "10",
+            "--workers",
+            "1",
+            "--audio-only",
+        ]
+    )
+    assert code == 0 and "simulated dataset written" in capsys.readouterr().out
+    video = out / "class_4" / "data_000"
+    assert len(list((video / "audio").iterdir())) == 12
+    assert not (video / "MFCC_Image").exists() and (video / GROUND_TRUTH_FILE).exists()
+    assert (
+        main(
+            [
+                "simulate",
+                str(tmp_path / "bad"),
+                "--videos-per-class",
+                "1",
+                "--seconds",
+                "1",
+                "--seed",
+                "3",
+                "--classes",
+                "12",
+            ]
+        )
+        == 2
+    )
+
+
+def test_acoustic_peak_within_two_cells_of_ground_truth(tmp_path: Path) -> None:
+    """Acceptance check: at 20 dB SNR the MFCC-c0 peak of the stored image is within 2 cells of the ground
+    truth's stored cell in >= 90 % of on-screen frames (all classes, one 2-s video each)."""
+    root = simulate_dataset(
+        tmp_path / "acceptance",
+        videos_per_class=1,
+        seconds=2,
+        seed=2024,
+        snr_db=20.0,
+        frame_size=(24, 32),
+        workers=2,
+    )
+    camera = PinholeCamera.load(root / "camera.json")
+    hits = []
+    for video in sorted(root.glob("class_*/data_*")):
+        for row in _ground_truth(video):
+            if row["source_id"] != "0" or row["on_screen"] != "1":
+                continue
+            energy = scipy.io.loadmat(mfcc_frame_path(video, int(row["frame"])))["MFCC"][..., 0]
+            peak = np.unravel_index(np.argmax(energy), energy.shape)
+            cell = camera.pixel_to_cell(float(row["x"]), float(row["y"]))
+            hits.append(max(abs(int(peak[0]) - int(cell[0])), abs(int(peak[1]) - int(cell[1]))) <= 2)
+    assert len(hits) >= 200
+    assert np.mean(hits) >= 0.9, np.mean(hits)
