@@ -176,7 +176,7 @@ def build(pair: str, args: argparse.Namespace, device: torch.device) -> Setup:
                 return nn.functional.cross_entropy(logits.float(), labels)
 
     optimizer = torch.optim.Adam(
-        [g for m in trained for g in decay_parameter_groups(m, 5e-4)], lr=1e-5, foreach=True
+        [g for m in trained for g in decay_parameter_groups(m, 5e-4)], lr=1e-5, fused=True
     )
     return Setup(forward_loss=forward_loss, optimizer=optimizer)
 
@@ -214,6 +214,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     peak_dtype = torch.bfloat16 if args.bf16 else torch.float32
     print(
         f"device {device} threads {torch.get_num_threads()} batch {args.batch} bf16 {args.bf16} "

@@ -262,7 +262,7 @@ def record_tree(tmp_path: Path) -> Callable[..., list[Path]]:
             for second in range(seconds):
                 video_dir = base / f"class_{class_index}" / f"data_{location:03d}"
                 path = video_dir / f"Data_{second + 1:03d}.tfrecord"
-                write_record(path, fake_record(rng, class_index, location, second, video_shape), level=1)
+                write_record(path, fake_record(rng, class_index, location, second, video_shape))
                 paths.append(path)
         return paths
 

@@ -62,7 +62,7 @@ def test_resize_matches_an_independent_opencv_cubic() -> None:
 
 def test_round_trip_raw_to_records(tmp_path: Path, make_raw_video) -> None:
     raw, out = tmp_path / "raw", tmp_path / "out"
-    written = make_raw_video(raw, 3, 7, frames=27, size=(240, 320))  # 2 s + 3 frames that are dropped
+    written = make_raw_video(raw, 3, 7, frames=27, size=(120, 160))  # 2 s + 3 frames that are dropped
     summary = convert_dataset(raw, out, workers=1)
     assert (summary.videos, summary.written, summary.skipped) == (1, 2, 0)
     assert _files(out) == ["class_3/data_007/Data_001.tfrecord", "class_3/data_007/Data_002.tfrecord"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from acoustic_ssl.data import (
     sensor_audio_to_waveform,
     waveform_to_spectrogram,
 )
+from acoustic_ssl.data.audio import _torch_spectrogram
 from acoustic_ssl.data.lists import write_list
 from acoustic_ssl.data.packed import pack_records
 from acoustic_ssl.errors import DataError
@@ -144,6 +146,8 @@ def test_audio_helpers() -> None:
     assert int(spec.mean(axis=1).argmax()) == round(1000 / 22050 * 512)
     batched = waveform_to_spectrogram(np.stack([tone, 2 * tone]))
     assert batched.shape == (2, 257, 99) and torch.allclose(batched[1], 2 * batched[0], rtol=1e-5)
+    accelerator_path = _torch_spectrogram(torch.tensor(tone))  # the path used for tensors on a GPU
+    torch.testing.assert_close(accelerator_path, torch.from_numpy(spec), rtol=1e-5, atol=1e-4)
 
 
 def test_stats_match_numpy_and_zscore_the_spectrograms(dataset_list: Path, tmp_path: Path) -> None:
@@ -235,3 +239,16 @@ def test_packed_folder_gives_the_same_items(dataset_list: Path, tmp_path: Path, 
     assert sum(len(batch["label"]) for batch in loader) == 10
     with pytest.raises(DataError, match="not empty"):
         pack_records([Path(p) for p in dataset_list.read_text().split()], tmp_path / "packed")
+
+
+def test_corrupt_record_stops_pack_and_stats_leaving_nothing(dataset_list: Path, tmp_path: Path) -> None:
+    paths = dataset_list.read_text().split()
+    victim = Path(paths[5])
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=re.escape(str(victim))):
+        pack_records([Path(p) for p in paths], tmp_path / "packed")
+    assert not (tmp_path / "packed").exists() and not list(tmp_path.glob(".packed*"))
+    assert main(["stats", str(dataset_list), str(tmp_path / "stats")]) == 2
+    assert not (tmp_path / "stats").exists()

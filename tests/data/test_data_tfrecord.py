@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from acoustic_ssl.data import read_record, write_record
-from acoustic_ssl.data.tfrecord import build_sequence_example
+from acoustic_ssl.data.tfrecord import Example, build_sequence_example, read_records_raw
 from acoustic_ssl.errors import DataError
 
 ORIGINAL_CONTEXT_KEYS = {
@@ -78,9 +78,9 @@ def test_reads_records_of_tensorflows_writer(
 ) -> None:
     """A record produced like TensorFlow's writer (hand-encoded; field order and int64 packing varied)."""
     rng = np.random.default_rng(4)
-    acoustic = rng.standard_normal((12, 36, 48, 12)).astype(np.float32)
-    audio = rng.integers(-1000, 1000, (12, 1024), dtype=np.int32)
-    video = rng.integers(0, 256, (12, 224, 298, 3), dtype=np.uint8)
+    acoustic = rng.standard_normal((3, 36, 48, 12)).astype(np.float32)
+    audio = rng.integers(-1000, 1000, (3, 1024), dtype=np.int32)
+    video = rng.integers(0, 256, (3, 224, 298, 3), dtype=np.uint8)
     context = {
         "classes": 3, "location": 60, "audio_image/height": 36, "audio_image/width": 48,
         "audio_image/depth": 12, "audio_data/mics": 1, "audio_data/samples": 1024,
@@ -129,6 +129,34 @@ def test_tensorflow_parses_our_file(tmp_path: Path) -> None:
     np.testing.assert_array_equal(decoded, expected["audio/data"])
 
 
+def test_we_read_tensorflows_own_files(tmp_path: Path) -> None:
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(11)
+    audio = rng.integers(-1000, 1000, (12, 1024), dtype=np.int32)
+    video = rng.integers(0, 256, (12, 6, 8, 3), dtype=np.uint8)
+
+    def int64(v: int):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
+
+    def frames(a: np.ndarray):
+        return tf.train.FeatureList(
+            feature=[tf.train.Feature(bytes_list=tf.train.BytesList(value=[f.tobytes()])) for f in a]
+        )
+
+    context = {"classes": 4, "location": 12, "audio_data/mics": 1, "audio_data/samples": 1024,
+               "video/height": 6, "video/width": 8, "video/depth": 3}  # fmt: skip
+    example = tf.train.SequenceExample(
+        context=tf.train.Features(feature={k: int64(v) for k, v in context.items()}),
+        feature_lists=tf.train.FeatureLists(
+            feature_list={"audio/data": frames(audio), "video/image": frames(video)}
+        ),
+    )
+    path = tmp_path / "Data_001.tfrecord"
+    with tf.io.TFRecordWriter(str(path), options=tf.io.TFRecordOptions(compression_type="GZIP")) as writer:
+        writer.write(example.SerializeToString())
+    _assert_same(read_record(path), {"classes": 4, "location": 12, "audio/data": audio, "video/image": video})
+
+
 def _write_gzip_payload(path: Path, data: bytes) -> None:
     path.write_bytes(gzip.compress(data))
 
@@ -145,7 +173,7 @@ def test_flipped_byte_is_a_crc_error(tmp_path: Path) -> None:
 
 def test_flipped_byte_in_the_compressed_file_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "Data_005.tfrecord"
-    write_record(path, _record(np.random.default_rng(7), frames=1), level=1)
+    write_record(path, _record(np.random.default_rng(7), frames=1))
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -205,3 +233,14 @@ def test_wrong_entry_size_is_an_error(tmp_path: Path, wire: SimpleNamespace) -> 
     _write_gzip_payload(path, wire.frame_tfrecord(payload))
     with pytest.raises(DataError, match=r"short\.tfrecord.*'audio/data' entry 0 has 100 bytes"):
         read_record(path)
+
+
+def test_generic_reader_handles_uncompressed_example_files(tmp_path: Path, wire: SimpleNamespace) -> None:
+    """TUT-style files: uncompressed, several tf.train.Example records (features = field 1)."""
+    encode = wire.encode_sequence_example
+    payloads = [encode({"label": i}, {}, lists_first=False, packed=True) for i in range(3)]
+    path = tmp_path / "clips.tfrecords"
+    path.write_bytes(b"".join(wire.frame_tfrecord(p) for p in payloads))
+    records = read_records_raw(path, compressed=False)
+    labels = [Example.FromString(r).features.feature["label"].int64_list.value[0] for r in records]
+    assert labels == [0, 1, 2]

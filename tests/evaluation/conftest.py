@@ -36,7 +36,9 @@ def write_tiny_records(root: Path, seed: int = 0) -> Path:
                 video = rng.integers(0, 40, size=(12, *VIDEO_HW, 3), dtype=np.uint8)
                 video[:, 20 + 20 * c : 40 + 20 * c, 30:60] = 250
                 acoustic = rng.normal(size=(12, 36, 48, 12)).astype(np.float32)
-                acoustic[:, 10 + 5 * c : 15 + 5 * c, 20:25, 0] += 20.0
+                # hot spot under the blob: video-orientation rows 7+6c..12+6c, cols 10..19 of the 36×48 grid,
+                # stored rotated by 180° as the sensor writes it
+                acoustic[:, 24 - 6 * c : 29 - 6 * c, 29:38, 0] += 20.0
                 record = {
                     KEY_CLASS: c,
                     KEY_LOCATION: loc,
@@ -45,7 +47,7 @@ def write_tiny_records(root: Path, seed: int = 0) -> Path:
                     KEY_VIDEO: video,
                 }
                 path = root / "records" / video_dir_name(c, loc) / record_name(s)
-                write_record(path, record, level=1)
+                write_record(path, record)
                 paths.append(path)
     list_file = root / "lists" / "testing.txt"
     list_file.parent.mkdir(parents=True, exist_ok=True)
@@ -86,19 +88,23 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def write_ground_truth(raw_dir: Path) -> None:
-    """camera.json and a ground_truth.csv per tiny video: the source sits at the bright blob of the frames."""
+    """camera.json and a ground_truth.csv per tiny video: the source sits on the bright blob of the frames,
+    at a distance that makes its box about 120 pixels wide."""
     from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, video_dir_name
     from acoustic_ssl.imaging.geometry import PinholeCamera
+    from acoustic_ssl.simulate.objects import OBJECT_SIZE_M
 
-    PinholeCamera(640, 480, 60.0).save(raw_dir / "camera.json")
-    scale = 480 / VIDEO_HW[0]
+    camera = PinholeCamera(640, 480, 60.0)
+    camera.save(raw_dir / "camera.json")
+    sx, sy = 640 / VIDEO_HW[1], 480 / VIDEO_HW[0]
     for c in range(CLASSES):
+        distance = camera.focal_px * OBJECT_SIZE_M[c] / 120.0
         for loc in range(1, VIDEOS + 1):
             lines = ["frame,source_id,class,x,y,distance_m,on_screen"]
-            x, y = 45 * scale, (30 + 20 * c) * scale
+            x, y = 45 * sx, (30 + 20 * c) * sy
             for frame in range(1, SECONDS * 12 + 1):
                 on = 0 if (loc == 2 and frame > 24) else 1  # second sample of video 2 off screen
-                lines.append(f"{frame},0,{c},{x:.1f},{y:.1f},5.0,{on}")
+                lines.append(f"{frame},0,{c},{x:.1f},{y:.1f},{distance:.3f},{on}")
             path = raw_dir / video_dir_name(c, loc) / GROUND_TRUTH_FILE
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("\n".join(lines) + "\n")

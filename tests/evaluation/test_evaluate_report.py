@@ -27,6 +27,8 @@ def test_evaluate_writes_metrics(evaluated_run: Path) -> None:
     assert np.allclose(np.sum(a2v["confusion"]["10"], axis=1), 1.0)
     loc = metrics["localization"]
     assert loc["attention"]["n"] == 9 and loc["energy"]["n"] == 9  # three samples have the source off screen
+    # the acoustic hot spot lies under the object (after the loader's 180° flip): energy maps point at it
+    assert loc["energy"]["pointing_accuracy"] == 1.0 and loc["energy"]["ciou_mean"] > 0.3
     s = metrics["summary"]
     assert s["audio_knn_accuracy"] == metrics["knn"]["audio"]["accuracy"]
     assert s["retrieval_recall_at_1"] == a2v["recall@1"]
@@ -69,7 +71,7 @@ def test_report_html_is_self_contained(evaluated_run: Path, tmp_path: Path) -> N
     text = (out / "report.html").read_text()
     parser = _Collector()
     parser.feed(text)
-    assert parser.tags.count("table") >= 4
+    assert parser.tags.count("table") >= 6
     assert parser.images, "no figures"
     for src in parser.images:
         assert src.startswith("data:image/png;base64,")
@@ -104,3 +106,20 @@ def test_report_screenshot(evaluated_run: Path, tmp_path: Path) -> None:
         check=True, timeout=60, capture_output=True,
     )
     assert shot.stat().st_size > 10_000
+
+
+def test_metric_tables_flatten_and_format() -> None:
+    from acoustic_ssl.evaluation.report import all_metrics_table, flatten_metrics, metric_table
+
+    a = flatten_metrics({"knn": {"audio": {"accuracy": 0.5, "k": 7.0}},
+                         "retrieval": {"audio_to_video": {"recall@1": 0.25, "confusion": {"1": [[1.0]]}}}})
+    b = flatten_metrics({"knn": {"features": {"accuracy": 0.75, "k": 9.0}}, "summary": {"x": None}})
+    assert a == {"knn/audio/accuracy": 0.5, "knn/audio/k": 7.0, "retrieval/audio_to_video/recall@1": 0.25}
+    assert np.isnan(b["summary/x"])
+    header, body = metric_table([("A", a), ("B", b)], "knn", ("accuracy", "k"))
+    assert header == ["run / evaluation", "audio/accuracy", "audio/k", "features/accuracy", "features/k"]
+    assert body == [["A", "0.500", "7", "–", "–"], ["B", "–", "–", "0.750", "9"]]
+    assert metric_table([("A", a)], "localization", ("auc",)) == ([], [])
+    header, body = all_metrics_table([("A", a), ("B", b)])
+    assert header == ["metric", "A", "B"]
+    assert body[0] == ["knn/audio/accuracy", "0.500", "–"] and len(body) == 6

@@ -77,12 +77,27 @@ def test_missing_fold_files_are_reported(tmp_path: Path) -> None:
         read_scene_folder(tmp_path)
 
 
-def test_scene_transfer_random_hearnet(tmp_path: Path) -> None:
-    from acoustic_ssl.models import HearNet
+def test_scene_transfer_cli(tmp_path: Path, tiny_dataset: dict[str, Path]) -> None:
+    import json
+
+    from acoustic_ssl.cli import main
 
     root = write_scene_folder(tmp_path / "tut", train_per_scene=3, test_per_scene=1)
-    result = scene_transfer(HearNet(), root, ks=(1, 3), probe=True)
+    out = tmp_path / "scenes.json"
+    ckpt = str(tiny_dataset["checkpoint"])
+    code = main(["scenes", "--checkpoint", ckpt, "--data", str(root), "--out", str(out), "--knn-k", "1", "3"])
+    assert code == 0
+    result = json.loads(out.read_text())
     assert result["n_test_crops"] == 3 * CROPS_PER_CLIP
+    assert result["classes"] == ["metro", "park", "street"]
     assert result["knn"]["k"] in (1, 3)
     assert result["knn"]["accuracy"] > 0.6  # three very different synthetic scenes; chance is 1/3
     assert result["linear_probe"]["accuracy"] > 0.6
+
+
+def test_scene_transfer_needs_a_hearnet(tmp_path: Path) -> None:
+    from acoustic_ssl.models import DualCamNet
+
+    root = write_scene_folder(tmp_path / "tut", train_per_scene=1, test_per_scene=1)
+    with pytest.raises(DataError, match="no HearNet"):
+        scene_transfer(DualCamNet(), root)

@@ -48,6 +48,15 @@ def test_resnet18_classifier_mode() -> None:
     assert model.logits is not None and model.logits.bias is not None
 
 
+def test_resnet18_bn_momentum_is_tf_decay_complement_and_configurable() -> None:
+    momenta = {m.momentum for m in ResNet18(width=4).modules() if isinstance(m, nn.BatchNorm2d)}
+    assert momenta == {0.003}
+    momenta = {
+        m.momentum for m in ResNet18(width=4, bn_momentum=0.1).modules() if isinstance(m, nn.BatchNorm2d)
+    }
+    assert momenta == {0.1}
+
+
 def test_resnet18_rejects_bad_output_stride() -> None:
     with pytest.raises(ValueError, match="output_stride"):
         ResNet18(output_stride=32)

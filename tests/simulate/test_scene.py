@@ -43,8 +43,8 @@ def test_main_source_mostly_on_screen_and_within_range(class_index: int) -> None
     for _ in range(20):
         trajectory, facing = main_trajectory(OBJECTS[class_index], 3, CAMERA, rng)
         points = trajectory.at(times)
-        distance = np.linalg.norm(points, axis=1)
-        assert np.all((distance > 1.4) & (distance < 16.0)) and facing in (-1.0, 1.0)
+        depth, distance = points[:, 2], np.linalg.norm(points, axis=1)
+        assert np.all((depth > 1.4) & (depth < 15.8) & (distance < 20.0)) and facing in (-1.0, 1.0)
         on_screen.append(_inside(points).mean())
     assert np.mean(on_screen) >= 0.85
 
@@ -62,10 +62,10 @@ def test_interferers_are_off_screen_and_of_other_classes() -> None:
 @pytest.mark.parametrize("snr_db", [0.0, 20.0])
 def test_realised_snr_matches_request(snr_db: float) -> None:
     """Main-source power over interferer + diffuse + sensor noise power at the array is close to snr_db."""
-    mics = ArrayGeometry.default().positions[::8]  # 16 mics keep the test fast; the level is array-averaged
+    mics = ArrayGeometry.default().positions[::16]  # 8 mics keep the test fast; the level is array-averaged
     ratios = []
     for video in range(3):
-        scene = make_scene(9, 2, snr_db, CAMERA, np.random.SeedSequence(2, spawn_key=(9, video)))
+        scene = make_scene(9, 1, snr_db, CAMERA, np.random.SeedSequence(2, spawn_key=(9, video)))
         sources = [PointSource(s.signal, s.lead, s.trajectory, s.gain) for s in scene.sources]
         diffuse = DiffuseNoise(mics, scene.noise_rng)
         signal_power = noise_power = 0.0

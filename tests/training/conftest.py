@@ -38,13 +38,15 @@ def write_records(root: Path, classes: int, videos: int, seconds: int, seed: int
         for loc in range(1, videos + 1):
             phase = rng.uniform(0, 2 * np.pi)
             for s in range(1, seconds + 1):
-                tone = np.sin(2 * np.pi * (400 + 900 * c) * t + phase) * 1e6 + rng.normal(scale=2e5, size=t.size)
+                tone = np.sin(2 * np.pi * (400 + 900 * c) * t + phase) * 1e6 + rng.normal(
+                    scale=2e5, size=t.size
+                )
                 # Coarse noise keeps the GZIP records small and quick to read.
                 video = (rng.integers(0, 4, size=(12, h, w, 3)) * 16).astype(np.uint8)
                 top = 5 + 15 * c
-                video[:, top:top + 12, 10 + 10 * loc:40 + 10 * loc, c % 3] = 250
+                video[:, top : top + 12, 10 + 10 * loc : 40 + 10 * loc, c % 3] = 250
                 acoustic = rng.integers(-2, 3, size=(12, 36, 48, 12)).astype(np.float32)
-                acoustic[:, 5 + 9 * c:12 + 9 * c, 10 + 6 * loc:18 + 6 * loc, :3] += 8.0
+                acoustic[:, 5 + 9 * c : 12 + 9 * c, 10 + 6 * loc : 18 + 6 * loc, :3] += 8.0
                 record = {
                     KEY_CLASS: c,
                     KEY_LOCATION: loc,
@@ -53,7 +55,7 @@ def write_records(root: Path, classes: int, videos: int, seconds: int, seed: int
                     KEY_VIDEO: video,
                 }
                 path = root / "records" / video_dir_name(c, loc) / record_name(s)
-                write_record(path, record, level=1)
+                write_record(path, record)
                 paths.append(path)
     return paths
 
@@ -78,7 +80,9 @@ TINY_MODELS: dict[str, dict[str, Any]] = {
 }
 
 
-def tiny_config_dict(kind: str, data_lists: dict[str, Path], run_dir: Path, **sections: dict[str, Any]) -> dict:
+def tiny_config_dict(
+    kind: str, data_lists: dict[str, Path], run_dir: Path, **sections: dict[str, Any]
+) -> dict:
     """A complete config dict for ``kind`` on ``tiny_data``; ``sections`` update the defaults per section."""
     models: dict[str, Any] = {
         "supervised": {"model": {"name": "hearnet", "num_classes": 3}},
@@ -89,8 +93,13 @@ def tiny_config_dict(kind: str, data_lists: dict[str, Path], run_dir: Path, **se
     raw: dict[str, Any] = {
         "experiment": {"name": f"tiny_{kind}", "kind": kind, "seed": 3, "epochs": 2},
         "data": {
-            "train_list": str(data_lists["train"]), "valid_list": str(data_lists["valid"]), "total_length": 2,
-            "sample_length": 2, "nr_frames": 1, "video_size": VIDEO_SIZE, "batch_size": 4,
+            "train_list": str(data_lists["train"]),
+            "valid_list": str(data_lists["valid"]),
+            "total_length": 2,
+            "sample_length": 2,
+            "nr_frames": 1,
+            "video_size": VIDEO_SIZE,
+            "batch_size": 4,
         },
         "models": models,
         "optim": {"lr": 1e-3},
@@ -121,8 +130,12 @@ def save_random_teacher(path: Path, num_classes: int | None) -> Path:
     torch.manual_seed(11)
     kwargs = {"num_classes": num_classes} if num_classes else {}
     role = "model" if num_classes else "acoustic"
-    save_checkpoint(path, models={role: build_model("dualcamnet", **kwargs)},
-                    specs={role: {"name": "dualcamnet", "kwargs": kwargs}}, info={"epoch": 0, "config": {}})
+    save_checkpoint(
+        path,
+        models={role: build_model("dualcamnet", **kwargs)},
+        specs={role: {"name": "dualcamnet", "kwargs": kwargs}},
+        info={"epoch": 0, "config": {}},
+    )
     return path
 
 

@@ -15,8 +15,15 @@ PRESETS = sorted(CONFIGS.glob("*.toml"))
 
 def test_presets_exist_for_every_family() -> None:
     names = {p.stem for p in PRESETS}
-    for family in ("selfsup_audio_video", "selfsup_acoustic_video", "transfer", "distillation",
-                   "supervised_hearnet", "supervised_dualcamnet", "supervised_resnet18"):
+    for family in (
+        "selfsup_audio_video",
+        "selfsup_acoustic_video",
+        "transfer",
+        "distillation",
+        "supervised_hearnet",
+        "supervised_dualcamnet",
+        "supervised_resnet18",
+    ):
         assert family in names and f"tiny_{family}" in names
 
 
@@ -42,13 +49,24 @@ def test_original_hyperparameters() -> None:
 
 
 def test_overrides_are_toml_literals_or_strings(tmp_path: Path) -> None:
-    cfg = load_config(CONFIGS / "transfer.toml", ["loss.alpha=0.1", "data.video_size=[112,149]",
-                                                  "runtime.bf16=false", f"data.train_list={tmp_path}/a b.txt"])
+    cfg = load_config(
+        CONFIGS / "transfer.toml",
+        [
+            "loss.alpha=0.1",
+            "data.video_size=[112,149]",
+            "runtime.bf16=false",
+            f"data.train_list={tmp_path}/a b.txt",
+        ],
+    )
     assert cfg.loss.alpha == 0.1 and cfg.data.video_size == [112, 149] and cfg.runtime.bf16 is False
     assert cfg.data.train_list == str(tmp_path / "a b.txt")
     assert parse_override("optim.lr=1e-4") == (["optim", "lr"], 1e-4)
-    assert load_config(CONFIGS / "tiny_selfsup_audio_video.toml", ["models.video.width=8"]).models[
-        "video"].kwargs["width"] == 8
+    assert (
+        load_config(CONFIGS / "tiny_selfsup_audio_video.toml", ["models.video.width=8"])
+        .models["video"]
+        .kwargs["width"]
+        == 8
+    )
 
 
 @pytest.mark.parametrize(

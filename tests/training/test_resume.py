@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import epoch_records, step_records, tiny_config
 from safetensors.torch import load_file
 
 from acoustic_ssl.cli import main as cli_main
 from acoustic_ssl.training.checkpoint import CheckpointError
 from acoustic_ssl.training.objectives import Supervised
 from acoustic_ssl.training.run import TrainingError, TrainingInterrupted, load_run_config, train
+from conftest import epoch_records, step_records, tiny_config
 
 # ResNet18 (BatchNorm buffers, coupled L2) on 1-s samples: 12 samples, 3 steps of 4 per epoch.
 SECTIONS: dict[str, Any] = {
@@ -53,7 +53,9 @@ def reference_run(tiny_data: dict[str, Path], tmp_path_factory: pytest.TempPathF
     return train(_config(tiny_data, tmp_path_factory.mktemp("ref") / "run"))
 
 
-def test_resume_at_epoch_boundary_is_exact(reference_run: Path, tiny_data: dict[str, Path], tmp_path: Path) -> None:
+def test_resume_at_epoch_boundary_is_exact(
+    reference_run: Path, tiny_data: dict[str, Path], tmp_path: Path
+) -> None:
     run_dir = train(_config(tiny_data, tmp_path / "run", epochs=1))
     cfg = load_run_config(run_dir, ["experiment.epochs=2"])
     assert train(cfg, resume=run_dir) == run_dir
@@ -103,14 +105,34 @@ def test_resume_without_last_is_a_clear_error(tiny_data: dict[str, Path], tmp_pa
         train(_config(tiny_data, tmp_path / "run"), resume=tmp_path / "nowhere")
 
 
-def test_cli_trains_a_tiny_preset(tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_trains_a_tiny_preset(
+    tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     preset = Path(__file__).resolve().parents[2] / "configs" / "tiny_supervised_resnet18.toml"
     argv = [
-        "train", "--config", str(preset), "--out", str(tmp_path / "runs"),
-        "--set", f"data.train_list={tiny_data['train']}", "--set", f"data.valid_list={tiny_data['valid']}",
-        "--set", "data.sample_length=1", "--set", "data.total_length=1", "--set", "data.batch_size=6",
-        "--set", "data.num_workers=0", "--set", "experiment.epochs=1", "--set", "models.model.width=8",
-        "--set", "runtime.device=cpu",
+        "train",
+        "--config",
+        str(preset),
+        "--out",
+        str(tmp_path / "runs"),
+        "--set",
+        f"data.train_list={tiny_data['train']}",
+        "--set",
+        f"data.valid_list={tiny_data['valid']}",
+        "--set",
+        "data.sample_length=1",
+        "--set",
+        "data.total_length=1",
+        "--set",
+        "data.batch_size=6",
+        "--set",
+        "data.num_workers=0",
+        "--set",
+        "experiment.epochs=1",
+        "--set",
+        "models.model.width=8",
+        "--set",
+        "runtime.device=cpu",
     ]
     assert cli_main(argv) == 0
     run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])

@@ -8,17 +8,18 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import TINY_MODELS, epoch_records, save_random_teacher, step_records, tiny_config
 
 from acoustic_ssl.training.checkpoint import load_checkpoint
 from acoustic_ssl.training.run import train
+from conftest import TINY_MODELS, epoch_records, save_random_teacher, step_records, tiny_config
 
 # Full-batch training (1 step per epoch) so the epoch losses are measured on the same samples.
 CASES: dict[str, dict[str, Any]] = {
     "supervised": {"kind": "supervised", "optim": {"lr": 1e-4}, "data": {"batch_size": 6}},
     "selfsup_audio_video": {"kind": "selfsup", "optim": {"lr": 1e-4}, "data": {"batch_size": 6}},
     "selfsup_acoustic_video": {
-        "kind": "selfsup", "optim": {"lr": 1e-4},
+        "kind": "selfsup",
+        "optim": {"lr": 1e-4},
         "data": {"batch_size": 12, "sample_length": 1, "total_length": 1},
         "models": {"video": TINY_MODELS["video"], "acoustic": TINY_MODELS["acoustic"]},
     },

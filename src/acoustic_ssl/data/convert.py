@@ -59,7 +59,7 @@ def resize_bicubic(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         raise DataError(f"frames must be [N, H, W, C], got shape {frames.shape}")
     if frames.shape[1:3] == tuple(size):
         return np.ascontiguousarray(frames)
-    tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    tensor = torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2), dtype=np.float32))
     out = torch.nn.functional.interpolate(
         tensor, size=size, mode="bicubic", align_corners=False, antialias=False
     )

@@ -42,6 +42,16 @@ def pick_frames(sample_length: int, nr_frames: int) -> np.ndarray:
     return np.floor(np.linspace(0, FRAMES_PER_SECOND * sample_length - 1, nr_frames)).astype(np.int64)
 
 
+RecordSpec = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+def open_source(spec: RecordSpec) -> RecordFiles | PackedRecords:
+    """Records of a packed folder, of a list file, or of an explicit sequence of record paths."""
+    if isinstance(spec, (str, os.PathLike)):
+        return PackedRecords(spec) if is_packed_dir(spec) else RecordFiles(read_list(spec))
+    return RecordFiles([Path(p) for p in spec])
+
+
 class ACIVWDataset(Dataset):
     """Samples of ``sample_length`` seconds from a record list, a list of record paths or a packed folder.
 
@@ -52,7 +62,7 @@ class ACIVWDataset(Dataset):
 
     def __init__(
         self,
-        list_file_or_paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        list_file_or_paths: RecordSpec,
         *,
         mode: str = "training",
         total_length: int = 2,
@@ -87,10 +97,11 @@ class ACIVWDataset(Dataset):
         self.video_size = tuple(video_size) if video_size is not None else None
         self.seed = seed
         self.epoch = 0
-        self.source = self._open_source(list_file_or_paths)
+        self.source = open_source(list_file_or_paths)
         if len(self.source) % total_length:
+            name = list_file_or_paths if isinstance(list_file_or_paths, (str, os.PathLike)) else "record list"
             raise DataError(
-                f"{self._name}: {len(self.source)} records is not a multiple of total_length={total_length} "
+                f"{name}: {len(self.source)} records is not a multiple of total_length={total_length} "
                 "(lists must hold whole blocks; see `acoustic-ssl lists`)"
             )
         self.num_blocks = len(self.source) // total_length
@@ -104,15 +115,6 @@ class ACIVWDataset(Dataset):
             mean, std = load_stats(stats_dir)
             self.mean = torch.from_numpy(mean.astype(np.float32))[:, None]
             self.std = torch.from_numpy(np.where(std > 0, std, 1.0).astype(np.float32))[:, None]
-
-    def _open_source(self, spec: Any) -> RecordFiles | PackedRecords:
-        if isinstance(spec, (str, os.PathLike)):
-            self._name = str(spec)
-            if is_packed_dir(spec):
-                return PackedRecords(spec)
-            return RecordFiles(read_list(spec))
-        self._name = "record list"
-        return RecordFiles([Path(p) for p in spec])
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the training crops of ``epoch`` (call before creating the epoch's DataLoader iterator)."""
@@ -173,10 +175,11 @@ class ACIVWDataset(Dataset):
         frames = np.stack(
             [records[i // per_record][KEY_VIDEO][i % per_record] for i in self.frame_indices]
         )  # [nr, H, W, 3] uint8 BGR
-        video = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
-        video -= torch.tensor(VIDEO_MEAN_BGR_ORDER, dtype=torch.float32)[:, None, None]
+        # numpy, not torch: these small element-wise ops are several times faster there on CPU workers
+        centred = frames.astype(np.float32) - np.asarray(VIDEO_MEAN_BGR_ORDER, dtype=np.float32)
+        video = torch.from_numpy(np.ascontiguousarray(centred.transpose(0, 3, 1, 2)))
         if self.video_size is not None and tuple(video.shape[-2:]) != self.video_size:
             video = torch.nn.functional.interpolate(
                 video, size=self.video_size, mode="bilinear", align_corners=False, antialias=True
             )
-        return video.contiguous()
+        return video

@@ -30,15 +30,22 @@ from acoustic_ssl.data.layout import (
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.io_utils import atomic_path
 
+try:  # ISA-L inflates about twice and deflates ten times as fast as zlib; same GZIP format
+    from isal import isal_zlib as _deflate
+except ImportError:  # pragma: no cover - isal is a declared dependency, zlib keeps things working without it
+    _deflate = zlib
+
 __all__ = [
     "FEATURE_DTYPES",
+    "Example",
     "SequenceExample",
+    "masked_crc32c",
     "read_record",
     "read_records_raw",
     "write_record",
 ]
 
-# Feature-list key -> (numpy dtype, per-frame shape or None when the shape comes from the context).
+# Feature-list key -> dtype of its payload bytes (per-frame shapes come from the context size keys).
 FEATURE_DTYPES: dict[str, np.dtype] = {
     KEY_ACOUSTIC: np.dtype("<f4"),
     KEY_AUDIO: np.dtype("<i4"),
@@ -48,8 +55,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _CRC_MASK_DELTA = 0xA282EAD8
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
-# Compression level of TensorFlow's ZlibCompressionOptions default (Z_DEFAULT_COMPRESSION).
-DEFAULT_GZIP_LEVEL = 6
+# ISA-L's default level; with plain zlib, TensorFlow's default (Z_DEFAULT_COMPRESSION = 6).
+GZIP_LEVEL = 2 if _deflate is not zlib else 6
 
 
 def _build_message_classes() -> dict[str, Any]:
@@ -167,24 +174,31 @@ def _decompress(raw: bytes, name: str | os.PathLike[str]) -> bytes:
     data = raw
     try:
         while data:
-            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            inflater = _deflate.decompressobj(16 + zlib.MAX_WBITS)
             chunks.append(inflater.decompress(data))
             if not inflater.eof:
                 raise DataError(f"{name}: truncated GZIP stream")
             data = inflater.unused_data
             if data and data[:2] != _GZIP_MAGIC:
                 break  # trailing garbage after the last member; gzip tools ignore it too
-    except zlib.error as exc:
+    except (zlib.error, _deflate.error) as exc:
         raise DataError(f"{name}: corrupt GZIP stream ({exc})") from exc
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def read_records_raw(path: str | os.PathLike[str], *, compressed: bool = True) -> list[bytes]:
-    """All record payloads of a TFRecord file (GZIP unless ``compressed=False``), CRC-checked."""
+def _read_file(path: str | os.PathLike[str]) -> bytes:
     try:
-        raw = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read record file ({exc.strerror})") from exc
+
+
+def read_records_raw(path: str | os.PathLike[str], *, compressed: bool = True) -> list[bytes]:
+    """All record payloads of a TFRecord file (GZIP unless ``compressed=False``), CRC-checked.
+
+    Generic: also reads other TFRecord files (e.g. uncompressed ``tf.train.Example`` files, see ``Example``).
+    """
+    raw = _read_file(path)
     buffer = _decompress(raw, path) if compressed else raw
     return [bytes(p) for p in iter_framed(buffer, path)]
 
@@ -271,11 +285,7 @@ def read_record(path: str | os.PathLike[str], *, keys: tuple[str, ...] | None = 
     "audio/data": int32 [F,1024], "video/image": uint8 [F,H,W,3] BGR}``; absent modalities are absent keys.
     ``keys`` restricts decoding to some feature lists (the file is still read and CRC-checked in full).
     """
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read record file ({exc.strerror})") from exc
-    payloads = list(iter_framed(_decompress(raw, path), path))
+    payloads = list(iter_framed(_decompress(_read_file(path), path), path))
     if len(payloads) != 1:
         raise DataError(f"{path}: expected exactly one record in the file, found {len(payloads)}")
     return parse_sequence_example(payloads[0], path, keys)
@@ -325,12 +335,10 @@ def build_sequence_example(record: Mapping[str, Any]) -> Any:
     return example
 
 
-def write_record(
-    path: str | os.PathLike[str], record: Mapping[str, Any], *, level: int = DEFAULT_GZIP_LEVEL
-) -> None:
+def write_record(path: str | os.PathLike[str], record: Mapping[str, Any]) -> None:
     """Write ``record`` (the ``read_record`` mapping) as one GZIP SequenceExample, atomically."""
     payload = build_sequence_example(record).SerializeToString()
-    compressor = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    compressor = _deflate.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     data = compressor.compress(frame_record(payload)) + compressor.flush()
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-KS_HELP = "k values tried for kNN, chosen on validation (default: 7 9 11 13 15, as the original)"
+KS_HELP = "k values tried for kNN, chosen on validation (the original's 7 9 11 13 15)"
 
 
 def register(subparsers: Any) -> None:
@@ -27,12 +27,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--checkpoint", required=True, type=Path,
                    help="checkpoint stem (run/checkpoints/best; .../random: random init) or run dir")
     p.add_argument("--list", required=True, type=Path, dest="list_file", help="record list or packed folder")
-    p.add_argument("--split", default=None, help="split name stored in the file (default: the list's stem)")
+    p.add_argument("--split", default=None, help="split name stored in the file; if omitted the list's stem")
     p.add_argument("--out", required=True, type=Path, help="output .npz file")
     p.add_argument("--stats-dir", type=Path, default=None,
-                   help="spectrogram statistics (default: the run config's data.stats_dir)")
+                   help="spectrogram statistics; if omitted the run config's data.stats_dir")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--energy-maps", action="store_true", help="also load acoustic images for energy maps")
+    p.add_argument("--maps", choices=("auto", "yes", "no"), default="auto",
+                   help="keep the 128x12x16 audio/video maps (retrieval); auto = only for the testing split")
+    _add_runtime_args(p)
     p.set_defaults(func=_extract)
 
     p = subparsers.add_parser(
@@ -48,7 +51,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint stem or run dir")
     p.add_argument("--out", type=Path, default=None,
-                   help="output folder (default: <run dir>/evaluation/<checkpoint name>)")
+                   help="output folder; if omitted <run dir>/evaluation/<checkpoint name>")
     p.add_argument("--train-list", type=Path, default=None)
     p.add_argument("--valid-list", type=Path, default=None)
     p.add_argument("--test-list", type=Path, default=None)
@@ -60,6 +63,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-probe", action="store_true", help="skip the linear probe")
     p.add_argument("--no-energy", action="store_true", help="do not load acoustic images for energy maps")
     p.add_argument("--overlays", type=int, default=8, help="localisation overlay PNGs per map")
+    _add_runtime_args(p)
     p.add_argument("--fresh", action="store_true", help="re-extract even if OUT has features_<split>.npz")
     p.set_defaults(func=_evaluate)
 
@@ -76,7 +80,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint with a HearNet")
     p.add_argument("--data", required=True, type=Path, help="DCASE/TUT-style folder")
-    p.add_argument("--out", type=Path, default=None, help="write the metrics JSON here (default: print only)")
+    p.add_argument("--out", type=Path, default=None, help="also write the metrics JSON to this file")
     p.add_argument("--seed", type=int, default=0, help="seed of the training crops and the inner split")
     p.add_argument("--knn-k", type=int, nargs="+", default=[7, 9, 11, 13, 15], help=KS_HELP)
     p.add_argument("--batch-size", type=int, default=32)
@@ -99,12 +103,18 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_report)
 
 
+def _add_runtime_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="torch device for the networks (auto: GPU if visible)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+
+
 def _extract(args: argparse.Namespace) -> int:
     from acoustic_ssl.evaluation.extract import extract_features, load_features
 
     path = extract_features(
         args.checkpoint, args.list_file, args.out, split=args.split, stats_dir=args.stats_dir,
-        batch_size=args.batch_size, energy_maps=args.energy_maps,
+        batch_size=args.batch_size, energy_maps=args.energy_maps, device=args.device,
+        num_workers=args.workers, maps={"auto": None, "yes": True, "no": False}[args.maps],
     )
     arrays, _ = load_features(path)
     print(f"{path}: {len(arrays['labels'])} samples, keys {', '.join(sorted(arrays))}")
@@ -128,6 +138,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         args.checkpoint, out, lists={k: v for k, v in lists.items() if v}, raw_dir=args.raw_dir,
         stats_dir=args.stats_dir, batch_size=args.batch_size, ks=args.knn_k, probe=not args.no_probe,
         reuse=not args.fresh, energy_maps=False if args.no_energy else None, overlays=args.overlays,
+        device=args.device, num_workers=args.workers,
     )
     print(json.dumps(metrics["summary"], indent=2))
     print(f"metrics: {out / 'metrics.json'}")

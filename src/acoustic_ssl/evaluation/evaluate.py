@@ -228,6 +228,8 @@ def evaluate_checkpoint(
     reuse: bool = True,
     energy_maps: bool | None = None,
     overlays: int = OVERLAYS_PER_MAP,
+    device: str = "auto",
+    num_workers: int = 0,
 ) -> dict[str, Any]:
     """Extract features of the three splits (lists default to the run config's), score and write metrics.json.
 
@@ -253,7 +255,8 @@ def evaluate_checkpoint(
             if not list_file:
                 raise DataError(f"{checkpoint}: no {split} list (pass --{split[:5]}-list or train with one)")
             extract_features(checkpoint, list_file, path, split=split, stats_dir=stats_dir,
-                             batch_size=batch_size, energy_maps=energy and split == "testing")
+                             batch_size=batch_size, energy_maps=energy and split == "testing",
+                             device=device, num_workers=num_workers)
         splits[split], meta[split] = load_features(path)
     metrics = compute_metrics(splits, raw_dir=raw_dir, out_dir=out_dir, ks=ks, probe=probe, overlays=overlays)
     metrics["checkpoint"] = str(checkpoint)

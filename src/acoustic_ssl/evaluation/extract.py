@@ -23,13 +23,16 @@ acoustic           [N, 128] float32         l2n(Σ_p time-mean DualCamNet map) o
 features           [N, 128] float32         supervised model's 128-d feature (HearNet ReLU(fc2); ResNet18 and
                                             DualCamNet: pooled map, mean over frames)
 audio_map          [N, 128, 12, 16] f32     A, only when the audio side is DualCamNet (HearNet's A is rebuilt
-                                            from ``audio_raw``)
-video_map          [N, 128, 12, 16] f32     V (for attention retrieval)
+                                            from ``audio_raw``); only with maps (below)
+video_map          [N, 128, 12, 16] f32     V (for attention retrieval); only with maps (below)
 attention_map      [N, 12, 16] float32      ``localization_map(A, V)`` = Σ_c A⊙V⊙V
 energy_map         [N, 36, 48] float32      ``mfcc_to_energy`` of the time-mean acoustic image (video view)
 thumbnails         [N, h, w, 3] uint8       first used frame, RGB, ~150 px wide (report / overlays)
 meta               [] str (JSON)            checkpoint, split, audio_kind, nr_frames, sample_length, keys
 =================  =======================  ================================================================
+
+The 128×12×16 maps take 98 kB per sample, so by default they are kept only for the ``testing`` split (the
+retrieval gallery); ``maps=True/False`` overrides.
 """
 
 from __future__ import annotations
@@ -121,7 +124,7 @@ def _thumbnails(video: torch.Tensor) -> np.ndarray:
     """First frame of each sample as RGB uint8, shrunk by an integer factor to at most ~150 pixels wide."""
     mean = torch.tensor(VIDEO_MEAN_BGR_ORDER, dtype=video.dtype)[:, None, None]
     bgr = video[:, 0] + mean
-    small = torch.nn.functional.avg_pool2d(bgr, max(1, bgr.shape[-1] // 150))
+    small = torch.nn.functional.avg_pool2d(bgr, max(1, round(bgr.shape[-1] / 150)))
     return small.flip(1).clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
@@ -136,11 +139,21 @@ def _supervised_features(net: nn.Module, batch: Mapping[str, torch.Tensor]) -> t
     raise DataError(f"no feature rule for a supervised {kind}")
 
 
+def _np(x: torch.Tensor) -> np.ndarray:
+    return x.detach().float().cpu().numpy()
+
+
 @torch.inference_mode()
 def extract_batch(
-    roles: Roles, batch: Mapping[str, torch.Tensor], energy_maps: bool = True
+    roles: Roles,
+    batch: Mapping[str, torch.Tensor],
+    energy_maps: bool = True,
+    device: str | torch.device = "cpu",
 ) -> dict[str, np.ndarray]:
-    """All features of one collated batch (see the module table), as NumPy arrays."""
+    """All features of one collated batch (see the module table), as NumPy arrays.
+
+    The networks must already be on ``device``; inputs are moved there, results come back to the CPU.
+    """
     from acoustic_ssl.models.attention import (
         audio_map_from_vector,
         audio_vector,
@@ -154,30 +167,31 @@ def extract_batch(
     for key, name in names:
         if key in batch:
             out[name] = batch[key].numpy().astype(np.int64)
+    inputs = {k: batch[k].to(device) for k in ("spectrogram", "acoustic", "video") if k in batch}
     audio_map = video_map = None
     side_kind = _kind(roles.audio_side)
     if side_kind == "hearnet":
-        raw = roles.audio_side(batch["spectrogram"])
+        raw = roles.audio_side(inputs["spectrogram"])
         audio_map = audio_map_from_vector(raw)
-        out["audio_raw"] = raw.float().numpy()
+        out["audio_raw"] = _np(raw)
     elif side_kind == "dualcamnet":
-        audio_map = _acoustic_maps(roles.audio_side, batch["acoustic"])
-        out["audio_raw"] = audio_map.sum(dim=(2, 3)).float().numpy()
-        out["audio_map"] = audio_map.float().numpy()
+        audio_map = _acoustic_maps(roles.audio_side, inputs["acoustic"])
+        out["audio_raw"] = _np(audio_map.sum(dim=(2, 3)))
+        out["audio_map"] = _np(audio_map)
     if audio_map is not None:
-        out["audio"] = audio_vector(audio_map).numpy()
+        out["audio"] = _np(audio_vector(audio_map))
     if roles.video is not None:
-        video_map = _video_maps(roles.video, batch["video"])
-        out["video_map"] = video_map.float().numpy()
+        video_map = _video_maps(roles.video, inputs["video"])
+        out["video_map"] = _np(video_map)
         if audio_map is not None:
-            out["video"] = video_vector(audio_map, video_map).numpy()
+            out["video"] = _np(video_vector(audio_map, video_map))
             out["joint"] = out["video"] + out["audio"]
-            out["attention_map"] = localization_map(audio_map, video_map).numpy()
+            out["attention_map"] = _np(localization_map(audio_map, video_map))
     if roles.acoustic is not None:
-        acoustic_map = _acoustic_maps(roles.acoustic, batch["acoustic"]).float()
-        out["acoustic"] = l2n(acoustic_map.sum(dim=(2, 3))).numpy()
+        acoustic_map = _acoustic_maps(roles.acoustic, inputs["acoustic"]).float()
+        out["acoustic"] = _np(l2n(acoustic_map.sum(dim=(2, 3))))
     if roles.model is not None:
-        out["features"] = _supervised_features(roles.model, batch).float().numpy()
+        out["features"] = _np(_supervised_features(roles.model, inputs))
     if energy_maps and "acoustic" in batch:
         from acoustic_ssl.imaging.mfcc import mfcc_to_energy
 
@@ -188,6 +202,13 @@ def extract_batch(
     return out
 
 
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` → the GPU when one is visible, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 def extract_from_batches(
     models: Mapping[str, nn.Module],
     batches: Iterable[Mapping[str, torch.Tensor]],
@@ -196,14 +217,17 @@ def extract_from_batches(
     sample_length: int = 2,
     energy_maps: bool = True,
     total: int | None = None,
+    device: str | torch.device = "cpu",
 ) -> dict[str, np.ndarray]:
     """Run :func:`extract_batch` over batches and concatenate; adds ``frames`` from ``starts``."""
     from acoustic_ssl.evaluation.localization import frames_used
 
+    for model in models.values():
+        model.to(device)
     roles = Roles(models)
     parts: dict[str, list[np.ndarray]] = {}
     for batch in progress(batches, desc="extract", total=total, unit="batch"):
-        for key, value in extract_batch(roles, batch, energy_maps).items():
+        for key, value in extract_batch(roles, batch, energy_maps, device).items():
             parts.setdefault(key, []).append(value)
     if not parts:
         raise DataError("no samples to extract features from")
@@ -257,6 +281,8 @@ def extract_features(
     nr_frames: int | None = None,
     energy_maps: bool = False,
     num_workers: int = 0,
+    device: str = "auto",
+    maps: bool | None = None,
 ) -> Path:
     """Load ``checkpoint``, run it on every 2-s sample of ``list_file`` and save the ``.npz`` at ``out``.
 
@@ -291,13 +317,17 @@ def extract_features(
     )
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     arrays = extract_from_batches(
-        models, loader, nr_frames=nr_frames, sample_length=2, energy_maps=energy_maps, total=len(loader)
+        models, loader, nr_frames=nr_frames, sample_length=2, energy_maps=energy_maps, total=len(loader),
+        device=resolve_device(device),
     )
+    split = split or Path(list_file).stem
+    if not (maps if maps is not None else split == "testing"):
+        arrays = {k: v for k, v in arrays.items() if k not in MAP_KEYS}
     meta = {
         "checkpoint": str(checkpoint),
         "checkpoint_name": Path(str(info.get("path", checkpoint))).name,
         "list": str(list_file),
-        "split": split or Path(list_file).stem,
+        "split": split,
         "audio_kind": _kind(roles.audio_side),
         "roles": {role: _kind(m) for role, m in models.items()},
         "run_kind": info.get("kind"),

@@ -145,14 +145,24 @@ def metric_table(rows: Sequence[tuple[str, dict[str, float]]], section: str, nam
         values = [flat.get(f"{section}/{c}") for c in columns]
         if all(v is None for v in values):
             continue
-        body.append([label, *(_fmt(v) for v in values)])
+        body.append([label, *(_fmt(v, c.split("/")[-1]) for v, c in zip(values, columns, strict=True))])
     return (["run / evaluation", *columns] if columns else []), body
 
 
-def _fmt(value: float | None) -> str:
+def all_metrics_table(rows: Sequence[tuple[str, dict[str, float]]]) -> tuple[list[str], list[list[str]]]:
+    """Every scalar metric (one row per metric, one column per evaluation), for the full comparison."""
+    keys = sorted({k for _, flat in rows for k in flat})
+    body = [[key, *(_fmt(flat.get(key), key.split("/")[-1]) for _, flat in rows)] for key in keys]
+    return (["metric", *(label for label, _ in rows)] if keys else []), body
+
+
+def _fmt(value: float | None, name: str = "") -> str:
+    """Three decimals for scores; k and n as integers, C in general format; missing as a dash."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    return f"{value:.0f}" if float(value).is_integer() and abs(value) >= 2 else f"{value:.3f}"
+    if name in ("k", "n"):
+        return f"{value:.0f}"
+    return f"{value:g}" if name == "C" else f"{value:.3f}"
 
 
 # ------------------------------------------------------------------------------------------------ figures
@@ -173,29 +183,30 @@ def _png(fig: Any) -> bytes:
 
 
 def curves_figure(run: RunData) -> bytes | None:
-    """Training losses per step and every train/valid metric per epoch."""
+    """Training values per logged step, then losses and other metrics (accuracy, ...) per epoch."""
     if not run.steps and not run.epochs:
         return None
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-    step_keys = sorted({k for r in run.steps for k in r if k.startswith("train/")})
-    for key in step_keys:
-        pts = [(r["step"], r[key]) for r in run.steps if isinstance(r.get(key), (int, float))]
-        if pts:
-            axes[0].plot(*zip(*pts, strict=True), label=key, linewidth=1)
-    axes[0].set_xlabel("step")
-    axes[0].set_title("training (per logged step)")
-    epoch_keys = sorted({k for r in run.epochs for k in r if k.startswith(("train/", "valid/"))})
-    for key in epoch_keys:
-        pts = [(r["epoch"], r[key]) for r in run.epochs if isinstance(r.get(key), (int, float))]
-        if pts:
-            axes[1].plot(*zip(*pts, strict=True), marker="o", label=key, linewidth=1)
-    axes[1].set_xlabel("epoch")
-    axes[1].set_title("per epoch (train / validation)")
-    for ax in axes:
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+
+    def draw(ax: Any, records: list[dict[str, Any]], x: str, keys: list[str], marker: str | None) -> None:
+        for key in keys:
+            pts = [(r[x], r[key]) for r in records if isinstance(r.get(key), (int, float)) and x in r]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), marker=marker, label=key, linewidth=1)
+        ax.set_xlabel(x)
+        ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
+
+    step_keys = sorted({k for r in run.steps for k in r if k.startswith("train/")})
+    epoch_keys = sorted({k for r in run.epochs for k in r if k.startswith(("train/", "valid/"))})
+    draw(axes[0], run.steps, "step", step_keys, None)
+    draw(axes[1], run.epochs, "epoch", [k for k in epoch_keys if "loss" in k], "o")
+    draw(axes[2], run.epochs, "epoch", [k for k in epoch_keys if "loss" not in k], "o")
+    titles = ("per logged step", "losses per epoch", "other metrics per epoch")
+    for ax, title in zip(axes, titles, strict=True):
+        ax.set_title(title)
     fig.suptitle(run.name)
     return _png(fig)
 
@@ -212,6 +223,7 @@ def _load_test_features(folder: Path) -> dict[str, np.ndarray] | None:
 def tsne_figure(arrays: Mapping[str, np.ndarray], title: str, seed: int = 0) -> bytes | None:
     """t-SNE of the test embeddings (audio, video, acoustic or supervised features) coloured by class."""
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     from acoustic_ssl.data.layout import CLASS_NAMES
 
@@ -229,9 +241,11 @@ def tsne_figure(arrays: Mapping[str, np.ndarray], title: str, seed: int = 0) -> 
     for ax, key in zip(axes[0], keys, strict=True):
         x = np.asarray(arrays[key][pick], dtype=np.float64)
         perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3.0)))
-        emb = TSNE(
-            n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=TSNE_ITERATIONS
-        ).fit_transform(x)
+        # one OpenMP thread: sklearn's threaded gradient spins badly on a shared, busy machine
+        with threadpool_limits(limits=1):
+            emb = TSNE(
+                n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=TSNE_ITERATIONS
+            ).fit_transform(x)
         for c in np.unique(labels):
             sel = labels == c
             name = CLASS_NAMES[c] if 0 <= c < len(CLASS_NAMES) else str(c)
@@ -323,6 +337,7 @@ def build_report(
     """Tables and figures of the report, grouped by section (used by the writers below and tests)."""
     rows = [(f"{r.name} / {ev.name}", flatten_metrics(ev.metrics)) for r in runs for ev in r.evaluations]
     tables = [(caption, *metric_table(rows, section, names)) for caption, section, names in TABLES]
+    tables.append(("All metrics", *all_metrics_table(rows)))
     sections: dict[str, list[Figure]] = {
         name: [] for name in ("Training curves", "t-SNE of test embeddings", "Retrieval examples",
                               "Retrieval confusion (top-10)", "Localisation overlays")

@@ -68,7 +68,7 @@ def _l2n(x: np.ndarray) -> np.ndarray:
 
 
 def tiled_audio_distances(
-    audio_embeddings: np.ndarray, video_maps: np.ndarray, chunk: int = 256
+    audio_embeddings: np.ndarray, video_maps: np.ndarray, chunk: int = 32
 ) -> np.ndarray:
     """Attention distances [Q, G] when every audio map is a tiled HearNet embedding (ReLU(a) at each pixel).
 

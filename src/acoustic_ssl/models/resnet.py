@@ -26,10 +26,11 @@ class ConvBN(nn.Sequential):
         stride: int = 1,
         padding: int = 0,
         relu: bool = True,
+        bn_momentum: float = 0.003,
     ) -> None:
         layers: list[nn.Module] = [
             nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
-            BatchNorm2d(c_out),
+            BatchNorm2d(c_out, momentum=bn_momentum),
         ]
         if relu:
             layers.append(nn.ReLU(inplace=True))
@@ -39,15 +40,13 @@ class ConvBN(nn.Sequential):
 class BasicUnit(nn.Module):
     """relu(shortcut(x) + BN(conv3×3(ReLU(BN(conv3×3/s(x)))))), projection shortcut if the shape changes."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int, bn_momentum: float) -> None:
         super().__init__()
-        self.conv1 = ConvBN(c_in, c_out, 3, stride=stride, padding=1)
-        self.conv2 = ConvBN(c_out, c_out, 3, padding=1, relu=False)
-        self.shortcut: nn.Module = (
-            ConvBN(c_in, c_out, 1, stride=stride, relu=False)
-            if stride != 1 or c_in != c_out
-            else nn.Identity()
-        )
+        self.conv1 = ConvBN(c_in, c_out, 3, stride=stride, padding=1, bn_momentum=bn_momentum)
+        self.conv2 = ConvBN(c_out, c_out, 3, padding=1, relu=False, bn_momentum=bn_momentum)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = ConvBN(c_in, c_out, 1, stride=stride, relu=False, bn_momentum=bn_momentum)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.conv2(self.conv1(x)) + self.shortcut(x), inplace=True)
@@ -65,6 +64,9 @@ class ResNet18(nn.Module):
             whatever the width.
         bn_batch_stats_at_eval: reproduce the original's BatchNorm, which used batch statistics even at
             validation/test/feature-extraction time (spec §7 item 13). Default False: running statistics.
+        bn_momentum: running-statistics update rate, 1 − TF decay (0.997 → 0.003 as the original). The
+            running averages need ~1/momentum steps to settle; short runs should raise it (e.g. 0.1) or
+            evaluate with ``bn_batch_stats_at_eval``.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class ResNet18(nn.Module):
         output_stride: int = 16,
         width: int = 64,
         bn_batch_stats_at_eval: bool = False,
+        bn_momentum: float = 0.003,
     ) -> None:
         super().__init__()
         if output_stride not in (8, 16):
@@ -83,11 +86,13 @@ class ResNet18(nn.Module):
         self.output_stride = output_stride
         self.width = width
         w1, w2, w3 = width, 2 * width, 4 * width
-        self.conv1 = ConvBN(3, w1, 7, stride=2, padding=3)
-        self.block1 = nn.Sequential(BasicUnit(w1, w1, 1), BasicUnit(w1, w1, 1))
-        self.block2 = nn.Sequential(BasicUnit(w1, w2, 2), BasicUnit(w2, w2, 1))
-        self.block3 = nn.Sequential(BasicUnit(w2, w3, 2 if output_stride == 16 else 1), BasicUnit(w3, w3, 1))
-        self.conv_map = ConvBN(w3, MAP_CHANNELS, (3, 4))
+        m = bn_momentum
+        stride3 = 2 if output_stride == 16 else 1
+        self.conv1 = ConvBN(3, w1, 7, stride=2, padding=3, bn_momentum=m)
+        self.block1 = nn.Sequential(BasicUnit(w1, w1, 1, m), BasicUnit(w1, w1, 1, m))
+        self.block2 = nn.Sequential(BasicUnit(w1, w2, 2, m), BasicUnit(w2, w2, 1, m))
+        self.block3 = nn.Sequential(BasicUnit(w2, w3, stride3, m), BasicUnit(w3, w3, 1, m))
+        self.conv_map = ConvBN(w3, MAP_CHANNELS, (3, 4), bn_momentum=m)
         self.logits = nn.Conv2d(MAP_CHANNELS, num_classes, 1) if num_classes is not None else None
         self._init_weights()
         self.bn_batch_stats_at_eval = bn_batch_stats_at_eval

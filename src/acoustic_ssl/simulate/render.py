@@ -88,14 +88,19 @@ def ground_truth_rows(scene: Scene, camera: PinholeCamera) -> list[str]:
 
 
 class FrameRenderer:
-    """Draws the main source's sprite over the location background for each frame time."""
+    """Draws the main source's sprite over the location background for each frame time.
+
+    A ``frame_size`` other than 480 × 640 scales the reference-camera pixels by width/640 and height/480;
+    the sprite scale uses the mean of the two factors (a non-4:3 frame is a stretched view).
+    """
 
     def __init__(self, scene: Scene, camera: PinholeCamera, frame_size: tuple[int, int]) -> None:
         self.scene = scene
         self.camera = camera
         self.height, self.width = frame_size
         self.rng = scene.visual_rng
-        self.background = make_background(scene.class_index, self.height, self.width, self.rng)
+        background = make_background(scene.class_index, self.height, self.width, self.rng)
+        self.background = background.astype(np.uint8)
         self.appearance = Appearance.random(scene.class_index, self.rng)
         self.scale_x = self.width / camera.width
         self.scale_y = self.height / camera.height
@@ -104,7 +109,7 @@ class FrameRenderer:
         """BGR uint8 frame ``index`` (0-based) at ``time_s``."""
         source = self.scene.sources[0]
         position = source.trajectory.at(np.array([time_s]))[0]
-        image = Image.fromarray(self.background.astype(np.uint8), mode="RGB")
+        image = Image.fromarray(self.background, mode="RGB")
         if position[2] > 0.1:
             pixels, _ = self.camera.project(position[None])
             x, y = pixels[0]

@@ -4,7 +4,8 @@ Coordinates are the camera frame of :mod:`acoustic_ssl.imaging.geometry` (origin
 centre, x right, y down, z forward, metres).
 
 * Main source (id 0) of the video's class: placed by sampling a point of the image (class-dependent band of
-  rows) and a distance (class-dependent, within 1.5–15 m), then moved by the class's motion model
+  rows) and a depth z (class-dependent, within 1.5–15 m; the distance is up to 1.3 z near the frame
+  edges), then moved by the class's motion model
   (:mod:`acoustic_ssl.simulate.objects`): static, handheld wander, back-and-forth sweep, free flight, or a
   pass across the view. Trajectories keep the source mostly on screen; about one pass in four enters or leaves
   the frame, so some frames are legitimately off screen (``on_screen = 0`` in the ground truth).

@@ -88,12 +88,15 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
                 tensors[f"optim/{index}/{key}"] = value.detach().cpu().contiguous()
             else:
                 scalars.setdefault(str(index), {})[key] = value
-    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in state["param_groups"]]
+    groups = [
+        {k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in state["param_groups"]
+    ]
     return tensors, {"param_groups": groups, "scalars": scalars}
 
 
-def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], info: dict[str, Any],
-                      *, source: Path) -> None:
+def restore_optimizer(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], info: dict[str, Any], *, source: Path
+) -> None:
     """Load the Adam state saved by ``save_checkpoint`` into ``optimizer`` (same parameter order)."""
     saved = info.get("optimizer")
     if saved is None:
@@ -109,7 +112,9 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
     try:
         optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (ValueError, KeyError) as exc:
-        raise CheckpointError(f"{source}: optimizer state does not match this run's parameters ({exc})") from None
+        raise CheckpointError(
+            f"{source}: optimizer state does not match this run's parameters ({exc})"
+        ) from None
 
 
 # -------------------------------------------------------------------------------------------- save / load
@@ -189,11 +194,13 @@ def build_models(tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> dict
         except (TypeError, ValueError) as exc:
             raise CheckpointError(f"{source}: cannot rebuild models.{role} ({exc})") from None
         prefix = f"model/{role}/"
-        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
-            raise CheckpointError(f"{source}: weights of models.{role} do not fit {spec['name']} ({exc})") from None
+            raise CheckpointError(
+                f"{source}: weights of models.{role} do not fit {spec['name']} ({exc})"
+            ) from None
         models[role] = model.eval()
     return models
 

@@ -40,11 +40,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--config", type=Path, help="TOML preset (optional with --resume RUN_DIR)")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a config key, e.g. --set loss.alpha=0.3 (repeatable)",
     )
     parser.add_argument(
-        "--resume", metavar="RUN_DIR|auto",
+        "--resume",
+        metavar="RUN_DIR|auto",
         help="continue RUN_DIR from checkpoints/last, or 'auto': the newest run of this config (else start)",
     )
     parser.add_argument("--out", type=Path, help="parent folder of new run directories (runtime.out_dir)")

@@ -217,9 +217,7 @@ def _build_section(cls: type, table: Any, section: str, source: str) -> Any:
     values = {}
     for key, value in table.items():
         if key not in by_key:
-            raise ConfigError(
-                f"{source}: unknown key '{section}.{key}' (known: {', '.join(sorted(by_key))})"
-            )
+            raise ConfigError(f"{source}: unknown key '{section}.{key}' (known: {', '.join(sorted(by_key))})")
         f = by_key[key]
         values[f.name] = _check_value(value, hints[f.name], f"{source}: {section}.{key}")
     return cls(**values)
@@ -271,10 +269,12 @@ def _validate_models(cfg: Config, source: str) -> None:
         extra = sorted(roles - want)
         missing = sorted(want - roles)
         detail = "; ".join(
-            part for part in (
+            part
+            for part in (
                 f"unexpected models.{', models.'.join(extra)}" if extra else "",
                 f"missing models.{', models.'.join(missing)}" if missing else "",
-            ) if part
+            )
+            if part
         )
         note = " (the acoustic teacher comes from loss.teacher_checkpoint)" if cfg.teacher_role else ""
         raise ConfigError(f"{source}: models: kind '{kind}' needs roles {sorted(want)}: {detail}{note}")
@@ -283,25 +283,39 @@ def _validate_models(cfg: Config, source: str) -> None:
         required_names["model"] = "hearnet"
     for role, spec in cfg.models.items():
         if role in required_names:
-            _require(spec.name == required_names[role], source, f"models.{role}.name",
-                     f"kind '{kind}' needs {required_names[role]} here, got {spec.name}")
+            _require(
+                spec.name == required_names[role],
+                source,
+                f"models.{role}.name",
+                f"kind '{kind}' needs {required_names[role]} here, got {spec.name}",
+            )
         classifier = role == "model"
         has_classes = spec.kwargs.get("num_classes") is not None
         if classifier:
             n = spec.kwargs.get("num_classes")
-            _require(isinstance(n, int) and not isinstance(n, bool) and n >= 2, source,
-                     f"models.{role}.num_classes", f"a classifier needs an integer ≥ 2, got {n!r}")
+            _require(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 2,
+                source,
+                f"models.{role}.num_classes",
+                f"a classifier needs an integer ≥ 2, got {n!r}",
+            )
         else:
-            _require(not has_classes, source, f"models.{role}.num_classes",
-                     "embedding streams must not set num_classes")
+            _require(
+                not has_classes,
+                source,
+                f"models.{role}.num_classes",
+                "embedding streams must not set num_classes",
+            )
 
 
 def _validate(cfg: Config, source: str) -> None:
     e, d, o, loss, r = cfg.experiment, cfg.data, cfg.optim, cfg.loss, cfg.runtime
-    _require(e.kind in KINDS, source, "experiment.kind",
-             f"expected one of {', '.join(KINDS)}, got {e.kind!r}")
-    _require(bool(e.name) and "/" not in e.name, source, "experiment.name",
-             "must be a non-empty name without '/'")
+    _require(
+        e.kind in KINDS, source, "experiment.kind", f"expected one of {', '.join(KINDS)}, got {e.kind!r}"
+    )
+    _require(
+        bool(e.name) and "/" not in e.name, source, "experiment.name", "must be a non-empty name without '/'"
+    )
     _require(e.epochs >= 1, source, "experiment.epochs", f"must be ≥ 1, got {e.epochs}")
     _require(e.seed >= 0, source, "experiment.seed", f"must be ≥ 0, got {e.seed}")
     for key in ("train_list", "valid_list"):
@@ -310,27 +324,51 @@ def _validate(cfg: Config, source: str) -> None:
         _require(getattr(d, key) >= 1, source, f"data.{key}", f"must be ≥ 1, got {getattr(d, key)}")
     _require(d.valid_batch_size >= 0, source, "data.valid_batch_size", "must be ≥ 0 (0 = data.batch_size)")
     _require(d.num_workers >= 0, source, "data.num_workers", "must be ≥ 0")
-    _require(d.total_length % d.sample_length == 0, source, "data.total_length",
-             f"must be a multiple of data.sample_length ({d.total_length} vs {d.sample_length})")
-    _require(d.nr_frames <= FRAMES_PER_SECOND * d.sample_length, source, "data.nr_frames",
-             f"at most {FRAMES_PER_SECOND}·sample_length = {FRAMES_PER_SECOND * d.sample_length}")
-    _require(len(d.video_size) in (0, 2) and all(v >= 1 for v in d.video_size), source, "data.video_size",
-             f"expected [] (native 224×298) or [height, width], got {d.video_size}")
+    _require(
+        d.total_length % d.sample_length == 0,
+        source,
+        "data.total_length",
+        f"must be a multiple of data.sample_length ({d.total_length} vs {d.sample_length})",
+    )
+    _require(
+        d.nr_frames <= FRAMES_PER_SECOND * d.sample_length,
+        source,
+        "data.nr_frames",
+        f"at most {FRAMES_PER_SECOND}·sample_length = {FRAMES_PER_SECOND * d.sample_length}",
+    )
+    _require(
+        len(d.video_size) in (0, 2) and all(v >= 1 for v in d.video_size),
+        source,
+        "data.video_size",
+        f"expected [] (native 224×298) or [height, width], got {d.video_size}",
+    )
     _require(o.lr > 0, source, "optim.lr", f"must be > 0, got {o.lr}")
     _require(o.weight_decay >= 0, source, "optim.weight_decay", "must be ≥ 0")
-    _require(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), source, "optim.betas",
-             f"expected two numbers in [0, 1), got {o.betas}")
+    _require(
+        len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
+        source,
+        "optim.betas",
+        f"expected two numbers in [0, 1), got {o.betas}",
+    )
     _require(o.eps > 0, source, "optim.eps", "must be > 0")
     _require(loss.margin >= 0, source, "loss.margin", "must be ≥ 0")
     _require(loss.hard_from_epoch >= 0, source, "loss.hard_from_epoch", "must be ≥ 0")
     _require(0 <= loss.alpha <= 1, source, "loss.alpha", f"must be in [0, 1], got {loss.alpha}")
     _require(0 <= loss.lambda_ <= 1, source, "loss.lambda", f"must be in [0, 1], got {loss.lambda_}")
     _require(loss.temperature > 0, source, "loss.temperature", "must be > 0")
-    _require(loss.teacher_average in ("softmax", "logits"), source, "loss.teacher_average",
-             f"expected 'softmax' or 'logits', got {loss.teacher_average!r}")
+    _require(
+        loss.teacher_average in ("softmax", "logits"),
+        source,
+        "loss.teacher_average",
+        f"expected 'softmax' or 'logits', got {loss.teacher_average!r}",
+    )
     if cfg.teacher_role:
-        _require(bool(loss.teacher_checkpoint), source, "loss.teacher_checkpoint",
-                 f"kind '{e.kind}' needs a checkpoint with the DualCamNet teacher")
+        _require(
+            bool(loss.teacher_checkpoint),
+            source,
+            "loss.teacher_checkpoint",
+            f"kind '{e.kind}' needs a checkpoint with the DualCamNet teacher",
+        )
     device_ok = r.device in ("auto", "cpu", "cuda") or (
         r.device.startswith("cuda:") and r.device[5:].isdigit()
     )
@@ -339,12 +377,17 @@ def _validate(cfg: Config, source: str) -> None:
     _require(r.save_every >= 0, source, "runtime.save_every", "must be ≥ 0 (0 = no epoch_N checkpoints)")
     _validate_models(cfg, source)
     if any(spec.name == "hearnet" for spec in cfg.models.values()):
-        _require(d.sample_length >= HEARNET_MIN_SECONDS, source, "data.sample_length",
-                 f"HearNet needs samples of ≥ {HEARNET_MIN_SECONDS} s (≥ 125 spectrogram frames)")
+        _require(
+            d.sample_length >= HEARNET_MIN_SECONDS,
+            source,
+            "data.sample_length",
+            f"HearNet needs samples of ≥ {HEARNET_MIN_SECONDS} s (≥ 125 spectrogram frames)",
+        )
 
 
 def _resolve_paths(cfg: Config, base: Path) -> None:
     """Make list/stats/teacher/output paths absolute so the run's config.json is self-contained."""
+
     def absolute(value: str) -> str:
         return str((base / value).resolve()) if value else value
 

@@ -77,7 +77,10 @@ def setup(device_preference: str) -> DistInfo:
             torch.cuda.set_device(device)
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(
-            backend, init_method="env://", rank=rank, world_size=world_size,
+            backend,
+            init_method="env://",
+            rank=rank,
+            world_size=world_size,
             timeout=datetime.timedelta(minutes=60),  # rank 0 validates alone while the others wait
         )
     return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
@@ -111,9 +114,31 @@ def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     """Concatenate ``tensor`` [b, ...] of every process along dim 0, differentiably (identity when alone)."""
     if _alone():
         return tensor
+    import warnings
+
     from torch.distributed.nn.functional import all_gather
 
-    return torch.cat(all_gather(tensor.contiguous()), dim=0)
+    with warnings.catch_warnings():  # deprecated in favour of a private API; still the differentiable one
+        warnings.simplefilter("ignore", FutureWarning)
+        parts = all_gather(tensor.contiguous())
+    return torch.cat(parts, dim=0)
+
+
+def gather_many_with_grad(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``gather_with_grad`` of several [b, ...] tensors through ONE collective.
+
+    Several differentiable all-gathers in one graph would each launch a collective from the backward pass, in
+    an order the autograd engine does not promise to keep identical on every process; one gather of the
+    concatenated rows keeps the backward collectives paired.
+    """
+    if _alone():
+        return tensors
+    b = tensors[0].shape[0]
+    flat = torch.cat([t.reshape(b, -1).float() for t in tensors], dim=1)
+    gathered = gather_with_grad(flat)
+    sizes = [t[0].numel() for t in tensors]
+    parts = torch.split(gathered, sizes, dim=1)
+    return tuple(p.reshape(-1, *t.shape[1:]).to(t.dtype) for p, t in zip(parts, tensors, strict=True))
 
 
 def gather(tensor: torch.Tensor) -> torch.Tensor:

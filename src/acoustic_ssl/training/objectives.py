@@ -18,7 +18,7 @@ from torch import nn
 from acoustic_ssl.models import attention_distance, audio_map_from_vector, l2n
 from acoustic_ssl.training import losses
 from acoustic_ssl.training.config import Config
-from acoustic_ssl.training.distributed import gather, gather_with_grad
+from acoustic_ssl.training.distributed import gather, gather_many_with_grad
 
 Batch = dict[str, torch.Tensor]
 Outputs = dict[str, torch.Tensor]
@@ -99,12 +99,24 @@ class SelfSupervised(Objective):
         # HearNet: the 128-d vector travels (tiled after gathering); DualCamNet: its frame-averaged map.
         return {"video": self.run("video", batch), "audio": self.run(self.stream, batch)}
 
-    def _distance(self, out: Outputs, batch: Batch, grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        collect = gather_with_grad if grad else gather
-        video, audio = collect(out["video"]), collect(out["audio"])
+    def _gathered(
+        self, out: Outputs, batch: Batch, grad: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Global-batch video and audio outputs (one differentiable collective) and the same-video mask."""
+        if grad:
+            video, audio = gather_many_with_grad(out["video"], out["audio"])
+        else:
+            video, audio = gather(out["video"]), gather(out["audio"])
+        return video, audio, losses.same_video_mask(gather(batch["video_id"]))
+
+    @staticmethod
+    def _attention(video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         audio_map = audio_map_from_vector(audio) if audio.dim() == 2 else audio
-        same = losses.same_video_mask(gather(batch["video_id"]))
-        return attention_distance(audio_map, video), same
+        return attention_distance(audio_map, video)
+
+    def _distance(self, out: Outputs, batch: Batch, grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        video, audio, same = self._gathered(out, batch, grad)
+        return self._attention(video, audio), same
 
     def loss(self, out: Outputs, batch: Batch, epoch: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         d, same = self._distance(out, batch, grad=True)
@@ -116,7 +128,10 @@ class SelfSupervised(Objective):
         # The original validated with batch-all (epoch fed 0) and 1 − fraction of violated triplets.
         d, same = self._distance(out, batch, grad=False)
         margin = self.cfg.loss.margin
-        return {"loss": losses.triplet_batch_all(d, same, margin), "accuracy": losses.triplet_accuracy(d, same, margin)}
+        return {
+            "loss": losses.triplet_batch_all(d, same, margin),
+            "accuracy": losses.triplet_accuracy(d, same, margin),
+        }
 
 
 class Transfer(SelfSupervised):
@@ -134,9 +149,9 @@ class Transfer(SelfSupervised):
         return out
 
     def _terms(self, out: Outputs, batch: Batch, epoch: int, grad: bool) -> dict[str, torch.Tensor]:
-        d_av, same = self._distance(out, batch, grad)
-        collect = gather_with_grad if grad else gather
-        d_aa = losses.pairwise_sq_distance(l2n(collect(out["audio"])), l2n(gather(out["acoustic"])))
+        video, audio, same = self._gathered(out, batch, grad)
+        d_av = self._attention(video, audio)
+        d_aa = losses.pairwise_sq_distance(l2n(audio), l2n(gather(out["acoustic"])))
         lc = self.cfg.loss
         l_av = losses.triplet_loss(d_av, same, lc.margin, epoch, lc.hard_from_epoch)
         l_aa = losses.triplet_loss(d_aa, same, lc.margin, epoch, lc.hard_from_epoch)
@@ -169,8 +184,9 @@ class Distillation(Objective):
     def loss(self, out: Outputs, batch: Batch, epoch: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         lc = self.cfg.loss
         logits, labels = out["logits"], batch["label"]
-        loss = losses.distillation_loss(logits, labels, out["teacher"], lc.lambda_, lc.temperature,
-                                        lc.teacher_average)
+        loss = losses.distillation_loss(
+            logits, labels, out["teacher"], lc.lambda_, lc.temperature, lc.teacher_average
+        )
         metrics = {
             "loss": loss.detach(),
             "cross_entropy": F.cross_entropy(logits.detach(), labels),

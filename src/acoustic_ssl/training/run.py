@@ -84,8 +84,12 @@ def code_version() -> str:
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--tags"], cwd=here, capture_output=True, text=True,
-            timeout=10, check=False,
+            ["git", "describe", "--always", "--dirty", "--tags"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         out = None
@@ -113,7 +117,9 @@ def find_resumable(cfg: Config) -> Path | None:
         candidates = [Path(cfg.runtime.run_dir)]
     else:
         out = Path(cfg.runtime.out_dir)
-        candidates = sorted(out.glob(f"{cfg.experiment.name}-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+        candidates = sorted(
+            out.glob(f"{cfg.experiment.name}-*"), key=lambda p: p.stat().st_mtime, reverse=True
+        )
     for run_dir in candidates:
         if checkpoint_paths(run_dir / "checkpoints" / "last")[1].is_file():
             return run_dir
@@ -123,7 +129,9 @@ def find_resumable(cfg: Config) -> Path | None:
 class MetricsLog:
     """``metrics.jsonl`` + TensorBoard, written by rank 0 only."""
 
-    def __init__(self, run_dir: Path, enabled: bool, resume_step: int | None, resume_epoch: int | None) -> None:
+    def __init__(
+        self, run_dir: Path, enabled: bool, resume_step: int | None, resume_epoch: int | None
+    ) -> None:
         self.enabled = enabled
         self.path = run_dir / "metrics.jsonl"
         self.writer: Any = None
@@ -181,8 +189,12 @@ class StopRequest:
         if self.signal_name is not None:
             raise KeyboardInterrupt
         self.signal_name = signal.Signals(signum).name
-        print(f"\n{self.signal_name} received: finishing the current step, then saving 'last' "
-              "(send it again to abort without saving)", file=sys.stderr, flush=True)
+        print(
+            f"\n{self.signal_name} received: finishing the current step, then saving 'last' "
+            "(send it again to abort without saving)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
@@ -227,7 +239,7 @@ class ResumableSampler(DistributedSampler):
 
     def __iter__(self) -> Iterator[int]:
         indices = list(super().__iter__())
-        return iter(indices[self.start:])
+        return iter(indices[self.start :])
 
     def __len__(self) -> int:
         return self.num_samples - self.start
@@ -245,7 +257,9 @@ def load_teacher(cfg: Config) -> tuple[nn.Module, dict[str, Any]]:
     if spec is None or spec["name"] != "dualcamnet":
         raise CheckpointError(f"{path}: holds no DualCamNet (roles: {', '.join(info['models'])})")
     if (spec.get("kwargs", {}).get("num_classes") is not None) != want_classifier:
-        need = "a supervised DualCamNet classifier" if want_classifier else "a self-supervised acoustic stream"
+        need = (
+            "a supervised DualCamNet classifier" if want_classifier else "a self-supervised acoustic stream"
+        )
         raise CheckpointError(f"{path}: loss.teacher_checkpoint must hold {need}")
     teacher = build_models(tensors, {**info, "models": {role: spec}})[role]
     for p in teacher.parameters():
@@ -256,7 +270,9 @@ def load_teacher(cfg: Config) -> tuple[nn.Module, dict[str, Any]]:
 class Trainer:
     """One run: builds data, networks and optimizer, then trains, validates, logs and checkpoints."""
 
-    def __init__(self, cfg: Config, run_dir: Path, info: ddp.DistInfo, resume: bool, command: list[str]) -> None:
+    def __init__(
+        self, cfg: Config, run_dir: Path, info: ddp.DistInfo, resume: bool, command: list[str]
+    ) -> None:
         self.cfg, self.run_dir, self.info = cfg, run_dir, info
         self.ckpt_dir = run_dir / "checkpoints"
         if cfg.data.batch_size % info.world_size:
@@ -269,16 +285,25 @@ class Trainer:
         self.train_set = _dataset(cfg, cfg.data.train_list, "training")
         self.valid_set = _dataset(cfg, cfg.data.valid_list, "inference")
         if len(self.train_set) == 0 or len(self.valid_set) == 0:
-            raise TrainingError(f"{cfg.data.train_list} / {cfg.data.valid_list}: no samples to train/validate on")
+            raise TrainingError(
+                f"{cfg.data.train_list} / {cfg.data.valid_list}: no samples to train/validate on"
+            )
         self.sampler = ResumableSampler(
-            self.train_set, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=cfg.experiment.seed
+            self.train_set,
+            num_replicas=info.world_size,
+            rank=info.rank,
+            shuffle=True,
+            seed=cfg.experiment.seed,
         )
         self.objective, self.model = self._build_networks()
         from acoustic_ssl.models import decay_parameter_groups
 
         o = cfg.optim
         self.optimizer = torch.optim.Adam(
-            decay_parameter_groups(self.objective.nets, o.weight_decay), lr=o.lr, betas=tuple(o.betas), eps=o.eps
+            decay_parameter_groups(self.objective.nets, o.weight_decay),
+            lr=o.lr,
+            betas=tuple(o.betas),
+            eps=o.eps,
         )
         self.pos = Position()
         if resume:
@@ -333,7 +358,7 @@ class Trainer:
         tensors, info = read_checkpoint(path)
         for role, net in self.objective.nets.items():
             prefix = f"model/{role}/"
-            state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
             try:
                 net.load_state_dict(state, strict=True)
             except RuntimeError as exc:
@@ -360,7 +385,9 @@ class Trainer:
         meta_path = self.run_dir / "meta.json"
         if resume and meta_path.exists():
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            meta.setdefault("resumes", []).append({**entry, "from_epoch": self.pos.epoch, "from_step": self.pos.step})
+            meta.setdefault("resumes", []).append(
+                {**entry, "from_epoch": self.pos.epoch, "from_step": self.pos.step}
+            )
         else:
             meta = {**entry, "seed": self.cfg.experiment.seed, "kind": self.cfg.experiment.kind}
         write_json_atomic(meta_path, meta)
@@ -386,8 +413,14 @@ class Trainer:
             "frozen_roles": frozen,
             "position": asdict(self.pos),
         }
-        save_checkpoint(self.ckpt_dir / name, models=models, specs=specs, info=info,
-                        optimizer=self.optimizer if resumable else None, rng=resumable)
+        save_checkpoint(
+            self.ckpt_dir / name,
+            models=models,
+            specs=specs,
+            info=info,
+            optimizer=self.optimizer if resumable else None,
+            rng=resumable,
+        )
 
     # ---------------------------------------------------------------------------------------- batches
     def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -402,8 +435,13 @@ class Trainer:
         generator = torch.Generator()
         generator.manual_seed(self.cfg.experiment.seed * 1_000_003 + epoch)
         return DataLoader(
-            dataset, batch_size=batch_size, sampler=sampler, shuffle=False, drop_last=False,
-            num_workers=self.cfg.data.num_workers, pin_memory=self.info.device.type == "cuda",
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            shuffle=False,
+            drop_last=False,
+            num_workers=self.cfg.data.num_workers,
+            pin_memory=self.info.device.type == "cuda",
             generator=generator,
         )
 
@@ -417,7 +455,9 @@ class Trainer:
         loader = self._loader(self.train_set, self.local_batch, self.sampler, epoch)
         total = math.ceil(self.sampler.num_samples / self.local_batch)
         self.model.train()
-        bar = progress(loader, desc=f"epoch {epoch + 1}/{cfg.experiment.epochs}", total=len(loader), unit="batch")
+        bar = progress(
+            loader, desc=f"epoch {epoch + 1}/{cfg.experiment.epochs}", total=len(loader), unit="batch"
+        )
         if not self.info.is_main:
             bar = loader
         window_start, window_samples = time.perf_counter(), 0
@@ -490,8 +530,14 @@ class Trainer:
     def _log_step(self, values: dict[str, float], rate: float) -> None:
         pos = self.pos
         lr = self.optimizer.param_groups[0]["lr"]
-        record = {"event": "step", "epoch": pos.epoch + 1, "step": pos.step, "lr": lr, "samples_per_s": rate,
-                  **{f"train/{k}": v for k, v in values.items()}}
+        record = {
+            "event": "step",
+            "epoch": pos.epoch + 1,
+            "step": pos.step,
+            "lr": lr,
+            "samples_per_s": rate,
+            **{f"train/{k}": v for k, v in values.items()},
+        }
         scalars = {f"train/{k}": v for k, v in values.items()}
         scalars.update({"train/lr": lr, "train/samples_per_s": rate})
         self.log.log(record, scalars, pos.step)
@@ -529,14 +575,21 @@ class Trainer:
             improved = pos.best is None or key > (pos.best["accuracy"], -pos.best["loss"])
             if improved:
                 pos.best = {"epoch": pos.epoch, "accuracy": valid["accuracy"], "loss": valid["loss"]}
-            record = {"event": "epoch", "epoch": pos.epoch, "step": pos.step, "best": improved,
-                      **{f"train/{k}": v for k, v in train_metrics.items()},
-                      **{f"valid/{k}": v for k, v in valid.items()}}
+            record = {
+                "event": "epoch",
+                "epoch": pos.epoch,
+                "step": pos.step,
+                "best": improved,
+                **{f"train/{k}": v for k, v in train_metrics.items()},
+                **{f"valid/{k}": v for k, v in valid.items()},
+            }
             scalars = {f"epoch/train_{k}": v for k, v in train_metrics.items()}
             scalars.update({f"epoch/valid_{k}": v for k, v in valid.items()})
             self.log.log(record, scalars, pos.step)
-            metrics = {**{f"train/{k}": v for k, v in train_metrics.items()},
-                       **{f"valid/{k}": v for k, v in valid.items()}}
+            metrics = {
+                **{f"train/{k}": v for k, v in train_metrics.items()},
+                **{f"valid/{k}": v for k, v in valid.items()},
+            }
             every = self.cfg.runtime.save_every
             if every and pos.epoch % every == 0:
                 self.save(f"epoch_{pos.epoch}", metrics=metrics)
