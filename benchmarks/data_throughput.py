@@ -1,9 +1,11 @@
 """Training-input throughput: 2-s samples with all modalities through DataLoader(num_workers=2).
 
 Builds its own small dataset (default 4 videos x 6 s at full size, written with write_record in a temp dir),
-then times (1) TFRecord samples through ACIVWDataset, (2) the same from a packed folder (`acoustic-ssl pack`),
-(3) when TensorFlow is importable, tf.data parsing of the same files (GZIP TFRecordDataset +
-parse_single_sequence_example + decode_raw). Also reports where one record's read time goes (inflate vs
+then times (1) TFRecord samples through ACIVWDataset (full preprocessing: flips, resample, STFT, video
+means), (2) decoding only (read_record of the two records of a sample), (3) the same samples from a packed
+folder (`acoustic-ssl pack`), (4) when TensorFlow is importable, tf.data parsing of the same files (GZIP
+TFRecordDataset + parse_single_sequence_example + decode_raw, no preprocessing): ratio_vs_tf compares (1)
+with it, parse_ratio_vs_tf compares (2). Also reports where one record's read time goes (inflate vs
 the rest). Last line: one JSON object.
 """
 
@@ -64,7 +66,47 @@ def time_loader(dataset, epochs: int, workers: int, batch_size: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-def time_tensorflow(paths: list[Path], epochs: int) -> float | None:
+class ParseOnly:
+    """2-s samples decoded by read_record only (no preprocessing): the counterpart of TF's parse."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths) // 2
+
+    def __getitem__(self, index: int) -> dict:
+        from acoustic_ssl.data import read_record
+
+        records = [read_record(p) for p in self.paths[2 * index : 2 * index + 2]]
+        # only sizes go back: the arrays would be pickled between processes, which TF does not pay either
+        return {"label": records[0]["classes"], "bytes": sum(r["video/image"].nbytes for r in records)}
+
+
+def _keep(batch: list) -> list:
+    return batch
+
+
+def time_parse_only(paths: list[Path], epochs: int, workers: int) -> float:
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(
+        ParseOnly(paths),
+        batch_size=None,
+        num_workers=workers,
+        collate_fn=_keep,
+        persistent_workers=workers > 0,
+    )
+    for _ in loader:
+        pass
+    count, start = 0, time.perf_counter()
+    for _ in range(epochs):
+        for _ in loader:
+            count += 1
+    return count / (time.perf_counter() - start)
+
+
+def time_tensorflow(paths: list[Path], epochs: int, workers: int) -> float | None:
     try:
         import tensorflow as tf
     except ImportError:
@@ -89,10 +131,15 @@ def time_tensorflow(paths: list[Path], epochs: int) -> float | None:
             tf.io.decode_raw(seq["video/image"], tf.uint8),
         )
 
+    # as many parallel readers and parsers as DataLoader workers; two records make one 2-s sample
     data = (
         tf.data.Dataset.from_tensor_slices(files)
-        .interleave(lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"), cycle_length=1)
-        .map(parse, num_parallel_calls=2)
+        .interleave(
+            lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+            cycle_length=workers,
+            num_parallel_calls=workers,
+        )
+        .map(parse, num_parallel_calls=workers)
         .batch(2)
         .prefetch(4)
     )
@@ -157,17 +204,21 @@ def main() -> None:
         records = ACIVWDataset(root / "list.txt", **common)
         samples_per_s = time_loader(records, args.epochs, args.workers, args.batch_size)
         print(f"TFRecord samples/s (2-s, all modalities, {args.workers} workers): {samples_per_s:.1f}")
+        parse_per_s = time_parse_only(paths, args.epochs, args.workers)
+        print(f"TFRecord samples/s, decoding only (no preprocessing): {parse_per_s:.1f}")
         pack_records(paths, root / "packed")
         packed = ACIVWDataset(root / "packed", **common)
         packed_per_s = time_loader(packed, args.epochs, args.workers, args.batch_size)
         print(f"packed samples/s: {packed_per_s:.1f}")
-        tf_per_s = time_tensorflow(paths, args.epochs)
+        tf_per_s = time_tensorflow(paths, args.epochs, args.workers)
         print("TensorFlow: " + ("not importable" if tf_per_s is None else f"{tf_per_s:.1f} samples/s"))
     result = {
         "samples_per_s": round(samples_per_s, 2),
         "packed_samples_per_s": round(packed_per_s, 2),
         "tf_samples_per_s": None if tf_per_s is None else round(tf_per_s, 2),
         "ratio_vs_tf": None if tf_per_s is None else round(samples_per_s / tf_per_s, 3),
+        "parse_samples_per_s": round(parse_per_s, 2),
+        "parse_ratio_vs_tf": None if tf_per_s is None else round(parse_per_s / tf_per_s, 3),
         "read_record_ms": round(breakdown["read_record_ms"], 2),
         "inflate_ms": round(breakdown["inflate_ms"], 2),
         "records": len(paths),

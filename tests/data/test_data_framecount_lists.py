@@ -110,11 +110,12 @@ def test_make_lists_is_disjoint_stratified_complete_and_deterministic(tmp_path: 
     assert other != splits
 
 
-def test_make_lists_honours_total_length(tmp_path: Path) -> None:
+def test_make_lists_honours_total_length_and_stops_at_gaps(tmp_path: Path) -> None:
     _touch_records(tmp_path / "r", {(0, 0): 7, (0, 1): 9, (0, 2): 3})
+    (tmp_path / "r" / "class_0" / "data_001" / "Data_005.tfrecord").unlink()  # seconds 1-4, then 6-9
     splits = make_lists(tmp_path / "r", tmp_path / "l", total_length=3)
     assert all(len(paths) % 3 == 0 for paths in splits.values())
-    assert sum(len(p) for p in splits.values()) == 6 + 9 + 3
+    assert sum(len(p) for p in splits.values()) == 6 + 3 + 3
 
 
 def test_read_list_reroots_original_paths(tmp_path: Path) -> None:
@@ -144,10 +145,15 @@ def test_reroot_the_released_lists(tmp_path: Path) -> None:
         reroot_lists(REFERENCE_LISTS, tmp_path / "acivw", tmp_path / "lists2")
 
 
-def test_cli_lists_generates_and_reroots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_lists_generates_and_reroots(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     _touch_records(tmp_path / "r", {(0, loc): 2 for loc in range(3)})
-    assert main(["lists", str(tmp_path / "r"), str(tmp_path / "l"), "--seed", "1"]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert main(["lists", "r", "l", "--seed", "1"]) == 0  # relative arguments, absolute paths in the lists
     assert "training" in capsys.readouterr().out
+    listed = [p for name in ("training", "testing") for p in read_list(tmp_path / "l" / f"{name}.txt")]
+    assert listed and all(p.is_absolute() and p.is_file() for p in listed)
     original = tmp_path / "orig"
     original.mkdir()
     for name in ("training", "validation", "testing"):

@@ -123,3 +123,12 @@ def test_metric_tables_flatten_and_format() -> None:
     header, body = all_metrics_table([("A", a), ("B", b)])
     assert header == ["metric", "A", "B"]
     assert body[0] == ["knn/audio/accuracy", "0.500", "–"] and len(body) == 6
+
+
+def test_evaluate_without_lists_is_a_user_error(tiny_dataset: dict[str, Path], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from acoustic_ssl.cli import main
+
+    code = main(["evaluate", "--checkpoint", str(tiny_dataset["checkpoint"]), "--out", str(tmp_path)])
+    assert code == 2
+    assert "--train-list" in capsys.readouterr().err

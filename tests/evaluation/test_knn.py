@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from acoustic_ssl.errors import DataError
 from acoustic_ssl.evaluation.knn import (
     aggregate_runs,
     knn_predict,
@@ -55,7 +56,7 @@ def test_protocol_smallest_k_wins_validation_ties_and_skips_large_k() -> None:
     result = knn_protocol(train, labels, np.array([[5.5]]), [1], np.array([[0.1]]), [0], ks=(3, 1, 7))
     assert result["k"] == 1
     assert "val_accuracy@7" not in result
-    with pytest.raises(ValueError, match="training samples"):
+    with pytest.raises(DataError, match="training samples"):
         knn_protocol(train, labels, train, labels, train, labels, ks=(7,))
 
 

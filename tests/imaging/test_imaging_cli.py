@@ -43,7 +43,7 @@ def test_beamform_wav(
     out = tmp_path / "out"
     assert main(["beamform", str(wav), str(out), "--geometry", str(geometry_file), "--full"]) == 0
     assert sorted(p.name for p in out.glob("*.mat")) == ["Data_1.mat", "Data_2.mat"]  # partial frame dropped
-    expected = beamformer.images(frames)
+    expected = beamformer.images(2.0**23 * frames)  # default --full-scale: the 24-bit .dc level
     tolerance = 1e-4 * np.abs(expected).max()  # the fast path's documented precision, relative to the image
     for index in (1, 2):
         stored = scipy.io.loadmat(out / f"Data_{index}.mat")["MFCC"]
@@ -103,20 +103,22 @@ def test_overlay_is_in_video_orientation() -> None:
 
 def test_show_writes_pngs_and_gif(tmp_path: Path) -> None:
     video = tmp_path / "class_2" / "data_000"
+    PinholeCamera().save(tmp_path / "camera.json")  # ground truth in 640x480 pixels, frames at half size
     rng = np.random.default_rng(0)
     for number in (1, 2, 3):
-        bgr = rng.integers(0, 255, size=(480, 640, 3), dtype=np.uint8)
+        bgr = rng.integers(0, 200, size=(240, 320, 3), dtype=np.uint8)
         write_frame(video, number, np.zeros((128, 1024), np.int32), _blob_mfcc((10, 10 + number)), bgr)
     (video / "ground_truth.csv").write_text(
-        "frame,source_id,class,x,y,distance_m,on_screen\n1,0,2,100.0,50.0,4.0,1\n2,0,2,-30.0,50.0,4.0,0\n"
+        "frame,source_id,class,x,y,distance_m,on_screen\n1,0,2,200.0,100.0,4.0,1\n2,0,2,-30.0,50.0,4.0,0\n"
     )
     out = tmp_path / "overlays"
     assert main(["show", str(video), "--out", str(out), "--gif", "--frames", "1-2"]) == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == ["overlay.gif", "overlay_000001.png", "overlay_000002.png"]
     marked = np.asarray(Image.open(out / "overlay_000001.png"))
-    assert marked.shape == (480, 640, 3)
-    assert (marked[50, 100 - 12 : 100 - 9] == 255).all()  # ground-truth ring
+    assert marked.shape == (240, 320, 3)
+    assert (marked[50, 100 - 12 : 100 - 9] == 255).all()  # ground-truth ring around (200, 100) / 2
+    assert not (np.asarray(Image.open(out / "overlay_000002.png")) == 255).all(axis=-1).any()  # off screen
     with Image.open(out / "overlay.gif") as gif:
         assert gif.n_frames == 2
     assert main(["show", str(video)]) == 0  # default: every frame, into VIDEO_DIR/overlay

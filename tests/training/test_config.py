@@ -113,5 +113,5 @@ def test_bad_file_key_and_roles(tmp_path: Path) -> None:
 
 
 def test_hearnet_needs_two_second_samples() -> None:
-    with pytest.raises(ConfigError, match="data.sample_length: HearNet needs"):
+    with pytest.raises(ConfigError, match=r"data\.sample_length: HearNet needs"):
         load_config(CONFIGS / "supervised_hearnet.toml", ["data.sample_length=1", "data.total_length=1"])

@@ -1,4 +1,5 @@
-"""Two gloo processes (torchrun's environment, 127.0.0.1) give the single-process result on the global batch."""
+"""Two gloo processes (torchrun's environment on 127.0.0.1) give the single-process result on the global
+batch."""
 
 from __future__ import annotations
 

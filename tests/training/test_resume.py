@@ -101,7 +101,7 @@ def test_nan_loss_stops_naming_the_step(
 
 
 def test_resume_without_last_is_a_clear_error(tiny_data: dict[str, Path], tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="no checkpoints/last.json"):
+    with pytest.raises(CheckpointError, match=r"no checkpoints/last\.json"):
         train(_config(tiny_data, tmp_path / "run"), resume=tmp_path / "nowhere")
 
 

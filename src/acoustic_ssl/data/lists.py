@@ -74,10 +74,14 @@ def split_counts(num_videos: int, fractions: Sequence[float]) -> tuple[int, int,
 
 
 def _video_records(video_dir: Path) -> list[Path]:
-    numbered = sorted(
+    """Records Data_001, Data_002, ... of a video up to the first gap (samples need consecutive seconds)."""
+    numbered = dict(
         (int(m.group(1)), p) for p in video_dir.iterdir() if p.is_file() and (m := _RECORD_RE.match(p.name))
     )
-    return [p for _, p in numbered]
+    records = []
+    while len(records) + 1 in numbered:
+        records.append(numbered[len(records) + 1])
+    return records
 
 
 def make_lists(
@@ -90,15 +94,16 @@ def make_lists(
     """Write ``training.txt``, ``validation.txt``, ``testing.txt`` under ``out_dir`` and return their paths.
 
     Per class the videos are shuffled with ``seed`` and dealt out by ``fractions`` (disjoint by video).
-    Each video is listed from its first second, in order, truncated to a multiple of ``total_length`` so a
-    loader block never straddles two videos; videos shorter than ``total_length`` seconds are left out.
+    Each video is listed from its first second, in order (up to a missing second), cut to a multiple of
+    ``total_length`` so a loader block never straddles two videos; videos shorter than ``total_length``
+    seconds are left out.
     Within a split, classes are in increasing order and videos by increasing ``data_NNN`` index.
     """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
         raise DataError(f"fractions must be three non-negative numbers, got {list(fractions)}")
     if total_length < 1:
         raise DataError(f"total_length must be >= 1, got {total_length}")
-    root = Path(records_root)
+    root = Path(records_root).resolve()  # lists hold absolute paths, like the original ones
     by_class: dict[int, list[tuple[int, list[Path]]]] = {}
     for class_index, location, video_dir in iter_video_dirs(root):
         records = _video_records(video_dir)
@@ -140,7 +145,7 @@ def reroot_lists(
     result: dict[str, list[Path]] = {}
     for name in SPLITS:
         source = Path(original_dir) / f"{name}.txt"
-        paths = read_list(source, root=records_root)
+        paths = read_list(source, root=Path(records_root).resolve())
         if check:
             missing = [p for p in paths if not p.is_file()]
             if missing:

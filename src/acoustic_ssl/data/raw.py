@@ -174,8 +174,8 @@ class RawVideo:
     seconds: int
 
     def read_second(self, second: int, modalities: tuple[int, ...], mic: int = 0) -> dict[str, np.ndarray]:
-        """Raw arrays of second ``second`` (0-based): acoustic (12,36,48,12), audio (12,1024) mic ``mic``,
-        video frames as a list of BGR uint8 arrays (resizing is the converter's job)."""
+        """Raw arrays of second ``second`` (0-based): acoustic (12,36,48,12), audio (12,1024) of mic ``mic``,
+        video (12,H,W,3) BGR uint8 at the recorded size (resizing is the converter's job)."""
         frames = range(second * FRAMES_PER_SECOND + 1, (second + 1) * FRAMES_PER_SECOND + 1)
         out: dict[str, np.ndarray] = {}
         if 0 in modalities:
@@ -183,7 +183,12 @@ class RawVideo:
         if 1 in modalities:
             out["audio"] = np.stack([read_dc(audio_frame_path(self.directory, f))[mic] for f in frames])
         if 2 in modalities:
-            out["video"] = np.stack([read_bmp(video_frame_path(self.directory, f)) for f in frames])
+            images = [read_bmp(video_frame_path(self.directory, f)) for f in frames]
+            sizes = sorted({image.shape for image in images})
+            if len(sizes) > 1:
+                folder = self.directory / VIDEO_DIR
+                raise DataError(f"{folder}: the frames of second {second + 1} differ in size {sizes}")
+            out["video"] = np.stack(images)
         return out
 
 

@@ -28,6 +28,7 @@ from acoustic_ssl.evaluation.knn import KNN_KS, knn_protocol, linear_probe
 from acoustic_ssl.io_utils import write_json_atomic
 
 SPLITS = ("training", "validation", "testing")
+LIST_FLAGS = {"training": "--train-list", "validation": "--valid-list", "testing": "--test-list"}
 FEATURE_KEYS = ("audio", "video", "joint", "acoustic", "features", "audio_raw")
 OVERLAYS_PER_MAP = 8
 
@@ -253,7 +254,8 @@ def evaluate_checkpoint(
         if not (reuse and path.is_file()):
             list_file = lists.get(split) or defaults.get(split)
             if not list_file:
-                raise DataError(f"{checkpoint}: no {split} list (pass --{split[:5]}-list or train with one)")
+                flag = LIST_FLAGS[split]
+                raise DataError(f"{checkpoint}: its run config names no {split} list; pass {flag}")
             extract_features(checkpoint, list_file, path, split=split, stats_dir=stats_dir,
                              batch_size=batch_size, energy_maps=energy and split == "testing",
                              device=device, num_workers=num_workers)

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from acoustic_ssl.errors import DataError
+
 KNN_KS: tuple[int, ...] = (7, 9, 11, 13, 15)
 PROBE_CS: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
 
@@ -81,7 +83,7 @@ def knn_protocol(
     train_labels = np.asarray(train_labels, dtype=np.int64)
     usable = sorted(k for k in ks if k <= len(train))
     if not usable:
-        raise ValueError(f"no k in {list(ks)} is <= the {len(train)} training samples")
+        raise DataError(f"no k in {list(ks)} is <= the {len(train)} training samples (pass smaller --knn-k)")
     kmax = usable[-1]
     val_nb = train_labels[nearest_neighbours(train, val, kmax)]
     test_nb = train_labels[nearest_neighbours(train, test, kmax)]
@@ -123,7 +125,7 @@ def linear_probe(
     best: tuple[float, float, object] | None = None
     for c in sorted(cs):
         if len(np.unique(ytr)) < 2:
-            raise ValueError("the linear probe needs at least two classes in the training features")
+            raise DataError("the linear probe needs at least two classes in the training features")
         clf = LogisticRegression(C=c, max_iter=max_iter).fit(xtr, ytr)
         val_acc = _accuracy(clf.predict(xva), val_labels)
         if best is None or val_acc > best[1]:

@@ -207,7 +207,7 @@ def curves_figure(run: RunData) -> bytes | None:
     titles = ("per logged step", "losses per epoch", "other metrics per epoch")
     for ax, title in zip(axes, titles, strict=True):
         ax.set_title(title)
-    fig.suptitle(run.name)
+    fig.suptitle(run.name, y=1.04)
     return _png(fig)
 
 

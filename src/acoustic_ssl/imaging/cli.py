@@ -12,8 +12,9 @@ Turn a 128-channel recording into acoustic images, one per 1024-sample frame, in
 
 INPUT is either a multichannel audio file readable by soundfile (WAV, FLAC, ...), one channel per microphone
 in the order of the geometry file, recorded at --sample-rate (it is not resampled; a trailing partial frame
-is dropped), or a folder of raw sensor frames `A_%06d.dc` (int32, 128 x 1024, as the DualCam writes them; a
-raw video folder with an `audio/` subfolder also works; output numbers follow the .dc numbers).
+is dropped; samples are scaled by --full-scale), or a folder of raw sensor frames `A_%06d.dc` (int32,
+128 x 1024, as the DualCam writes them; a raw video folder with an `audio/` subfolder also works; output
+numbers follow the .dc numbers).
 
 Writes OUT_DIR/Data_%d.mat (1-based, MATLAB v5, variable MFCC, single 36x48x12, in the stored sensor
 orientation, i.e. the video rotated by 180 degrees, exactly like the dataset) and, with --full,
@@ -27,8 +28,8 @@ Render acoustic energy over the frames of a raw video folder (video/I_%06d.bmp +
 The stored MFCC image is rotated to video orientation, turned into energy (inverse MFCC: lifter, inverse
 DCT, exp, sum over mel bands), normalised per frame to its min..max range, upsampled to the frame and
 blended with a matplotlib colormap (opacity alpha x normalised energy). If the folder has ground_truth.csv
-(frame,source_id,class,x,y,distance_m,on_screen; frame 1-based like the file names, x/y video pixels),
-on-screen sources are marked with a white circle.
+(frame,source_id,class,x,y,distance_m,on_screen; frame 1-based like the file names, x/y pixels of the
+reference camera, scaled to the frame size), on-screen sources are marked with a white circle.
 Writes OUT/overlay_%06d.png and, with --gif, OUT/overlay.gif (12 frames per second).
 """
 
@@ -50,6 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="dtype of the --full images (default float32)")
     beamform.add_argument("--sample-rate", type=float, default=12288.0,
                           help="sample rate of the recording in Hz (default 12288, the DualCam's)")
+    beamform.add_argument("--full-scale", type=float, default=float(2**23),
+                          help="audio-file samples in [-1, 1] are multiplied by this to match the integer "
+                               ".dc scale (default 2^23: 24-bit words, as the simulator writes them)")
     beamform.add_argument("--speed-of-sound", type=float, default=343.0, help="m/s (default 343)")
     beamform.add_argument("--window", choices=("hann", "none"), default="hann",
                           help="analysis window of each 1024-sample frame (default hann)")
@@ -66,6 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--gif", action="store_true", help="also write an animated overlay.gif")
     show.add_argument("--cmap", default="inferno", help="matplotlib colormap (default inferno)")
     show.add_argument("--alpha", type=float, default=0.5, help="opacity of the energy layer (default 0.5)")
+    show.add_argument("--camera", type=Path, default=None,
+                      help="camera JSON whose pixels ground_truth.csv uses (default: camera.json two folders "
+                           "up, as the simulator writes it, else 640x480)")
     show.set_defaults(func=run_show)
 
 
@@ -77,7 +84,7 @@ def run_beamform(args: argparse.Namespace) -> int:
 
     geometry = ArrayGeometry.load(args.geometry, expected_mics=None)
     camera = PinholeCamera.load(args.camera) if args.camera else PinholeCamera()
-    frames = load_frames(args.input, geometry.num_mics, args.sample_rate)
+    frames = load_frames(args.input, geometry.num_mics, args.sample_rate, full_scale=args.full_scale)
     beamformer = Beamformer(
         geometry, camera, sample_rate=args.sample_rate, speed_of_sound=args.speed_of_sound,
         window=None if args.window == "none" else args.window,
@@ -89,12 +96,15 @@ def run_beamform(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from acoustic_ssl.imaging.geometry import PinholeCamera
     from acoustic_ssl.imaging.render import render_overlays
 
     if not 0.0 <= args.alpha <= 1.0:
         raise DataError(f"--alpha must be within 0..1, got {args.alpha}")
+    camera_file = args.camera or args.video_dir.resolve().parent.parent / "camera.json"
+    camera = PinholeCamera.load(camera_file) if args.camera or camera_file.is_file() else None
     out_dir = args.out or args.video_dir / "overlay"
     written = render_overlays(args.video_dir, out_dir, frames=args.frames, gif=args.gif, cmap=args.cmap,
-                              alpha=args.alpha)
+                              alpha=args.alpha, camera=camera)
     print(f"wrote {len(written)} overlays to {out_dir}")
     return 0

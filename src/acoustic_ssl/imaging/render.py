@@ -12,7 +12,7 @@ import numpy as np
 from acoustic_ssl.data.layout import FRAMES_PER_SECOND, GROUND_TRUTH_FILE, MFCC_DIR, VIDEO_DIR
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.imaging.beamform import Beamformer
-from acoustic_ssl.imaging.geometry import stored_to_video
+from acoustic_ssl.imaging.geometry import PinholeCamera, stored_to_video
 from acoustic_ssl.imaging.mfcc import mfcc_to_energy, power_to_mfcc
 from acoustic_ssl.imaging.sources import FrameSource
 from acoustic_ssl.io_utils import atomic_path, progress
@@ -124,8 +124,11 @@ def render_overlays(
     gif: bool = False,
     cmap: str = "inferno",
     alpha: float = 0.5,
+    camera: PinholeCamera | None = None,
 ) -> list[Path]:
-    """Write ``overlay_%06d.png`` per frame (and ``overlay.gif``); returns the PNG paths."""
+    """Write ``overlay_%06d.png`` per frame (and ``overlay.gif``); returns the PNG paths.
+
+    Ground-truth pixels are in the reference ``camera``'s resolution and are scaled to the frame's size."""
     from PIL import Image, ImageDraw
 
     from acoustic_ssl.data.raw import read_bmp, read_mfcc_mat
@@ -136,6 +139,7 @@ def render_overlays(
         raise DataError(f"{video_dir}: no frame has both video/I_%06d.bmp and MFCC_Image/Data_%d.mat")
     truth_path = video_dir / GROUND_TRUTH_FILE
     truth = read_ground_truth(truth_path) if truth_path.is_file() else {}
+    reference = camera or PinholeCamera()
     written: list[Path] = []
     gif_frames: list[Image.Image] = []
     for number in progress(numbers, desc="show", unit="frame"):
@@ -143,7 +147,9 @@ def render_overlays(
         mfcc = read_mfcc_mat(video_dir / MFCC_DIR / f"Data_{number}.mat")
         image = Image.fromarray(energy_overlay(bgr, mfcc, cmap=cmap, alpha=alpha))
         draw = ImageDraw.Draw(image)
+        scale_x, scale_y = image.width / reference.width, image.height / reference.height
         for x, y, label in truth.get(number, []):
+            x, y = x * scale_x, y * scale_y
             draw.ellipse((x - 12, y - 12, x + 12, y + 12), outline=(255, 255, 255), width=3)
             draw.text((x + 15, y - 6), label, fill=(255, 255, 255))
         path = Path(out_dir) / f"overlay_{number:06d}.png"

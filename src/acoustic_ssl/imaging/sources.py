@@ -16,6 +16,7 @@ from acoustic_ssl.data.layout import AUDIO_DIR, NUM_MICS, SAMPLES_PER_FRAME
 from acoustic_ssl.errors import DataError
 
 _DC_NAME = re.compile(r"^A_(\d+)\.dc$")
+SENSOR_FULL_SCALE = float(2**23)  # a 24-bit word in the int32 .dc files (the simulator's convention)
 
 
 @dataclass(frozen=True)
@@ -27,13 +28,18 @@ class FrameSource:
     batches: Callable[[], Iterator[np.ndarray]]  # float arrays (B, mics, 1024) in frame order
 
 
-def load_frames(path: Path, num_mics: int, sample_rate: float, batch: int = 48) -> FrameSource:
-    """Open ``path`` (audio file or ``.dc`` folder) and check it against the array and the sample rate."""
+def load_frames(
+    path: Path, num_mics: int, sample_rate: float, batch: int = 48, full_scale: float = SENSOR_FULL_SCALE
+) -> FrameSource:
+    """Open ``path`` (audio file or ``.dc`` folder) and check it against the array and the sample rate.
+
+    Audio-file samples (floats in [-1, 1] as soundfile reads them) are multiplied by ``full_scale`` so that
+    their images have the level of images made from the sensor's integer ``.dc`` frames."""
     path = Path(path)
     if path.is_dir():
         return _dc_frames(path, num_mics, batch)
     if path.is_file():
-        return _audio_file_frames(path, num_mics, sample_rate, batch)
+        return _audio_file_frames(path, num_mics, sample_rate, batch, full_scale)
     raise DataError(f"{path}: no such file or folder")
 
 
@@ -55,7 +61,9 @@ def _dc_frames(folder: Path, num_mics: int, batch: int) -> FrameSource:
     return FrameSource(folder, [n for n, _ in files], batches)
 
 
-def _audio_file_frames(path: Path, num_mics: int, sample_rate: float, batch: int) -> FrameSource:
+def _audio_file_frames(
+    path: Path, num_mics: int, sample_rate: float, batch: int, full_scale: float
+) -> FrameSource:
     import soundfile
 
     try:
@@ -78,6 +86,6 @@ def _audio_file_frames(path: Path, num_mics: int, sample_rate: float, batch: int
             for start in range(0, count, batch):
                 n = min(batch, count - start)
                 block = handle.read(n * SAMPLES_PER_FRAME, dtype="float32", always_2d=True)
-                yield block.reshape(n, SAMPLES_PER_FRAME, num_mics).transpose(0, 2, 1)
+                yield full_scale * block.reshape(n, SAMPLES_PER_FRAME, num_mics).transpose(0, 2, 1)
 
     return FrameSource(path, list(range(1, count + 1)), batches)

@@ -193,7 +193,7 @@ def boat(n: int, rng: np.random.Generator) -> np.ndarray:
         2 * np.pi * rng.uniform(0.3, 2.5) * _times(n) + rng.uniform(0, 6.3)
     )
     wash = _shaped_noise(
-        n, rng, rng.uniform(60.0, 150.0), rng.uniform(1200.0, 3000.0), slope_db_per_octave=-3.0
+        n, rng, rng.uniform(60.0, 150.0), rng.uniform(2000.0, 4500.0), slope_db_per_octave=-2.5
     )
     wash *= 1.0 + 0.5 * _smooth_random(n, rng, 0.8)
     slap_times = _poisson_times(rng, rng.uniform(0.5, 3.0), duration)
@@ -201,9 +201,13 @@ def boat(n: int, rng: np.random.Generator) -> np.ndarray:
     slap_sound = _bandpass(rng.standard_normal(int(0.08 * FS)), 150.0, 1500.0) * np.exp(
         -np.arange(int(0.08 * FS)) / (0.02 * FS)
     )
+    # Mechanical/exhaust noise of the engine: broadband, pulsing with the firing rate.
+    firing = 1.0 + 0.5 * np.sin(2 * np.pi * np.cumsum(f0) / FS)
+    mechanical = firing * _shaped_noise(n, rng, 400.0, NYQUIST, slope_db_per_octave=-3.0)
     out = (
         _unit_rms(engine)
         + rng.uniform(0.4, 1.0) * wash
+        + rng.uniform(0.5, 0.9) * mechanical
         + 0.5 * _unit_rms(fftconvolve(slaps, slap_sound)[:n] + 1e-9)
     )
     return _unit_rms(out)
@@ -303,7 +307,7 @@ def shopping_cart(n: int, rng: np.random.Generator) -> np.ndarray:
     """Rolling noise of small wheels + random metallic rattle clicks, clustered at the wheel rotation rate."""
     duration = n / FS
     wheel_hz = rng.uniform(2.0, 6.0)
-    rolling = _shaped_noise(n, rng, 40.0, rng.uniform(600.0, 1500.0), slope_db_per_octave=-3.0)
+    rolling = _shaped_noise(n, rng, 40.0, rng.uniform(1500.0, 3500.0), slope_db_per_octave=-2.5)
     rolling *= 1.0 + 0.4 * np.sin(2 * np.pi * wheel_hz * _times(n)) * rng.uniform(0.3, 1.0)
     rattle = np.zeros(n)
     rate = rng.uniform(8.0, 40.0)
@@ -332,7 +336,8 @@ def traffic(n: int, rng: np.random.Generator) -> np.ndarray:
     duration = n / FS
     t = _times(n)
     c = 343.0
-    out = 0.5 * _shaped_noise(n, rng, 25.0, 800.0, slope_db_per_octave=-4.0)
+    out = 0.3 * _shaped_noise(n, rng, 25.0, 800.0, slope_db_per_octave=-4.0)
+    out += 0.3 * _shaped_noise(n, rng, 200.0, NYQUIST, slope_db_per_octave=-2.0)  # tyre/air hiss of the flow
     pass_times = np.sort(rng.uniform(-2.0, duration + 2.0, max(rng.poisson(1.2 * duration + 2), 2)))
     half_window = int(4.0 * FS)  # a vehicle is synthesised only within ±4 s of its closest approach
     for t0 in pass_times:
@@ -347,7 +352,7 @@ def traffic(n: int, rng: np.random.Generator) -> np.ndarray:
         doppler = c / (c + speed * x / dist)  # approaching (x < 0): higher pitch
         f_engine = rng.uniform(25.0, 70.0) * doppler
         engine = _harmonics(f_engine, np.exp(-np.arange(30) / 5.0), rng, max_hz=1500.0)
-        tyre = _shaped_noise(b - a, rng, 300.0, 3000.0, slope_db_per_octave=-2.0)
+        tyre = _shaped_noise(b - a, rng, 300.0, 5000.0, slope_db_per_octave=-1.5)
         vehicle = rng.uniform(0.3, 1.0) * _unit_rms(engine) + tyre
         # Fade the window edges that fall inside the clip (the pass-by envelope is already ~-15 dB there).
         index = np.arange(b - a)

@@ -209,10 +209,10 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, nn.Module], dict[str, A
     """(networks by role, info) of a checkpoint, networks on CPU in eval mode.
 
     ``path``: ``run/checkpoints/best`` (with or without suffix) or a run directory (→ its best checkpoint).
-    Roles: "video", "audio", "acoustic" (the self-supervised acoustic stream or the frozen teacher of transfer /
-    distillation runs, listed in ``info["frozen_roles"]``) and "model" (supervised classifier or distillation
-    student). ``info`` holds "config" (the resolved run config), "epoch" (completed epochs), "step",
-    "metrics", "kind" and "models" (name + kwargs per role).
+    Roles: "video", "audio", "acoustic" (the self-supervised acoustic stream, or the frozen teacher of
+    transfer/distillation runs, listed in ``info["frozen_roles"]``) and "model" (supervised classifier or
+    distillation student). ``info`` holds "config" (the resolved run config), "epoch" (completed epochs),
+    "step", "metrics", "kind" and "models" (name + kwargs per role).
     """
     tensors, info = read_checkpoint(path)
     return build_models(tensors, info), info

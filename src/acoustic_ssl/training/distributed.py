@@ -1,15 +1,17 @@
 """Process-group setup for ``torchrun`` and the collectives the trainers need.
 
-``torchrun --nproc_per_node N`` (or any launcher exporting RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR /
-MASTER_PORT) makes every process train on 1/N of each global batch: NCCL with one GPU per process, gloo on CPU.
+``torchrun --nproc_per_node N`` (or any launcher exporting RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR
+/ MASTER_PORT) makes every process train on 1/N of each global batch: NCCL with one GPU per process, gloo on
+CPU.
 
-The triplet losses compare every audio with every video of the *global* batch, so embeddings are all-gathered
-**with gradient** (``torch.distributed.nn.functional.all_gather``) and every process computes the same global
-loss. The all-gather's backward sums the gradient that each process sends to each slice, i.e. every process
-gets N × ∂L/∂(its embeddings); DDP then averages parameter gradients over the N processes, which yields exactly
-the single-process gradient of the global-batch loss. Per-sample losses (cross-entropy, distillation) are local
-means whose DDP average is the global mean, as long as every process has the same local batch size (the
-``DistributedSampler`` pads the epoch to a multiple of N for that).
+The triplet losses compare every audio with every video of the *global* batch, so embeddings are
+all-gathered **with gradient** (``torch.distributed.nn.functional.all_gather``) and every process computes the
+same global loss. The all-gather's backward sums the gradient that each process sends to each slice, i.e.
+every process gets N × ∂L/∂(its embeddings); DDP then averages parameter gradients over the N processes, which
+yields exactly the single-process gradient of the global-batch loss (tested with 2 gloo processes). Per-sample
+losses (cross-entropy, distillation) are local means whose DDP average is the global mean, as long as every
+process has the same local batch size (the ``DistributedSampler`` pads the epoch to a multiple of N for that).
+BatchNorm statistics are per process unless CUDA SyncBatchNorm is used (it is, for DDP on GPUs).
 """
 
 from __future__ import annotations

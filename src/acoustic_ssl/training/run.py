@@ -11,10 +11,10 @@ distillation runs the classification accuracy, for self-supervised and transfer 
 accuracy (1 − fraction of violated batch-all triplets). The original's own rule was broken (spec §7 item 18).
 
 Reproducibility: every RNG is seeded from ``experiment.seed``; the training order of an epoch is a
-``DistributedSampler`` permutation seeded by (seed, epoch) and the dataset's crops by (seed, epoch, item), so an
-epoch's batches do not depend on what ran before. ``last`` records the epoch and the number of batches already
-done in it, which lets ``--resume`` continue mid-epoch (after SIGINT/SIGTERM) and reproduce the uninterrupted
-loss curve exactly on CPU.
+``DistributedSampler`` permutation seeded by (seed, epoch) and the dataset's crops by (seed, epoch, item), so
+an epoch's batches do not depend on what ran before. ``last`` records the epoch and the number of batches
+already done in it, which lets ``--resume`` continue mid-epoch (after SIGINT/SIGTERM) and reproduce the
+uninterrupted loss curve exactly on CPU.
 """
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ class ResumableSampler(DistributedSampler):
 
 
 def load_teacher(cfg: Config) -> tuple[nn.Module, dict[str, Any]]:
-    """The frozen DualCamNet of transfer (map mode) or distillation (classifier) and its spec (name + kwargs)."""
+    """The frozen DualCamNet of transfer (map mode) or distillation (classifier), and its name + kwargs."""
     from acoustic_ssl.training.checkpoint import build_models
 
     path = cfg.loss.teacher_checkpoint
@@ -603,7 +603,8 @@ class Trainer:
                 if not self.train_epoch(stop):
                     raise TrainingInterrupted(
                         f"{stop.signal_name}: stopped at epoch {self.pos.epoch + 1}, step {self.pos.step}; "
-                        f"saved {self.ckpt_dir / 'last'}. Resume with: acoustic-ssl train --resume {self.run_dir}",
+                        f"saved {self.ckpt_dir / 'last'}. "
+                        f"Resume with: acoustic-ssl train --resume {self.run_dir}",
                         self.run_dir,
                     )
                 self.end_epoch()
