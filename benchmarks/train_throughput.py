@@ -72,7 +72,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=5, help="timed steps per pair")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per pair")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (peak = bf16 GEMM)")
-    parser.add_argument("--channels-last", action="store_true", help="channels_last ResNet/DualCamNet")
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ResNet18/DualCamNet compute in channels_last (default; --no-channels-last for NCHW)",
+    )
     parser.add_argument("--small", action="store_true", help="ResNet18 output_stride 8 on 112×149 frames")
     parser.add_argument("--width", type=int, default=64, help="ResNet18 width (64 = original)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: all)")
@@ -119,25 +124,25 @@ def sync(device: torch.device) -> None:
 def build(pair: str, args: argparse.Namespace, device: torch.device) -> Setup:
     """Models, random inputs and the step closure of one pair."""
     b = args.batch
-    memory = torch.channels_last if args.channels_last else torch.contiguous_format
     frame_hw = (112, 149) if args.small else (224, 298)
     autocast: Callable[[], AbstractContextManager[object]] = (
         (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if args.bf16 else nullcontext
     )
 
     def prep(model: nn.Module) -> nn.Module:
-        return model.to(device, memory_format=memory).train()
+        return model.to(device).train()
 
-    def tensor(*shape: int, channels_last: bool = False) -> torch.Tensor:
-        x = torch.randn(*shape, device=device)
-        return x.contiguous(memory_format=memory) if channels_last else x
+    def tensor(*shape: int) -> torch.Tensor:
+        """Random NCHW input, as a data loader delivers it (the models switch layout themselves)."""
+        return torch.randn(*shape, device=device)
 
     video_ids = torch.arange(b, device=device) // 2  # pairs of samples from the same recording
     same = same_video_mask(video_ids)
     labels = torch.randint(0, NUM_CLASSES, (b,), device=device)
 
     def video_net() -> nn.Module:
-        return prep(ResNet18(output_stride=8 if args.small else 16, width=args.width))
+        stride = 8 if args.small else 16
+        return prep(ResNet18(output_stride=stride, width=args.width, channels_last=args.channels_last))
 
     def video_map(net: nn.Module, frames: torch.Tensor) -> torch.Tensor:
         return net(frames).reshape(b, VIDEO_FRAMES, 128, 12, 16).mean(dim=1)
@@ -145,13 +150,17 @@ def build(pair: str, args: argparse.Namespace, device: torch.device) -> Setup:
     def acoustic_map(net: nn.Module, images: torch.Tensor) -> torch.Tensor:
         return net(images).reshape(b, ACOUSTIC_FRAMES, 128, 12, 16).mean(dim=1)
 
-    frames = tensor(b * VIDEO_FRAMES, 3, *frame_hw, channels_last=True)
+    frames = tensor(b * VIDEO_FRAMES, 3, *frame_hw)
     spectrogram = tensor(b, 257, SPECTROGRAM_FRAMES)
-    acoustic = tensor(b * ACOUSTIC_FRAMES, 12, 36, 48, channels_last=True)
+    acoustic = tensor(b * ACOUSTIC_FRAMES, 12, 36, 48)
 
     if pair in ("audio_video", "transfer"):
         video, audio = video_net(), prep(HearNet())
-        teacher = prep(DualCamNet()).eval().requires_grad_(False) if pair == "transfer" else None
+        teacher = (
+            prep(DualCamNet(channels_last=args.channels_last)).eval().requires_grad_(False)
+            if pair == "transfer"
+            else None
+        )
         trained: list[nn.Module] = [video, audio]
 
         def forward_loss() -> torch.Tensor:
@@ -166,7 +175,7 @@ def build(pair: str, args: argparse.Namespace, device: torch.device) -> Setup:
                 return transfer_loss(d, same, a, t, alpha=0.5, margin=0.2, epoch=0)
 
     elif pair == "acoustic_video":
-        video, acoustic_net = video_net(), prep(DualCamNet())
+        video, acoustic_net = video_net(), prep(DualCamNet(channels_last=args.channels_last))
         trained = [video, acoustic_net]
 
         def forward_loss() -> torch.Tensor:
@@ -183,7 +192,7 @@ def build(pair: str, args: argparse.Namespace, device: torch.device) -> Setup:
                 return nn.functional.cross_entropy(net(spectrogram).float(), labels)
 
     else:
-        net = prep(DualCamNet(num_classes=NUM_CLASSES))
+        net = prep(DualCamNet(num_classes=NUM_CLASSES, channels_last=args.channels_last))
         trained = [net]
 
         def forward_loss() -> torch.Tensor:

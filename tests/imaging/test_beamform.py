@@ -125,9 +125,11 @@ def test_power_is_normalised_by_the_number_of_mics(geometry: ArrayGeometry, came
     np.testing.assert_allclose(power, np.abs(spectrum[:512]) ** 2, rtol=1e-4)
 
 
-def test_bad_frame_shape(beamformer: Beamformer) -> None:
+def test_frame_shapes(beamformer: Beamformer) -> None:
     with pytest.raises(DataError, match="frames must be"):
         beamformer.power(np.zeros((2, 64, 1024)))
+    assert beamformer.images(np.zeros((128, 1024), np.int32)).shape == (1, 36, 48, 12)  # one frame
+    assert beamformer.images(np.zeros((0, 128, 1024))).shape == (0, 36, 48, 12)
 
 
 def test_default_spiral_is_point_symmetric(geometry: ArrayGeometry) -> None:

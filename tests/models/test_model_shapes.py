@@ -74,19 +74,23 @@ def test_resnet18_bn_batch_stats_at_eval_makes_features_batch_dependent() -> Non
     assert not torch.allclose(alone, together, rtol=1e-4, atol=1e-4)
 
 
-def test_channels_last_gives_the_same_maps() -> None:
-    model = ResNet18(output_stride=8, width=8).eval()
+def test_channels_last_switch_changes_layout_not_values() -> None:
+    torch.manual_seed(1)
+    nchw = ResNet18(output_stride=8, width=8, channels_last=False).eval()
+    torch.manual_seed(1)
+    nhwc = ResNet18(output_stride=8, width=8).eval()
     x = torch.randn(2, 3, 112, 149)
     with torch.no_grad():
-        ref = model(x)
-        out = model.to(memory_format=torch.channels_last)(x.to(memory_format=torch.channels_last))
+        ref, out = nchw(x), nhwc(x)
+    assert out.is_contiguous(memory_format=torch.channels_last) and ref.is_contiguous()
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
-    acoustic = DualCamNet().eval()
+    torch.manual_seed(2)
+    nchw_a = DualCamNet(channels_last=False).eval()
+    torch.manual_seed(2)
+    nhwc_a = DualCamNet().to(memory_format=torch.channels_last).eval()
     images = torch.randn(12, 12, 36, 48)
     with torch.no_grad():
-        ref = acoustic(images)
-        acoustic = acoustic.to(memory_format=torch.channels_last)
-        out = acoustic(images.contiguous(memory_format=torch.channels_last))
+        ref, out = nchw_a(images), nhwc_a(images)
     assert out.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
 

@@ -12,10 +12,10 @@ from typing import Any
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
+from training_helpers import TINY_MODELS, tiny_config_dict
 
 from acoustic_ssl.training.config import config_from_dict
 from acoustic_ssl.training.run import train
-from conftest import TINY_MODELS, tiny_config_dict
 
 WORLD = 2
 

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import torch
 from safetensors.torch import load_file
+from training_helpers import epoch_records, step_records, tiny_config
 
 from acoustic_ssl.cli import main as cli_main
 from acoustic_ssl.training.checkpoint import CheckpointError
 from acoustic_ssl.training.objectives import Supervised
 from acoustic_ssl.training.run import TrainingError, TrainingInterrupted, load_run_config, train
-from conftest import epoch_records, step_records, tiny_config
 
 # ResNet18 (BatchNorm buffers, coupled L2) on 1-s samples: 12 samples, 3 steps of 4 per epoch.
 SECTIONS: dict[str, Any] = {

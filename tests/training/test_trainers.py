@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 import torch
+from training_helpers import TINY_MODELS, epoch_records, save_random_teacher, step_records, tiny_config
 
 from acoustic_ssl.training.checkpoint import load_checkpoint
 from acoustic_ssl.training.run import train
-from conftest import TINY_MODELS, epoch_records, save_random_teacher, step_records, tiny_config
 
 # Full-batch training (1 step per epoch) so the epoch losses are measured on the same samples.
 CASES: dict[str, dict[str, Any]] = {

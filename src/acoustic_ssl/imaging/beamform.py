@@ -15,18 +15,18 @@ them to 12 MFCC per pixel with :mod:`acoustic_ssl.imaging.mfcc`.
 
 Speed. Per bin this is a matrix product ``W_f [D, M] @ X_f [M, F]`` (D = 1728 directions, F frames). The
 steering is precomputed once as real float32 blocks ``A = cos φ`` and ``B = sin φ`` (φ = −2π f τ) and each
-chunk of bins runs two real batched matmuls, ``A @ [U_a, V_a]`` and ``B @ [U_b, V_b]``, giving ``AU, AV, BU,
-BV``; then ``Re Y = AU − BV``, ``Im Y = AV + BU`` and ``P = S + T`` with ``S = AU² + AV² + BU² + BV²`` and
-``T = 2 (AV·BU − AU·BV)``. Two exact symmetries shrink the work when they hold (both do for the default
-camera and spiral array):
+chunk of bins runs two real batched matmuls, ``A @ [U_a, V_a] = [AU, AV]`` and ``B @ [−V_b, U_b] = [−BV,
+BU]``: their sum is ``[Re Y, Im Y]`` (``Re Y = AU − BV``, ``Im Y = AV + BU``), and ``P`` is the sum of its two
+halves squared. Two exact symmetries shrink the work when they hold (both do for the default camera and
+spiral array):
 
 * grid: with the principal point at the image centre and the array in the z = 0 plane, the direction
-  ``d`` and its 180° mirror have opposite delays, so ``W_mirror = conj(W)`` and ``P(mirror) = S − T`` from the
-  same products: only half the directions are stored;
+  ``d`` and its 180° mirror have opposite delays, so ``W_mirror = conj(W)``: the *difference* of the same two
+  products is ``[Re, −Im]`` of the mirror's ``Y``, and only half the directions are stored;
 * array: if every microphone ``m`` has a partner ``m'`` at ``−p_m`` (point-symmetric array; the 8-arm spiral
   is), ``W_m' = conj(W_m)`` and the sum folds onto the M/2 pairs: ``Y = A (X_m + X_m') + j B (X_m − X_m')``,
-  i.e. ``[U_a, V_a]`` = real/imag of the pair sums and ``[U_b, V_b]`` of the pair differences (otherwise both
-  are ``[Re X, Im X]``).
+  i.e. ``[U_a, V_a]`` are the real/imaginary parts of the pair sums and ``[U_b, V_b]`` of the pair
+  differences (otherwise both are ``[Re X, Im X]``).
 
 Together they divide the ~11 GFLOP per second of audio of the plain complex product by four and the steering
 memory to 226 MB (453 MB without the array symmetry). ``cache_steering=False`` recomputes the steering per
@@ -185,7 +185,7 @@ class Beamformer:
         return out
 
     def _spectra(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-hand sides ``[U_a, V_a]`` and ``[U_b, V_b]``, each [n_bins, M', 2F] float32 (see the module
+        """Right-hand sides ``[U_a, V_a]`` and ``[−V_b, U_b]``, each [n_bins, M', 2F] float32 (see the module
         docstring): spectra ``X / M`` per bin, folded onto mic pairs when the array is point-symmetric (the
         FFT is linear, so the pair sums and differences are formed on the samples)."""
         signal = torch.from_numpy(np.asarray(frames, dtype=np.float32)) * self._window  # window / M folded in
@@ -196,16 +196,20 @@ class Beamformer:
             signal = torch.stack([first + second, first - second], dim=1)  # (F, 2, M/2, N)
         spectrum = torch.fft.rfft(signal, dim=-1)[..., : self.n_bins]
         spectra = torch.view_as_real(spectrum).numpy()  # (F, G, M', K, 2)
-        # numpy's strided copy beats torch's for this transpose
-        bins_first = torch.from_numpy(np.ascontiguousarray(spectra.transpose(3, 1, 2, 4, 0))).flatten(3)
-        return bins_first[:, 0], bins_first[:, -1]  # (K, M', 2F) each; the same tensor without pairs
+        # (K, G, M', 2, F); numpy's strided copy beats torch's for this transpose
+        bins_first = torch.from_numpy(np.ascontiguousarray(spectra.transpose(3, 1, 2, 4, 0)))
+        with_a = bins_first[:, 0].flatten(2)  # [U_a, V_a]
+        u_b, v_b = bins_first[:, -1, :, 0], bins_first[:, -1, :, 1]
+        return with_a, torch.cat([-v_b, u_b], dim=2)  # B @ [−V_b, U_b] = [−BV, BU]: j·(B X_b)
 
     def _chunk_terms(
         self, spectra: tuple[torch.Tensor, torch.Tensor]
-    ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
-        """Yield ``(start, stop, S, C)`` per chunk of bins, each [stop-start, D', F], with
-        ``S = AU² + AV² + BU² + BV²`` and ``C = AV·BU − AU·BV``: power is S + 2C for the kept directions
-        and, on a symmetric grid, S − 2C for their 180° mirrors (module docstring, T = 2C)."""
+    ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor | None]]:
+        """Yield ``(start, stop, P, P_mirror)`` per chunk of bins, each [stop-start, D', F]: the power of the
+        kept directions and, on a symmetric grid, of their 180° mirrors (else None).
+
+        With ``[AU, AV]`` and ``[−BV, BU]`` from the two matmuls, their sum is ``[Re Y, Im Y]`` of the kept
+        direction and their difference ``[Re, −Im]`` of its mirror (``W_mirror = conj(W)``)."""
         rhs_a, rhs_b = spectra
         num_frames = rhs_a.shape[2] // 2
         products = torch.empty(2, self._bin_chunk, len(self._kept_delays), 2 * num_frames)
@@ -216,17 +220,12 @@ class Beamformer:
             else:
                 steering = self._steering_chunk(start, stop)
             with_a, with_b = products[0, : stop - start], products[1, : stop - start]
-            torch.matmul(steering[0], rhs_a[start:stop], out=with_a)  # [AU AV]
-            torch.matmul(steering[1], rhs_b[start:stop], out=with_b)  # [BU BV]
-            au, av = with_a[..., :num_frames], with_a[..., num_frames:]
-            bu, bv = with_b[..., :num_frames], with_b[..., num_frames:]
-            cross = torch.mul(av, bu).sub_(torch.mul(au, bv))
-            with_a.square_()
-            with_b.square_()
-            total = au + av
-            total += bu
-            total += bv
-            yield start, stop, total, cross
+            torch.matmul(steering[0], rhs_a[start:stop], out=with_a)  # [AU, AV]
+            torch.matmul(steering[1], rhs_b[start:stop], out=with_b)  # [−BV, BU]
+            mirror = with_a.sub(with_b).square_() if self.symmetric else None
+            kept = with_a.add_(with_b).square_()
+            yield (start, stop, kept[..., :num_frames] + kept[..., num_frames:],
+                   None if mirror is None else mirror[..., :num_frames] + mirror[..., num_frames:])
 
     def _batches(self, frames: np.ndarray | torch.Tensor) -> list[np.ndarray]:
         array = _check_frames(frames, self.geometry.num_mics, self.n_fft)
@@ -241,35 +240,31 @@ class Beamformer:
         for batch in batches:
             bins_first = out[first : first + len(batch)].permute(2, 1, 0)  # (K, D, F) view
             first += len(batch)
-            for start, stop, total, cross in self._chunk_terms(self._spectra(batch)):
-                bins_first[start:stop, :kept] = total + 2.0 * cross
-                if self.symmetric:
-                    bins_first[start:stop, kept:] = total.sub_(cross, alpha=2.0).flip(1)
+            for start, stop, power, mirror in self._chunk_terms(self._spectra(batch)):
+                bins_first[start:stop, :kept] = power
+                if mirror is not None:
+                    bins_first[start:stop, kept:] = mirror.flip(1)
         return out.view(-1, self.rows, self.cols, self.n_bins).numpy()
 
     def mel_energies(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Mel-band energies float64 (F, rows, cols, 24) of the beamformed power, without materialising it.
-
-        The filterbank is linear, so it is applied per chunk to S and C (only to the few filters that overlap
-        the chunk: each bin feeds at most two) and the ± combinations are formed once on the small result."""
+        """Mel-band energies float64 (F, rows, cols, 24) of the beamformed power, without materialising it:
+        the filterbank is applied per chunk of bins, only to the few filters overlapping the chunk."""
         outputs = []
-        kept = len(self._kept_delays)
         for batch in self._batches(frames):
             count = len(batch)
-            mel_total = torch.zeros(N_MELS, kept * count)
-            mel_cross = torch.zeros(N_MELS, kept * count)
-            for start, stop, total, cross in self._chunk_terms(self._spectra(batch)):
+            mel = torch.zeros(N_MELS, self.rows * self.cols, count)
+            kept = len(self._kept_delays)
+            for start, stop, power, mirror in self._chunk_terms(self._spectra(batch)):
                 low, high = self._filters_touching(start, stop)
                 bank = self._mel_bank[low:high, start:stop]
-                mel_total[low:high].addmm_(bank, total.view(stop - start, -1))
-                mel_cross[low:high].addmm_(bank, cross.view(stop - start, -1))
-            mel_total = mel_total.to(torch.float64).view(N_MELS, kept, count)
-            mel_cross = mel_cross.to(torch.float64).view(N_MELS, kept, count)
-            mel = mel_total + 2.0 * mel_cross
+                mel[low:high, :kept].view(high - low, -1).addmm_(bank, power.view(stop - start, -1))
+                if mirror is not None:
+                    mel[low:high, kept:].view(high - low, -1).addmm_(bank, mirror.view(stop - start, -1))
             if self.symmetric:
-                mel = torch.cat([mel, (mel_total - 2.0 * mel_cross).flip(1)], dim=1)
-            outputs.append(mel.view(N_MELS, self.rows, self.cols, count).permute(3, 1, 2, 0).numpy())
-        return np.concatenate(outputs)
+                mel[:, kept:] = mel[:, kept:].flip(1)
+            mel = mel.to(torch.float64).view(N_MELS, self.rows, self.cols, count).permute(3, 1, 2, 0)
+            outputs.append(mel.numpy())
+        return np.concatenate(outputs) if outputs else np.zeros((0, self.rows, self.cols, N_MELS))
 
     def images(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
         """MFCC acoustic images float32 (F, rows, cols, 12), stored orientation, as in ``Data_%d.mat``."""

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from acoustic_ssl.data.layout import FRAMES_PER_SECOND, GROUND_TRUTH_FILE, MFCC_DIR, VIDEO_DIR
+from acoustic_ssl.data.raw import read_bmp, read_mfcc_mat
+from acoustic_ssl.data.raw_writer import write_mfcc_mat
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.imaging.beamform import Beamformer
 from acoustic_ssl.imaging.geometry import PinholeCamera, stored_to_video
@@ -37,8 +39,6 @@ def write_acoustic_images(
     beamformer: Beamformer, source: FrameSource, out_dir: Path, full_dtype: str | None = None
 ) -> int:
     """Beamform every frame of ``source`` into ``out_dir/Data_%d.mat`` (+ ``full/Power_%d.npy`` if asked)."""
-    from acoustic_ssl.data.raw_writer import write_mfcc_mat
-
     results = progress(_beamformed(beamformer, source, full_dtype is not None), desc="beamform",
                        total=len(source.numbers), unit="frame")
     for number, (image, power) in zip(source.numbers, results, strict=True):
@@ -130,8 +130,6 @@ def render_overlays(
 
     Ground-truth pixels are in the reference ``camera``'s resolution and are scaled to the frame's size."""
     from PIL import Image, ImageDraw
-
-    from acoustic_ssl.data.raw import read_bmp, read_mfcc_mat
 
     video_dir = Path(video_dir)
     numbers = parse_frames(frames) if frames else _available_frames(video_dir)

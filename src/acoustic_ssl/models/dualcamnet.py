@@ -24,11 +24,13 @@ class DualCamNet(nn.Module):
     Classifier mode sums the map over the 12×16 positions (as the original, not a mean) and applies a fully
     connected layer 128 → C per frame; trainers average the per-frame logits/maps over a sample's frames.
     All weights are truncated normal(0, 0.01) with zero biases; the original applied no weight decay here.
+    ``channels_last`` computes in the NHWC memory format (faster with oneDNN; shapes stay logical NCHW).
     """
 
-    def __init__(self, num_classes: int | None = None) -> None:
+    def __init__(self, num_classes: int | None = None, channels_last: bool = True) -> None:
         super().__init__()
         self.num_classes = num_classes
+        self.channels_last = channels_last
         # The original's 7×1×1 Conv3d over [blocks, frames, 36, 48]; pixels are independent, so it is a
         # (7, 1) Conv2d over [blocks, channels, frames, pixels], which keeps channels_last inputs copy-free.
         self.conv1 = nn.Conv2d(MFCC_CHANNELS, MFCC_CHANNELS, (7, 1), padding=(3, 0))
@@ -57,6 +59,8 @@ class DualCamNet(nn.Module):
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """The non-negative per-frame map [N,128,12,16]."""
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.temporal_conv(x)
         x = F.max_pool2d(F.relu(self.conv2(x)), 3, 3)
         return F.relu(self.conv3(x))

@@ -64,6 +64,8 @@ class ResNet18(nn.Module):
             whatever the width.
         bn_batch_stats_at_eval: reproduce the original's BatchNorm, which used batch statistics even at
             validation/test/feature-extraction time (spec §7 item 13). Default False: running statistics.
+        channels_last: compute in the channels_last (NHWC) memory format whatever the input's layout: oneDNN
+            on CPU runs this ~20% faster (and GPU tensor cores prefer it). Shapes stay logical NCHW.
         bn_momentum: running-statistics update rate, 1 − TF decay (0.997 → 0.003 as the original). The
             running averages need ~1/momentum steps to settle; short runs should raise it (e.g. 0.1) or
             evaluate with ``bn_batch_stats_at_eval``.
@@ -76,6 +78,7 @@ class ResNet18(nn.Module):
         width: int = 64,
         bn_batch_stats_at_eval: bool = False,
         bn_momentum: float = 0.003,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         if output_stride not in (8, 16):
@@ -85,6 +88,7 @@ class ResNet18(nn.Module):
         self.num_classes = num_classes
         self.output_stride = output_stride
         self.width = width
+        self.channels_last = channels_last
         w1, w2, w3 = width, 2 * width, 4 * width
         m = bn_momentum
         stride3 = 2 if output_stride == 16 else 1
@@ -125,6 +129,8 @@ class ResNet18(nn.Module):
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """The non-negative [N,128,12,16] map (for 224×298 frames, or 112×149 with output_stride 8)."""
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.conv1(x)
         x = tf_same_max_pool2d(x, 3, 2)
         x = self.block3(self.block2(self.block1(x)))

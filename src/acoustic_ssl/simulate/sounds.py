@@ -184,7 +184,7 @@ def train(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def boat(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Low diesel/outboard harmonics with slow amplitude modulation (swell) + water wash and slaps."""
+    """Low engine harmonics with slow AM (swell), mechanical noise pulsing at the firing rate, wash, slaps."""
     duration = n / FS
     f0 = rng.uniform(12.0, 45.0) * (1.0 + 0.02 * _smooth_random(n, rng, 0.3))
     amps = np.exp(-np.arange(60) / rng.uniform(6.0, 18.0)) * rng.uniform(0.5, 1.0, 60)

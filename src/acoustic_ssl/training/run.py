@@ -598,17 +598,26 @@ class Trainer:
             self.save("last", resumable=True, metrics=metrics)
 
     def fit(self) -> None:
-        with StopRequest() as stop:
-            while self.pos.epoch < self.cfg.experiment.epochs:
-                if not self.train_epoch(stop):
-                    raise TrainingInterrupted(
-                        f"{stop.signal_name}: stopped at epoch {self.pos.epoch + 1}, step {self.pos.step}; "
-                        f"saved {self.ckpt_dir / 'last'}. "
-                        f"Resume with: acoustic-ssl train --resume {self.run_dir}",
-                        self.run_dir,
-                    )
-                self.end_epoch()
-        self.log.close()
+        try:
+            with StopRequest() as stop:
+                while self.pos.epoch < self.cfg.experiment.epochs:
+                    if not self.train_epoch(stop):
+                        where = f"epoch {self.pos.epoch + 1}, step {self.pos.step}"
+                        raise TrainingInterrupted(
+                            f"{stop.signal_name}: stopped at {where}; saved {self.ckpt_dir / 'last'}. "
+                            f"Resume with: acoustic-ssl train --resume {self.run_dir}",
+                            self.run_dir,
+                        )
+                    self.end_epoch()
+        finally:
+            self.log.close()
+        best = self.pos.best
+        if self.info.is_main and best is not None:
+            print(
+                f"{self.run_dir}: best epoch {best['epoch']} (validation accuracy {best['accuracy']:.4f}, "
+                f"loss {best['loss']:.4f}) -> {self.ckpt_dir / 'best'}",
+                file=sys.stderr,
+            )
 
 
 def train(
