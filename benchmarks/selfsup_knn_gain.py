@@ -28,6 +28,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra training config override (repeatable), e.g. --set optim.lr=1e-3",
+    )
     args = parser.parse_args()
 
     from acoustic_ssl.data.convert import convert_dataset
@@ -63,6 +71,7 @@ def main() -> None:
             f"experiment.seed={args.seed}",
             f"runtime.run_dir={run_dir}",
             "runtime.save_every=0",
+            *args.overrides,
         ],
     )
     resume = run_dir if (run_dir / "checkpoints" / "last.json").is_file() else None
@@ -95,6 +104,7 @@ def main() -> None:
         "knn_trained": results["best"],
         "gain": results["best"] - results["random"],
         "epochs": args.epochs,
+        "overrides": args.overrides,
         **{k: round(v, 1) for k, v in timings.items()},
     }
     print(json.dumps(summary))

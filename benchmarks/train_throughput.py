@@ -2,14 +2,20 @@
 
 A step = forward of every stream, attention distance + loss, backward, Adam step (the frozen acoustic
 teacher of the transfer pair only runs forward, under no_grad). FLOPs of one step (forward + backward, matmuls
-and convolutions) are counted with ``torch.utils.flop_counter.FlopCounterMode``; MFU = counted FLOPs × steps/s
-divided by the matmul peak measured in the same run (large float32 GEMM on all threads; bf16 GEMM with
-``--bf16``). Step time = median of the timed steps (the best step is printed too).
+and convolutions) are counted with ``torch.utils.flop_counter.FlopCounterMode`` on an eager step; MFU =
+counted FLOPs × steps/s divided by the matmul peak measured in the same run (large float32 GEMM on all
+threads; bf16 GEMM with ``--bf16``). Step time = median of the timed steps.
+
+Also printed: the best step, and a CPU-time MFU (FLOPs per CPU-second of this process against the GEMM's
+FLOPs per CPU-second). On cores shared with other processes the wall-clock figures drop, and with several
+OpenMP threads they collapse (threads wait for each other at every barrier); with ``--threads 1`` the CPU-time
+MFU stays a fair estimate of the idle-machine figure.
 
 Usage::
 
-    python benchmarks/train_throughput.py                  # CPU, batch 8, documented shapes
+    python benchmarks/train_throughput.py                  # CPU, batch 8, documented shapes, channels_last
     python benchmarks/train_throughput.py --small          # ResNet18 output_stride 8 on 112×149 frames
+    python benchmarks/train_throughput.py --threads 1      # contention-robust CPU-time MFU on a busy machine
     python benchmarks/train_throughput.py --device cuda --bf16 --channels-last --batch 64
 
 Last line: one JSON object {pair: {"samples_per_s": x, "mfu": y}}.

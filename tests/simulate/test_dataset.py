@@ -26,16 +26,9 @@ from acoustic_ssl.simulate.render import GROUND_TRUTH_HEADER
 TINY = {"videos_per_class": 1, "seconds": 1, "classes": [2, 5], "frame_size": (48, 64)}
 
 
-MAT_HEADER_BYTES = 116  # MATLAB v5 text header: scipy writes the creation time there
-
-
 def _files(root: Path) -> dict[str, bytes]:
-    """Every file's bytes; for .mat files without the timestamped text header (the data must be identical)."""
-    return {
-        str(p.relative_to(root)): p.read_bytes()[MAT_HEADER_BYTES if p.suffix == ".mat" else 0 :]
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
+    """Every file's bytes (the .mat writer uses a fixed header, so whole files must match)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _ground_truth(video_dir: Path) -> list[dict[str, str]]:

@@ -97,3 +97,14 @@ def test_weights_that_do_not_fit_the_spec_are_rejected(tmp_path: Path) -> None:
     save_checkpoint(tmp_path / "w", models={"model": model}, specs=wrong, info={})
     with pytest.raises(CheckpointError, match=r"weights of models\.model do not fit dualcamnet"):
         load_checkpoint(tmp_path / "w")
+
+
+def test_optimizer_state_of_other_parameters_is_rejected(tmp_path: Path) -> None:
+    model, optimizer = _trained_model()
+    save_checkpoint(
+        tmp_path / "o", models={"model": model}, specs={"model": SPEC}, info={}, optimizer=optimizer
+    )
+    tensors, info = read_checkpoint(tmp_path / "o")
+    reordered = torch.optim.Adam(list(model.parameters())[::-1], lr=1e-3)
+    with pytest.raises(CheckpointError, match=r"o: optimizer state 0/exp_avg has shape"):
+        restore_optimizer(reordered, tensors, info, source=tmp_path / "o")

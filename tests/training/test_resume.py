@@ -143,3 +143,12 @@ def test_cli_trains_a_tiny_preset(
     assert Path(capsys.readouterr().out.strip().splitlines()[-1]) == run_dir
     assert cli_main(["train", "--config", str(preset), "--set", "loss.alpah=1"]) == 2
     assert "unknown key 'loss.alpah'" in capsys.readouterr().err
+
+
+def test_two_stream_run_resumes_with_matching_adam_state(tiny_data: dict[str, Path], tmp_path: Path) -> None:
+    # config.json stores roles sorted (audio, video) while the preset lists video first: the network and
+    # Adam parameter order must not depend on it.
+    run_dir = train(tiny_config("selfsup", tiny_data, tmp_path / "run", experiment={"epochs": 1}))
+    train(load_run_config(run_dir, ["experiment.epochs=2"]), resume=run_dir)
+    assert [r["epoch"] for r in epoch_records(run_dir)] == [1, 2]
+    assert all(r["train/loss"] > 0 for r in epoch_records(run_dir))

@@ -20,6 +20,8 @@ from acoustic_ssl.data.layout import (
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.io_utils import atomic_path, write_bytes_atomic, write_text_atomic
 
+_MAT_HEADER = b"MATLAB 5.0 MAT-file, Platform: posix, Created by: acoustic-ssl".ljust(116, b" ")
+
 
 def write_dc(path: Path, samples: np.ndarray) -> None:
     """Write one audio frame: int32 (mics, samples) stored Fortran order (sample-major, mic-minor)."""
@@ -33,8 +35,12 @@ def write_mfcc_mat(path: Path, mfcc: np.ndarray) -> None:
     """Write one acoustic image as a MATLAB v5 file with variable ``MFCC`` (single precision 36x48x12)."""
     if mfcc.shape != ACOUSTIC_SHAPE:
         raise DataError(f"{path}: acoustic image must be {ACOUSTIC_SHAPE}, got {mfcc.shape}")
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        scipy.io.savemat(handle, {"MFCC": np.asarray(mfcc, dtype=np.float32)}, do_compression=False)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            scipy.io.savemat(handle, {"MFCC": np.asarray(mfcc, dtype=np.float32)}, do_compression=False)
+        # scipy stamps the creation time into the 116-byte text header; a fixed one keeps output reproducible.
+        with open(tmp, "r+b") as handle:
+            handle.write(_MAT_HEADER)
 
 
 def write_bmp(path: Path, bgr: np.ndarray) -> None:

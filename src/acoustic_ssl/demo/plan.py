@@ -21,7 +21,6 @@ Rows of the comparison: ``random`` (the audio+video networks of the video run be
 from __future__ import annotations
 
 import hashlib
-import shlex
 from pathlib import Path
 
 from acoustic_ssl.demo.config import RUNS, DemoConfig
@@ -300,13 +299,8 @@ def write_commands_script(stages: list[Stage], out_dir: Path, config: DemoConfig
         lines.append(f"# --- {stage.name}: {stage.description}")
         lines.extend(relative(argv) for argv in stage.commands)
         if stage.action is not None:
-            lines.append(
-                "# then the demo gathers every metrics.json into report.json / report.md / report.html"
-            )
-            lines.append(
-                f"# ({shlex.join(['acoustic-ssl', 'demo', '--out', str(out_dir)])} does just that once "
-                "the stages above are done)"
-            )
+            lines.append("# then the demo gathers the metrics into report.json, report.md, report.html;")
+            lines.append("# `acoustic-ssl demo --out .` does just that once the stages above are done")
         lines.append("")
     path = out_dir / "commands.sh"
     write_text_atomic(path, "\n".join(lines))

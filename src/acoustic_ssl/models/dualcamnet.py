@@ -24,7 +24,8 @@ class DualCamNet(nn.Module):
     Classifier mode sums the map over the 12×16 positions (as the original, not a mean) and applies a fully
     connected layer 128 → C per frame; trainers average the per-frame logits/maps over a sample's frames.
     All weights are truncated normal(0, 0.01) with zero biases; the original applied no weight decay here.
-    ``channels_last`` computes in the NHWC memory format (faster with oneDNN; shapes stay logical NCHW).
+    ``channels_last`` computes in the NHWC memory format (faster with oneDNN); the map is returned
+    contiguous NCHW.
     """
 
     def __init__(self, num_classes: int | None = None, channels_last: bool = True) -> None:
@@ -63,7 +64,7 @@ class DualCamNet(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.temporal_conv(x)
         x = F.max_pool2d(F.relu(self.conv2(x)), 3, 3)
-        return F.relu(self.conv3(x))
+        return F.relu(self.conv3(x)).contiguous()  # NCHW for callers that .view(); a small copy
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fmap = self.feature_map(x)

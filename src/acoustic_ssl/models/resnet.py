@@ -65,7 +65,7 @@ class ResNet18(nn.Module):
         bn_batch_stats_at_eval: reproduce the original's BatchNorm, which used batch statistics even at
             validation/test/feature-extraction time (spec §7 item 13). Default False: running statistics.
         channels_last: compute in the channels_last (NHWC) memory format whatever the input's layout: oneDNN
-            on CPU runs this ~20% faster (and GPU tensor cores prefer it). Shapes stay logical NCHW.
+            on CPU runs this ~20% faster (GPU tensor cores prefer it too); the map is returned as NCHW.
         bn_momentum: running-statistics update rate, 1 − TF decay (0.997 → 0.003 as the original). The
             running averages need ~1/momentum steps to settle; short runs should raise it (e.g. 0.1) or
             evaluate with ``bn_batch_stats_at_eval``.
@@ -134,7 +134,7 @@ class ResNet18(nn.Module):
         x = self.conv1(x)
         x = tf_same_max_pool2d(x, 3, 2)
         x = self.block3(self.block2(self.block1(x)))
-        return self.conv_map(x)
+        return self.conv_map(x).contiguous()  # NCHW for callers that .view(); a small copy
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fmap = self.feature_map(x)

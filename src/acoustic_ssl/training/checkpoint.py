@@ -109,6 +109,18 @@ def restore_optimizer(
     for index, entries in saved["scalars"].items():
         state.setdefault(int(index), {}).update(entries)
     groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in saved["param_groups"]]
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for index, entries in state.items():
+        for key, value in entries.items():
+            if (
+                isinstance(value, torch.Tensor)
+                and value.dim()
+                and (index >= len(params) or value.shape != params[index].shape)
+            ):
+                raise CheckpointError(
+                    f"{source}: optimizer state {index}/{key} has shape {tuple(value.shape)}, which does not "
+                    "match this run's parameters (different models or parameter order)"
+                )
     try:
         optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (ValueError, KeyError) as exc:

@@ -137,10 +137,6 @@ class SelfSupervised(Objective):
 class Transfer(SelfSupervised):
     """(1 − α)·L_av + α·L_aa with the frozen acoustic DualCamNet as the audio network's target (spec §5.3)."""
 
-    def __init__(self, cfg: Config, nets: dict[str, nn.Module], teacher: nn.Module | None = None) -> None:
-        super().__init__(cfg, nets, teacher)
-        self.stream = "audio"
-
     def forward(self, batch: Batch) -> Outputs:
         out = super().forward(batch)
         with torch.no_grad():

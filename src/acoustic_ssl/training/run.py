@@ -332,7 +332,11 @@ class Trainer:
         from acoustic_ssl.models import build_model
 
         cfg, device = self.cfg, self.info.device
-        nets = {role: build_model(spec.name, **spec.kwargs) for role, spec in cfg.models.items()}
+        # Sorted roles: the parameter (hence Adam state) order must not depend on the order of the TOML tables
+        # or of a run's config.json (written with sorted keys), or resuming would mismatch the Adam state.
+        nets = {
+            role: build_model(cfg.models[role].name, **cfg.models[role].kwargs) for role in sorted(cfg.models)
+        }
         teacher = None
         if cfg.teacher_role:
             teacher, self.teacher_spec = load_teacher(cfg)
