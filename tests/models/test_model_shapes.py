@@ -226,3 +226,23 @@ def test_bf16_autocast_forward() -> None:
         assert ResNet18(output_stride=8, width=8)(torch.randn(2, 3, 112, 149)).shape == (2, 128, 12, 16)
         assert DualCamNet(num_classes=3)(torch.randn(12, 12, 36, 48)).shape == (12, 3)
         assert HearNet()(torch.randn(2, 257, 200)).shape == (2, 128)
+
+
+def test_decay_groups_equal_tf_l2_regulariser_in_adam() -> None:
+    torch.manual_seed(3)
+    net = HearNet().double()  # float64: Adam's m/√v amplifies rounding noise where gradients are ~0
+    twin = HearNet().double()
+    twin.load_state_dict(net.state_dict())
+    x = torch.randn(2, 257, 125, dtype=torch.float64)
+    grouped = torch.optim.Adam(decay_parameter_groups(net, 5e-4), lr=1e-2)
+    plain = torch.optim.Adam(twin.parameters(), lr=1e-2)
+    for _ in range(2):
+        grouped.zero_grad()
+        net(x).square().mean().backward()
+        grouped.step()
+        plain.zero_grad()
+        l2 = sum(p.square().sum() for p in weight_decay_parameters(twin)) * 5e-4 / 2  # TF: s·Σw²/2
+        (twin(x).square().mean() + l2).backward()
+        plain.step()
+    for a, b in zip(net.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
