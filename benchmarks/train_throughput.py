@@ -32,6 +32,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
+# Idle OpenMP threads sleep instead of spinning. Must be set before torch loads its OpenMP runtime. On cores
+# shared with other processes, spinning threads burn the time slices their partners need to reach the next
+# barrier: measured 2-20× slower steps with 2 threads at load ≈ 5 on 2 cores. On an idle machine a wake-up
+# costs microseconds against millisecond-long convolutions.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -243,7 +249,8 @@ def main() -> None:
     peak_dtype = torch.bfloat16 if args.bf16 else torch.float32
     print(
         f"device {device} threads {torch.get_num_threads()} batch {args.batch} bf16 {args.bf16} "
-        f"channels_last {args.channels_last} small {args.small} width {args.width} compile {args.compile}"
+        f"channels_last {args.channels_last} small {args.small} width {args.width} compile {args.compile} "
+        f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')}"
     )
     print(f"load average at start: {os.getloadavg()[0]:.2f} (other processes share the cores)", flush=True)
     # The peak is re-measured after every pair and the best value kept: a peak taken while other processes

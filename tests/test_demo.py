@@ -102,6 +102,25 @@ def test_shipped_presets_are_valid(name: str) -> None:
     assert all(run.config.is_file() for run in config.runs.values())
 
 
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_training_runs_are_valid_training_configs(name: str, tmp_path: Path) -> None:
+    """Each train stage's --config/--set combination passes the training config validation."""
+    from acoustic_ssl.cli import build_parser
+    from acoustic_ssl.demo.plan import build_stages
+    from acoustic_ssl.training.config import load_config
+
+    config = load_demo_config(preset_path(name))
+    train_stages = [s for s in build_stages(config, tmp_path) if s.name.startswith("train:")]
+    assert len(train_stages) == 4 * config.seeds
+    parser = build_parser()
+    for stage in train_stages:
+        args = parser.parse_args(list(stage.commands[0]))
+        cfg = load_config(args.config, args.overrides)
+        assert cfg.runtime.run_dir.startswith(str(tmp_path / "runs"))
+        assert cfg.data.train_list and cfg.data.stats_dir == str(tmp_path / "stats")
+    assert (tmp_path / "configs" / "transfer.toml").is_file()
+
+
 def test_preset_typos_are_errors() -> None:
     path = preset_path("test")
     text = path.read_text()

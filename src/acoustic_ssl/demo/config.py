@@ -8,11 +8,10 @@ Unknown keys are errors: a typo must not silently fall back to a default.
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from acoustic_ssl.errors import ConfigError
 
@@ -26,8 +25,12 @@ RUNS: tuple[str, ...] = ("supervised", "selfsup_video", "selfsup_acoustic", "tra
 
 @dataclass(frozen=True)
 class SimulateSettings:
-    """Arguments of ``acoustic-ssl simulate``: the size and difficulty of the synthetic dataset."""
+    """Arguments of ``acoustic-ssl simulate``: the size and difficulty of the synthetic dataset.
 
+    ``seed`` fixes the dataset and its split; ``[demo] seed``/``seeds`` vary the training only.
+    """
+
+    seed: int
     videos_per_class: int
     seconds: int
     snr_db: float
@@ -87,7 +90,7 @@ class DemoConfig:
 
     @property
     def seed_list(self) -> list[int]:
-        """The training seeds: ``seed, seed+1, ...``; the dataset itself is simulated once with ``seed``."""
+        """The training seeds: ``seed, seed+1, ...`` (the dataset has its own ``[simulate] seed``)."""
         return [self.seed + i for i in range(self.seeds)]
 
 
@@ -181,6 +184,7 @@ def parse_demo_config(text: str, source: Path) -> DemoConfig:
             "frame_size", f"expected [height, width] of at least 16 pixels, got {list(frame_size)}"
         )
     simulate = SimulateSettings(
+        seed=sim.get("seed", int, 0),
         videos_per_class=sim.get("videos_per_class", int),
         seconds=sim.get("seconds", int),
         snr_db=sim.get("snr_db", float),

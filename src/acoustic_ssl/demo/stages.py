@@ -22,7 +22,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -50,9 +50,11 @@ class Stage:
     action_key: str = ""  # what the action depends on beyond its commands (goes into the fingerprint)
     resumable: bool = False  # commands continue a partial attempt (simulate, convert, train --resume auto)
 
-    def fingerprint(self) -> str:
-        """Hash of what the stage would do; a different hash means the stage must run again."""
-        payload = json.dumps({"commands": self.commands, "action": self.action_key}, sort_keys=True)
+    def fingerprint(self, root: Path) -> str:
+        """Hash of what the stage would do, with paths relative to ``root`` (a moved DIR stays resumable)."""
+        prefix = f"{root}/"
+        commands = [[arg.replace(prefix, "") for arg in argv] for argv in self.commands]
+        payload = json.dumps({"commands": commands, "action": self.action_key}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -97,8 +99,8 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _is_current(stage: Stage, marker: dict[str, Any] | None, run_ids: dict[str, str]) -> bool:
-    if not marker or marker.get("fingerprint") != stage.fingerprint():
+def _is_current(stage: Stage, marker: dict[str, Any] | None, run_ids: dict[str, str], root: Path) -> bool:
+    if not marker or marker.get("fingerprint") != stage.fingerprint(root):
         return False
     recorded = marker.get("deps", {})
     return all(recorded.get(dep) == run_ids.get(dep) for dep in stage.deps)
@@ -137,7 +139,7 @@ def run_stages(
         head = f"[{index}/{total}] {stage.name}"
         marker = read_marker(out_dir, stage.name)
         forced = any(fnmatchcase(stage.name, p) for p in redo)
-        if not forced and _is_current(stage, marker, run_ids):
+        if not forced and _is_current(stage, marker, run_ids, out_dir):
             assert marker is not None
             log(f"{head}: done already ({marker.get('seconds', 0):.1f} s), skipped")
             run_ids[stage.name], markers[stage.name] = marker["run_id"], marker
@@ -146,7 +148,10 @@ def run_stages(
         done_file = marker_path(out_dir, stage.name)
         started_file = done_file.with_suffix(".started")
         done_file.unlink(missing_ok=True)
-        attempt = {"fingerprint": stage.fingerprint(), "deps": {dep: run_ids[dep] for dep in stage.deps}}
+        attempt = {
+            "fingerprint": stage.fingerprint(out_dir),
+            "deps": {dep: run_ids[dep] for dep in stage.deps},
+        }
         resume_partial = (
             stage.resumable and not forced and read_marker(out_dir, stage.name, ".started") == attempt
         )
@@ -177,8 +182,8 @@ def run_stages(
             "stage": stage.name,
             "seconds": round(seconds, 3),
             "cpu_seconds": round(cpu_seconds() - start_cpu, 3),
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "fingerprint": stage.fingerprint(),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "fingerprint": attempt["fingerprint"],
             "run_id": uuid.uuid4().hex,
             "deps": attempt["deps"],
             "commands": [format_command(argv) for argv in stage.commands],

@@ -40,6 +40,12 @@ ROW_TITLES = {
     "selfsup_acoustic": "self-supervised, acoustic images (DualCamNet)",
     "transfer": "self-supervised, acoustic-image transfer",
 }
+SHORT_TITLES = {
+    "random": "random init",
+    "supervised": "supervised",
+    "selfsup_video": "self-sup. (video)",
+    "transfer": "acoustic transfer",
+}
 LOCALIZATION_ROWS = {"audio_video": "selfsup_video", "acoustic_video": "selfsup_acoustic"}
 RANKS = (1, 5, 10)
 
@@ -248,7 +254,7 @@ def bar_chart_png(report: Mapping[str, Any]) -> bytes:
         means = [report[key][r] if report[key][r] is not None else 0.0 for r in rows]
         stds = [report[f"{key}_std"][r] or 0.0 for r in rows]
         ax.bar(x + offset, means, width=0.4, yerr=stds, capsize=3, label=label)
-    ax.set_xticks(x, [ROW_TITLES[r].split(" (")[0] for r in rows], fontsize=8)
+    ax.set_xticks(x, [SHORT_TITLES[r] for r in rows], fontsize=8)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
     ax.set_title(f"preset {report['preset']}", fontsize=9)

@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from acoustic_ssl.errors import ConfigError
 
