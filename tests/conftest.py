@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("ACOUSTIC_SSL_NO_PROGRESS", "1")
-# Spinning OpenMP threads steal the other core on a busy 2-core machine (steps 2-20x slower); must precede torch.
+# Spinning OpenMP threads steal the other core on a busy 2-core machine (2-20x slower); set before torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 # machines); set before torch is imported. Users can still choose ACTIVE in their environment.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from acoustic_ssl import __version__  # noqa: E402
-from acoustic_ssl.errors import AcousticSSLError  # noqa: E402
+from acoustic_ssl import __version__
+from acoustic_ssl.errors import AcousticSSLError
 
 COMMAND_MODULES = (
     "acoustic_ssl.simulate.cli",
