@@ -246,3 +246,14 @@ def test_decay_groups_equal_tf_l2_regulariser_in_adam() -> None:
         plain.step()
     for a, b in zip(net.parameters(), twin.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+
+
+def test_he_init_option_scales_with_fan_in_and_rejects_unknown_schemes() -> None:
+    from acoustic_ssl.models import DualCamNet, HearNet
+
+    original, he = HearNet(num_classes=10), HearNet(num_classes=10, init="he")
+    assert abs(original.fc1.weight.std().item() - 0.01) < 0.002
+    assert abs(he.fc1.weight.std().item() - (2.0 / 1024) ** 0.5) < 0.01
+    assert DualCamNet(init="he").conv2.weight.std().item() > 5 * DualCamNet().conv2.weight.std().item()
+    with pytest.raises(ValueError, match="init"):
+        HearNet(init="xavier")

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from acoustic_ssl.models.layers import trunc_normal_
+from acoustic_ssl.models.layers import init_weights_
 
 FRAMES_PER_BLOCK = 12
 MFCC_CHANNELS = 12
@@ -23,12 +23,15 @@ class DualCamNet(nn.Module):
 
     Classifier mode sums the map over the 12×16 positions (as the original, not a mean) and applies a fully
     connected layer 128 → C per frame; trainers average the per-frame logits/maps over a sample's frames.
-    All weights are truncated normal(0, 0.01) with zero biases; the original applied no weight decay here.
+    All weights are truncated normal(0, 0.01) with zero biases (``init="he"``: He, see
+    ``layers.init_weights_``); the original applied no weight decay here.
     ``channels_last`` computes in the NHWC memory format (faster with oneDNN); the map is returned
     contiguous NCHW.
     """
 
-    def __init__(self, num_classes: int | None = None, channels_last: bool = True) -> None:
+    def __init__(
+        self, num_classes: int | None = None, channels_last: bool = True, init: str = "original"
+    ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.channels_last = channels_last
@@ -38,10 +41,7 @@ class DualCamNet(nn.Module):
         self.conv2 = nn.Conv2d(MFCC_CHANNELS, 32, 5, padding=2)
         self.conv3 = nn.Conv2d(32, 128, 5, padding=2)
         self.full1 = nn.Linear(128, num_classes) if num_classes is not None else None
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                trunc_normal_(module.weight, std=0.01)
-                nn.init.zeros_(module.bias)
+        init_weights_([m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Linear))], init)
 
     def weight_decay_parameters(self) -> list[nn.Parameter]:
         """None: the original DualCamNet had no L2 regulariser."""

@@ -32,6 +32,26 @@ def he_trunc_normal_(weight: torch.Tensor) -> torch.Tensor:
     return trunc_normal_(weight, std=math.sqrt(2.6 / fan_in(weight)))
 
 
+INIT_SCHEMES = ("original", "he")
+
+
+def init_weights_(modules: list[nn.Module], scheme: str) -> None:
+    """Initialise conv/linear layers: ``original`` = truncated normal(0, 0.01) as the TF code, ``he`` = He.
+
+    The original's N(0, 0.01) layers shrink activations layer after layer; that trains on ACIVW-sized data
+    over 100 epochs but stalls on small datasets and short schedules (a supervised HearNet on 80 clips reaches
+    ~50% training accuracy after 30 epochs vs 100% after 8 with ``he``). Zero biases either way.
+    """
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"init must be one of {INIT_SCHEMES}, got {scheme!r}")
+    for module in modules:
+        if scheme == "he":
+            he_trunc_normal_(module.weight)
+        else:
+            trunc_normal_(module.weight, std=0.01)
+        nn.init.zeros_(module.bias)
+
+
 def tf_same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
     """TF SAME padding (before, after) along one dimension: the odd extra element goes after."""
     out = -(-size // stride)
