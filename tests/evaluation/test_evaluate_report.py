@@ -102,6 +102,8 @@ def test_report_screenshot(evaluated_run: Path, tmp_path: Path) -> None:
     shot = tmp_path / "shot.png"
     subprocess.run(
         [shutil.which("chromium") or "/usr/bin/chromium", "--headless", "--disable-gpu", "--no-sandbox",
+         "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
          f"--screenshot={shot}", "--window-size=1200,2000", html_path.as_uri()],
         check=True, timeout=60, capture_output=True,
     )
