@@ -19,7 +19,7 @@ network) -> extract -> evaluate (kNN, retrieval, localisation) -> report (DIR/re
 
 Every stage calls the ordinary commands (listed in DIR/commands.sh, to run them one by one) and leaves a
 marker DIR/stages/<stage>.done; rerunning the same command resumes after the last finished stage. Presets
-live in configs/demo/ (test: ~2 min; tiny: ~15 min on 2 CPU cores; small: several seeds; paper: full size,
+live in configs/demo/ (test: ~1 min; tiny: ~5 min on 2 CPU cores; small: 3 seeds, ~30 min; paper: full size,
 GPU); copy one, edit it and pass it with --config.
 """
 
