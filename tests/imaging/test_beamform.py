@@ -108,7 +108,9 @@ def test_steering_on_the_fly_equals_cached(
     cached = Beamformer(geometry, camera, rows=6, cols=8, frame_batch=2)
     lean = Beamformer(geometry, camera, rows=6, cols=8, cache_steering=False)
     assert lean.steering_bytes == 0 < cached.steering_bytes
-    np.testing.assert_allclose(lean.power(frames), cached.power(frames), rtol=1e-5)
+    power = cached.power(frames)
+    scale = power.max(axis=(1, 2), keepdims=True)  # per frame and bin: float32 rounding differs by CPU
+    assert (np.abs(lean.power(frames) - power) / scale).max() < 1e-5
     images = cached.images(frames)
     np.testing.assert_allclose(lean.images(frames), images, rtol=0, atol=1e-5 * np.abs(images).max())
 
