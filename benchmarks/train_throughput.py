@@ -184,7 +184,7 @@ def build(pair: str, args: argparse.Namespace, device: torch.device) -> Setup:
                     return triplet_loss(d, same, 0.2, epoch=0)
                 with torch.no_grad():
                     t = acoustic_map(teacher, acoustic)
-                return transfer_loss(d, same, a, t, alpha=0.5, margin=0.2, epoch=0)
+                return transfer_loss(d, same, a, t, alpha=0.5, margin=0.2, epoch=0).loss
 
     elif pair == "acoustic_video":
         video, acoustic_net = video_net(), prep(DualCamNet(channels_last=args.channels_last))

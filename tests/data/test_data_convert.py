@@ -82,7 +82,7 @@ def test_round_trip_raw_to_records(tmp_path: Path, make_raw_video) -> None:
 def test_mic_and_modalities_are_honoured(tmp_path: Path, make_raw_video) -> None:
     raw, out = tmp_path / "raw", tmp_path / "out"
     written = make_raw_video(raw, 0, 0, frames=12)
-    convert_dataset(raw, out, modalities=(1,), workers=1, mic=5)
+    convert_dataset(raw, out, modalities=("audio",), workers=1, mic=5)
     record = read_record(out / "class_0" / "data_000" / "Data_001.tfrecord")
     assert set(record) == {"classes", "location", "audio/data"}
     np.testing.assert_array_equal(record["audio/data"], written["audio"][:, 5, :])
@@ -93,12 +93,12 @@ def test_mic_and_modalities_are_honoured(tmp_path: Path, make_raw_video) -> None
 def test_resumes_without_redoing_finished_records(tmp_path: Path, make_raw_video) -> None:
     raw, out = tmp_path / "raw", tmp_path / "out"
     make_raw_video(raw, 1, 2, frames=36, size=(24, 32))
-    convert_dataset(raw, out, modalities=(0, 1), workers=1)
+    convert_dataset(raw, out, modalities=("acoustic", "audio"), workers=1)
     video_dir = out / "class_1" / "data_002"
     first, second = video_dir / "Data_001.tfrecord", video_dir / "Data_002.tfrecord"
     os.utime(first, (1, 1))
     second.unlink()
-    summary = convert_dataset(raw, out, modalities=(0, 1), workers=1)
+    summary = convert_dataset(raw, out, modalities=("acoustic", "audio"), workers=1)
     assert (summary.written, summary.skipped) == (1, 2)
     assert first.stat().st_mtime == 1 and second.is_file()
 

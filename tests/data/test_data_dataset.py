@@ -16,6 +16,7 @@ from acoustic_ssl.cli import main
 from acoustic_ssl.data import (
     ACIVWDataset,
     compute_stats,
+    load_normalization,
     load_stats,
     read_record,
     sensor_audio_to_waveform,
@@ -61,7 +62,7 @@ def test_item_shapes_and_labels(dataset_list: Path) -> None:
 
 
 def test_acoustic_images_are_flipped_both_ways(dataset_list: Path) -> None:
-    item = ACIVWDataset(dataset_list, mode="inference", modalities=(0,))[0]
+    item = ACIVWDataset(dataset_list, mode="inference", modalities=("acoustic",))[0]
     assert set(item) == {"acoustic", "label", "location", "video_id", "start"}
     paths = dataset_list.read_text().split()
     stored = np.concatenate([read_record(p)["audio/image"] for p in paths[:2]])  # [24, 36, 48, 12]
@@ -71,21 +72,24 @@ def test_acoustic_images_are_flipped_both_ways(dataset_list: Path) -> None:
 
 
 def test_video_frames_0_and_23_minus_bgr_means(dataset_list: Path) -> None:
-    video = ACIVWDataset(dataset_list, mode="inference", modalities=(2,))[1]["video"]
+    video = ACIVWDataset(dataset_list, mode="inference", modalities=("video",))[1]["video"]
     # records hold frame index (within the video) in channel 0, 100 in channel 1, 200 in channel 2
     assert video[0, 0, 0, 0] == pytest.approx(24 - 123.68)  # sample 1 starts at second 2 -> frame 24
     assert video[1, 0, 0, 0] == pytest.approx(47 - 123.68)
     assert video[0, 1, 5, 5] == pytest.approx(100 - 116.78) and video[1, 2, 3, 3] == pytest.approx(
         200 - 103.94
     )
-    five = ACIVWDataset(dataset_list, mode="inference", modalities=(2,), nr_frames=5)[0]["video"]
+    five = ACIVWDataset(dataset_list, mode="inference", modalities=("video",), nr_frames=5)[0]["video"]
     assert five[:, 0, 0, 0].tolist() == pytest.approx([f - 123.68 for f in (0, 5, 11, 17, 23)])
-    resized = ACIVWDataset(dataset_list, mode="inference", modalities=(2,), video_size=(12, 16))[0]["video"]
+    resized = ACIVWDataset(dataset_list, mode="inference", modalities=("video",), video_size=(12, 16))[0]
+    resized = resized["video"]
     assert resized.shape == (2, 3, 12, 16) and resized[1, 0].mean() == pytest.approx(23 - 123.68, abs=1e-3)
 
 
 def test_inference_order_is_consecutive_and_non_overlapping(dataset_list: Path) -> None:
-    dataset = ACIVWDataset(dataset_list, mode="inference", total_length=2, sample_length=1, modalities=(2,))
+    dataset = ACIVWDataset(
+        dataset_list, mode="inference", total_length=2, sample_length=1, modalities=("video",)
+    )
     items = [dataset[i] for i in range(len(dataset))]
     got = [(int(i["video_id"]), int(i["start"])) for i in items]
     assert got == [(1004, 0), (1004, 1), (1004, 2), (1004, 3), (2000, 0), (2000, 1)] + [
@@ -96,7 +100,7 @@ def test_inference_order_is_consecutive_and_non_overlapping(dataset_list: Path) 
 
 def test_training_crops_stay_in_their_block_and_follow_seed_and_epoch(dataset_list: Path) -> None:
     dataset = ACIVWDataset(
-        dataset_list, total_length=2, sample_length=1, number_of_crops=8, modalities=(2,), seed=1
+        dataset_list, total_length=2, sample_length=1, number_of_crops=8, modalities=("video",), seed=1
     )
     assert len(dataset) == 40
     starts = [dataset.first_record(i) for i in range(len(dataset))]
@@ -107,7 +111,7 @@ def test_training_crops_stay_in_their_block_and_follow_seed_and_epoch(dataset_li
     assert starts != [dataset.first_record(i) for i in range(len(dataset))]
     dataset.set_epoch(0)
     assert starts == [dataset.first_record(i) for i in range(len(dataset))]
-    whole = ACIVWDataset(dataset_list, mode="training", modalities=(2,))
+    whole = ACIVWDataset(dataset_list, mode="training", modalities=("video",))
     assert [whole.first_record(i) for i in range(len(whole))] == [0, 2, 4, 6, 8]
 
 
@@ -121,11 +125,11 @@ def test_invalid_configurations_are_errors(dataset_list: Path, tmp_path: Path) -
     lines = dataset_list.read_text().split()
     write_list(tmp_path / "straddle.txt", lines[3:5])  # last second of one video + first of the next
     with pytest.raises(DataError, match="not the next second"):
-        ACIVWDataset(tmp_path / "straddle.txt", mode="inference", modalities=(2,))[0]
+        ACIVWDataset(tmp_path / "straddle.txt", mode="inference", modalities=("video",))[0]
 
 
 def test_spectrogram_matches_an_independent_computation(dataset_list: Path) -> None:
-    dataset = ACIVWDataset(dataset_list, mode="inference", modalities=(1,))
+    dataset = ACIVWDataset(dataset_list, mode="inference", modalities=("audio",))
     paths = dataset_list.read_text().split()
     sensor = np.concatenate([read_record(p)["audio/data"] for p in paths[:2]]).reshape(-1).astype(np.float64)
     waveform = resample_poly(sensor, 3675, 2048)
@@ -152,7 +156,7 @@ def test_audio_helpers() -> None:
 
 def test_stats_match_numpy_and_zscore_the_spectrograms(dataset_list: Path, tmp_path: Path) -> None:
     values = compute_stats(dataset_list, tmp_path / "stats")
-    dataset = ACIVWDataset(dataset_list, mode="inference", modalities=(1,))
+    dataset = ACIVWDataset(dataset_list, mode="inference", modalities=("audio",))
     specs = np.stack([dataset[i]["spectrogram"].numpy().astype(np.float64) for i in range(len(dataset))])
     np.testing.assert_allclose(values["global_mean"], specs.mean(axis=(0, 2)), rtol=1e-5)
     np.testing.assert_allclose(values["global_std_dev"], specs.std(axis=(0, 2)), rtol=1e-4)
@@ -170,7 +174,8 @@ def test_stats_match_numpy_and_zscore_the_spectrograms(dataset_list: Path, tmp_p
         assert array.dtype == np.float32 and array.shape == (257,)
     mean, std = load_stats(tmp_path / "stats")
     assert np.array_equal(mean, values["global_mean"]) and np.array_equal(std, values["global_std_dev"])
-    normalised = ACIVWDataset(dataset_list, mode="inference", modalities=(1,), stats_dir=tmp_path / "stats")
+    normalize = load_normalization(tmp_path / "stats")
+    normalised = ACIVWDataset(dataset_list, mode="inference", modalities=("audio",), normalize=normalize)
     z = np.stack([normalised[i]["spectrogram"].numpy() for i in range(len(normalised))])
     np.testing.assert_allclose(z.mean(axis=(0, 2)), 0, atol=1e-3)
     np.testing.assert_allclose(z.std(axis=(0, 2)), 1, atol=1e-3)
@@ -178,7 +183,7 @@ def test_stats_match_numpy_and_zscore_the_spectrograms(dataset_list: Path, tmp_p
 
 def test_original_scaling_reproduces_the_published_formula(dataset_list: Path, tmp_path: Path) -> None:
     assert main(["stats", str(dataset_list), str(tmp_path / "orig"), "--original-scaling"]) == 0
-    dataset = ACIVWDataset(dataset_list, mode="inference", modalities=(1,))
+    dataset = ACIVWDataset(dataset_list, mode="inference", modalities=("audio",))
     specs = np.stack([dataset[i]["spectrogram"].numpy().astype(np.float64) for i in range(len(dataset))])
     n = 10 * 200 * 257  # list lines x frames x bins
     total, total_sq = specs.sum(axis=(0, 2)), np.square(specs).sum(axis=(0, 2))
@@ -199,7 +204,7 @@ def _as_tuple(item: dict[str, torch.Tensor]) -> tuple:
 
 def test_dataloader_with_two_workers_matches_direct_indexing(dataset_list: Path) -> None:
     dataset = ACIVWDataset(
-        dataset_list, total_length=2, sample_length=1, number_of_crops=2, modalities=(0, 2)
+        dataset_list, total_length=2, sample_length=1, number_of_crops=2, modalities=("acoustic", "video")
     )
     dataset.set_epoch(3)
     direct = [_as_tuple(dataset[i]) for i in range(len(dataset))]
@@ -215,7 +220,9 @@ def test_dataloader_with_two_workers_matches_direct_indexing(dataset_list: Path)
 
 
 def test_distributed_sampler_partitions_the_samples(dataset_list: Path) -> None:
-    dataset = ACIVWDataset(dataset_list, mode="inference", total_length=2, sample_length=1, modalities=(2,))
+    dataset = ACIVWDataset(
+        dataset_list, mode="inference", total_length=2, sample_length=1, modalities=("video",)
+    )
     parts = [
         list(DistributedSampler(dataset, num_replicas=2, rank=rank, shuffle=True, seed=5, drop_last=True))
         for rank in range(2)

@@ -134,6 +134,6 @@ def test_scan_reports_mismatched_counts_and_missing_frames(tmp_path: Path, make_
     with pytest.raises(DataError, match=r"Data_12\.mat: frame file is missing"):
         scan_video_dir(video_dir, 0, 1)
     with pytest.raises(DataError, match=r"I_000012\.bmp: frame file is missing"):
-        scan_video_dir(video_dir, 0, 1, modalities=(2,))
+        scan_video_dir(video_dir, 0, 1, modalities=("video",))
     with pytest.raises(DataError, match=r"A_000012\.dc: frame file is missing"):
-        scan_video_dir(video_dir, 0, 1, modalities=(1,))
+        scan_video_dir(video_dir, 0, 1, modalities=("audio",))

@@ -2,55 +2,79 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from acoustic_ssl import presets
 from acoustic_ssl.errors import ConfigError
-from acoustic_ssl.training.config import load_config, parse_override
+from acoustic_ssl.training.config import SECTIONS, load_config, parse_override
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-PRESETS = sorted(CONFIGS.glob("*.toml"))
-
-
-def test_presets_exist_for_every_family() -> None:
-    names = {p.stem for p in PRESETS}
-    for family in (
-        "selfsup_audio_video",
-        "selfsup_acoustic_video",
-        "transfer",
-        "distillation",
-        "supervised_hearnet",
-        "supervised_dualcamnet",
-        "supervised_resnet18",
-    ):
-        assert family in names and f"tiny_{family}" in names
+EXPERIMENTS = (
+    "selfsup_audio_video",
+    "selfsup_acoustic_video",
+    "transfer",
+    "distillation",
+    "supervised_hearnet",
+    "supervised_dualcamnet",
+    "supervised_resnet18",
+)
 
 
-@pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
-def test_every_preset_loads(preset: Path) -> None:
-    cfg = load_config(preset)
-    assert cfg.experiment.name == preset.stem
+def test_one_packaged_preset_per_experiment() -> None:
+    assert sorted(presets.names("train")) == sorted(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.parametrize("variant", [None, "tiny"])
+def test_every_preset_and_variant_loads(name: str, variant: str | None) -> None:
+    cfg = load_config(name, variant=variant)
+    assert cfg.experiment.name == (f"tiny_{name}" if variant else name)
     assert Path(cfg.data.train_list).is_absolute()
-    assert "--set data.train_list" in preset.read_text()  # the header documents the override
+    text = presets.find("train", name).read_text()
+    assert "--set data.train_list" in text  # the header documents the override
+    if variant:
+        assert cfg.experiment.epochs == 3 and not cfg.runtime.bf16 and cfg.data.batch_size == 16
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_presets_hold_only_deltas_over_the_defaults(name: str) -> None:
+    raw = tomllib.loads(presets.find("train", name).read_text())
+    for section, cls in SECTIONS.items():
+        defaults = cls()
+        for key, value in raw.get(section, {}).items():
+            if key != "kind":  # the kind names the experiment even where it is the default
+                field = "lambda_" if key == "lambda" else key
+                assert getattr(defaults, field) != value, f"{name}: {section}.{key} restates the default"
 
 
 def test_original_hyperparameters() -> None:
-    cfg = load_config(CONFIGS / "selfsup_audio_video.toml")
+    cfg = load_config("selfsup_audio_video")
     assert (cfg.data.batch_size, cfg.optim.lr, cfg.experiment.epochs, cfg.loss.margin) == (64, 1e-5, 20, 0.2)
-    assert cfg.modalities == (1, 2) and cfg.data.nr_frames == 2
-    assert load_config(CONFIGS / "selfsup_acoustic_video.toml").modalities == (0, 2)
-    transfer = load_config(CONFIGS / "transfer.toml")
-    assert transfer.loss.alpha == 0.5 and transfer.modalities == (0, 1, 2)
-    sup = load_config(CONFIGS / "supervised_resnet18.toml")
+    assert cfg.modalities == ("audio", "video") and cfg.data.nr_frames == 2
+    assert load_config("selfsup_acoustic_video").modalities == ("acoustic", "video")
+    transfer = load_config("transfer")
+    assert transfer.loss.alpha == 0.5 and transfer.modalities == ("acoustic", "audio", "video")
+    sup = load_config("supervised_resnet18")
     assert (sup.data.batch_size, sup.optim.lr, sup.experiment.epochs) == (32, 1e-3, 100)
-    dist = load_config(CONFIGS / "distillation.toml")
-    assert (dist.loss.lambda_, dist.loss.temperature, dist.modalities) == (0.5, 1.0, (0, 1))
+    dist = load_config("distillation")
+    assert (dist.loss.lambda_, dist.loss.temperature, dist.modalities) == (0.5, 1.0, ("acoustic", "audio"))
+
+
+def test_a_preset_file_path_still_works_and_unknown_names_fail(tmp_path: Path) -> None:
+    copy = tmp_path / "mine.toml"
+    copy.write_text(presets.find("train", "transfer").read_text())
+    assert load_config(copy).experiment.kind == "transfer"
+    with pytest.raises(ConfigError, match=r"no packaged train preset named 'trasnfer'.*transfer"):
+        load_config("trasnfer")
+    with pytest.raises(ConfigError, match=r"transfer.toml: no variant 'huge' \(variants: tiny\)"):
+        load_config("transfer", variant="huge")
 
 
 def test_overrides_are_toml_literals_or_strings(tmp_path: Path) -> None:
     cfg = load_config(
-        CONFIGS / "transfer.toml",
+        "transfer",
         [
             "loss.alpha=0.1",
             "data.video_size=[112,149]",
@@ -61,12 +85,8 @@ def test_overrides_are_toml_literals_or_strings(tmp_path: Path) -> None:
     assert cfg.loss.alpha == 0.1 and cfg.data.video_size == [112, 149] and cfg.runtime.bf16 is False
     assert cfg.data.train_list == str(tmp_path / "a b.txt")
     assert parse_override("optim.lr=1e-4") == (["optim", "lr"], 1e-4)
-    assert (
-        load_config(CONFIGS / "tiny_selfsup_audio_video.toml", ["models.video.width=8"])
-        .models["video"]
-        .kwargs["width"]
-        == 8
-    )
+    tiny = load_config("selfsup_audio_video", ["models.video.width=8"], variant="tiny")
+    assert tiny.models["video"].kwargs["width"] == 8  # --set applies after the variant
 
 
 @pytest.mark.parametrize(
@@ -78,7 +98,7 @@ def test_overrides_are_toml_literals_or_strings(tmp_path: Path) -> None:
         ("runtime.bf16=1", "runtime.bf16: expected true or false"),
         ("experiment.kind=magic", "experiment.kind: expected one of"),
         ("models.video.widht=8", "models.video.widht: unknown argument of resnet18"),
-        ("models.audio.name=resnet18", "models.audio.name: kind 'transfer' needs hearnet"),
+        ("models.audio.name=resnet18", "models.audio.name: kind 'transfer' needs a network reading audio"),
         ("loss.teacher_checkpoint=", "loss.teacher_checkpoint: kind 'transfer' needs a checkpoint"),
         ("data.total_length=3", "data.total_length: must be a multiple"),
         ("bogus.key=1", "unknown section 'bogus'"),
@@ -87,14 +107,14 @@ def test_overrides_are_toml_literals_or_strings(tmp_path: Path) -> None:
 )
 def test_bad_overrides_name_the_key_and_file(override: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
-        load_config(CONFIGS / "transfer.toml", [override])
+        load_config("transfer", [override])
     assert message in str(err.value)
     if "=" in override:
         assert "transfer.toml" in str(err.value)
 
 
 def test_bad_file_key_and_roles(tmp_path: Path) -> None:
-    text = (CONFIGS / "tiny_supervised_hearnet.toml").read_text()
+    text = presets.find("train", "supervised_hearnet").read_text()
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace("[optim]", "[optim]\nmomentum = 0.9"))
     with pytest.raises(ConfigError, match=r"bad.toml: unknown key 'optim.momentum'"):
@@ -114,4 +134,4 @@ def test_bad_file_key_and_roles(tmp_path: Path) -> None:
 
 def test_hearnet_needs_two_second_samples() -> None:
     with pytest.raises(ConfigError, match=r"data\.sample_length: HearNet needs"):
-        load_config(CONFIGS / "supervised_hearnet.toml", ["data.sample_length=1", "data.total_length=1"])
+        load_config("supervised_hearnet", ["data.sample_length=1", "data.total_length=1"])

@@ -117,9 +117,10 @@ def test_transfer_loss_matches_naive(epoch: int) -> None:
         l_av, l_aa = naive_batch_all(d_av, same, 0.2)[0], naive_batch_all(d_aa, same, 0.2)[0]
     expected = (1 - alpha) * l_av + alpha * l_aa
     got = transfer_loss(d_av, same, audio, acoustic_map, alpha, 0.2, epoch)
-    assert got.item() == pytest.approx(expected, rel=1e-4)
+    assert got.loss.item() == pytest.approx(expected, rel=1e-4)
+    assert (got.audio_video.item(), got.audio_acoustic.item()) == pytest.approx((l_av, l_aa), rel=1e-4)
     summed = transfer_loss(d_av, same, audio, acoustic_map.sum(dim=(2, 3)), alpha, 0.2, epoch)
-    assert summed.item() == pytest.approx(expected, rel=1e-4)
+    assert summed.loss.item() == pytest.approx(expected, rel=1e-4)
 
 
 def naive_distillation(

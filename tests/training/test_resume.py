@@ -14,7 +14,8 @@ from training_helpers import epoch_records, step_records, tiny_config
 from acoustic_ssl.cli import main as cli_main
 from acoustic_ssl.training.checkpoint import CheckpointError
 from acoustic_ssl.training.objectives import Supervised
-from acoustic_ssl.training.run import TrainingError, TrainingInterrupted, load_run_config, train
+from acoustic_ssl.training.run import TrainingError, TrainingInterrupted, train
+from acoustic_ssl.training.rundir import load_run_config
 
 # ResNet18 (BatchNorm buffers, coupled L2) on 1-s samples: 12 samples, 3 steps of 4 per epoch.
 SECTIONS: dict[str, Any] = {
@@ -108,11 +109,12 @@ def test_resume_without_last_is_a_clear_error(tiny_data: dict[str, Path], tmp_pa
 def test_cli_trains_a_tiny_preset(
     tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    preset = Path(__file__).resolve().parents[2] / "configs" / "tiny_supervised_resnet18.toml"
     argv = [
         "train",
         "--config",
-        str(preset),
+        "supervised_resnet18",
+        "--variant",
+        "tiny",
         "--out",
         str(tmp_path / "runs"),
         "--set",
@@ -141,7 +143,7 @@ def test_cli_trains_a_tiny_preset(
     # --resume auto finds the finished run; nothing is left to train, the run dir is reused.
     assert cli_main([*argv, "--resume", "auto"]) == 0
     assert Path(capsys.readouterr().out.strip().splitlines()[-1]) == run_dir
-    assert cli_main(["train", "--config", str(preset), "--set", "loss.alpah=1"]) == 2
+    assert cli_main(["train", "--config", "supervised_resnet18", "--set", "loss.alpah=1"]) == 2
     assert "unknown key 'loss.alpah'" in capsys.readouterr().err
 
 

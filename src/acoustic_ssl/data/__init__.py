@@ -24,6 +24,7 @@ _EXPORTS = {
     "reroot_lists": "acoustic_ssl.data.lists",
     "compute_stats": "acoustic_ssl.data.stats",
     "load_stats": "acoustic_ssl.data.stats",
+    "load_normalization": "acoustic_ssl.data.stats",
     "pack_records": "acoustic_ssl.data.packed",
     "ACIVWDataset": "acoustic_ssl.data.dataset",
     "pick_frames": "acoustic_ssl.data.dataset",

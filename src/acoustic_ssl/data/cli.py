@@ -122,8 +122,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _convert(args: argparse.Namespace) -> int:
     from acoustic_ssl.data.convert import convert_dataset
+    from acoustic_ssl.data.layout import Modality
 
-    summary = convert_dataset(args.raw_dir, args.out_dir, args.modalities, workers=args.workers, mic=args.mic)
+    modalities = [Modality.from_number(n) for n in args.modalities]
+    summary = convert_dataset(args.raw_dir, args.out_dir, modalities, workers=args.workers, mic=args.mic)
     print(
         f"{summary.videos} videos: {summary.written} records written, {summary.skipped} already present "
         f"-> {args.out_dir}"

@@ -10,7 +10,7 @@ fails leaves none of the records this run wrote for it.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,8 @@ from acoustic_ssl.data.layout import (
     KEY_LOCATION,
     KEY_VIDEO,
     NUM_MICS,
+    Modality,
+    parse_modalities,
     record_name,
     video_dir_name,
 )
@@ -75,7 +77,9 @@ class ConvertSummary:
     skipped: int
 
 
-def convert_video(video: RawVideo, out_dir: Path, modalities: tuple[int, ...], mic: int) -> tuple[int, int]:
+def convert_video(
+    video: RawVideo, out_dir: Path, modalities: tuple[Modality, ...], mic: int
+) -> tuple[int, int]:
     """Convert one checked raw video; returns (written, skipped). On error removes what it wrote."""
     import torch
 
@@ -112,17 +116,10 @@ def convert_video(video: RawVideo, out_dir: Path, modalities: tuple[int, ...], m
     return len(written), skipped
 
 
-def _check_modalities(modalities: Sequence[int]) -> tuple[int, ...]:
-    chosen = tuple(sorted(set(int(m) for m in modalities)))
-    if not chosen or any(m not in (0, 1, 2) for m in chosen):
-        raise DataError(f"modalities must be a non-empty subset of 0 1 2, got {list(modalities)}")
-    return chosen
-
-
 def convert_dataset(
     raw_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
-    modalities: Sequence[int] = (0, 1, 2),
+    modalities: Iterable[str] = tuple(Modality),
     workers: int | None = None,
     mic: int = 0,
 ) -> ConvertSummary:
@@ -131,7 +128,7 @@ def convert_dataset(
     All folders are checked (counts, ``video_time.txt``, frame files) before anything is written, so a
     structural problem produces no output. ``workers`` processes convert videos in parallel (default: CPUs).
     """
-    chosen = _check_modalities(modalities)
+    chosen = parse_modalities(modalities)
     if not 0 <= mic < NUM_MICS:
         raise DataError(f"--mic must be in 0..{NUM_MICS - 1}, got {mic}")
     raw_root, out_root = Path(raw_dir), Path(out_dir)

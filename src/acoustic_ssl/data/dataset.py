@@ -9,7 +9,7 @@ consecutive non-overlapping windows of every block. Shuffling the samples is the
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from acoustic_ssl.data.layout import (
     KEY_LOCATION,
     KEY_VIDEO,
     VIDEO_MEAN_BGR_ORDER,
+    Modality,
+    parse_modalities,
     video_id,
 )
 from acoustic_ssl.data.lists import read_list
@@ -33,9 +35,6 @@ from acoustic_ssl.data.packed import PackedRecords, RecordFiles, is_packed_dir
 from acoustic_ssl.errors import DataError
 
 __all__ = ["ACIVWDataset", "pick_frames", "sensor_audio_to_waveform", "waveform_to_spectrogram"]
-
-_MODALITY_KEYS = {0: KEY_ACOUSTIC, 1: KEY_AUDIO, 2: KEY_VIDEO}
-
 
 def pick_frames(sample_length: int, nr_frames: int) -> np.ndarray:
     """Frames kept per sample: floor(linspace(0, 12·L − 1, nr_frames)) (0 and 23 for L = 2, 2 frames)."""
@@ -56,8 +55,9 @@ class ACIVWDataset(Dataset):
     """Samples of ``sample_length`` seconds from a record list, a list of record paths or a packed folder.
 
     Items are dicts of tensors: ``acoustic`` [12L,12,36,48] (flipped up-down and left-right),
-    ``spectrogram`` [257,T] (z-scored with ``stats_dir``), ``video`` [nr_frames,3,H,W] (BGR minus the
-    original means), ``label``, ``location``, ``video_id``, ``start``. Absent modalities are absent keys.
+    ``spectrogram`` [257,T] (passed through ``normalize``, e.g. ``stats.load_normalization(stats_dir)``),
+    ``video`` [nr_frames,3,H,W] (BGR minus the original means), ``label``, ``location``, ``video_id``,
+    ``start``. ``modalities`` are names (``Modality``); absent modalities are absent keys.
     """
 
     def __init__(
@@ -68,9 +68,9 @@ class ACIVWDataset(Dataset):
         total_length: int = 2,
         sample_length: int = 2,
         number_of_crops: int = 1,
-        modalities: Sequence[int] = (0, 1, 2),
+        modalities: Iterable[str] = tuple(Modality),
         nr_frames: int = 2,
-        stats_dir: str | os.PathLike[str] | None = None,
+        normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
         video_size: tuple[int, int] | None = None,
         seed: int = 0,
     ) -> None:
@@ -83,10 +83,8 @@ class ACIVWDataset(Dataset):
             )
         if number_of_crops < 1:
             raise DataError(f"number_of_crops must be >= 1, got {number_of_crops}")
-        chosen = tuple(sorted(set(int(m) for m in modalities)))
-        if not chosen or any(m not in _MODALITY_KEYS for m in chosen):
-            raise DataError(f"modalities must be a non-empty subset of 0 1 2, got {list(modalities)}")
-        if 2 in chosen and not 1 <= nr_frames <= FRAMES_PER_SECOND * sample_length:
+        chosen = parse_modalities(modalities)
+        if Modality.VIDEO in chosen and not 1 <= nr_frames <= FRAMES_PER_SECOND * sample_length:
             raise DataError(f"nr_frames must be in 1..{FRAMES_PER_SECOND * sample_length}, got {nr_frames}")
         self.mode = mode
         self.total_length = total_length
@@ -106,15 +104,8 @@ class ACIVWDataset(Dataset):
             )
         self.num_blocks = len(self.source) // total_length
         self.frame_indices = pick_frames(sample_length, nr_frames)
-        self.keys = tuple(_MODALITY_KEYS[m] for m in chosen)
-        self.mean: torch.Tensor | None = None
-        self.std: torch.Tensor | None = None
-        if stats_dir is not None and 1 in chosen:
-            from acoustic_ssl.data.stats import load_stats
-
-            mean, std = load_stats(stats_dir)
-            self.mean = torch.from_numpy(mean.astype(np.float32))[:, None]
-            self.std = torch.from_numpy(np.where(std > 0, std, 1.0).astype(np.float32))[:, None]
+        self.keys = tuple(m.record_key for m in chosen)
+        self.normalize = normalize
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the training crops of ``epoch`` (call before creating the epoch's DataLoader iterator)."""
@@ -163,8 +154,8 @@ class ACIVWDataset(Dataset):
         if KEY_AUDIO in self.keys:
             sensor = np.concatenate([r[KEY_AUDIO] for r in records])  # [12L, 1024]
             spectrogram = waveform_to_spectrogram(sensor_audio_to_waveform(sensor))
-            if self.mean is not None and self.std is not None:
-                spectrogram = (spectrogram - self.mean) / self.std
+            if self.normalize is not None:
+                spectrogram = self.normalize(spectrogram)
             item["spectrogram"] = spectrogram
         if KEY_VIDEO in self.keys:
             item["video"] = self._video(records)

@@ -6,7 +6,11 @@ Records: ``class_K/data_NNN/Data_%03d.tfrecord``, one GZIP SequenceExample per s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from enum import StrEnum
 from pathlib import Path
+
+from acoustic_ssl.errors import DataError
 
 CLASS_NAMES: tuple[str, ...] = (
     "train", "boat", "drone", "fountain", "drill",
@@ -27,15 +31,62 @@ VIDEO_SHAPE = (224, 298, 3)  # after the converter's bicubic resize to shorter s
 # Subtracted channel-by-channel from BGR data, as the original did (bug: named R, G, B).
 VIDEO_MEAN_BGR_ORDER = (123.68, 116.78, 103.94)
 
-MODALITY_ACOUSTIC, MODALITY_AUDIO, MODALITY_VIDEO = 0, 1, 2
-MODALITY_NAMES = {MODALITY_ACOUSTIC: "acoustic images", MODALITY_AUDIO: "audio", MODALITY_VIDEO: "video"}
-
 # TFRecord feature-list keys and context keys, exactly as the original converter wrote them.
 KEY_ACOUSTIC = "audio/image"
 KEY_AUDIO = "audio/data"
 KEY_VIDEO = "video/image"
 KEY_CLASS = "classes"
 KEY_LOCATION = "location"
+
+
+class Modality(StrEnum):
+    """The sensor's three inputs, by name everywhere in the code.
+
+    The original's numbers (0 acoustic images, 1 audio, 2 video) exist only at the command line
+    (``--modalities 0 1 2``); ``Modality.from_number`` converts them there.
+    """
+
+    ACOUSTIC = "acoustic"
+    AUDIO = "audio"
+    VIDEO = "video"
+
+    @classmethod
+    def from_number(cls, number: int) -> Modality:
+        """The modality of the original's number (0, 1 or 2)."""
+        return tuple(cls)[number]
+
+    @property
+    def number(self) -> int:
+        """The original's number of this modality."""
+        return tuple(Modality).index(self)
+
+    @property
+    def record_key(self) -> str:
+        """Feature-list key of the modality in a record."""
+        return {"acoustic": KEY_ACOUSTIC, "audio": KEY_AUDIO, "video": KEY_VIDEO}[self.value]
+
+    @property
+    def batch_key(self) -> str:
+        """Key of the dataset item (and batch) a network reads: the audio arrives as its spectrogram."""
+        return "spectrogram" if self is Modality.AUDIO else self.value
+
+    @property
+    def has_frames(self) -> bool:
+        """Whether a sample holds several frames ([B, F, ...]: acoustic images, video) or one array."""
+        return self is not Modality.AUDIO
+
+
+def parse_modalities(values: Iterable[str]) -> tuple[Modality, ...]:
+    """Distinct modalities of ``values`` (names), in the original's order; unknown names are a DataError."""
+    values = list(values)
+    try:
+        chosen = {Modality(v) for v in values}
+    except ValueError:
+        chosen = set()
+    if not chosen:
+        names = ", ".join(m.value for m in Modality)
+        raise DataError(f"modalities must be a non-empty subset of {names}, got {values}")
+    return tuple(m for m in Modality if m in chosen)
 
 AUDIO_DIR, MFCC_DIR, VIDEO_DIR = "audio", "MFCC_Image", "video"
 VIDEO_TIME_FILE = "video_time.txt"

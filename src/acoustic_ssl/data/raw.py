@@ -6,7 +6,7 @@ Every error names the file or folder at fault, so a broken recording in a large 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from acoustic_ssl.data.layout import (
     SAMPLES_PER_FRAME,
     VIDEO_DIR,
     VIDEO_TIME_FILE,
+    Modality,
     audio_frame_path,
     mfcc_frame_path,
     video_frame_path,
@@ -173,16 +174,16 @@ class RawVideo:
     num_frames: int
     seconds: int
 
-    def read_second(self, second: int, modalities: tuple[int, ...], mic: int = 0) -> dict[str, np.ndarray]:
-        """Raw arrays of second ``second`` (0-based): acoustic (12,36,48,12), audio (12,1024) of mic ``mic``,
-        video (12,H,W,3) BGR uint8 at the recorded size (resizing is the converter's job)."""
+    def read_second(self, second: int, modalities: Collection[str], mic: int = 0) -> dict[str, np.ndarray]:
+        """Raw arrays of second ``second`` (0-based) of the named modalities: acoustic (12,36,48,12), audio
+        (12,1024) of mic ``mic``, video (12,H,W,3) BGR uint8 at the recorded size (resizing: the converter)."""
         frames = range(second * FRAMES_PER_SECOND + 1, (second + 1) * FRAMES_PER_SECOND + 1)
         out: dict[str, np.ndarray] = {}
-        if 0 in modalities:
+        if Modality.ACOUSTIC in modalities:
             out["acoustic"] = np.stack([read_mfcc_mat(mfcc_frame_path(self.directory, f)) for f in frames])
-        if 1 in modalities:
+        if Modality.AUDIO in modalities:
             out["audio"] = np.stack([read_dc(audio_frame_path(self.directory, f))[mic] for f in frames])
-        if 2 in modalities:
+        if Modality.VIDEO in modalities:
             images = [read_bmp(video_frame_path(self.directory, f)) for f in frames]
             sizes = sorted({image.shape for image in images})
             if len(sizes) > 1:
@@ -193,12 +194,12 @@ class RawVideo:
 
 
 def scan_video_dir(
-    video_dir: Path, class_index: int, location: int, modalities: tuple[int, ...] = (0, 1, 2)
+    video_dir: Path, class_index: int, location: int, modalities: Collection[str] = tuple(Modality)
 ) -> RawVideo:
     """Check a raw video folder before conversion: equal file counts in the three folders, a readable
     ``video_time.txt`` and every frame file of the seconds it announces present."""
     video_dir = Path(video_dir)
-    kinds = {0: MFCC_DIR, 1: AUDIO_DIR, 2: VIDEO_DIR}
+    kinds = {Modality.ACOUSTIC: MFCC_DIR, Modality.AUDIO: AUDIO_DIR, Modality.VIDEO: VIDEO_DIR}
     numbers = {kind: _frame_numbers(video_dir / kind, kind) for kind in (MFCC_DIR, AUDIO_DIR, VIDEO_DIR)}
     counts = {kind: len(n) for kind, n in numbers.items()}
     if len(set(counts.values())) != 1:
@@ -208,7 +209,7 @@ def scan_video_dir(
     seconds = read_video_seconds(video_dir)
     needed = seconds * FRAMES_PER_SECOND
     for modality in modalities:
-        kind = kinds[modality]
+        kind = kinds[Modality(modality)]
         missing = sorted(set(range(1, needed + 1)) - numbers[kind])
         if missing:
             path = _FRAME_PATTERNS[kind][1](video_dir, missing[0])

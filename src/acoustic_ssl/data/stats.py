@@ -10,15 +10,20 @@ numbers; a model trained with one kind of statistics must be evaluated with the 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch.utils.data import DataLoader
 
 from acoustic_ssl.data.audio import NUM_BINS
+from acoustic_ssl.data.dataset import ACIVWDataset
+from acoustic_ssl.data.layout import Modality
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.io_utils import atomic_path, progress, write_json_atomic
 
-__all__ = ["STAT_NAMES", "compute_stats", "load_stats", "summarise"]
+__all__ = ["STAT_NAMES", "Normalization", "compute_stats", "load_normalization", "load_stats", "summarise"]
 
 STAT_NAMES = ("global_min", "global_max", "global_sum", "global_sum_squared", "global_mean", "global_std_dev")
 
@@ -52,12 +57,9 @@ def compute_stats(
 
     Samples are the 2-s consecutive windows of the list (the original's setting: total and sample length 2).
     """
-    import torch
-    from torch.utils.data import DataLoader
-
-    from acoustic_ssl.data.dataset import ACIVWDataset
-
-    dataset = ACIVWDataset(list_file, mode="inference", total_length=2, sample_length=2, modalities=(1,))
+    dataset = ACIVWDataset(
+        list_file, mode="inference", total_length=2, sample_length=2, modalities=(Modality.AUDIO,)
+    )
     if len(dataset) == 0:
         raise DataError(f"{list_file}: the list holds no samples")
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False)
@@ -109,3 +111,27 @@ def load_stats(stats_dir: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarra
             raise DataError(f"{path}: expected {NUM_BINS} values, got {array.shape}")
         arrays.append(array)
     return arrays[0], arrays[1]
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-bin z-scoring of spectrograms [257,T] (or [B,257,T]); a zero std leaves its bin unscaled."""
+
+    mean: torch.Tensor  # [257, 1] float32
+    std: torch.Tensor  # [257, 1] float32, zeros replaced by 1
+
+    @classmethod
+    def from_stats(cls, mean: np.ndarray, std: np.ndarray) -> Normalization:
+        """From the (257,) mean and std arrays of ``load_stats``."""
+        return cls(
+            torch.from_numpy(mean.astype(np.float32))[:, None],
+            torch.from_numpy(np.where(std > 0, std, 1.0).astype(np.float32))[:, None],
+        )
+
+    def __call__(self, spectrogram: torch.Tensor) -> torch.Tensor:
+        return (spectrogram - self.mean) / self.std
+
+
+def load_normalization(stats_dir: str | os.PathLike[str]) -> Normalization:
+    """The ``Normalization`` of a statistics folder (for ``ACIVWDataset(normalize=...)``)."""
+    return Normalization.from_stats(*load_stats(stats_dir))

@@ -3,7 +3,8 @@
 Mirrors the original ``extract_features_product.py`` / ``testing2.py`` / ``extract_features_one.py``:
 2-s samples, consecutive and non-overlapping, video frames picked by linspace (``nr_frames``), the audio
 side's map A (HearNet: ReLU(a) tiled over 12×16; DualCamNet: time-mean map) and the video map V (mean over
-frames).
+frames). The networks run through the training objective's own forward path (``Objective.embed`` of the
+checkpoint's roles); the features below are derived from its outputs.
 
 Keys of the ``.npz`` (N samples; a key is absent when its network/modality is):
 
@@ -45,79 +46,66 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
-from acoustic_ssl.data.layout import VIDEO_MEAN_BGR_ORDER
+from acoustic_ssl.data.dataset import ACIVWDataset
+from acoustic_ssl.data.layout import VIDEO_MEAN_BGR_ORDER, Modality
+from acoustic_ssl.data.stats import load_normalization
+from acoustic_ssl.device import pick_device
 from acoustic_ssl.errors import DataError
+from acoustic_ssl.evaluation.localization import frames_used
+from acoustic_ssl.imaging.mfcc import mfcc_to_energy
 from acoustic_ssl.io_utils import atomic_path, progress
+from acoustic_ssl.models import (
+    as_audio_map,
+    audio_map_from_vector,
+    audio_vector,
+    l2n,
+    localization_map,
+    video_vector,
+)
+from acoustic_ssl.training.checkpoint import load_checkpoint
+from acoustic_ssl.training.objectives import Objective, objective_for_roles
 
 MAP_KEYS = ("audio_map", "video_map")
+ID_KEYS = (("label", "labels"), ("location", "locations"), ("video_id", "video_ids"), ("start", "starts"))
 
 
-def _kind(model: nn.Module | None) -> str | None:
-    from acoustic_ssl.models import DualCamNet, HearNet, ResNet18
-
-    for cls, name in ((HearNet, "hearnet"), (DualCamNet, "dualcamnet"), (ResNet18, "resnet18")):
-        if isinstance(model, cls):
-            return name
-    return None if model is None else type(model).__name__.lower()
-
-
-def _is_classifier(model: nn.Module) -> bool:
-    return getattr(model, "num_classes", None) is not None
+def objective_of(models: Mapping[str, nn.Module]) -> Objective:
+    """The objective of a checkpoint's networks by role (their one forward path), in eval mode."""
+    try:
+        objective = objective_for_roles(models)
+    except ValueError as exc:
+        raise DataError(f"{exc} (expected video/audio/acoustic/model roles of a training run)") from None
+    for net in objective.networks.values():
+        net.eval()
+    return objective
 
 
-class Roles:
-    """Which network plays which part, from the checkpoint's roles.
-
-    ``audio_side`` is the network compared with the video (role ``audio``; else ``acoustic`` when a run pairs
-    acoustic images with video); ``acoustic`` is a *separate* acoustic network (the transfer teacher);
-    ``model`` a supervised classifier.
-    """
-
-    def __init__(self, models: Mapping[str, nn.Module]) -> None:
-        unknown = set(models) - {"video", "audio", "acoustic", "model"}
-        if unknown:
-            raise DataError(f"unknown model roles {sorted(unknown)} (expected video/audio/acoustic/model)")
-        self.video = models.get("video")
-        self.audio_side = models.get("audio", models.get("acoustic") if "video" in models else None)
-        self.acoustic = models.get("acoustic") if models.get("acoustic") is not self.audio_side else None
-        self.model = models.get("model")
-        for m in (self.video, self.audio_side, self.acoustic, self.model):
-            if m is not None:
-                m.eval()
-
-    def networks(self) -> list[nn.Module]:
-        return [m for m in (self.video, self.audio_side, self.acoustic, self.model) if m is not None]
-
-    def modalities(self, energy_maps: bool) -> tuple[int, ...]:
-        """Dataset modalities (0 acoustic, 1 audio, 2 video) these networks need."""
-        kinds = {_kind(m) for m in self.networks()}
-        mods = set()
-        if "dualcamnet" in kinds or energy_maps:
-            mods.add(0)
-        if "hearnet" in kinds:
-            mods.add(1)
-        if "resnet18" in kinds:
-            mods.add(2)
-        return tuple(sorted(mods))
-
-    def video_size(self) -> tuple[int, int]:
-        nets = [m for m in (self.video, self.model) if _kind(m) == "resnet18"]
-        return (112, 149) if nets and getattr(nets[0], "output_stride", 16) == 8 else (224, 298)
-
-
-def _acoustic_maps(net: nn.Module, acoustic: torch.Tensor) -> torch.Tensor:
-    """Time-mean map [B,128,12,16] of acoustic images [B,F,12,36,48]."""
-    b, f = acoustic.shape[:2]
-    maps = net.feature_map(acoustic.reshape(b * f, *acoustic.shape[2:]))
-    return maps.reshape(b, f, *maps.shape[1:]).mean(dim=1)
-
-
-def _video_maps(net: nn.Module, video: torch.Tensor) -> torch.Tensor:
-    """Frame-mean map [B,128,12,16] of frames [B,F,3,H,W]."""
-    b, f = video.shape[:2]
-    maps = net.feature_map(video.reshape(b * f, *video.shape[2:]))
-    return maps.reshape(b, f, *maps.shape[1:]).mean(dim=1)
+def features_from_embedding(embedded: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The features of the module table from ``Objective.embed``'s outputs of one batch."""
+    out: dict[str, torch.Tensor] = {}
+    audio_map = None
+    if "audio" in embedded:
+        audio = embedded["audio"]
+        audio_map = as_audio_map(audio)
+        if audio.dim() == 2:
+            out["audio_raw"] = audio
+        else:
+            out["audio_raw"], out["audio_map"] = audio.sum(dim=(2, 3)), audio
+        out["audio"] = audio_vector(audio_map)
+    if "video" in embedded:
+        video_map = embedded["video"]
+        out["video_map"] = video_map
+        if audio_map is not None:
+            out["video"] = video_vector(audio_map, video_map)
+            out["joint"] = out["video"] + out["audio"]
+            out["attention_map"] = localization_map(audio_map, video_map)
+    if "acoustic" in embedded:
+        out["acoustic"] = l2n(embedded["acoustic"])
+    if "features" in embedded:
+        out["features"] = embedded["features"]
+    return out
 
 
 def _thumbnails(video: torch.Tensor) -> np.ndarray:
@@ -128,24 +116,13 @@ def _thumbnails(video: torch.Tensor) -> np.ndarray:
     return small.flip(1).clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def _supervised_features(net: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    kind = _kind(net)
-    if kind == "hearnet":
-        return net.features(batch["spectrogram"])
-    if kind == "resnet18":
-        return _video_maps(net, batch["video"]).mean(dim=(2, 3))
-    if kind == "dualcamnet":
-        return _acoustic_maps(net, batch["acoustic"]).sum(dim=(2, 3))
-    raise DataError(f"no feature rule for a supervised {kind}")
-
-
 def _np(x: torch.Tensor) -> np.ndarray:
     return x.detach().float().cpu().numpy()
 
 
 @torch.inference_mode()
 def extract_batch(
-    roles: Roles,
+    objective: Objective,
     batch: Mapping[str, torch.Tensor],
     energy_maps: bool = True,
     device: str | torch.device = "cpu",
@@ -154,59 +131,16 @@ def extract_batch(
 
     The networks must already be on ``device``; inputs are moved there, results come back to the CPU.
     """
-    from acoustic_ssl.models.attention import (
-        audio_map_from_vector,
-        audio_vector,
-        l2n,
-        localization_map,
-        video_vector,
-    )
-
-    out: dict[str, np.ndarray] = {}
-    names = (("label", "labels"), ("location", "locations"), ("video_id", "video_ids"), ("start", "starts"))
-    for key, name in names:
-        if key in batch:
-            out[name] = batch[key].numpy().astype(np.int64)
-    inputs = {k: batch[k].to(device) for k in ("spectrogram", "acoustic", "video") if k in batch}
-    audio_map = video_map = None
-    side_kind = _kind(roles.audio_side)
-    if side_kind == "hearnet":
-        raw = roles.audio_side(inputs["spectrogram"])
-        audio_map = audio_map_from_vector(raw)
-        out["audio_raw"] = _np(raw)
-    elif side_kind == "dualcamnet":
-        audio_map = _acoustic_maps(roles.audio_side, inputs["acoustic"])
-        out["audio_raw"] = _np(audio_map.sum(dim=(2, 3)))
-        out["audio_map"] = _np(audio_map)
-    if audio_map is not None:
-        out["audio"] = _np(audio_vector(audio_map))
-    if roles.video is not None:
-        video_map = _video_maps(roles.video, inputs["video"])
-        out["video_map"] = _np(video_map)
-        if audio_map is not None:
-            out["video"] = _np(video_vector(audio_map, video_map))
-            out["joint"] = out["video"] + out["audio"]
-            out["attention_map"] = _np(localization_map(audio_map, video_map))
-    if roles.acoustic is not None:
-        acoustic_map = _acoustic_maps(roles.acoustic, inputs["acoustic"]).float()
-        out["acoustic"] = _np(l2n(acoustic_map.sum(dim=(2, 3))))
-    if roles.model is not None:
-        out["features"] = _np(_supervised_features(roles.model, inputs))
+    out = {name: batch[key].numpy().astype(np.int64) for key, name in ID_KEYS if key in batch}
+    inputs = {m.batch_key: batch[m.batch_key].to(device) for m in Modality if m.batch_key in batch}
+    for key, value in features_from_embedding(objective.embed(inputs)).items():
+        out[key] = _np(value)
     if energy_maps and "acoustic" in batch:
-        from acoustic_ssl.imaging.mfcc import mfcc_to_energy
-
         mean_image = batch["acoustic"].double().mean(dim=1).permute(0, 2, 3, 1).numpy()  # [B,36,48,12]
         out["energy_map"] = mfcc_to_energy(mean_image).astype(np.float32)
     if "video" in batch:
         out["thumbnails"] = _thumbnails(batch["video"].float())
     return out
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` → the GPU when one is visible, else the CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def extract_from_batches(
@@ -219,15 +153,16 @@ def extract_from_batches(
     total: int | None = None,
     device: str | torch.device = "cpu",
 ) -> dict[str, np.ndarray]:
-    """Run :func:`extract_batch` over batches and concatenate; adds ``frames`` from ``starts``."""
-    from acoustic_ssl.evaluation.localization import frames_used
+    """Run :func:`extract_batch` over batches and concatenate; adds ``frames`` from ``starts``.
 
-    for model in models.values():
-        model.to(device)
-    roles = Roles(models)
+    ``models``: networks by role, as a checkpoint holds them (``load_checkpoint``).
+    """
+    objective = objective_of(models)
+    for net in objective.networks.values():
+        net.to(device)
     parts: dict[str, list[np.ndarray]] = {}
     for batch in progress(batches, desc="extract", total=total, unit="batch"):
-        for key, value in extract_batch(roles, batch, energy_maps, device).items():
+        for key, value in extract_batch(objective, batch, energy_maps, device).items():
             parts.setdefault(key, []).append(value)
     if not parts:
         raise DataError("no samples to extract features from")
@@ -264,10 +199,17 @@ def audio_maps_of(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
     if "audio_map" in arrays:
         return arrays["audio_map"]
     if "audio_raw" in arrays:
-        from acoustic_ssl.models.attention import audio_map_from_vector
-
         return audio_map_from_vector(torch.as_tensor(arrays["audio_raw"])).numpy()
     raise DataError("features have no audio side (need audio_map or audio_raw)")
+
+
+def _video_size(objective: Objective, data_config: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The run's ``data.video_size``, else the native frame size of its video network."""
+    if data_config.get("video_size"):
+        height, width = data_config["video_size"]
+        return height, width
+    sizes = [n.input_size for n in objective.networks.values() if n.modality is Modality.VIDEO]
+    return next((size for size in sizes if size), None)
 
 
 def extract_features(
@@ -287,23 +229,17 @@ def extract_features(
     """Load ``checkpoint``, run it on every 2-s sample of ``list_file`` and save the ``.npz`` at ``out``.
 
     Spectrogram statistics, ``nr_frames`` and the video size default to the training run's config (the video
-    size else follows the ResNet's output stride: 112×149 for stride 8, 224×298 for 16).
+    size else follows the video network: 112×149 for a ResNet18 of output stride 8, 224×298 for 16).
     """
-    from torch.utils.data import DataLoader
-
-    from acoustic_ssl.data.dataset import ACIVWDataset
-    from acoustic_ssl.training.checkpoint import load_checkpoint
-
     models, info = load_checkpoint(checkpoint)
-    roles = Roles(models)
+    objective = objective_of(models)
     data_config = _data_config(info)
     if stats_dir is None and data_config.get("stats_dir") and Path(data_config["stats_dir"]).is_dir():
         stats_dir = data_config["stats_dir"]
     if nr_frames is None:
         nr_frames = int(data_config.get("nr_frames") or 2)
-    video_size = tuple(data_config.get("video_size") or ()) or roles.video_size()
-    modalities = roles.modalities(energy_maps)
-    if 1 in modalities and stats_dir is None:
+    modalities = set(objective.modalities) | ({Modality.ACOUSTIC} if energy_maps else set())
+    if Modality.AUDIO in modalities and stats_dir is None:
         raise DataError(f"{checkpoint}: an audio network needs spectrogram statistics; pass --stats-dir")
     dataset = ACIVWDataset(
         list_file,
@@ -312,24 +248,25 @@ def extract_features(
         sample_length=2,
         modalities=modalities,
         nr_frames=nr_frames,
-        stats_dir=stats_dir if 1 in modalities else None,
-        video_size=video_size if 2 in modalities else None,
+        normalize=load_normalization(stats_dir) if Modality.AUDIO in modalities else None,
+        video_size=_video_size(objective, data_config) if Modality.VIDEO in modalities else None,
     )
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     arrays = extract_from_batches(
         models, loader, nr_frames=nr_frames, sample_length=2, energy_maps=energy_maps, total=len(loader),
-        device=resolve_device(device),
+        device=pick_device(device, setting="--device"),
     )
     split = split or Path(list_file).stem
     if not (maps if maps is not None else split == "testing"):
         arrays = {k: v for k, v in arrays.items() if k not in MAP_KEYS}
+    roles = {role: spec["name"] for role, spec in info["models"].items()}
     meta = {
         "checkpoint": str(checkpoint),
         "checkpoint_name": Path(str(info.get("path", checkpoint))).name,
         "list": str(list_file),
         "split": split,
-        "audio_kind": _kind(roles.audio_side),
-        "roles": {role: _kind(m) for role, m in models.items()},
+        "audio_kind": roles.get(objective.audio_role) if objective.audio_role else None,
+        "roles": roles,
         "run_kind": info.get("kind"),
         "nr_frames": nr_frames,
         "sample_length": 2,

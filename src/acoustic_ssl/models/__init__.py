@@ -1,6 +1,11 @@
-"""Networks of acoustic-ssl (video ResNet18, acoustic DualCamNet, audio HearNet), attention distance."""
+"""Networks of acoustic-ssl (video ResNet18, acoustic DualCamNet, audio HearNet), their registry, attention.
+
+Every network is a ``Network`` (``models.base``): it names the modality it reads and its L2 set, and gives
+its outputs for one item per row; ``register_model`` adds one.
+"""
 
 from acoustic_ssl.models.attention import (
+    as_audio_map,
     attention_distance,
     audio_map_from_vector,
     audio_vector,
@@ -8,16 +13,26 @@ from acoustic_ssl.models.attention import (
     localization_map,
     video_vector,
 )
+from acoustic_ssl.models.base import Network
 from acoustic_ssl.models.dualcamnet import DualCamNet
 from acoustic_ssl.models.hearnet import HearNet
-from acoustic_ssl.models.registry import MODELS, build_model, decay_parameter_groups, weight_decay_parameters
+from acoustic_ssl.models.registry import (
+    MODELS,
+    build_model,
+    decay_parameter_groups,
+    model_class,
+    register_model,
+    weight_decay_parameters,
+)
 from acoustic_ssl.models.resnet import ResNet18
 
 __all__ = [
     "MODELS",
     "DualCamNet",
     "HearNet",
+    "Network",
     "ResNet18",
+    "as_audio_map",
     "attention_distance",
     "audio_map_from_vector",
     "audio_vector",
@@ -25,6 +40,8 @@ __all__ = [
     "decay_parameter_groups",
     "l2n",
     "localization_map",
+    "model_class",
+    "register_model",
     "video_vector",
     "weight_decay_parameters",
 ]

@@ -25,6 +25,11 @@ def audio_map_from_vector(a: torch.Tensor, grid: tuple[int, int] = GRID) -> torc
     return torch.relu(a)[:, :, None, None].expand(*a.shape, *grid)
 
 
+def as_audio_map(embedding: torch.Tensor) -> torch.Tensor:
+    """The audio side's map A: a map [B,128,H,W] as it is, a vector [B,128] tiled after ReLU."""
+    return audio_map_from_vector(embedding) if embedding.dim() == 2 else embedding
+
+
 def _flat(x: torch.Tensor) -> torch.Tensor:
     return x.float().flatten(2)
 

@@ -12,13 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from acoustic_ssl.data.layout import Modality
+from acoustic_ssl.models.base import Network
 from acoustic_ssl.models.layers import init_weights_
 
 FRAMES_PER_BLOCK = 12
 MFCC_CHANNELS = 12
 
 
-class DualCamNet(nn.Module):
+class DualCamNet(Network):
     """Acoustic-image network: [N,12,36,48] → non-negative map [N,128,12,16]; classifier → logits [N,C].
 
     Classifier mode sums the map over the 12×16 positions (as the original, not a mean) and applies a fully
@@ -28,6 +30,8 @@ class DualCamNet(nn.Module):
     ``channels_last`` computes in the NHWC memory format (faster with oneDNN); the map is returned
     contiguous NCHW.
     """
+
+    modality = Modality.ACOUSTIC
 
     def __init__(
         self, num_classes: int | None = None, channels_last: bool = True, init: str = "original"
@@ -66,8 +70,10 @@ class DualCamNet(nn.Module):
         x = F.max_pool2d(F.relu(self.conv2(x)), 3, 3)
         return F.relu(self.conv3(x)).contiguous()  # NCHW for callers that .view(); a small copy
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Embedding mode: the map; classifier: logits of the map summed over positions, and that sum."""
         fmap = self.feature_map(x)
         if self.full1 is None:
-            return fmap
-        return self.full1(fmap.sum(dim=(2, 3)))
+            return {"embedding": fmap}
+        summed = fmap.sum(dim=(2, 3))
+        return {"logits": self.full1(summed), "features": summed}

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from acoustic_ssl.data.layout import Modality
+from acoustic_ssl.models.base import Network
 from acoustic_ssl.models.layers import init_weights_
 
 FREQUENCY_BINS = 257
@@ -22,7 +24,7 @@ EMBEDDING_DIM = 128
 MIN_FRAMES = 125
 
 
-class HearNet(nn.Module):
+class HearNet(Network):
     """Spectrogram network: [N,257,T] → embedding [N,128] (linear fc2); classifier mode → logits [N,C].
 
     Embedding mode (self-supervised): fc2 is linear; the trainer applies ReLU before tiling it over the grid
@@ -32,6 +34,9 @@ class HearNet(nn.Module):
     truncated normal(0, 0.01) without decay, as in the original; ``init="he"`` He-initialises every layer
     instead (see ``layers.init_weights_``: small datasets and short schedules train far better).
     """
+
+    modality = Modality.AUDIO
+    min_seconds = 2  # ≥ 125 spectrogram frames (three 5/5 poolings); 1 s gives 99
 
     def __init__(self, num_classes: int | None = None, init: str = "original") -> None:
         super().__init__()
@@ -77,13 +82,15 @@ class HearNet(nn.Module):
     def _fc2(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(F.relu(self.fc1(self.trunk(x))))
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """128-d feature: ReLU(fc2) in classifier mode (``hear_net/fc2``), else the linear embedding."""
-        out = self._fc2(x)
-        return F.relu(out) if self.fc3 is not None else out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Embedding mode: the linear fc2 output; classifier: logits and ReLU(fc2) (``hear_net/fc2``)."""
         out = self._fc2(x)
         if self.fc3 is None:
-            return out
-        return self.fc3(F.relu(out))
+            return {"embedding": out}
+        features = F.relu(out)
+        return {"logits": self.fc3(features), "features": features}
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """128-d feature: ReLU(fc2) in classifier mode, else the linear embedding."""
+        out = self.outputs(x)
+        return out["embedding"] if self.fc3 is None else out["features"]

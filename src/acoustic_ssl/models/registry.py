@@ -1,4 +1,9 @@
-"""Build models by name and split their parameters into the original's L2-decayed and undecayed sets."""
+"""The one registry of networks by name, and the split of their parameters into L2-decayed and undecayed.
+
+Adding a network is one file with a ``Network`` subclass plus one entry here (or ``register_model`` from
+outside the package): configs, checkpoints, trainers and feature extraction find everything else — which batch
+key it reads, which parameters are decayed, how its outputs pool over frames — on the class.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +11,42 @@ from typing import Any
 
 from torch import nn
 
+from acoustic_ssl.models.base import Network
 from acoustic_ssl.models.dualcamnet import DualCamNet
 from acoustic_ssl.models.hearnet import HearNet
 from acoustic_ssl.models.resnet import ResNet18
 
-MODELS: dict[str, type[nn.Module]] = {"resnet18": ResNet18, "dualcamnet": DualCamNet, "hearnet": HearNet}
+MODELS: dict[str, type[Network]] = {"resnet18": ResNet18, "dualcamnet": DualCamNet, "hearnet": HearNet}
 
 
-def build_model(name: str, **kwargs: Any) -> nn.Module:
-    """Instantiate ``"resnet18"``, ``"dualcamnet"`` or ``"hearnet"`` (case-insensitive) with keyword args."""
+def register_model(name: str, cls: type[Network]) -> None:
+    """Make ``cls`` buildable as ``name`` (lower case) in configs and checkpoints."""
+    if not (isinstance(cls, type) and issubclass(cls, Network)):
+        raise TypeError(f"{cls!r} is not a Network subclass")
+    MODELS[name.lower()] = cls
+
+
+def model_class(name: str) -> type[Network]:
+    """The registered class of ``name`` (case-insensitive); an unknown name is a ValueError."""
     try:
-        cls = MODELS[name.lower()]
+        return MODELS[name.lower()]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
-    return cls(**kwargs)
+
+
+def build_model(name: str, **kwargs: Any) -> Network:
+    """Instantiate a registered network (``"resnet18"``, ``"dualcamnet"``, ``"hearnet"``, ...) with kwargs."""
+    return model_class(name)(**kwargs)
 
 
 def weight_decay_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """Parameters the original regularised with L2: gathered from every known network inside ``model``.
+    """Parameters the original regularised with L2: gathered from every network inside ``model``.
 
     Works on a bare network or on any module that contains networks (a wrapper, a ``torch.compile`` result).
     """
     found: dict[int, nn.Parameter] = {}
     for module in model.modules():
-        if isinstance(module, (ResNet18, DualCamNet, HearNet)):
+        if isinstance(module, Network):
             for param in module.weight_decay_parameters():
                 found[id(param)] = param
     return list(found.values())

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from acoustic_ssl.data.layout import Modality
+from acoustic_ssl.models.base import Network
 from acoustic_ssl.models.layers import BatchNorm2d, he_trunc_normal_, tf_same_max_pool2d
 
 MAP_CHANNELS = 128
@@ -52,7 +54,7 @@ class BasicUnit(nn.Module):
         return F.relu(self.conv2(self.conv1(x)) + self.shortcut(x), inplace=True)
 
 
-class ResNet18(nn.Module):
+class ResNet18(Network):
     """Video network: [N,3,224,298] → non-negative map [N,128,12,16]; classifier mode → logits [N,C].
 
     Args:
@@ -70,6 +72,8 @@ class ResNet18(nn.Module):
             running averages need ~1/momentum steps to settle; short runs should raise it (e.g. 0.1) or
             evaluate with ``bn_batch_stats_at_eval``.
     """
+
+    modality = Modality.VIDEO
 
     def __init__(
         self,
@@ -136,9 +140,15 @@ class ResNet18(nn.Module):
         x = self.block3(self.block2(self.block1(x)))
         return self.conv_map(x).contiguous()  # NCHW for callers that .view(); a small copy
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """Frames that give the 12×16 map: 224×298 at output stride 16, 112×149 at stride 8."""
+        return (224, 298) if self.output_stride == 16 else (112, 149)
+
+    def outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Embedding mode: the map; classifier: logits of the average-pooled map, and that pooled map."""
         fmap = self.feature_map(x)
         if self.logits is None:
-            return fmap
+            return {"embedding": fmap}
         pooled = fmap.mean(dim=(2, 3), keepdim=True)
-        return self.logits(pooled).flatten(1)
+        return {"logits": self.logits(pooled).flatten(1), "features": pooled.flatten(1)}

@@ -1,43 +1,55 @@
-"""Training configuration: TOML presets + ``--set key=value`` overrides → a validated, typed ``Config``.
+"""Training configuration: presets + ``--set key=value`` overrides → a validated, typed ``Config``.
 
-A preset has the sections ``[experiment]``, ``[data]``, ``[models.<role>]``, ``[optim]``, ``[loss]`` and
-``[runtime]``. Every key is checked: an unknown key or a value of the wrong type or range raises
+A config has the sections ``[experiment]``, ``[data]``, ``[models.<role>]``, ``[optim]``, ``[loss]`` and
+``[runtime]``; the dataclass defaults below are the original's hyperparameters, and a preset (packaged:
+``acoustic_ssl/presets/train/``) holds only what differs, plus named ``[variants]`` (``--set`` lists applied
+on top). Every key is checked (``typed_config``): an unknown key or a value of the wrong type or range raises
 ``ConfigError`` naming the dotted key and the file (or ``--set``) it came from. Overrides use dotted keys and
 TOML literals (``loss.alpha=0.3``, ``data.video_size=[112,149]``, ``runtime.bf16=true``); a value that is not
 a TOML literal is taken as a string, so ``data.train_list=lists/training.txt`` needs no quotes.
 
-Roles of ``[models.<role>]`` per experiment kind (the original ``main.py`` dispatch, spec §8.1):
+Roles of ``[models.<role>]`` per experiment kind (the original ``main.py`` dispatch, spec §8.1) are declared
+by the objectives (``training.objectives``): ``supervised``: ``model`` (a classifier); ``selfsup``: ``video``
+and ``audio`` or ``acoustic``; ``transfer``: ``video`` + ``audio``, the frozen ``acoustic`` network from
+``loss.teacher_checkpoint``; ``distillation``: ``model`` (an audio classifier), the acoustic classifier
+teacher from ``loss.teacher_checkpoint``. A role named after a modality needs a network reading it; each
+network class says what it reads, which also gives the data modalities. Relative list/stats/checkpoint paths
+are resolved against the current directory when the config is loaded, so ``config.json`` holds absolute paths.
 
-* ``supervised``: ``model`` (a classifier: ``num_classes`` required).
-* ``selfsup``: ``video`` (ResNet18 map) and either ``audio`` (HearNet embedding) or ``acoustic``
-  (DualCamNet map).
-* ``transfer``: ``video`` + ``audio``; the frozen ``acoustic`` DualCamNet comes from
-  ``loss.teacher_checkpoint``.
-* ``distillation``: ``model`` (HearNet classifier, the student); the DualCamNet classifier teacher comes from
-  ``loss.teacher_checkpoint``.
+Example:
 
-The data modalities are derived from the models, as the original did (ResNet18 → video frames,
-DualCamNet → acoustic images, HearNet → spectrograms); relative list/stats/checkpoint paths are resolved
-against the current directory when the config is loaded, so the run's ``config.json`` holds absolute paths.
+>>> from acoustic_ssl.training import load_config
+>>> cfg = load_config("selfsup_audio_video", ["runtime.device=cpu"], variant="tiny")
+>>> cfg.experiment.kind, cfg.models["video"].kwargs["width"], [str(m) for m in cfg.modalities]
+('selfsup', 16, ['audio', 'video'])
 """
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
-import tomllib
-import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from acoustic_ssl import presets
+from acoustic_ssl.data.layout import FRAMES_PER_SECOND, Modality
+from acoustic_ssl.device import DEVICE_CHOICES, valid_device
 from acoustic_ssl.errors import ConfigError
+from acoustic_ssl.models.registry import MODELS
+from acoustic_ssl.training.objectives import OBJECTIVES, Objective
+from acoustic_ssl.typed_config import (
+    apply_overrides,
+    as_toml_table,
+    build_sections,
+    check_value,
+    parse_override,
+    read_toml,
+)
 
-KINDS = ("supervised", "selfsup", "transfer", "distillation")
-MODEL_INPUTS = {"resnet18": "video", "dualcamnet": "acoustic", "hearnet": "spectrogram"}
-INPUT_MODALITY = {"acoustic": 0, "spectrogram": 1, "video": 2}
-HEARNET_MIN_SECONDS = 2  # HearNet needs ≥ 125 STFT frames; 1 s gives 99
-FRAMES_PER_SECOND = 12
+__all__ = ["Config", "apply_overrides", "config_from_dict", "load_config", "parse_override", "read_toml"]
+
+KINDS = tuple(OBJECTIVES)
 
 
 @dataclass
@@ -76,9 +88,9 @@ class ModelSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def input_key(self) -> str:
-        """The batch key this network reads."""
-        return MODEL_INPUTS[self.name]
+    def modality(self) -> Modality:
+        """What this network reads (declared by its class)."""
+        return MODELS[self.name].modality
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **self.kwargs}
@@ -138,30 +150,27 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for section in ("experiment", "data", "optim", "loss", "runtime"):
-            obj = getattr(self, section)
-            out[section] = {_key(f): getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        out: dict[str, Any] = {section: as_toml_table(getattr(self, section)) for section in SECTIONS}
         out["models"] = {role: spec.to_dict() for role, spec in self.models.items()}
         return out
 
     @property
+    def objective(self) -> type[Objective]:
+        """The objective class of ``experiment.kind``."""
+        return OBJECTIVES[self.experiment.kind]
+
+    @property
     def teacher_role(self) -> str | None:
         """The frozen network loaded from ``loss.teacher_checkpoint`` (transfer / distillation), else None."""
-        return "acoustic" if self.experiment.kind in ("transfer", "distillation") else None
+        return self.objective.teacher_role
 
     @property
-    def input_keys(self) -> list[str]:
-        """Batch keys the networks read (trainable and teacher), in modality order."""
-        keys = {spec.input_key for spec in self.models.values()}
+    def modalities(self) -> tuple[Modality, ...]:
+        """What the networks read (trainable and teacher; a teacher role is named after its modality)."""
+        read = {spec.modality for spec in self.models.values()}
         if self.teacher_role:
-            keys.add("acoustic")
-        return sorted(keys, key=INPUT_MODALITY.__getitem__)
-
-    @property
-    def modalities(self) -> tuple[int, ...]:
-        """Dataset modalities (0 acoustic, 1 audio, 2 video) derived from the models like the original."""
-        return tuple(INPUT_MODALITY[k] for k in self.input_keys)
+            read.add(Modality(self.teacher_role))
+        return tuple(m for m in Modality if m in read)
 
 
 SECTIONS: dict[str, type] = {
@@ -173,58 +182,7 @@ SECTIONS: dict[str, type] = {
 }
 
 
-def _key(f: dataclasses.Field[Any]) -> str:
-    return f.metadata.get("key", f.name)
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp))
-
-
-def _check_value(value: Any, tp: Any, where: str) -> Any:
-    """Coerce/validate one TOML value against a dataclass field type; ints are accepted for floats."""
-    origin = typing.get_origin(tp)
-    if origin is list:
-        (item_type,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list of {_type_name(item_type)}, got {value!r}")
-        return [_check_value(v, item_type, where) for v in value]
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported config field type {tp!r}")  # programming error, not a user error
-
-
-def _build_section(cls: type, table: Any, section: str, source: str) -> Any:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{source}: [{section}] must be a table, got {table!r}")
-    hints = typing.get_type_hints(cls)
-    by_key = {_key(f): f for f in dataclasses.fields(cls)}
-    values = {}
-    for key, value in table.items():
-        if key not in by_key:
-            raise ConfigError(f"{source}: unknown key '{section}.{key}' (known: {', '.join(sorted(by_key))})")
-        f = by_key[key]
-        values[f.name] = _check_value(value, hints[f.name], f"{source}: {section}.{key}")
-    return cls(**values)
-
-
 def _build_models(table: Any, source: str) -> dict[str, ModelSpec]:
-    from acoustic_ssl.models import MODELS  # light import: torch is already needed to train
-
     if not isinstance(table, dict):
         raise ConfigError(f"{source}: [models] must hold one table per role, got {table!r}")
     specs = {}
@@ -253,20 +211,11 @@ def _require(condition: bool, source: str, key: str, message: str) -> None:
 
 
 def _validate_models(cfg: Config, source: str) -> None:
-    kind = cfg.experiment.kind
+    kind, objective = cfg.experiment.kind, cfg.objective
     roles = set(cfg.models)
-    expected: dict[str, set[str]] = {
-        "supervised": {"model"},
-        "transfer": {"video", "audio"},
-        "distillation": {"model"},
-    }
-    if kind == "selfsup":
-        stream = "acoustic" if "acoustic" in roles else "audio"
-        expected["selfsup"] = {"video", stream}
-    want = expected[kind]
-    if roles != want:
-        extra = sorted(roles - want)
-        missing = sorted(want - roles)
+    if roles not in objective.role_sets:
+        want = max(objective.role_sets, key=lambda allowed: len(allowed & roles))
+        extra, missing = sorted(roles - want), sorted(want - roles)
         detail = "; ".join(
             part
             for part in (
@@ -275,23 +224,19 @@ def _validate_models(cfg: Config, source: str) -> None:
             )
             if part
         )
-        note = " (the acoustic teacher comes from loss.teacher_checkpoint)" if cfg.teacher_role else ""
+        teacher = cfg.teacher_role
+        note = f" (the {teacher} teacher comes from loss.teacher_checkpoint)" if teacher else ""
         raise ConfigError(f"{source}: models: kind '{kind}' needs roles {sorted(want)}: {detail}{note}")
-    required_names = {"video": "resnet18", "audio": "hearnet", "acoustic": "dualcamnet"}
-    if kind == "distillation":
-        required_names["model"] = "hearnet"
     for role, spec in cfg.models.items():
-        if role in required_names:
-            _require(
-                spec.name == required_names[role],
-                source,
-                f"models.{role}.name",
-                f"kind '{kind}' needs {required_names[role]} here, got {spec.name}",
-            )
-        classifier = role == "model"
-        has_classes = spec.kwargs.get("num_classes") is not None
-        if classifier:
-            n = spec.kwargs.get("num_classes")
+        reads = Modality(role) if role in set(Modality) else objective.model_modality
+        _require(
+            reads is None or spec.modality is reads,
+            source,
+            f"models.{role}.name",
+            f"kind '{kind}' needs a network reading {reads} here, got {spec.name} (reads {spec.modality})",
+        )
+        n = spec.kwargs.get("num_classes")
+        if role == "model":
             _require(
                 isinstance(n, int) and not isinstance(n, bool) and n >= 2,
                 source,
@@ -299,12 +244,8 @@ def _validate_models(cfg: Config, source: str) -> None:
                 f"a classifier needs an integer ≥ 2, got {n!r}",
             )
         else:
-            _require(
-                not has_classes,
-                source,
-                f"models.{role}.num_classes",
-                "embedding streams must not set num_classes",
-            )
+            message = "embedding streams must not set num_classes"
+            _require(n is None, source, f"models.{role}.num_classes", message)
 
 
 def _validate(cfg: Config, source: str) -> None:
@@ -368,19 +309,17 @@ def _validate(cfg: Config, source: str) -> None:
             "loss.teacher_checkpoint",
             f"kind '{e.kind}' needs a checkpoint with the DualCamNet teacher",
         )
-    device_ok = r.device in ("auto", "cpu", "cuda") or (
-        r.device.startswith("cuda:") and r.device[5:].isdigit()
-    )
-    _require(device_ok, source, "runtime.device", f"expected auto, cpu, cuda or cuda:N, got {r.device!r}")
+    _require(valid_device(r.device), source, "runtime.device", f"expected {DEVICE_CHOICES}, got {r.device!r}")
     _require(r.log_every >= 1, source, "runtime.log_every", "must be ≥ 1")
     _require(r.save_every >= 0, source, "runtime.save_every", "must be ≥ 0 (0 = no epoch_N checkpoints)")
     _validate_models(cfg, source)
-    if any(spec.name == "hearnet" for spec in cfg.models.values()):
+    for spec in cfg.models.values():
+        cls = MODELS[spec.name]
         _require(
-            d.sample_length >= HEARNET_MIN_SECONDS,
+            d.sample_length >= cls.min_seconds,
             source,
             "data.sample_length",
-            f"HearNet needs samples of ≥ {HEARNET_MIN_SECONDS} s (≥ 125 spectrogram frames)",
+            f"{cls.__name__} needs samples of ≥ {cls.min_seconds} s",
         )
 
 
@@ -397,73 +336,42 @@ def _resolve_paths(cfg: Config, base: Path) -> None:
     cfg.runtime.run_dir = absolute(cfg.runtime.run_dir)
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``"a.b=1"`` → (["a", "b"], 1). The value is a TOML literal, else a plain string."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. loss.alpha=0.3")
-    raw = raw.strip()
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return key.split("."), value
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Set each dotted key of ``overrides`` in the nested dict ``raw`` (in place; also returned)."""
-    for text in overrides:
-        path, value = parse_override(text)
-        node = raw
-        for part in path[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {text!r}: '{part}' is a value, not a section")
-            node = child
-        node[path[-1]] = value
-    return raw
-
-
 def config_from_dict(raw: dict[str, Any], *, source: str = "<config>", base: Path | None = None) -> Config:
     """Build and validate a ``Config`` from nested dicts (a parsed TOML file or a run's config.json)."""
-    unknown = sorted(set(raw) - set(SECTIONS) - {"models"})
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown section '{unknown[0]}' (known: {', '.join([*SECTIONS, 'models'])})"
-        )
-    sections = {name: _build_section(cls, raw.get(name, {}), name, source) for name, cls in SECTIONS.items()}
+    sections = build_sections(SECTIONS, raw, source, extra=["models"])
     cfg = Config(models=_build_models(raw.get("models", {}), source), **sections)
     _validate(cfg, source)
     _resolve_paths(cfg, base if base is not None else Path.cwd())
     return cfg
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML (or a run's ``config.json``) file; a missing or malformed file is a ConfigError."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
-    if path.suffix == ".json":
-        import json
-
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: not valid JSON ({exc})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+def _variant(raw: dict[str, Any], variant: str | None, source: str) -> list[str]:
+    """The ``--set`` list of ``[variants] <variant>`` (removed from ``raw``), or none."""
+    variants = check_value(raw.pop("variants", {}), dict, "variants", source)
+    for name, entries in variants.items():
+        check_value(entries, list[str], f"variants.{name}", source)
+    if variant is None:
+        return []
+    if variant not in variants:
+        known = ", ".join(sorted(variants)) or "none"
+        raise ConfigError(f"{source}: no variant '{variant}' (variants: {known})")
+    return list(variants[variant])
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Load a TOML preset (or a run's config.json), apply ``--set`` overrides and validate.
+def load_config(
+    path: str | Path, overrides: Sequence[str] = (), *, variant: str | None = None
+) -> Config:
+    """Load a preset (a packaged name such as ``"transfer"``, a TOML file or a run's config.json), apply the
+    ``--set`` lines of ``variant`` and then ``overrides``, and validate.
 
-    Errors name the dotted key and the file (suffixed "+ --set" when overrides were given).
+    Errors name the dotted key and the file (suffixed with the variant and "+ --set" when those were given).
     """
-    raw = read_toml(path)
-    source = f"{path} + --set" if overrides else str(path)
-    return config_from_dict(apply_overrides(raw, list(overrides)), source=source)
+    file = presets.find("train", path)
+    raw = read_toml(file)
+    source = str(file)
+    sets = _variant(raw, variant, source)
+    if variant:
+        source += f" [variant {variant}]"
+    if overrides:
+        source += " + --set"
+    return config_from_dict(apply_overrides(raw, [*sets, *overrides]), source=source)

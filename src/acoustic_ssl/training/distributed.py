@@ -26,6 +26,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from acoustic_ssl.device import pick_device
 from acoustic_ssl.errors import ConfigError
 
 
@@ -55,25 +56,12 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigError(f"environment variable {name}={value!r} is not an integer") from None
 
 
-def pick_device(preference: str, local_rank: int) -> torch.device:
-    """``auto`` → this process's GPU if CUDA is available, else CPU; ``cuda`` without a GPU is an error."""
-    if preference == "cpu":
-        return torch.device("cpu")
-    if preference == "auto" and not torch.cuda.is_available():
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise ConfigError(f"runtime.device={preference}: no CUDA device is available (use cpu or auto)")
-    if preference.startswith("cuda:"):
-        return torch.device(preference)
-    return torch.device("cuda", local_rank % torch.cuda.device_count())
-
-
 def setup(device_preference: str) -> DistInfo:
     """Join the process group announced by the launcher's environment (no-op for a single process)."""
     world_size = _env_int("WORLD_SIZE", 1)
     rank = _env_int("RANK", 0)
     local_rank = _env_int("LOCAL_RANK", 0)
-    device = pick_device(device_preference, local_rank)
+    device = pick_device(device_preference, local_rank, setting="runtime.device")
     if world_size > 1 and not dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)

@@ -7,7 +7,7 @@ reductions run in float32.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -98,6 +98,14 @@ def acoustic_embedding(acoustic: torch.Tensor) -> torch.Tensor:
     return l2n(acoustic)
 
 
+class TransferLoss(NamedTuple):
+    """The transfer loss and its two triplet terms (the terms detached, for logging)."""
+
+    loss: torch.Tensor
+    audio_video: torch.Tensor
+    audio_acoustic: torch.Tensor
+
+
 def transfer_loss(
     d_av: torch.Tensor,
     same: torch.Tensor,
@@ -107,7 +115,7 @@ def transfer_loss(
     margin: float = 0.2,
     epoch: int = 0,
     hard_from_epoch: int = 4,
-) -> torch.Tensor:
+) -> TransferLoss:
     """(1 − α)·triplet(audio–video d) + α·triplet(audio–acoustic distance) (spec §5.3).
 
     ``audio_emb`` is HearNet's raw (linear, no ReLU) fc2 output [B,128], normalised here; ``acoustic_emb`` is
@@ -117,7 +125,7 @@ def transfer_loss(
     d_aa = pairwise_sq_distance(l2n(audio_emb.float()), acoustic_embedding(acoustic_emb))
     l_av = triplet_loss(d_av, same, margin, epoch, hard_from_epoch)
     l_aa = triplet_loss(d_aa, same, margin, epoch, hard_from_epoch)
-    return (1.0 - alpha) * l_av + alpha * l_aa
+    return TransferLoss((1.0 - alpha) * l_av + alpha * l_aa, l_av.detach(), l_aa.detach())
 
 
 def teacher_targets(

@@ -1,10 +1,9 @@
-"""``train(config) -> run_dir``: the training loop shared by every experiment kind.
+"""``train(config) -> run_dir``: the trainer shared by every experiment kind.
 
-A run directory holds ``config.json`` (resolved config), ``meta.json`` (code version, seed, command, torch
-version, world size), ``metrics.jsonl`` (one JSON object per logged step and per epoch), ``tb/`` (TensorBoard)
-and ``checkpoints/``: ``random`` (before training), ``epoch_N`` (after the N-th epoch, every
-``runtime.save_every`` epochs), ``best`` (best validation result so far) and ``last`` (weights + Adam state +
-RNG states + position, what ``--resume`` continues from).
+Checkpoints (``RUN/checkpoints``, rank 0): ``random`` (before training), ``epoch_N`` (after the N-th epoch,
+every ``runtime.save_every`` epochs), ``best`` (best validation result so far) and ``last`` (weights + Adam
+state + RNG states + position, what ``--resume`` continues from). The rest of the run directory:
+``training.rundir``.
 
 Best model: the highest validation accuracy, ties broken by the lower validation loss — for supervised and
 distillation runs the classification accuracy, for self-supervised and transfer runs the original's triplet
@@ -19,16 +18,12 @@ uninterrupted loss curve exactly on CPU.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import platform
 import random
-import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,20 +33,25 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from acoustic_ssl import __version__
+from acoustic_ssl.data.dataset import ACIVWDataset
+from acoustic_ssl.data.layout import Modality
+from acoustic_ssl.data.stats import load_normalization
 from acoustic_ssl.errors import AcousticSSLError, ConfigError
-from acoustic_ssl.io_utils import progress, write_json_atomic, write_text_atomic
+from acoustic_ssl.io_utils import progress
+from acoustic_ssl.models import MODELS, Network, build_model, decay_parameter_groups
 from acoustic_ssl.training import distributed as ddp
 from acoustic_ssl.training.checkpoint import (
     CheckpointError,
-    checkpoint_paths,
+    build_models,
     read_checkpoint,
     restore_optimizer,
     restore_rng,
     save_checkpoint,
 )
-from acoustic_ssl.training.config import Config, config_from_dict, load_config
-from acoustic_ssl.training.objectives import Objective, build_objective
+from acoustic_ssl.training.config import Config, load_config
+from acoustic_ssl.training.objectives import Batch, Objective, build_objective
+from acoustic_ssl.training.rundir import MetricsLog, checkpoint_dir, choose_run_dir, write_run_files
+from acoustic_ssl.training.stop import StopRequest
 
 
 class TrainingError(AcousticSSLError):
@@ -78,155 +78,23 @@ class Position:
     best: dict[str, float] | None = None
 
 
-# ------------------------------------------------------------------------------------------- run directory
-def code_version() -> str:
-    """``git describe`` of the source tree when it is a git checkout, else the package version."""
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--tags"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        out = None
-    if out is not None and out.returncode == 0 and out.stdout.strip():
-        return f"{__version__}+git.{out.stdout.strip()}"
-    return __version__
-
-
-def new_run_dir(cfg: Config) -> Path:
-    """``runtime.run_dir`` if set, else ``<out_dir>/<name>-<UTC time>`` (suffixed if it exists)."""
-    if cfg.runtime.run_dir:
-        return Path(cfg.runtime.run_dir)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    base = Path(cfg.runtime.out_dir) / f"{cfg.experiment.name}-{stamp}"
-    candidate, n = base, 1
-    while candidate.exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
-
-
-def find_resumable(cfg: Config) -> Path | None:
-    """The newest run of this experiment (``runtime.run_dir`` or ``<out_dir>/<name>-*``) with a ``last``."""
-    if cfg.runtime.run_dir:
-        candidates = [Path(cfg.runtime.run_dir)]
-    else:
-        out = Path(cfg.runtime.out_dir)
-        candidates = sorted(
-            out.glob(f"{cfg.experiment.name}-*"), key=lambda p: p.stat().st_mtime, reverse=True
-        )
-    for run_dir in candidates:
-        if checkpoint_paths(run_dir / "checkpoints" / "last")[1].is_file():
-            return run_dir
-    return None
-
-
-class MetricsLog:
-    """``metrics.jsonl`` + TensorBoard, written by rank 0 only."""
-
-    def __init__(
-        self, run_dir: Path, enabled: bool, resume_step: int | None, resume_epoch: int | None
-    ) -> None:
-        self.enabled = enabled
-        self.path = run_dir / "metrics.jsonl"
-        self.writer: Any = None
-        if not enabled:
-            return
-        if resume_step is not None and self.path.exists():
-            self._truncate(resume_step, resume_epoch or 0)
-        from torch.utils.tensorboard import SummaryWriter
-
-        purge = resume_step + 1 if resume_step is not None else None
-        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=purge)
-
-    def _truncate(self, step: int, epoch: int) -> None:
-        """Drop lines logged after the checkpoint we resume from (a crash may have left some)."""
-        kept = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if (rec.get("event") == "step" and rec["step"] <= step) or (
-                rec.get("event") == "epoch" and rec["epoch"] <= epoch
-            ):
-                kept.append(line)
-        write_text_atomic(self.path, "".join(f"{line}\n" for line in kept))
-
-    def log(self, record: dict[str, Any], scalars: dict[str, float], step: int) -> None:
-        if not self.enabled:
-            return
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
-        for name, value in scalars.items():
-            self.writer.add_scalar(name, value, step)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.flush()
-            self.writer.close()
-
-
-class StopRequest:
-    """Turns the first SIGINT/SIGTERM into a flag checked between steps; a second one aborts at once."""
-
-    def __init__(self) -> None:
-        self.signal_name: str | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> StopRequest:
-        if threading_is_main():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.signal_name is not None:
-            raise KeyboardInterrupt
-        self.signal_name = signal.Signals(signum).name
-        print(
-            f"\n{self.signal_name} received: finishing the current step, then saving 'last' "
-            "(send it again to abort without saving)",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-def threading_is_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
-# -------------------------------------------------------------------------------------------------- trainer
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
 
-def _dataset(cfg: Config, list_file: str, mode: str) -> Any:
-    from acoustic_ssl.data.dataset import ACIVWDataset
-
-    d = cfg.data
+def _dataset(cfg: Config, list_file: str, mode: str) -> ACIVWDataset:
+    d, modalities = cfg.data, cfg.modalities
     return ACIVWDataset(
         list_file,
         mode=mode,
         total_length=d.total_length,
         sample_length=d.sample_length,
         number_of_crops=d.number_of_crops,
-        modalities=cfg.modalities,
+        modalities=modalities,
         nr_frames=d.nr_frames,
-        stats_dir=d.stats_dir or None,
+        normalize=load_normalization(d.stats_dir) if d.stats_dir and Modality.AUDIO in modalities else None,
         video_size=tuple(d.video_size) if d.video_size else None,
         seed=cfg.experiment.seed,
     )
@@ -245,21 +113,18 @@ class ResumableSampler(DistributedSampler):
         return self.num_samples - self.start
 
 
-def load_teacher(cfg: Config) -> tuple[nn.Module, dict[str, Any]]:
-    """The frozen DualCamNet of transfer (map mode) or distillation (classifier), and its name + kwargs."""
-    from acoustic_ssl.training.checkpoint import build_models
-
+def load_teacher(cfg: Config) -> tuple[Network, dict[str, Any]]:
+    """The frozen network of ``loss.teacher_checkpoint`` (the objective's teacher role), and its spec."""
     path = cfg.loss.teacher_checkpoint
     tensors, info = read_checkpoint(path)
-    role = "acoustic" if "acoustic" in info["models"] else "model"
+    modality, want_classifier = Modality(cfg.teacher_role), cfg.objective.teacher_classifier
+    role = cfg.teacher_role if cfg.teacher_role in info["models"] else "model"
     spec = info["models"].get(role)
-    want_classifier = cfg.experiment.kind == "distillation"
-    if spec is None or spec["name"] != "dualcamnet":
-        raise CheckpointError(f"{path}: holds no DualCamNet (roles: {', '.join(info['models'])})")
+    if spec is None or spec["name"] not in MODELS or MODELS[spec["name"]].modality is not modality:
+        raise CheckpointError(f"{path}: holds no {modality} network (roles: {', '.join(info['models'])})")
     if (spec.get("kwargs", {}).get("num_classes") is not None) != want_classifier:
-        need = (
-            "a supervised DualCamNet classifier" if want_classifier else "a self-supervised acoustic stream"
-        )
+        kind = "a supervised {} classifier" if want_classifier else "a self-supervised {} stream"
+        need = kind.format(modality)
         raise CheckpointError(f"{path}: loss.teacher_checkpoint must hold {need}")
     teacher = build_models(tensors, {**info, "models": {role: spec}})[role]
     for p in teacher.parameters():
@@ -274,7 +139,7 @@ class Trainer:
         self, cfg: Config, run_dir: Path, info: ddp.DistInfo, resume: bool, command: list[str]
     ) -> None:
         self.cfg, self.run_dir, self.info = cfg, run_dir, info
-        self.ckpt_dir = run_dir / "checkpoints"
+        self.ckpt_dir = checkpoint_dir(run_dir)
         if cfg.data.batch_size % info.world_size:
             raise ConfigError(
                 f"data.batch_size={cfg.data.batch_size} must be divisible by the {info.world_size} processes"
@@ -296,8 +161,6 @@ class Trainer:
             seed=cfg.experiment.seed,
         )
         self.objective, self.model = self._build_networks()
-        from acoustic_ssl.models import decay_parameter_groups
-
         o = cfg.optim
         self.optimizer = torch.optim.Adam(
             decay_parameter_groups(self.objective.nets, o.weight_decay),
@@ -312,7 +175,14 @@ class Trainer:
             run_dir, info.is_main, self.pos.step if resume else None, self.pos.epoch if resume else None
         )
         if info.is_main:
-            self._write_run_files(resume, command)
+            write_run_files(
+                run_dir,
+                cfg,
+                device=info.device,
+                world_size=info.world_size,
+                command=command,
+                resumed_at=(self.pos.epoch, self.pos.step) if resume else None,
+            )
             if not resume:
                 self.save("random")
 
@@ -329,8 +199,6 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = not deterministic
 
     def _build_networks(self) -> tuple[Objective, nn.Module]:
-        from acoustic_ssl.models import build_model
-
         cfg, device = self.cfg, self.info.device
         # Sorted roles: the parameter (hence Adam state) order must not depend on the order of the TOML tables
         # or of a run's config.json (written with sorted keys), or resuming would mismatch the Adam state.
@@ -341,12 +209,11 @@ class Trainer:
         if cfg.teacher_role:
             teacher, self.teacher_spec = load_teacher(cfg)
             teacher = teacher.to(device)
-        objective = build_objective(cfg, nets, teacher).to(device)
+        objective = build_objective(cfg.experiment.kind, nets, teacher, **asdict(cfg.loss)).to(device)
         if cfg.runtime.channels_last and device.type == "cuda":
-            objective.channels_last = True
-            for role, spec in cfg.models.items():
-                if spec.name == "resnet18":
-                    objective.nets[role].to(memory_format=torch.channels_last)
+            for net in objective.nets.values():
+                if net.modality is Modality.VIDEO:  # image networks: NHWC weights for tensor cores
+                    net.to(memory_format=torch.channels_last)
         model: nn.Module = objective
         if self.info.distributed:
             if device.type == "cuda":
@@ -370,31 +237,7 @@ class Trainer:
         restore_optimizer(self.optimizer, tensors, info, source=path)
         if "rng" in info:
             restore_rng(tensors, info["rng"])
-        state = info["position"]
-        self.pos = Position(**state)
-
-    def _write_run_files(self, resume: bool, command: list[str]) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.run_dir / "config.json", self.cfg.to_dict())
-        entry = {
-            "command": command,
-            "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "code_version": code_version(),
-            "torch_version": torch.__version__,
-            "python_version": platform.python_version(),
-            "host": platform.node(),
-            "device": str(self.info.device),
-            "world_size": self.info.world_size,
-        }
-        meta_path = self.run_dir / "meta.json"
-        if resume and meta_path.exists():
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            meta.setdefault("resumes", []).append(
-                {**entry, "from_epoch": self.pos.epoch, "from_step": self.pos.step}
-            )
-        else:
-            meta = {**entry, "seed": self.cfg.experiment.seed, "kind": self.cfg.experiment.kind}
-        write_json_atomic(meta_path, meta)
+        self.pos = Position(**info["position"])
 
     # ----------------------------------------------------------------------------------------- saving
     def save(self, name: str, *, resumable: bool = False, metrics: dict[str, float] | None = None) -> None:
@@ -405,9 +248,9 @@ class Trainer:
         models = dict(self.objective.nets.items())
         frozen = []
         if self.cfg.teacher_role:
-            specs["acoustic"] = self.teacher_spec
-            models["acoustic"] = self.objective.teacher
-            frozen.append("acoustic")
+            specs[self.cfg.teacher_role] = self.teacher_spec
+            models[self.cfg.teacher_role] = self.objective.teacher
+            frozen.append(self.cfg.teacher_role)
         info = {
             "kind": self.cfg.experiment.kind,
             "config": self.cfg.to_dict(),
@@ -427,7 +270,7 @@ class Trainer:
         )
 
     # ---------------------------------------------------------------------------------------- batches
-    def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _to_device(self, batch: Batch) -> Batch:
         non_blocking = self.info.device.type == "cuda"
         return {k: v.to(self.info.device, non_blocking=non_blocking) for k, v in batch.items()}
 
@@ -449,69 +292,86 @@ class Trainer:
             generator=generator,
         )
 
+    @staticmethod
+    def local_batch_size(batch: Batch) -> int:
+        return int(batch["label"].shape[0])
+
     # ------------------------------------------------------------------------------------------ epochs
     def train_epoch(self, stop: StopRequest) -> bool:
         """One (possibly resumed) epoch; returns False when a stop was requested (``last`` saved)."""
-        cfg, pos, epoch = self.cfg, self.pos, self.pos.epoch
+        batches = self._epoch_batches()
+        self.model.train()
+        for batch in self._until_stopped(batches, stop):
+            values = self._step(batch)
+            self._account(values, self.local_batch_size(batch) * self.info.world_size)
+        return not self.stopped
+
+    def _epoch_batches(self) -> Iterable[Batch]:
+        """The current epoch's loader from the first batch not done yet, behind a progress bar on rank 0."""
+        epoch = self.pos.epoch
         self.train_set.set_epoch(epoch)
         self.sampler.set_epoch(epoch)
-        self.sampler.start = pos.batch_in_epoch * self.local_batch
+        self.sampler.start = self.pos.batch_in_epoch * self.local_batch
         loader = self._loader(self.train_set, self.local_batch, self.sampler, epoch)
-        total = math.ceil(self.sampler.num_samples / self.local_batch)
-        self.model.train()
-        bar = progress(
-            loader, desc=f"epoch {epoch + 1}/{cfg.experiment.epochs}", total=len(loader), unit="batch"
-        )
-        if not self.info.is_main:
-            bar = loader
-        window_start, window_samples = time.perf_counter(), 0
-        batches = iter(bar)
-        while True:
-            if self._should_stop(stop):
-                return False
-            try:
-                batch = next(batches)
-            except StopIteration:
-                break
-            except RuntimeError:
-                if stop.signal_name:  # DataLoader workers killed by the same Ctrl-C
-                    self._should_stop(stop)
-                    return False
-                raise
-            batch = self._to_device(batch)
-            with self._autocast():
-                out = self.model(batch)
-            loss, metrics = self.objective.loss(out, batch, epoch)
-            finite = bool(torch.isfinite(loss.detach()).item())
-            if not self._all_finite(finite):
-                raise TrainingError(
-                    f"non-finite training loss at epoch {epoch + 1}, step {pos.step + 1} (batch "
-                    f"{pos.batch_in_epoch + 1}/{total}); lower optim.lr or check the data. The last good "
-                    f"checkpoint is {self.ckpt_dir / 'last'}"
-                )
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            values = self._reduce_metrics(metrics)
-            n = self.local_batch_size(batch) * self.info.world_size
-            pos.step += 1
-            pos.batch_in_epoch += 1
-            pos.samples += n
-            for k, v in values.items():
-                pos.sums[k] = pos.sums.get(k, 0.0) + v * n
-            window_samples += n
-            if pos.step % cfg.runtime.log_every == 0 or pos.batch_in_epoch == total:
-                elapsed = max(time.perf_counter() - window_start, 1e-9)
-                rate = window_samples / elapsed
-                self._log_step(values, rate)
-                if hasattr(bar, "set_postfix"):
-                    bar.set_postfix(loss=f"{values['loss']:.4f}", samples_s=f"{rate:.1f}")
-                window_start, window_samples = time.perf_counter(), 0
-        return True
+        self.epoch_batches = math.ceil(self.sampler.num_samples / self.local_batch)
+        self.bar: Any = loader
+        if self.info.is_main:
+            desc = f"epoch {epoch + 1}/{self.cfg.experiment.epochs}"
+            self.bar = progress(loader, desc=desc, total=len(loader), unit="batch")
+        self.window_start, self.window_samples = time.perf_counter(), 0
+        return self.bar
 
-    @staticmethod
-    def local_batch_size(batch: dict[str, torch.Tensor]) -> int:
-        return int(batch["label"].shape[0])
+    def _until_stopped(self, batches: Iterable[Batch], stop: StopRequest) -> Iterator[Batch]:
+        """``batches`` until they run out or the processes agree to stop (``last`` saved, ``stopped`` set)."""
+        self.stopped = False
+        iterator = iter(batches)
+        while not self._should_stop(stop):
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            except RuntimeError:
+                if not stop.signal_name:
+                    raise
+                self._should_stop(stop)  # DataLoader workers killed by the same Ctrl-C
+                break
+            yield batch
+        self.stopped = True
+
+    def _step(self, batch: Batch) -> dict[str, float]:
+        """One optimizer step: device, autocast forward, loss, finite check, backward, Adam; returns the
+        batch's metrics averaged over processes."""
+        batch = self._to_device(batch)
+        with self._autocast():
+            out = self.model(batch)
+        loss, metrics = self.objective.loss(out, batch, self.pos.epoch)
+        if not self._all_finite(bool(torch.isfinite(loss.detach()).item())):
+            pos = self.pos
+            raise TrainingError(
+                f"non-finite training loss at epoch {pos.epoch + 1}, step {pos.step + 1} (batch "
+                f"{pos.batch_in_epoch + 1}/{self.epoch_batches}); lower optim.lr or check the data. The last "
+                f"good checkpoint is {self.ckpt_dir / 'last'}"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return self._reduce_metrics(metrics)
+
+    def _account(self, values: dict[str, float], samples: int) -> None:
+        """Advance the position by one step of ``samples`` (global batch), add to the epoch's sums, log."""
+        pos = self.pos
+        pos.step += 1
+        pos.batch_in_epoch += 1
+        pos.samples += samples
+        for k, v in values.items():
+            pos.sums[k] = pos.sums.get(k, 0.0) + v * samples
+        self.window_samples += samples
+        if pos.step % self.cfg.runtime.log_every == 0 or pos.batch_in_epoch == self.epoch_batches:
+            rate = self.window_samples / max(time.perf_counter() - self.window_start, 1e-9)
+            self._log_step(values, rate)
+            if hasattr(self.bar, "set_postfix"):
+                self.bar.set_postfix(loss=f"{values['loss']:.4f}", samples_s=f"{rate:.1f}")
+            self.window_start, self.window_samples = time.perf_counter(), 0
 
     def _all_finite(self, finite: bool) -> bool:
         flag = torch.tensor([0.0 if finite else 1.0], device=self.info.device)
@@ -573,33 +433,26 @@ class Trainer:
         ddp.barrier(self.info)
         pos.epoch += 1
         pos.batch_in_epoch, pos.sums, pos.samples = 0, {}, 0
-        improved = False
-        if self.info.is_main:
-            key = (valid["accuracy"], -valid["loss"])
-            improved = pos.best is None or key > (pos.best["accuracy"], -pos.best["loss"])
-            if improved:
-                pos.best = {"epoch": pos.epoch, "accuracy": valid["accuracy"], "loss": valid["loss"]}
-            record = {
-                "event": "epoch",
-                "epoch": pos.epoch,
-                "step": pos.step,
-                "best": improved,
-                **{f"train/{k}": v for k, v in train_metrics.items()},
-                **{f"valid/{k}": v for k, v in valid.items()},
-            }
-            scalars = {f"epoch/train_{k}": v for k, v in train_metrics.items()}
-            scalars.update({f"epoch/valid_{k}": v for k, v in valid.items()})
-            self.log.log(record, scalars, pos.step)
-            metrics = {
-                **{f"train/{k}": v for k, v in train_metrics.items()},
-                **{f"valid/{k}": v for k, v in valid.items()},
-            }
-            every = self.cfg.runtime.save_every
-            if every and pos.epoch % every == 0:
-                self.save(f"epoch_{pos.epoch}", metrics=metrics)
-            if improved:
-                self.save("best", metrics=metrics)
-            self.save("last", resumable=True, metrics=metrics)
+        if not self.info.is_main:
+            return
+        key = (valid["accuracy"], -valid["loss"])
+        improved = pos.best is None or key > (pos.best["accuracy"], -pos.best["loss"])
+        if improved:
+            pos.best = {"epoch": pos.epoch, "accuracy": valid["accuracy"], "loss": valid["loss"]}
+        metrics = {
+            **{f"train/{k}": v for k, v in train_metrics.items()},
+            **{f"valid/{k}": v for k, v in valid.items()},
+        }
+        record = {"event": "epoch", "epoch": pos.epoch, "step": pos.step, "best": improved, **metrics}
+        scalars = {f"epoch/train_{k}": v for k, v in train_metrics.items()}
+        scalars.update({f"epoch/valid_{k}": v for k, v in valid.items()})
+        self.log.log(record, scalars, pos.step)
+        every = self.cfg.runtime.save_every
+        if every and pos.epoch % every == 0:
+            self.save(f"epoch_{pos.epoch}", metrics=metrics)
+        if improved:
+            self.save("best", metrics=metrics)
+        self.save("last", resumable=True, metrics=metrics)
 
     def fit(self) -> None:
         try:
@@ -631,25 +484,17 @@ def train(
     resume: str | Path | None = None,
     command: list[str] | None = None,
 ) -> Path:
-    """Train the experiment of ``config`` (a ``Config`` or a TOML path) and return its run directory.
+    """Train the experiment of ``config`` and return its run directory.
 
-    ``resume``: a run directory to continue from its ``last`` checkpoint (its ``config.json`` is used when
-    ``config`` is None-like), or ``"auto"`` for the newest run of this experiment that has one (a fresh run
-    if none). Under ``torchrun`` every process calls this; only rank 0 writes files.
+    ``config``: a ``Config``, a packaged preset name (``"selfsup_audio_video"``) or a TOML file; ``overrides``
+    are ``--set`` lines for the latter two. ``resume``: a run directory to continue from its ``last``
+    checkpoint, or ``"auto"`` for the newest run of this experiment that has one (a fresh run if none). Under
+    ``torchrun`` every process calls this; only rank 0 writes files.
     """
     cfg = load_config(config, overrides) if isinstance(config, (str, Path)) else config
     info = ddp.setup(cfg.runtime.device)
     try:
-        run_dir: Path | None = None
-        if resume == "auto":
-            run_dir = find_resumable(cfg)
-        elif resume is not None:
-            run_dir = Path(resume)
-            if not checkpoint_paths(run_dir / "checkpoints" / "last")[1].is_file():
-                raise CheckpointError(f"{run_dir}: no checkpoints/last.json to resume from")
-        resuming = run_dir is not None
-        if run_dir is None:
-            run_dir = new_run_dir(cfg)
+        run_dir, resuming = choose_run_dir(cfg, resume)
         run_dir = Path(ddp.broadcast_object(str(run_dir.resolve()), info))
         trainer = Trainer(cfg, run_dir, info, resuming, command if command is not None else list(sys.argv))
         trainer.fit()
@@ -657,14 +502,3 @@ def train(
         return run_dir
     finally:
         ddp.teardown(info)
-
-
-def load_run_config(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """The resolved config of an existing run (its ``config.json``) with optional overrides."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise ConfigError(f"{path}: not found; is {run_dir} a run directory?")
-    from acoustic_ssl.training.config import apply_overrides, read_toml
-
-    raw = apply_overrides(read_toml(path), list(overrides))
-    return config_from_dict(raw, source=str(path), base=Path(run_dir))
