@@ -1,8 +1,9 @@
 """Does audio–video self-supervision help? kNN class accuracy of HearNet audio features: trained vs random.
 
 Simulates a small ACIVW-like dataset, converts it, makes lists and spectrogram statistics, trains the
-``tiny_selfsup_audio_video`` preset, then extracts the audio feature y = l2n(Σ_p A) of the ``random`` and the
-``best`` checkpoints (same network, same seed) and runs the original kNN protocol (k chosen on validation).
+``selfsup_audio_video`` preset's ``tiny`` variant, then extracts the audio feature y = l2n(Σ_p A) of the
+``random`` and the ``best`` checkpoints (same network, same seed) and runs the original kNN protocol (k chosen
+on validation).
 
     python benchmarks/selfsup_knn_gain.py --out /tmp/knn_gain --epochs 6
 
@@ -15,8 +16,6 @@ import argparse
 import json
 import time
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -61,7 +60,7 @@ def main() -> None:
     t0 = time.perf_counter()
     run_dir = out / "run"
     cfg = load_config(
-        REPO / "configs" / "tiny_selfsup_audio_video.toml",
+        "selfsup_audio_video",
         [
             f"data.train_list={lists / 'training.txt'}",
             f"data.valid_list={lists / 'validation.txt'}",
@@ -73,6 +72,7 @@ def main() -> None:
             "runtime.save_every=0",
             *args.overrides,
         ],
+        variant="tiny",
     )
     resume = run_dir if (run_dir / "checkpoints" / "last.json").is_file() else None
     train(cfg, resume=resume)

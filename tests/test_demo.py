@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from acoustic_ssl import presets
 from acoustic_ssl.cli import main
 from acoustic_ssl.demo.config import PRESETS, load_demo_config, parse_demo_config, preset_path
 from acoustic_ssl.demo.stages import Stage, StageError, marker_path, read_marker, run_stages
@@ -98,8 +99,9 @@ def test_failed_stage_is_named_and_resume_continues_there(tmp_path: Path) -> Non
 def test_shipped_presets_are_valid(name: str) -> None:
     config = load_demo_config(preset_path(name))
     assert config.preset == name
-    assert config.seeds >= 1 and config.expected_time
+    assert config.demo.seeds >= 1 and config.demo.expected_time
     assert all(run.config.is_file() for run in config.runs.values())
+    assert sorted(presets.names("demo")) == sorted(PRESETS)
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -111,7 +113,7 @@ def test_preset_training_runs_are_valid_training_configs(name: str, tmp_path: Pa
 
     config = load_demo_config(preset_path(name))
     train_stages = [s for s in build_stages(config, tmp_path) if s.name.startswith("train:")]
-    assert len(train_stages) == 4 * config.seeds
+    assert len(train_stages) == 4 * config.demo.seeds
     parser = build_parser()
     for stage in train_stages:
         args = parser.parse_args(list(stage.commands[0]))
@@ -124,16 +126,22 @@ def test_preset_training_runs_are_valid_training_configs(name: str, tmp_path: Pa
 def test_preset_typos_are_errors() -> None:
     path = preset_path("test")
     text = path.read_text()
-    with pytest.raises(ConfigError, match=r"\[convert\] pak: unknown key"):
+    with pytest.raises(ConfigError, match=r"test.toml: unknown key 'convert.pak'"):
         parse_demo_config(text.replace("pack = true", "pak = true"), path)
-    with pytest.raises(ConfigError, match=r"\[simulate\] snr_db: missing"):
+    with pytest.raises(ConfigError, match=r"test.toml: unknown key 'simulate.snr_dB'"):
         parse_demo_config(text.replace("snr_db", "snr_dB"), path)
+    with pytest.raises(ConfigError, match=r"test.toml: simulate.snr_db: missing"):
+        parse_demo_config(text.replace("snr_db = 10.0", ""), path)
     with pytest.raises(ConfigError, match="fractions"):
         parse_demo_config(text.replace("fractions = [0.34,", "fractions = [0.9,"), path)
     with pytest.raises(ConfigError, match="videos_per_class"):
         parse_demo_config(text.replace("videos_per_class = 3", "videos_per_class = 2"), path)
-    with pytest.raises(ConfigError, match="not found"):
-        parse_demo_config(text.replace("train/transfer.toml", "train/nope.toml"), path)
+    with pytest.raises(ConfigError, match=r"train.transfer.config: no packaged train preset named 'nope'"):
+        parse_demo_config(text.replace('config = "transfer"', 'config = "nope"'), path)
+    with pytest.raises(ConfigError, match=r"train.transfer.config: .*nope.toml: config file not found"):
+        parse_demo_config(text.replace('config = "transfer"', 'config = "nope.toml"'), path)
+    with pytest.raises(ConfigError, match=r"train.supervised.set: --set 'optim': expected KEY=VALUE"):
+        parse_demo_config(text.replace('"optim.lr=1e-3"', '"optim"'), path)
 
 
 def test_demo_test_preset_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,14 +1,14 @@
 """The single ``acoustic-ssl`` command: each concern registers its own subcommands.
 
-Every module listed in ``COMMAND_MODULES`` exposes ``register(subparsers)``, which adds parsers whose
-``func(args) -> int`` runs the command. Modules keep heavy imports inside their handlers so ``--help``
-stays fast.
+Every module in ``COMMAND_MODULES`` exposes ``register(subparsers)``, which adds parsers whose
+``func(args) -> int`` runs the command. The modules keep heavy imports inside their handlers so ``--help``
+stays fast. Handlers that chain other commands (the demo) get ``args.build_parser`` to run them in-process,
+so no module imports this one back.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -18,16 +18,15 @@ from collections.abc import Sequence
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from acoustic_ssl import __version__
+from acoustic_ssl.data import cli as data_cli
+from acoustic_ssl.demo import cli as demo_cli
 from acoustic_ssl.errors import AcousticSSLError
+from acoustic_ssl.evaluation import cli as evaluation_cli
+from acoustic_ssl.imaging import cli as imaging_cli
+from acoustic_ssl.simulate import cli as simulate_cli
+from acoustic_ssl.training import cli as training_cli
 
-COMMAND_MODULES = (
-    "acoustic_ssl.simulate.cli",
-    "acoustic_ssl.imaging.cli",
-    "acoustic_ssl.data.cli",
-    "acoustic_ssl.training.cli",
-    "acoustic_ssl.evaluation.cli",
-    "acoustic_ssl.demo",
-)
+COMMAND_MODULES = (simulate_cli, imaging_cli, data_cli, training_cli, evaluation_cli, demo_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,14 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.set_defaults(build_parser=build_parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # a concern not landed yet
-            if exc.name != name:
-                raise
-            continue
+    for module in COMMAND_MODULES:
         module.register(subparsers)
     return parser
 

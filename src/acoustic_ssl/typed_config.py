@@ -2,10 +2,10 @@
 
 Training configs (``training.config``) and demo presets (``demo.config``) describe their sections as
 dataclasses; ``build_section`` checks every key of a table against the fields' types (ints are accepted for
-floats; lists become tuples where the field says so; a field whose type is a dataclass is a sub-table) and a
-field without a default is required. Errors are ``ConfigError`` naming the file (or ``--set``) and the dotted
-key. A field's TOML key is its name unless ``field(metadata={"key": ...})`` says otherwise (``lambda``,
-``set``).
+floats; lists become tuples where the field says so; strings become paths where it says ``Path``; a field
+whose type is a dataclass is a sub-table) and a field without a default is required. Errors are
+``ConfigError`` naming the file (or ``--set``) and the dotted key. A field's TOML key is its name unless
+``field(metadata={"key": ...})`` says otherwise (``lambda``, ``set``).
 """
 
 from __future__ import annotations
@@ -57,10 +57,10 @@ def check_value(value: Any, tp: Any, where: str, source: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{source}: {where}: expected a number, got {value!r}")
         return float(value)
-    if tp is str:
+    if tp in (str, Path):
         if not isinstance(value, str):
             raise ConfigError(f"{source}: {where}: expected a string, got {value!r}")
-        return value
+        return Path(value) if tp is Path else value
     raise TypeError(f"unsupported config field type {tp!r}")  # programming error, not a user error
 
 

@@ -1,15 +1,28 @@
 """Data concern: raw ACIVW readers, TFRecord I/O without TensorFlow, conversion, lists, statistics, dataset.
 
-Heavy members (torch-based dataset and audio helpers) load on first access so that importing
-``acoustic_ssl.data`` (and the CLI's --help) stays fast.
+Members load on first access (the torch-based dataset and audio helpers included), so importing
+``acoustic_ssl.data`` (and the CLI's --help) stays fast. Modalities are named (``layout.Modality``:
+acoustic, audio, video); the original's numbers 0 1 2 exist only at the command line.
+
+Example: one second of a record, written and read back (feature lists by their original keys):
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> import numpy as np
+>>> from acoustic_ssl.data import read_record, write_record
+>>> path = Path(tempfile.mkdtemp()) / "class_0" / "data_001" / "Data_001.tfrecord"
+>>> write_record(path, {"classes": 3, "location": 1, "audio/data": np.ones((12, 1024), np.int32)})
+>>> record = read_record(path)
+>>> record["classes"], record["location"], record["audio/data"].shape, "video/image" in record
+(3, 1, (12, 1024), False)
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from acoustic_ssl.lazy import lazy_exports
 
 _EXPORTS = {
+    "Modality": "acoustic_ssl.data.layout",
     "read_record": "acoustic_ssl.data.tfrecord",
     "write_record": "acoustic_ssl.data.tfrecord",
     "read_dc": "acoustic_ssl.data.raw",
@@ -32,16 +45,4 @@ _EXPORTS = {
     "sensor_audio_to_waveform": "acoustic_ssl.data.audio",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'acoustic_ssl.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

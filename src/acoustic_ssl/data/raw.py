@@ -176,7 +176,7 @@ class RawVideo:
 
     def read_second(self, second: int, modalities: Collection[str], mic: int = 0) -> dict[str, np.ndarray]:
         """Raw arrays of second ``second`` (0-based) of the named modalities: acoustic (12,36,48,12), audio
-        (12,1024) of mic ``mic``, video (12,H,W,3) BGR uint8 at the recorded size (resizing: the converter)."""
+        (12,1024) of mic ``mic``, video (12,H,W,3) BGR uint8 at the recorded size (the converter resizes)."""
         frames = range(second * FRAMES_PER_SECOND + 1, (second + 1) * FRAMES_PER_SECOND + 1)
         out: dict[str, np.ndarray] = {}
         if Modality.ACOUSTIC in modalities:

@@ -8,6 +8,8 @@ import os
 import shlex
 from pathlib import Path
 
+from acoustic_ssl import presets
+from acoustic_ssl.demo.config import PRESETS, DemoConfig, load_demo_config, parse_demo_config, preset_path
 from acoustic_ssl.errors import ConfigError
 
 SETTINGS_FILE = "demo_settings.json"
@@ -19,8 +21,8 @@ network) -> extract -> evaluate (kNN, retrieval, localisation) -> report (DIR/re
 
 Every stage calls the ordinary commands (listed in DIR/commands.sh, to run them one by one) and leaves a
 marker DIR/stages/<stage>.done; rerunning the same command resumes after the last finished stage. Presets
-live in configs/demo/ (test: ~1 min; tiny: ~5 min on 2 CPU cores; small: 3 seeds, ~30 min; paper: full size,
-GPU); copy one, edit it and pass it with --config.
+ship with the package in {folder} (test: ~1 min; tiny: ~5 min on 2 CPU cores; small: 3 seeds, ~30 min;
+paper: full size, GPU); copy one, edit it and pass it with --config.
 """
 
 
@@ -29,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="run the whole pipeline on simulated data (resumable stages, HTML report)",
-        description=DESCRIPTION,
+        description=DESCRIPTION.format(folder=presets.folder("demo")),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -42,8 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--preset",
-        choices=("test", "tiny", "small", "paper"),
-        help="shipped preset configs/demo/PRESET.toml (default: the one DIR was started with, else tiny)",
+        choices=PRESETS,
+        help="packaged preset (default: the one DIR was started with, else tiny)",
     )
     source.add_argument("--config", type=Path, metavar="FILE", help="an edited copy of a preset file")
     parser.add_argument("--seed", type=int, metavar="K", help="first training seed (default: the preset's)")
@@ -66,10 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=handle_demo)
 
 
-def _choose_config(args: argparse.Namespace):  # -> DemoConfig (import kept lazy)
+def _choose_config(args: argparse.Namespace) -> DemoConfig:
     """The preset to use: explicit flag, else the one saved in DIR by an earlier run, else tiny."""
-    from acoustic_ssl.demo.config import load_demo_config, parse_demo_config, preset_path
-
     saved_file = args.out / SETTINGS_FILE
     if args.config is not None:
         config = load_demo_config(args.config)
@@ -92,7 +92,7 @@ def _choose_config(args: argparse.Namespace):  # -> DemoConfig (import kept lazy
 def handle_demo(args: argparse.Namespace) -> int:
     """Plan and run the demo stages; print the report location and the headline numbers."""
     from acoustic_ssl.demo.plan import build_stages, write_commands_script
-    from acoustic_ssl.demo.stages import format_command, read_marker, run_stages
+    from acoustic_ssl.demo.stages import format_command, read_marker, run_command, run_stages
     from acoustic_ssl.io_utils import write_json_atomic
 
     # Idle OpenMP threads sleep instead of spinning: on cores shared with other work, spinning threads steal
@@ -117,15 +117,21 @@ def handle_demo(args: argparse.Namespace) -> int:
         {
             "config_source": str(config.source),
             "config_text": config.text,
-            "seed": config.seed,
-            "seeds": config.seeds,
+            "seed": config.demo.seed,
+            "seeds": config.demo.seeds,
         },
     )
     print(
-        f"demo preset '{config.preset}' ({config.expected_time or 'time not stated'}), "
+        f"demo preset '{config.preset}' ({config.demo.expected_time or 'time not stated'}), "
         f"seeds {config.seed_list}, output {out_dir}"
     )
-    run_stages(stages, out_dir, resume_command=resume, redo=args.redo)
+    run_stages(
+        stages,
+        out_dir,
+        resume_command=resume,
+        redo=args.redo,
+        runner=lambda argv: run_command(argv, args.build_parser),
+    )
     report = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
     print(_headline(report))
     print(f"one-by-one commands: {commands_file}")

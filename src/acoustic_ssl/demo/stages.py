@@ -11,6 +11,7 @@ the same work: then its commands pick up where they stopped (simulated videos, c
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import resource
@@ -76,13 +77,13 @@ def format_command(argv: Sequence[str]) -> str:
     return shlex.join(["acoustic-ssl", *argv])
 
 
-def run_command(argv: Sequence[str]) -> None:
-    """Run one ``acoustic-ssl`` subcommand in this process, exactly as the shell command would."""
-    from acoustic_ssl.cli import build_parser
+def run_command(argv: Sequence[str], build_parser: Callable[[], argparse.ArgumentParser]) -> None:
+    """Run one ``acoustic-ssl`` subcommand in this process, exactly as the shell command would.
 
-    parser = build_parser()
+    ``build_parser``: the top-level CLI's (handed to handlers as ``args.build_parser``).
+    """
     try:
-        args = parser.parse_args(list(argv))
+        args = build_parser().parse_args(list(argv))
     except SystemExit as exc:
         raise AcousticSSLError(f"bad arguments for `{format_command(argv)}` (see the usage above)") from exc
     if not getattr(args, "func", None):
@@ -121,11 +122,17 @@ def run_stages(
     resume_command: str,
     redo: Sequence[str] = (),
     log: Callable[[str], None] = print,
+    runner: Callable[[Sequence[str]], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Run (or skip) every stage in order; return the markers. ``redo`` patterns force stages to run again."""
+    """Run (or skip) every stage in order; return the markers. ``redo`` patterns force stages to run again.
+
+    ``runner`` runs one command line (``run_command`` with the CLI's parser); stages with commands need it.
+    """
     names = [s.name for s in stages]
     if len(set(names)) != len(names):
         raise ValueError("stage names must be unique")
+    if runner is None and any(s.commands for s in stages):
+        raise ValueError("stages with commands need a runner")
     for pattern in redo:
         if not any(fnmatchcase(n, pattern) for n in names):
             raise AcousticSSLError(f"--redo {pattern!r} matches no stage; stages are: {', '.join(names)}")
@@ -164,7 +171,7 @@ def run_stages(
             write_json_atomic(started_file, attempt)
             for argv in stage.commands:
                 log(f"    $ {format_command(argv)}")
-                run_command(argv)
+                runner(argv)
             if stage.action is not None:
                 stage.action()
         except KeyboardInterrupt:

@@ -16,9 +16,6 @@ boxes, i.e. the pointing accuracy of a uniformly random point). ``report.json`` 
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import math
 import time
@@ -29,7 +26,22 @@ from typing import Any
 import numpy as np
 
 from acoustic_ssl.demo.config import DemoConfig
+from acoustic_ssl.demo.layout import ROWS, eval_dir
+from acoustic_ssl.demo.stages import MARKER_DIR, cpu_seconds, marker_path
 from acoustic_ssl.errors import DataError
+from acoustic_ssl.evaluation.evaluate import ground_truth_masks
+from acoustic_ssl.evaluation.extract import load_features
+from acoustic_ssl.evaluation.pages import (
+    figure_png,
+    format_percent,
+    gallery_html,
+    html_page,
+    html_table,
+    image_html,
+    markdown_table,
+    paragraph_html,
+    pyplot,
+)
 from acoustic_ssl.io_utils import write_json_atomic, write_text_atomic
 
 TABLE_ROWS = ("random", "supervised", "selfsup_video", "transfer")
@@ -81,9 +93,6 @@ def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None
 
 def localization_chance(test_features: Path, raw_dir: Path) -> float | None:
     """Mean share of the frame inside the ground-truth boxes over the scored test samples."""
-    from acoustic_ssl.evaluation.evaluate import ground_truth_masks
-    from acoustic_ssl.evaluation.extract import load_features
-
     arrays, _ = load_features(test_features)
     masks, _, _ = ground_truth_masks(arrays, raw_dir)
     shares = [float(m.mean()) for m in masks if m is not None and m.any()]
@@ -108,7 +117,7 @@ def build_report(
             means[row], stds[row] = mean_std([scores[s][row][key] for s in seeds])
         return means, stds
 
-    report: dict[str, Any] = {"preset": config.preset, "description": config.description, "seeds": seeds}
+    report: dict[str, Any] = {"preset": config.preset, "description": config.demo.description, "seeds": seeds}
     report["audio_knn_accuracy"], report["audio_knn_accuracy_std"] = table(TABLE_ROWS, "knn_accuracy")
     for k in RANKS:
         means, stds = table(TABLE_ROWS, f"recall@{k}")
@@ -144,16 +153,14 @@ def build_report(
         "snr_db": sim.snr_db,
         "classes": list(sim.classes) or list(range(10)),
         "frame_size": list(sim.frame_size),
-        "split_fractions": list(config.list_fractions),
+        "split_fractions": list(config.lists.fractions),
     }
-    report["alpha"] = config.alpha
+    report["alpha"] = config.train.alpha
     return report
 
 
 def _fmt(mean: float | None, std: float | None, seeds: int) -> str:
-    if mean is None:
-        return "n/a"
-    return f"{100 * mean:.1f} ± {100 * std:.1f}" if seeds > 1 and std is not None else f"{100 * mean:.1f}"
+    return format_percent(mean, std if seeds > 1 else None)
 
 
 def comparison_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -220,30 +227,23 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     """report.md: the table, the notes and the stage times."""
     header, rows = comparison_rows(report)
     out = [f"# acoustic-ssl demo — preset '{report['preset']}'", "", report.get("description", ""), ""]
-    out.append("| " + " | ".join(header) + " |")
-    out.append("|" + "---|" * len(header))
-    out.extend("| " + " | ".join(row) + " |" for row in rows)
-    out.append("")
+    out.append(markdown_table(header, rows))
     out.extend(f"- {line}" for line in notes(report))
-    out += [
-        "",
-        "Per-run training curves, t-SNE, retrieval examples and overlays: `details/report.html`.",
-        "",
-        "| stage | wall s | CPU s |",
-        "|---|---|---|",
-    ]
+    out += ["", "Per-run training curves, t-SNE, retrieval examples and overlays: `details/report.html`.", ""]
+    out.append(markdown_table(*stage_table(report)))
+    return "\n".join(out)
+
+
+def stage_table(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the time per stage (wall and CPU seconds)."""
     cpu = report.get("stage_cpu_seconds", {})
-    out.extend(f"| {n} | {sec:.1f} | {cpu.get(n, 0.0):.1f} |" for n, sec in report["stage_seconds"].items())
-    return "\n".join(out) + "\n"
+    rows = [[n, f"{sec:.1f}", f"{cpu.get(n, 0.0):.1f}"] for n, sec in report["stage_seconds"].items()]
+    return ["stage", "wall s", "CPU s"], rows
 
 
 def bar_chart_png(report: Mapping[str, Any]) -> bytes:
     """PNG of audio kNN accuracy and R@1 per row with std error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = list(TABLE_ROWS)
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
@@ -259,50 +259,23 @@ def bar_chart_png(report: Mapping[str, Any]) -> bytes:
     ax.legend(fontsize=8)
     ax.set_title(f"preset {report['preset']}", fontsize=9)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+    return figure_png(fig, dpi=100)
 
 
 def render_html(report: Mapping[str, Any], overlays: Sequence[tuple[str, bytes]]) -> str:
     """report.html: self-contained (inline CSS, base64 images)."""
-    header, rows = comparison_rows(report)
-    table = "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
-    table += "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    table += "</table>"
-    cpu = report.get("stage_cpu_seconds", {})
-    stage_rows = "<tr><th>stage</th><th>wall s</th><th>CPU s</th></tr>" + "".join(
-        f"<tr><td>{html.escape(n)}</td><td>{s:.1f}</td><td>{cpu.get(n, 0.0):.1f}</td></tr>"
-        for n, s in report["stage_seconds"].items()
-    )
-    figures = "".join(
-        f"<figure>{_img(png, cap)}<figcaption>{html.escape(cap)}</figcaption></figure>"
-        for cap, png in overlays
-    )
-    style = (
-        "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;"
-        "text-align:right}td:first-child,th:first-child{text-align:left}figure{display:inline-block;"
-        "margin:4px}figure img{width:300px}figcaption{font-size:11px}"
-    )
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>acoustic-ssl demo ({html.escape(report['preset'])})"
-        f"</title><style>{style}</style></head><body>"
-        f"<h1>acoustic-ssl demo — preset '{html.escape(report['preset'])}'</h1>"
-        f"<p>{html.escape(report.get('description', ''))}</p>{table}"
-        + "".join(f"<p>{html.escape(line)}</p>" for line in notes(report))
-        + _img(bar_chart_png(report), "audio kNN accuracy and R@1 per model")
-        + f"<h2>Localisation examples</h2>{figures}"
-        + "<p>Per-run training curves, t-SNE, retrieval examples: <a href='details/report.html'>details/"
-        "report.html</a>. Numbers: report.json. Commands: commands.sh.</p>"
-        + f"<h2>Time per stage</h2><table>{stage_rows}</table></body></html>"
-    )
+    body = [
+        paragraph_html(report.get("description", "")),
+        html_table(*comparison_rows(report)),
+        *(paragraph_html(line) for line in notes(report)),
+        image_html(bar_chart_png(report), "audio kNN accuracy and R@1 per model"),
+        "<h2>Localisation examples</h2>",
+        gallery_html(overlays),
+        "<p>Per-run training curves, t-SNE, retrieval examples: <a href='details/report.html'>details/"
+        "report.html</a>. Numbers: report.json. Commands: commands.sh.</p>",
+        f"<h2>Time per stage</h2>{html_table(*stage_table(report))}",
+    ]
+    return html_page(f"acoustic-ssl demo — preset '{report['preset']}'", body)
 
 
 def _overlays(eval_dirs: Mapping[str, Path], per_kind: int = 3) -> list[tuple[str, bytes]]:
@@ -322,9 +295,6 @@ def _overlays(eval_dirs: Mapping[str, Path], per_kind: int = 3) -> list[tuple[st
 
 def write_demo_report(config: DemoConfig, out_dir: Path) -> dict[str, Any]:
     """Collect every seed's metrics and write DIR/report.{json,md,html}."""
-    from acoustic_ssl.demo.plan import ROWS, eval_dir
-    from acoustic_ssl.demo.stages import MARKER_DIR, cpu_seconds, marker_path
-
     start_cpu = cpu_seconds()
     per_seed: dict[int, dict[str, Any]] = {}
     for seed in config.seed_list:

@@ -13,11 +13,8 @@ Inputs per folder given on the command line (a run dir, or an evaluation folder 
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,19 +22,22 @@ from typing import Any
 
 import numpy as np
 
+from acoustic_ssl.data.layout import CLASS_NAMES
 from acoustic_ssl.errors import DataError
+from acoustic_ssl.evaluation.evaluate import clean_json
+from acoustic_ssl.evaluation.extract import load_features
+from acoustic_ssl.evaluation.pages import (
+    figure_png,
+    format_score,
+    gallery_html,
+    html_page,
+    html_table,
+    markdown_table,
+    paragraph_html,
+    pyplot,
+)
 from acoustic_ssl.io_utils import write_bytes_atomic, write_json_atomic, write_text_atomic
 
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;
-color:#222;padding:0 1em}
-h1{border-bottom:2px solid #444}h2{margin-top:2em;border-bottom:1px solid #bbb}
-table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
-th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f0f0f0}
-td:first-child,th:first-child{text-align:left}
-img{max-width:100%;border:1px solid #ddd;margin:4px}
-.gallery img{max-width:360px}.note{color:#666;font-size:0.9em}
-"""
 TSNE_MAX_POINTS = 600
 TSNE_ITERATIONS = 500
 EXAMPLE_ROWS = 6
@@ -145,48 +145,24 @@ def metric_table(rows: Sequence[tuple[str, dict[str, float]]], section: str, nam
         values = [flat.get(f"{section}/{c}") for c in columns]
         if all(v is None for v in values):
             continue
-        body.append([label, *(_fmt(v, c.split("/")[-1]) for v, c in zip(values, columns, strict=True))])
+        cells = (format_score(v, c.split("/")[-1]) for v, c in zip(values, columns, strict=True))
+        body.append([label, *cells])
     return (["run / evaluation", *columns] if columns else []), body
 
 
 def all_metrics_table(rows: Sequence[tuple[str, dict[str, float]]]) -> tuple[list[str], list[list[str]]]:
     """Every scalar metric (one row per metric, one column per evaluation), for the full comparison."""
     keys = sorted({k for _, flat in rows for k in flat})
-    body = [[key, *(_fmt(flat.get(key), key.split("/")[-1]) for _, flat in rows)] for key in keys]
+    body = [[key, *(format_score(flat.get(key), key.split("/")[-1]) for _, flat in rows)] for key in keys]
     return (["metric", *(label for label, _ in rows)] if keys else []), body
 
 
-def _fmt(value: float | None, name: str = "") -> str:
-    """Three decimals for scores; k and n as integers, C in general format; missing as a dash."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if name in ("k", "n"):
-        return f"{value:.0f}"
-    return f"{value:g}" if name == "C" else f"{value:.3f}"
-
-
 # ------------------------------------------------------------------------------------------------ figures
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(fig: Any) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    _plt().close(fig)
-    return buffer.getvalue()
-
-
 def curves_figure(run: RunData) -> bytes | None:
     """Training values per logged step, then losses and other metrics (accuracy, ...) per epoch."""
     if not run.steps and not run.epochs:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
 
     def draw(ax: Any, records: list[dict[str, Any]], x: str, keys: list[str], marker: str | None) -> None:
@@ -208,15 +184,13 @@ def curves_figure(run: RunData) -> bytes | None:
     for ax, title in zip(axes, titles, strict=True):
         ax.set_title(title)
     fig.suptitle(run.name, y=1.04)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _load_test_features(folder: Path) -> dict[str, np.ndarray] | None:
     path = folder / "features_testing.npz"
     if not path.is_file():
         return None
-    from acoustic_ssl.evaluation.extract import load_features
-
     return load_features(path)[0]
 
 
@@ -224,8 +198,6 @@ def tsne_figure(arrays: Mapping[str, np.ndarray], title: str, seed: int = 0) -> 
     """t-SNE of the test embeddings (audio, video, acoustic or supervised features) coloured by class."""
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
-
-    from acoustic_ssl.data.layout import CLASS_NAMES
 
     keys = [k for k in ("audio", "video", "acoustic", "features") if k in arrays]
     n = len(arrays.get("labels", []))
@@ -235,7 +207,7 @@ def tsne_figure(arrays: Mapping[str, np.ndarray], title: str, seed: int = 0) -> 
     if n > TSNE_MAX_POINTS:
         pick = np.sort(np.random.default_rng(seed).permutation(n)[:TSNE_MAX_POINTS])
     labels = arrays["labels"][pick]
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 4), squeeze=False)
     cmap = plt.get_cmap("tab10")
     for ax, key in zip(axes[0], keys, strict=True):
@@ -255,7 +227,7 @@ def tsne_figure(arrays: Mapping[str, np.ndarray], title: str, seed: int = 0) -> 
         ax.set_yticks([])
     axes[0][-1].legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(title)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def retrieval_figure(arrays: Mapping[str, np.ndarray], examples: Sequence[Mapping[str, Any]], title: str) -> (
@@ -264,7 +236,7 @@ def retrieval_figure(arrays: Mapping[str, np.ndarray], examples: Sequence[Mappin
     if "thumbnails" not in arrays or not examples:
         return None
     rows = list(examples)[:EXAMPLE_ROWS]
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(len(rows), 6, figsize=(12, 1.7 * len(rows) + 0.4), squeeze=False)
     thumbs, labels, vids = arrays["thumbnails"], arrays["labels"], arrays["video_ids"]
     for r, ex in enumerate(rows):
@@ -286,11 +258,11 @@ def retrieval_figure(arrays: Mapping[str, np.ndarray], examples: Sequence[Mappin
             ax.set_title(text, fontsize=7)
     fig.suptitle(f"{title}: audio query → top-5 videos (blue same video, green same class, red other)",
                  fontsize=9)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def confusion_figure(matrix: Sequence[Sequence[float]], title: str) -> bytes:
-    plt = _plt()
+    plt = pyplot()
     m = np.asarray(matrix, dtype=np.float64)
     fig, ax = plt.subplots(figsize=(4.2, 3.8))
     im = ax.imshow(m, vmin=0, vmax=1, cmap="viridis")
@@ -298,7 +270,7 @@ def confusion_figure(matrix: Sequence[Sequence[float]], title: str) -> bytes:
     ax.set_ylabel("query class")
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046)
-    return _png(fig)
+    return figure_png(fig)
 
 
 # ------------------------------------------------------------------------------------------------- output
@@ -307,28 +279,6 @@ class Figure:
     slug: str
     caption: str
     png: bytes
-
-
-def _html_table(header: list[str], body: list[list[str]]) -> str:
-    if not header or not body:
-        return '<p class="note">no data</p>'
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in body)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
-
-
-def _md_table(header: list[str], body: list[list[str]]) -> str:
-    if not header or not body:
-        return "_no data_\n"
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
-    return "\n".join(lines) + "\n"
-
-
-def _img_html(fig: Figure) -> str:
-    data = base64.b64encode(fig.png).decode("ascii")
-    return (f'<figure><img alt="{html.escape(fig.caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{html.escape(fig.caption)}</figcaption></figure>")
 
 
 def build_report(
@@ -372,27 +322,22 @@ def build_report(
 
 
 def render_html(report: Mapping[str, Any]) -> str:
-    title = html.escape(report["title"])
-    parts = [f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-             f"<style>{CSS}</style></head><body><h1>{title}</h1>",
-             '<p class="note">Metrics from <code>acoustic-ssl evaluate</code>; kNN follows the original '
-             "protocol (k chosen on validation), retrieval ranks the whole test set, localisation uses "
-             "simulated ground truth.</p>"]
+    parts = [paragraph_html(
+        "Metrics from acoustic-ssl evaluate; kNN follows the original protocol (k chosen on validation), "
+        "retrieval ranks the whole test set, localisation uses simulated ground truth.", note=True)]
     for caption, header, body in report["tables"]:
-        parts.append(f"<h2>{html.escape(caption)}</h2>{_html_table(header, body)}")
+        parts.append(f"<h2>{html.escape(caption)}</h2>{html_table(header, body)}")
     for name, figures in report["sections"].items():
         if figures:
-            parts.append(f'<h2>{html.escape(name)}</h2><div class="gallery">')
-            parts.extend(_img_html(f) for f in figures)
-            parts.append("</div>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+            parts.append(f"<h2>{html.escape(name)}</h2>")
+            parts.append(gallery_html([(f.caption, f.png) for f in figures]))
+    return html_page(report["title"], parts)
 
 
 def render_markdown(report: Mapping[str, Any], image_dir: str = "images") -> str:
     parts = [f"# {report['title']}\n"]
     for caption, header, body in report["tables"]:
-        parts.append(f"## {caption}\n\n{_md_table(header, body)}")
+        parts.append(f"## {caption}\n\n{markdown_table(header, body)}")
     for name, figures in report["sections"].items():
         if figures:
             parts.append(f"## {name}\n")
@@ -421,7 +366,5 @@ def write_report(
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     write_text_atomic(html_path, render_html(report))
     write_text_atomic(md_path, render_markdown(report))
-    from acoustic_ssl.evaluation.evaluate import clean_json
-
     write_json_atomic(out_dir / "report_metrics.json", clean_json(dict(report["rows"])))
     return html_path, md_path
