@@ -122,6 +122,8 @@ def test_invalid_configurations_are_errors(dataset_list: Path, tmp_path: Path) -
         ACIVWDataset(dataset_list, total_length=4, sample_length=2)
     with pytest.raises(DataError, match="nr_frames"):
         ACIVWDataset(dataset_list, nr_frames=25)
+    with pytest.raises(DataError, match=r"subset of acoustic, audio, video, got \[0, 2\]"):
+        ACIVWDataset(dataset_list, modalities=(0, 2))  # the original's numbers exist only at the CLI
     lines = dataset_list.read_text().split()
     write_list(tmp_path / "straddle.txt", lines[3:5])  # last second of one video + first of the next
     with pytest.raises(DataError, match="not the next second"):

@@ -10,9 +10,10 @@ Example: one second of a record, written and read back (feature lists by their o
 >>> from pathlib import Path
 >>> import numpy as np
 >>> from acoustic_ssl.data import read_record, write_record
->>> path = Path(tempfile.mkdtemp()) / "class_0" / "data_001" / "Data_001.tfrecord"
->>> write_record(path, {"classes": 3, "location": 1, "audio/data": np.ones((12, 1024), np.int32)})
->>> record = read_record(path)
+>>> with tempfile.TemporaryDirectory() as folder:
+...     path = Path(folder) / "class_0" / "data_001" / "Data_001.tfrecord"
+...     write_record(path, {"classes": 3, "location": 1, "audio/data": np.ones((12, 1024), np.int32)})
+...     record = read_record(path)
 >>> record["classes"], record["location"], record["audio/data"].shape, "video/image" in record
 (3, 1, (12, 1024), False)
 """
