@@ -132,7 +132,9 @@ def test_spectrogram_matches_an_independent_computation(dataset_list: Path) -> N
     waveform = waveform / np.abs(waveform).max() * 256
     assert waveform.shape == (44100,)
     expected = numpy_stft(waveform)
-    np.testing.assert_allclose(dataset[0]["spectrogram"].numpy(), expected, rtol=1e-4, atol=1e-3)
+    # float32 waveform vs float64: errors scale with each frame's largest bin, not with the (near-zero) bin
+    scale = expected.max(axis=0, keepdims=True)
+    assert (np.abs(dataset[0]["spectrogram"].numpy() - expected) / scale).max() < 1e-5
 
 
 def test_audio_helpers() -> None:
@@ -145,9 +147,11 @@ def test_audio_helpers() -> None:
     assert spec.shape == (257, 99) and spec.dtype == np.float32
     assert int(spec.mean(axis=1).argmax()) == round(1000 / 22050 * 512)
     batched = waveform_to_spectrogram(np.stack([tone, 2 * tone]))
-    assert batched.shape == (2, 257, 99) and torch.allclose(batched[1], 2 * batched[0], rtol=1e-5)
+    scale = float(spec.max())  # a tone: most bins are near zero, compare on the peak's scale
+    assert batched.shape == (2, 257, 99)
+    torch.testing.assert_close(batched[1], 2 * batched[0], rtol=0, atol=2e-6 * scale)
     accelerator_path = _torch_spectrogram(torch.tensor(tone))  # the path used for tensors on a GPU
-    torch.testing.assert_close(accelerator_path, torch.from_numpy(spec), rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(accelerator_path, torch.from_numpy(spec), rtol=0, atol=1e-6 * scale)
 
 
 def test_stats_match_numpy_and_zscore_the_spectrograms(dataset_list: Path, tmp_path: Path) -> None:
