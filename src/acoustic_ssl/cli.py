@@ -11,6 +11,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 # Idle OpenMP threads that spin steal cores from data workers and neighbours (2-20x slower steps on small
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from acoustic_ssl import __version__
-from acoustic_ssl.errors import AcousticSSLError
+from acoustic_ssl.errors import AcousticSSLError, AcousticSSLWarning, printable_path
 
 COMMAND_MODULES = (
     "acoustic_ssl.simulate.cli",
@@ -53,6 +54,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe_os_error(exc: OSError) -> str:
+    """An ``OSError`` as one line that names the file: ``PATH: No space left on device``."""
+    reason = exc.strerror or str(exc)
+    names = [printable_path(n) for n in (exc.filename, exc.filename2) if n is not None]
+    return f"{' -> '.join(names)}: {reason}" if names else reason
+
+
+def _format_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    if issubclass(category, AcousticSSLWarning):
+        return f"acoustic-ssl: warning: {message}\n"
+    return _python_format_warning(message, category, filename, lineno, line)
+
+
+_python_format_warning = warnings.formatwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen subcommand; user errors become one line on stderr and exit 2."""
     parser = build_parser()
@@ -60,10 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    warnings.formatwarning = _format_warning  # our warnings as one line, without source location
+    if hasattr(sys.stdout, "reconfigure"):  # print paths that are not UTF-8 byte for byte, as ls does
+        sys.stdout.reconfigure(errors="surrogateescape")
     try:
         return int(args.func(args) or 0)
     except AcousticSSLError as exc:
         print(f"acoustic-ssl {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # full disk, permissions, ...: whatever no stage turned into a message itself
+        print(f"acoustic-ssl {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"acoustic-ssl {args.command}: interrupted", file=sys.stderr)
