@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+
+from acoustic_ssl.argtypes import non_negative_int, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,7 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=[0, 1, 2],
         help="0 acoustic images, 1 audio (one mic), 2 video (default: 0 1 2)",
     )
-    p.add_argument("--workers", type=int, default=None, help="parallel processes (default: number of CPUs)")
+    p.add_argument(
+        "--workers", type=positive_int, default=None, help="parallel processes (default: number of CPUs)"
+    )
     p.add_argument(
         "--mic", type=int, default=0, help="microphone (0-127) stored as the mono track (default 0)"
     )
@@ -100,7 +105,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--original-scaling", action="store_true", help="reproduce the original mis-scaled mean/std"
     )
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    p.add_argument(
+        "--workers", type=non_negative_int, default=0, help="DataLoader worker processes (default 0)"
+    )
     p.set_defaults(func=_stats)
 
     p = subparsers.add_parser(
@@ -170,6 +177,10 @@ def _stats(args: argparse.Namespace) -> int:
         f"mean {mean.mean():.4g} (bins {mean.min():.4g}..{mean.max():.4g}), std {std.mean():.4g} "
         f"-> {args.out_dir}"
     )
+    summary = json.loads((args.out_dir / "stats.json").read_text(encoding="utf-8"))
+    repeated = summary["records_listed_more_than_once"]
+    if repeated:
+        print(f"note: {repeated} record(s) are listed more than once and counted each time they are listed")
     return 0
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from acoustic_ssl.data.audio import NUM_BINS
+from acoustic_ssl.data.lists import duplicate_entries
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.io_utils import atomic_path, progress, write_json_atomic
 
-__all__ = ["STAT_NAMES", "compute_stats", "load_stats", "summarise"]
+__all__ = ["STAT_NAMES", "check_stats", "compute_stats", "load_stats", "summarise"]
 
 STAT_NAMES = ("global_min", "global_max", "global_sum", "global_sum_squared", "global_mean", "global_std_dev")
 
@@ -51,6 +52,7 @@ def compute_stats(
     """Write ``global_{mean,std_dev,min,max,sum,sum_squared}.npy`` (float32, (257,)) for ``list_file``.
 
     Samples are the 2-s consecutive windows of the list (the original's setting: total and sample length 2).
+    A record listed twice counts twice (``stats.json`` says how many are).
     """
     import torch
     from torch.utils.data import DataLoader
@@ -88,6 +90,7 @@ def compute_stats(
             "list": str(list_file),
             "samples": len(dataset),
             "records": lines,
+            "records_listed_more_than_once": len(duplicate_entries(dataset.source.paths)),
             "values_per_bin": count,
             "original_scaling": original_scaling,
         },
@@ -95,17 +98,44 @@ def compute_stats(
     return {name: value.astype(np.float32) for name, value in values.items()}
 
 
+def _check_vector(values: np.ndarray, what: str, source: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.dtype.kind not in "fiu" or np.squeeze(array).shape != (NUM_BINS,):
+        raise DataError(
+            f"{source}: spectrogram {what} must be {NUM_BINS} numbers (one per frequency bin), got "
+            f"{array.dtype} of shape {array.shape}"
+        )
+    array = np.squeeze(array).astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(array))
+    if bad.size:
+        raise DataError(
+            f"{source}: spectrogram {what} has {bad.size} non-finite value(s) (bin {bad[0]}: "
+            f"{array[bad[0]]}); recompute the statistics with `acoustic-ssl stats`"
+        )
+    if what == "std" and (array < 0).any():
+        raise DataError(f"{source}: spectrogram std is negative in bin {int(np.argmax(array < 0))}")
+    return array
+
+
+def check_stats(mean: np.ndarray, std: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, std)`` as float32 (257,) if they can z-score spectrograms, else a DataError naming ``source``.
+
+    Refused rather than patched: a wrong shape, a NaN or infinity, a negative std. (A zero std, a bin that
+    never varied, is kept; normalising divides such bins by 1.)
+    """
+    return _check_vector(mean, "mean", source), _check_vector(std, "std", source)
+
+
 def load_stats(stats_dir: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
-    """``(mean, std)`` float32 (257,) from a folder written by ``compute_stats`` (or the original's)."""
+    """``(mean, std)`` float32 (257,) from a folder written by ``compute_stats`` (or the original's), checked
+    as ``check_stats`` does."""
     folder = Path(stats_dir)
     arrays = []
-    for name in ("global_mean", "global_std_dev"):
+    for name, what in (("global_mean", "mean"), ("global_std_dev", "std")):
         path = folder / f"{name}.npy"
         try:
-            array = np.load(path).astype(np.float32).reshape(-1)
-        except (OSError, ValueError) as exc:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
             raise DataError(f"{path}: cannot load statistics ({exc})") from exc
-        if array.shape != (NUM_BINS,):
-            raise DataError(f"{path}: expected {NUM_BINS} values, got {array.shape}")
-        arrays.append(array)
+        arrays.append(_check_vector(array, what, str(path)))
     return arrays[0], arrays[1]
