@@ -18,7 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from acoustic_ssl.data.layout import KEY_ACOUSTIC, KEY_AUDIO, KEY_CLASS, KEY_LOCATION, KEY_VIDEO
+from acoustic_ssl.data.layout import (
+    KEY_ACOUSTIC,
+    KEY_AUDIO,
+    KEY_CLASS,
+    KEY_LOCATION,
+    KEY_VIDEO,
+    MODALITY_ACOUSTIC,
+    MODALITY_AUDIO,
+    MODALITY_NAMES,
+    MODALITY_VIDEO,
+)
 from acoustic_ssl.data.tfrecord import read_record
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.io_utils import progress
@@ -28,6 +38,7 @@ __all__ = ["INDEX_FILE", "PackedRecords", "RecordFiles", "is_packed_dir", "pack_
 INDEX_FILE = "index.json"
 PACKED_FORMAT = "acoustic-ssl-packed"
 _FILES = {KEY_ACOUSTIC: "acoustic.npy", KEY_AUDIO: "audio.npy", KEY_VIDEO: "video.npy"}
+_MODALITY_OF = {KEY_ACOUSTIC: MODALITY_ACOUSTIC, KEY_AUDIO: MODALITY_AUDIO, KEY_VIDEO: MODALITY_VIDEO}
 _SECOND_RE = re.compile(r"Data_(\d+)\.tfrecord$")
 
 
@@ -117,6 +128,10 @@ class PackedRecords:
         return record
 
 
+def _modalities(keys: list[str]) -> str:
+    return " + ".join(MODALITY_NAMES[_MODALITY_OF[k]] for k in keys) or "no modality"
+
+
 def pack_records(paths: list[Path], out_dir: str | os.PathLike[str]) -> Path:
     """Copy the records of ``paths`` (list order) into a new packed folder ``out_dir``, atomically."""
     out = Path(out_dir)
@@ -126,6 +141,8 @@ def pack_records(paths: list[Path], out_dir: str | os.PathLike[str]) -> Path:
         raise DataError("no records to pack")
     first = read_record(paths[0])
     keys = [k for k in _FILES if k in first]
+    if not keys:
+        raise DataError(f"{paths[0]}: record holds no acoustic images, audio or video to pack")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
@@ -138,10 +155,18 @@ def pack_records(paths: list[Path], out_dir: str | os.PathLike[str]) -> Path:
         classes, locations, seconds = [], [], []
         for row, path in enumerate(progress(paths, desc="pack", unit="record")):
             record = first if row == 0 else read_record(path)
+            carried = [k for k in _FILES if k in record]
+            if carried != keys:  # a packed row must hold every modality: no silently dropped arrays
+                raise DataError(
+                    f"{path}: record carries {_modalities(carried)} but the first record of the list "
+                    f"({paths[0]}) carries {_modalities(keys)}; pack lists whose records all hold the same "
+                    "modalities"
+                )
             for key, array in maps.items():
-                if key not in record or record[key].shape != array.shape[1:]:
-                    got = record[key].shape if key in record else "absent"
-                    raise DataError(f"{path}: {key!r} is {got}, the first record has {array.shape[1:]}")
+                if record[key].shape != array.shape[1:]:
+                    raise DataError(
+                        f"{path}: {key!r} is {record[key].shape}, the first record has {array.shape[1:]}"
+                    )
                 array[row] = record[key]
             classes.append(record[KEY_CLASS])
             locations.append(record[KEY_LOCATION])
