@@ -56,8 +56,9 @@ class ACIVWDataset(Dataset):
     """Samples of ``sample_length`` seconds from a record list, a list of record paths or a packed folder.
 
     Items are dicts of tensors: ``acoustic`` [12L,12,36,48] (flipped up-down and left-right),
-    ``spectrogram`` [257,T] (z-scored with ``stats_dir``), ``video`` [nr_frames,3,H,W] (BGR minus the
-    original means), ``label``, ``location``, ``video_id``, ``start``. Absent modalities are absent keys.
+    ``spectrogram`` [257,T] (z-scored with the statistics of ``stats_dir``, or with ``spectrogram_stats`` =
+    (mean, std) given directly), ``video`` [nr_frames,3,H,W] (BGR minus the original means), ``label``,
+    ``location``, ``video_id``, ``start``. Absent modalities are absent keys.
     """
 
     def __init__(
@@ -73,6 +74,7 @@ class ACIVWDataset(Dataset):
         stats_dir: str | os.PathLike[str] | None = None,
         video_size: tuple[int, int] | None = None,
         seed: int = 0,
+        spectrogram_stats: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         if mode not in ("training", "inference"):
             raise DataError(f"mode must be 'training' or 'inference', got {mode!r}")
@@ -109,10 +111,18 @@ class ACIVWDataset(Dataset):
         self.keys = tuple(_MODALITY_KEYS[m] for m in chosen)
         self.mean: torch.Tensor | None = None
         self.std: torch.Tensor | None = None
-        if stats_dir is not None and 1 in chosen:
-            from acoustic_ssl.data.stats import load_stats
+        # (mean, std) as loaded: what a checkpoint stores so that its model runs without this folder
+        self.spectrogram_stats: tuple[np.ndarray, np.ndarray] | None = None
+        if 1 in chosen and (stats_dir is not None or spectrogram_stats is not None):
+            from acoustic_ssl.data.stats import check_stats, load_stats
 
-            mean, std = load_stats(stats_dir)
+            if stats_dir is not None and spectrogram_stats is not None:
+                raise DataError("give spectrogram statistics as stats_dir or as spectrogram_stats, not both")
+            if stats_dir is not None:
+                mean, std = load_stats(stats_dir)
+            else:
+                mean, std = check_stats(*spectrogram_stats, source="spectrogram_stats")
+            self.spectrogram_stats = (mean, std)
             self.mean = torch.from_numpy(mean.astype(np.float32))[:, None]
             self.std = torch.from_numpy(np.where(std > 0, std, 1.0).astype(np.float32))[:, None]
 

@@ -46,6 +46,7 @@ from acoustic_ssl.training.checkpoint import (
     CheckpointError,
     checkpoint_paths,
     read_checkpoint,
+    read_position,
     restore_optimizer,
     restore_rng,
     save_checkpoint,
@@ -369,9 +370,8 @@ class Trainer:
                 raise CheckpointError(f"{path}: models.{role} does not match the config ({exc})") from None
         restore_optimizer(self.optimizer, tensors, info, source=path)
         if "rng" in info:
-            restore_rng(tensors, info["rng"])
-        state = info["position"]
-        self.pos = Position(**state)
+            restore_rng(tensors, info["rng"], source=path)
+        self.pos = Position(**read_position(info, path))
 
     def _write_run_files(self, resume: bool, command: list[str]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -424,6 +424,7 @@ class Trainer:
             info=info,
             optimizer=self.optimizer if resumable else None,
             rng=resumable,
+            spectrogram_stats=self.train_set.spectrogram_stats,
         )
 
     # ---------------------------------------------------------------------------------------- batches
