@@ -6,6 +6,7 @@ import contextlib
 import glob
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -77,9 +78,32 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def staging_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a new, locked temporary sibling folder of ``path`` to fill and then ``os.replace`` onto it; it is
+    removed if it is still there when the block ends (an error), and by ``remove_stale_temporaries`` if the
+    process is killed."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TEMPORARY_SUFFIX, dir=target.parent))
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as exc:
+        raise _write_error(target, exc) from exc
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield folder
+    finally:
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        os.close(fd)
+
+
 def remove_stale_temporaries(folder: str | os.PathLike[str], pattern: str) -> int:
-    """Remove the temporaries ``atomic_path`` left for files named ``pattern`` (a glob) in ``folder`` when
-    their writer was killed (SIGKILL, power loss); temporaries being written right now are kept.
+    """Remove the temporaries (``atomic_path`` files, ``staging_dir`` folders) left for outputs named
+    ``pattern`` (a glob) in ``folder`` by a writer that was killed (SIGKILL, power loss); temporaries being
+    written right now are locked by their writer and kept.
 
     Returns the number removed.
     """
@@ -88,13 +112,21 @@ def remove_stale_temporaries(folder: str | os.PathLike[str], pattern: str) -> in
     removed = 0
     for name in glob.glob(os.path.join(glob.escape(os.fspath(folder)), f".{pattern}.*{TEMPORARY_SUFFIX}")):
         try:
-            with open(name, "rb") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its writer holds it
-                if os.stat(name).st_ino == os.fstat(handle.fileno()).st_ino:
-                    os.unlink(name)
-                    removed += 1
-        except OSError:  # locked (in use), already gone, or not ours to remove
+            fd = os.open(name, os.O_RDONLY)
+        except OSError:  # already gone, or not ours to read
             continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its writer holds it
+            if os.stat(name).st_ino == os.fstat(fd).st_ino:  # not renamed away meanwhile
+                if os.path.isdir(name):
+                    shutil.rmtree(name)
+                else:
+                    os.unlink(name)
+                removed += 1
+        except OSError:  # in use, or cannot be removed
+            continue
+        finally:
+            os.close(fd)
     return removed
 
 

@@ -8,11 +8,11 @@ second. ``ACIVWDataset`` accepts such a folder wherever it accepts a list file.
 
 from __future__ import annotations
 
+import errno
+import glob
 import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,8 @@ from acoustic_ssl.data.layout import (
     MODALITY_VIDEO,
 )
 from acoustic_ssl.data.tfrecord import read_record
-from acoustic_ssl.errors import DataError
-from acoustic_ssl.io_utils import progress
+from acoustic_ssl.errors import DataError, OutputError
+from acoustic_ssl.io_utils import progress, remove_stale_temporaries, staging_dir
 
 __all__ = ["INDEX_FILE", "PackedRecords", "RecordFiles", "is_packed_dir", "pack_records", "second_from_path"]
 
@@ -132,8 +132,28 @@ def _modalities(keys: list[str]) -> str:
     return " + ".join(MODALITY_NAMES[_MODALITY_OF[k]] for k in keys) or "no modality"
 
 
+def _preallocate(path: Path) -> None:
+    """Reserve the disk blocks of a memory-mapped file now: a full disk is then an OSError here instead of a
+    SIGBUS when a page of the map is first written."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # file systems without fallocate
+            raise
+    finally:
+        os.close(fd)
+
+
+def _pack_error(out: Path, exc: OSError, hint: str = "") -> OutputError:
+    return OutputError(f"{out}: cannot write packed folder ({exc.strerror or exc}{hint})")
+
+
 def pack_records(paths: list[Path], out_dir: str | os.PathLike[str]) -> Path:
-    """Copy the records of ``paths`` (list order) into a new packed folder ``out_dir``, atomically."""
+    """Copy the records of ``paths`` (list order) into a new packed folder ``out_dir``, atomically.
+
+    The staging folder of a pack that was killed is removed by the next pack to the same ``out_dir``.
+    """
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out}: output folder exists and is not empty")
@@ -143,15 +163,18 @@ def pack_records(paths: list[Path], out_dir: str | os.PathLike[str]) -> Path:
     keys = [k for k in _FILES if k in first]
     if not keys:
         raise DataError(f"{paths[0]}: record holds no acoustic images, audio or video to pack")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        maps = {
-            k: np.lib.format.open_memmap(
-                staging / _FILES[k], mode="w+", dtype=first[k].dtype, shape=(len(paths), *first[k].shape)
-            )
-            for k in keys
-        }
+    remove_stale_temporaries(out.parent, glob.escape(out.name))
+    with staging_dir(out) as staging:
+        try:
+            maps = {}
+            for k in keys:
+                maps[k] = np.lib.format.open_memmap(
+                    staging / _FILES[k], mode="w+", dtype=first[k].dtype, shape=(len(paths), *first[k].shape)
+                )
+                _preallocate(staging / _FILES[k])
+        except OSError as exc:
+            needed = sum(len(paths) * first[k].nbytes for k in keys) / 1e9
+            raise _pack_error(out, exc, f"; it needs {needed:.2f} GB") from exc
         classes, locations, seconds = [], [], []
         for row, path in enumerate(progress(paths, desc="pack", unit="record")):
             record = first if row == 0 else read_record(path)
@@ -184,11 +207,11 @@ def pack_records(paths: list[Path], out_dir: str | os.PathLike[str]) -> Path:
             "locations": locations,
             "seconds": seconds,
         }
-        (staging / INDEX_FILE).write_text(json.dumps(index) + "\n", encoding="utf-8")
+        try:
+            (staging / INDEX_FILE).write_text(json.dumps(index) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise _pack_error(out, exc) from exc
         if out.exists():
             out.rmdir()
         os.replace(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return out
