@@ -24,3 +24,33 @@ def test_every_subcommand_has_help() -> None:
 def test_no_command_prints_help_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "usage" in capsys.readouterr().out
+
+
+def test_an_unwritable_output_is_one_line_naming_it(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    records = tmp_path / "r" / "class_0" / "data_000"
+    records.mkdir(parents=True)
+    for second in (1, 2):
+        (records / f"Data_{second:03d}.tfrecord").touch()
+    blocker = tmp_path / "lists"
+    blocker.write_text("a file where the lists folder should go")
+    assert main(["lists", str(tmp_path / "r"), str(blocker / "sub")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"acoustic-ssl lists: error: {blocker}/sub/training.txt: cannot write (Not a directory)"
+    ]
+
+
+def test_any_os_error_reaching_the_cli_is_one_line_with_its_path(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+
+    import acoustic_ssl.data.framecount as framecount
+
+    def refuse(*_args: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", "/data/class_0/video_time.txt")
+
+    monkeypatch.setattr(framecount, "framecount", refuse)
+    assert main(["framecount", "/data"]) == 2
+    assert capsys.readouterr().err == (
+        "acoustic-ssl framecount: error: /data/class_0/video_time.txt: Permission denied\n"
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 from pathlib import Path
 
@@ -316,3 +318,21 @@ def test_stats_of_a_list_naming_records_twice_warns_and_says_so(
     assert "note: 2 record(s) are listed more than once" in capsys.readouterr().out
     summary = json.loads((tmp_path / "stats" / "stats.json").read_text())
     assert summary["records_listed_more_than_once"] == 2 and summary["records"] == 12
+
+
+def test_pack_removes_the_staging_folder_of_a_killed_pack_and_reserves_its_space(
+    dataset_list: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stale = tmp_path / ".packed.k1ll3d.tmp"  # a pack killed by SIGKILL (or a SIGBUS) leaves this
+    stale.mkdir()
+    (stale / "audio.npy").write_bytes(b"\0" * 1000)
+
+    def full_disk(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full_disk)
+    assert main(["pack", str(dataset_list), str(tmp_path / "packed")]) == 2
+    (err,) = capsys.readouterr().err.splitlines()
+    assert err.startswith(f"acoustic-ssl pack: error: {tmp_path / 'packed'}: cannot write packed folder "
+                          "(No space left on device; it needs ")
+    assert not stale.exists() and not list(tmp_path.glob(".packed*")) and not (tmp_path / "packed").exists()

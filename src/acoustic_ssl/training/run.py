@@ -39,7 +39,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from acoustic_ssl import __version__
-from acoustic_ssl.errors import AcousticSSLError, ConfigError
+from acoustic_ssl.errors import AcousticSSLError, ConfigError, OutputError
 from acoustic_ssl.io_utils import progress, write_json_atomic, write_text_atomic
 from acoustic_ssl.training import distributed as ddp
 from acoustic_ssl.training.checkpoint import (
@@ -162,8 +162,11 @@ class MetricsLog:
     def log(self, record: dict[str, Any], scalars: dict[str, float], step: int) -> None:
         if not self.enabled:
             return
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
+        try:
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(record, sort_keys=True) + "\n")
+        except OSError as exc:  # a full disk: name the file (write(2) errors carry no file name)
+            raise OutputError(f"{self.path}: cannot write ({exc.strerror or exc})") from exc
         for name, value in scalars.items():
             self.writer.add_scalar(name, value, step)
 
