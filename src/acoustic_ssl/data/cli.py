@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Convert RAW_DIR/class_K/data_NNN/{audio,MFCC_Image,video,video_time.txt} into "
             "OUT_DIR/class_K/data_NNN/Data_NNN.tfrecord (one SequenceExample per second, as the original "
             "convert_data.py). Video frames are resized to shorter side 224 with OpenCV-compatible bicubic. "
-            "Resumable: existing records are kept. All folders are checked before anything is written."
+            "Resumable: existing records are kept (and temporaries of a killed run removed). All folders are "
+            "checked before anything is written. The same input gives byte-identical records."
         ),
     )
     p.add_argument("raw_dir", type=Path, metavar="RAW_DIR", help="root of the raw class_K/data_NNN folders")
@@ -97,7 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "float32 values, true per-bin statistics) plus global_min/max/sum/sum_squared.npy and stats.json "
             "into OUT_DIR. --original-scaling reproduces the released statistics instead "
             "(n = lines x frames x 257, so the mean is ~514 times too small); use it only to match "
-            "published numbers."
+            "published numbers. A record listed twice counts twice (said on the output and in stats.json)."
         ),
     )
     p.add_argument("list_file", type=Path, metavar="LIST_FILE", help="training list")
@@ -116,7 +117,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Read the records of LIST_FILE (in order) and write OUT/{acoustic,audio,video}.npy and "
             "OUT/index.json. ACIVWDataset (and so training) accepts OUT wherever a list file is expected; it "
-            "skips GZIP inflation, the main cost of reading records. Needs as much disk as the raw arrays."
+            "skips GZIP inflation, the main cost of reading records. Needs as much disk as the raw arrays "
+            "(reserved before writing). Every record must carry the same modalities."
         ),
     )
     p.add_argument("list_file", type=Path, metavar="LIST_FILE", help="list of records to pack")
