@@ -32,6 +32,18 @@ def _write_error(target: Path, exc: OSError) -> OutputError:
     return OutputError(f"{printable_path(target)}: cannot write ({exc.strerror or exc})")
 
 
+def _lock(fd: int) -> bool:
+    """Take an exclusive lock on ``fd``; False where the platform or file system has no locks (then
+    ``remove_stale_temporaries`` cannot tell live temporaries from stale ones and removes none)."""
+    if fcntl is None:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:  # e.g. ENOLCK on some network file systems
+        return False
+    return True
+
+
 def _locked_temporary(target: Path) -> tuple[int, Path]:
     """A new temporary sibling of ``target``, open and exclusively locked for as long as we write it.
 
@@ -41,9 +53,8 @@ def _locked_temporary(target: Path) -> tuple[int, Path]:
     """
     while True:
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMPORARY_SUFFIX, dir=target.parent)
-        if fcntl is None:
+        if not _lock(fd):
             return fd, Path(name)
-        fcntl.flock(fd, fcntl.LOCK_EX)
         with contextlib.suppress(FileNotFoundError):
             if os.stat(name).st_ino == os.fstat(fd).st_ino:
                 return fd, Path(name)
@@ -91,8 +102,7 @@ def staging_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     except OSError as exc:
         raise _write_error(target, exc) from exc
     try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        _lock(fd)
         yield folder
     finally:
         if folder.exists():
