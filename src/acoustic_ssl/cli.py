@@ -54,9 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_WORKER_TRACEBACK = "\nOriginal Traceback (most recent call last):\n"
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc``. PyTorch re-raises an error of a DataLoader worker with the worker's whole
+    traceback as its message; the last line of that is the original error, which is what the user needs."""
+    text = str(exc)
+    if _WORKER_TRACEBACK in text:
+        _, sep, message = text.rstrip().splitlines()[-1].partition(": ")
+        text = message if sep else text.rstrip().splitlines()[-1]
+    return text
+
+
 def describe_os_error(exc: OSError) -> str:
     """An ``OSError`` as one line that names the file: ``PATH: No space left on device``."""
-    reason = exc.strerror or str(exc)
+    reason = exc.strerror or one_line(exc)
     names = [printable_path(n) for n in (exc.filename, exc.filename2) if n is not None]
     return f"{' -> '.join(names)}: {reason}" if names else reason
 
@@ -85,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except AcousticSSLError as exc:
-        print(f"acoustic-ssl {args.command}: error: {exc}", file=sys.stderr)
+        print(f"acoustic-ssl {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # full disk, permissions, ...: whatever no stage turned into a message itself
         print(f"acoustic-ssl {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)

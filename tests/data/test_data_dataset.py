@@ -261,6 +261,16 @@ def test_corrupt_record_stops_pack_and_stats_leaving_nothing(dataset_list: Path,
     assert not (tmp_path / "stats").exists()
 
 
+def test_an_error_in_a_dataloader_worker_is_still_one_line(
+    dataset_list: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = Path(dataset_list.read_text().split()[3])
+    victim.write_bytes(victim.read_bytes()[:-20])  # a worker raises; PyTorch re-raises it with its traceback
+    assert main(["stats", str(dataset_list), str(tmp_path / "stats"), "--workers", "2"]) == 2
+    (err,) = capsys.readouterr().err.splitlines()
+    assert err.startswith(f"acoustic-ssl stats: error: {victim}: ")
+
+
 def _ones_but(index: int, value: float) -> np.ndarray:
     return np.where(np.arange(257) == index, value, 1.0)
 
