@@ -74,15 +74,15 @@ def describe_os_error(exc: OSError) -> str:
     return f"{' -> '.join(names)}: {reason}" if names else reason
 
 
+_python_format_warning = warnings.formatwarning
+
+
 def _format_warning(
     message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
 ) -> str:
     if issubclass(category, AcousticSSLWarning):
         return f"acoustic-ssl: warning: {message}\n"
     return _python_format_warning(message, category, filename, lineno, line)
-
-
-_python_format_warning = warnings.formatwarning
 
 
 def main(argv: Sequence[str] | None = None) -> int:
