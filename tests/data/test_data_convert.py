@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +166,72 @@ def test_cli_convert_reports_errors_as_one_line(tmp_path: Path, make_raw_video, 
     assert "1 records written" in capsys.readouterr().out
     assert main(["convert", str(tmp_path / "nothing"), str(out)]) == 2
     assert "nothing: not a directory" in capsys.readouterr().err
+
+
+def test_cli_convert_names_an_unreadable_mat_in_one_line(tmp_path: Path, make_raw_video, capsys) -> None:
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    make_raw_video(raw, 0, 0, frames=12, size=(24, 32))
+    bad = raw / "class_0" / "data_000" / "MFCC_Image" / "Data_5.mat"
+    bad.write_text("not a MATLAB file\n")
+    assert main(["convert", str(raw), str(out), "--workers", "1"]) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()  # one line, no traceback
+    assert err.startswith(f"acoustic-ssl convert: error: {bad}: not a readable MATLAB file (")
+    assert not out.exists()
+
+
+def test_two_runs_write_byte_identical_records(tmp_path: Path, make_raw_video) -> None:
+    """Protobuf's map order changes from process to process unless serialised deterministically, so the second
+    conversion runs in a fresh interpreter."""
+    raw = tmp_path / "raw"
+    make_raw_video(raw, 0, 1, frames=24, size=(24, 32))
+    make_raw_video(raw, 2, 0, frames=12, size=(24, 32))
+    convert_dataset(raw, tmp_path / "a", workers=1)
+    env = {**os.environ, "ACOUSTIC_SSL_NO_PROGRESS": "1", "PYTHONHASHSEED": "7"}
+    command = [sys.executable, "-m", "acoustic_ssl", "convert", str(raw), str(tmp_path / "b")]
+    subprocess.run([*command, "--workers", "2"], check=True, env=env, capture_output=True)
+    names = _files(tmp_path / "a")
+    assert names == _files(tmp_path / "b") and len(names) == 3
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path: Path, make_raw_video) -> None:
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    make_raw_video(raw, 0, 0, frames=24, size=(24, 32))
+    convert_dataset(raw, out, modalities=("audio",), workers=1)
+    video_dir = out / "class_0" / "data_000"
+    (video_dir / "Data_002.tfrecord").unlink()
+    stale = video_dir / ".Data_002.tfrecord.k1ll3d.tmp"  # what SIGKILL during a write leaves
+    stale.write_bytes(b"\x1f\x8b half a record")
+    live = video_dir / ".Data_001.tfrecord.wr1t1ng.tmp"  # another convert writing right now holds its lock
+    other = video_dir / ".notes.tmp"
+    other.write_text("not ours")
+    with open(live, "wb") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        summary = convert_dataset(raw, out, modalities=("audio",), workers=1)
+        assert live.exists()
+    assert (summary.written, summary.skipped) == (1, 1)
+    assert not stale.exists() and other.exists()
+    assert sorted(p.name for p in video_dir.glob(".Data_*")) == [live.name]
+
+
+def test_full_disk_is_one_line_naming_the_file_and_leaves_nothing(
+    tmp_path: Path, make_raw_video, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    make_raw_video(raw, 0, 3, frames=36, size=(24, 32))
+    write_bytes, calls = Path.write_bytes, []
+
+    def disk_fills_after_one_record(self: Path, data: bytes) -> int:
+        calls.append(self)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as write(2) reports it: no file name
+        return write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", disk_fills_after_one_record)
+    assert main(["convert", str(raw), str(out), "--workers", "1"]) == 2
+    record = out / "class_0" / "data_003" / "Data_002.tfrecord"
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"acoustic-ssl convert: error: {record}: cannot write (No space left on device)"
+    ]
+    assert len(calls) == 2 and _files(out) == []  # the record written before is removed too

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -9,8 +11,8 @@ import pytest
 
 from acoustic_ssl.cli import main
 from acoustic_ssl.data import framecount, make_lists, read_list, reroot_lists
-from acoustic_ssl.data.lists import split_counts
-from acoustic_ssl.errors import DataError
+from acoustic_ssl.data.lists import duplicate_entries, split_counts
+from acoustic_ssl.errors import AcousticSSLWarning, DataError
 
 REFERENCE_LISTS = Path("/work/shared/reference/lists")
 
@@ -163,3 +165,40 @@ def test_cli_lists_generates_and_reroots(
     assert read_list(tmp_path / "l2" / "testing.txt") == [
         tmp_path / "r" / "class_0" / "data_001" / "Data_001.tfrecord"
     ]
+
+
+def test_list_with_a_byte_order_mark_reads_its_first_path(tmp_path: Path) -> None:
+    record = tmp_path / "r" / "class_0" / "data_001" / "Data_001.tfrecord"
+    list_file = tmp_path / "bom.txt"
+    second = record.with_name("Data_002.tfrecord")
+    list_file.write_bytes(b"\xef\xbb\xbf" + f"{record}\r\n{second}\r\n".encode())  # as Windows Notepad saves
+    assert read_list(list_file) == [record, second]
+    list_file.write_bytes(b"\xff\xfe" + "C:/x".encode("utf-16-le"))
+    with pytest.raises(DataError, match=r"bom\.txt: not a UTF-8 text list"):
+        read_list(list_file)
+
+
+def test_lists_over_a_folder_name_that_is_not_utf8_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = Path(os.fsdecode(os.fsencode(tmp_path) + b"/rec\xff"))
+    _touch_records(root, {(0, loc): 2 for loc in range(3)})
+    assert main(["lists", str(root), str(tmp_path / "lists")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"acoustic-ssl lists: error: {tmp_path}/rec\\xff: path is not valid UTF-8 and cannot be written to a "
+        "list file; rename the folder"
+    ]
+    assert not (tmp_path / "lists").exists()
+
+
+def test_a_record_listed_twice_is_warned_once_and_counted(tmp_path: Path) -> None:
+    records = [tmp_path / "r" / "class_0" / "data_001" / f"Data_00{s}.tfrecord" for s in (1, 2)]
+    list_file = tmp_path / "twice.txt"
+    list_file.write_text("".join(f"{p}\n" for p in [*records, *records, records[0]]))
+    expected = r"twice\.txt: 2 record\(s\) listed more than once \(first: .*Data_001.*, entries 1 and 3\)"
+    with pytest.warns(AcousticSSLWarning, match=expected):
+        assert read_list(list_file) == [*records, *records, records[0]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_list(list_file)  # once per list, not at every epoch
+    assert duplicate_entries(read_list(list_file)) == {records[0]: [1, 3, 5], records[1]: [2, 4]}

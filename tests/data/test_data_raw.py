@@ -137,3 +137,37 @@ def test_scan_reports_mismatched_counts_and_missing_frames(tmp_path: Path, make_
         scan_video_dir(video_dir, 0, 1, modalities=("video",))
     with pytest.raises(DataError, match=r"A_000012\.dc: frame file is missing"):
         scan_video_dir(video_dir, 0, 1, modalities=("audio",))
+
+
+V73_HEADER = b"MATLAB 7.3 MAT-file".ljust(116) + b"\0" * 8 + b"\x00\x02IM"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "is empty"),
+        (b"MFCC = [1 2 3]\nthis is a text file, not MATLAB\n", "not a readable MATLAB file"),
+        (b"\x89HDF\r\n\x1a\n" + b"\x07junk" * 200, "not a readable MATLAB v7.3 file"),
+        (V73_HEADER.ljust(512, b"\0") + b"\x89HDF\r\n\x1a\n" + b"x" * 64, "not a readable MATLAB v7.3 file"),
+    ],
+    ids=["empty", "text", "hdf5-magic-then-junk", "v7.3-header-then-junk"],
+)
+def test_unreadable_mat_files_are_one_line_errors(tmp_path: Path, content: bytes, reason: str) -> None:
+    path = tmp_path / "Data_9.mat"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=rf"Data_9\.mat: .*{reason}") as err:
+        read_mfcc_mat(path)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("version", ["v5", "v7.3"])
+def test_truncated_mat_files_are_errors_at_every_length(tmp_path: Path, version: str) -> None:
+    good = tmp_path / "good.mat"
+    mfcc = np.random.default_rng(3).standard_normal((36, 48, 12)).astype(np.float32)
+    write_mfcc_mat(good, mfcc) if version == "v5" else _write_mat_v73(good, mfcc)
+    data = good.read_bytes()
+    cut = tmp_path / "Data_1.mat"
+    for length in np.linspace(1, len(data) - 1, 25).astype(int):
+        cut.write_bytes(data[:length])
+        with pytest.raises(DataError, match=r"Data_1\.mat: "):
+            read_mfcc_mat(cut)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,8 +11,13 @@ import numpy as np
 import pytest
 
 from acoustic_ssl.data import read_record, write_record
-from acoustic_ssl.data.tfrecord import Example, build_sequence_example, read_records_raw
-from acoustic_ssl.errors import DataError
+from acoustic_ssl.data.tfrecord import (
+    Example,
+    build_sequence_example,
+    read_records_raw,
+    serialize_sequence_example,
+)
+from acoustic_ssl.errors import AcousticSSLWarning, DataError
 
 ORIGINAL_CONTEXT_KEYS = {
     "classes", "location", "audio_image/height", "audio_image/width", "audio_image/depth",
@@ -203,6 +209,28 @@ def test_truncated_record_is_an_error(tmp_path: Path, cut: str) -> None:
         _write_gzip_payload(path, data[:-100])
     with pytest.raises(DataError, match=r"Data_007\.tfrecord.*truncated"):
         read_record(path)
+
+
+def test_trailing_bytes_are_read_past_with_one_warning_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "Data_010.tfrecord"
+    expected = _record(np.random.default_rng(12), frames=1)
+    write_record(path, expected)
+    path.write_bytes(path.read_bytes() + b"\0" * 37)  # e.g. a block-padded copy
+    with pytest.warns(AcousticSSLWarning, match=r"Data_010\.tfrecord: ignored 37 trailing bytes"):
+        _assert_same(read_record(path), expected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _assert_same(read_record(path), expected)  # once per file, not at every epoch
+
+
+def test_serialization_is_deterministic_sorted_by_key(wire: SimpleNamespace) -> None:
+    """Map entries in key order, whatever order protobuf's hash tables hold them in (byte-identical runs)."""
+    frames = np.arange(2 * 1024, dtype=np.int32).reshape(2, 1024)
+    context = {"audio_data/mics": 1, "audio_data/samples": 1024, "classes": 4, "location": 9}
+    expected = wire.encode_sequence_example(
+        context, {"audio/data": [f.tobytes() for f in frames]}, lists_first=False, packed=True
+    )
+    assert serialize_sequence_example({"location": 9, "audio/data": frames, "classes": 4}) == expected
 
 
 def test_non_gzip_file_is_an_error(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from acoustic_ssl.errors import DataError
 from acoustic_ssl.evaluation.extract import (
     audio_maps_of,
     extract_features,
@@ -47,9 +48,11 @@ def test_selfsup_transfer_features_follow_the_original_formulas() -> None:
     assert out["thumbnails"].dtype == np.uint8 and out["thumbnails"].shape[0] == 3
     # y = l2n(ReLU(a)); the paired distance ‖x − y‖² equals the diagonal of the attention distance
     relu = np.maximum(out["audio_raw"], 0)
-    np.testing.assert_allclose(out["audio"], relu / np.linalg.norm(relu, axis=1, keepdims=True), rtol=1e-5)
+    # unit vectors: absolute tolerances on their scale of 1 (many coordinates are near zero)
+    expected = relu / np.linalg.norm(relu, axis=1, keepdims=True)
+    np.testing.assert_allclose(out["audio"], expected, rtol=0, atol=1e-6)
     d = attention_distance(torch.as_tensor(audio_maps_of(out)), torch.as_tensor(out["video_map"])).numpy()
-    np.testing.assert_allclose(np.diag(d), ((out["video"] - out["audio"]) ** 2).sum(1), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.diag(d), ((out["video"] - out["audio"]) ** 2).sum(1), rtol=0, atol=1e-5)
 
 
 def test_acoustic_video_and_supervised_features() -> None:
@@ -86,3 +89,53 @@ def test_missing_checkpoint_is_a_user_error(tmp_path: Path, tiny_dataset: dict[s
 
     with pytest.raises(AcousticSSLError, match="not found"):
         extract_features(tmp_path / "nope", tiny_dataset["list"], tmp_path / "f.npz")
+
+
+def _damaged(data: bytes, how: str) -> bytes:
+    if how == "empty":
+        return b""
+    if how == "truncated":
+        return data[: len(data) // 2]
+    flipped = bytearray(data)  # a bit in the middle of the arrays: the zip CRC of that member fails
+    flipped[len(data) // 2] ^= 0x04
+    return bytes(flipped)
+
+
+@pytest.mark.parametrize("how", ["empty", "truncated", "bit-flipped"])
+def test_damaged_features_file_is_one_line(
+    extracted: Path,
+    tiny_dataset: dict[str, Path],
+    tmp_path: Path,
+    how: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from acoustic_ssl.cli import main
+
+    path = tmp_path / "features_training.npz"  # evaluate reuses the features it finds in its folder
+    path.write_bytes(_damaged(extracted.read_bytes(), how))
+    with pytest.raises(DataError, match=r"features_training\.npz: damaged features file \("):
+        load_features(path)
+    assert main(["evaluate", "--checkpoint", str(tiny_dataset["checkpoint"]), "--out", str(tmp_path)]) == 2
+    (err,) = capsys.readouterr().err.splitlines()
+    assert err.startswith(f"acoustic-ssl evaluate: error: {path}: damaged features file (")
+
+
+def test_features_file_without_labels_is_refused(tmp_path: Path) -> None:
+    np.savez(tmp_path / "other.npz", audio=np.zeros((2, 128), np.float32))
+    with pytest.raises(DataError, match=r"other\.npz: not a features file of `acoustic-ssl extract`"):
+        load_features(tmp_path / "other.npz")
+
+
+def test_extract_refuses_a_batch_size_of_zero(
+    tiny_dataset: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from acoustic_ssl.cli import main
+
+    argv = ["extract", "--checkpoint", str(tiny_dataset["checkpoint"]), "--list", str(tiny_dataset["list"]),
+            "--out", str(tmp_path / "f.npz"), "--batch-size", "0"]
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert "argument --batch-size: expected a positive integer, got 0" in capsys.readouterr().err
+    with pytest.raises(DataError, match="batch size must be at least 1, got 0"):
+        extract_features(tiny_dataset["checkpoint"], tiny_dataset["list"], tmp_path / "f.npz", batch_size=0)

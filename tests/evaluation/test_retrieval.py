@@ -66,4 +66,5 @@ def test_tiled_audio_distances_match_the_attention_formula() -> None:
     a = rng.normal(size=(5, 128)).astype(np.float32)
     v = np.abs(rng.normal(size=(7, 128, 12, 16))).astype(np.float32)
     maps = audio_map_from_vector(torch.as_tensor(a)).numpy()
-    np.testing.assert_allclose(tiled_audio_distances(a, v), attention_distances(maps, v, chunk=2), atol=1e-5)
+    expected = attention_distances(maps, v, chunk=2)
+    np.testing.assert_allclose(tiled_audio_distances(a, v), expected, rtol=0, atol=1e-4 * expected.max())

@@ -124,7 +124,8 @@ def test_power_is_normalised_by_the_number_of_mics(geometry: ArrayGeometry, came
     freqs = np.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE)
     frames = np.fft.irfft(spectrum[None] * np.exp(2j * np.pi * freqs[None] * lead[:, None]), n=N_FFT)
     power = beamformer.power(frames[None])[0, 2, 5]
-    np.testing.assert_allclose(power, np.abs(spectrum[:512]) ** 2, rtol=1e-4)
+    expected = np.abs(spectrum[:512]) ** 2  # noise: some bins are near zero, so compare against the peak
+    np.testing.assert_allclose(power, expected, rtol=0, atol=1e-4 * expected.max())
 
 
 def test_frame_shapes(beamformer: Beamformer) -> None:

@@ -67,11 +67,12 @@ def test_resnet18_bn_batch_stats_at_eval_makes_features_batch_dependent() -> Non
     x = torch.randn(3, 3, 112, 149)
     with torch.no_grad():
         alone, together = model(x[:1]), model(x)[:1]
-        torch.testing.assert_close(alone, together, rtol=1e-4, atol=1e-4)
+        scale = together.abs().max().item()  # float32 tolerances on the map's scale, not per coordinate
+        torch.testing.assert_close(alone, together, rtol=0, atol=1e-4 * scale)
         model.bn_batch_stats_at_eval = True
         assert all(m.batch_stats_at_eval for m in model.modules() if hasattr(m, "batch_stats_at_eval"))
         alone, together = model(x[:1]), model(x)[:1]
-    assert not torch.allclose(alone, together, rtol=1e-4, atol=1e-4)
+    assert (alone - together).abs().max() > 1e-2 * scale
 
 
 def test_channels_last_switch_changes_layout_not_values() -> None:
@@ -87,7 +88,7 @@ def test_channels_last_switch_changes_layout_not_values() -> None:
     with torch.no_grad():
         ref, out = nchw(x), nhwc(x)
     assert layouts == [True] and out.is_contiguous() and ref.is_contiguous()
-    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-4 * ref.abs().max().item())
     torch.manual_seed(2)
     nchw_a = DualCamNet(channels_last=False).eval()
     torch.manual_seed(2)
@@ -96,7 +97,7 @@ def test_channels_last_switch_changes_layout_not_values() -> None:
     with torch.no_grad():
         ref, out = nchw_a(images), nhwc_a(images)
     assert out.is_contiguous()
-    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-4 * ref.abs().max().item())
 
 
 def test_resnet18_he_init_of_convolutions() -> None:
@@ -128,7 +129,8 @@ def test_dualcamnet_temporal_conv_matches_explicit_sum_within_blocks() -> None:
             if 0 <= src < 12:  # zero padding at the 1-s block edges, never the neighbouring block
                 acc = acc + torch.einsum("oi,ihw->ohw", w[:, :, k], x[block * 12 + src])
         expected[n] = torch.relu(acc)
-    torch.testing.assert_close(model.temporal_conv(x), expected, rtol=1e-5, atol=1e-6)
+    scale = expected.abs().max().item()
+    torch.testing.assert_close(model.temporal_conv(x), expected, rtol=0, atol=1e-5 * scale)
 
 
 def test_dualcamnet_classifier_sums_the_map() -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +100,18 @@ def test_same_seed_identical_bytes_any_workers_and_other_seed_differs(tiny: Path
         if name.endswith((".dc", ".mat", ".bmp")) and different[name] != reference[name]
     ]
     assert len(changed) == 3 * 12 * 2
+
+
+def test_a_run_in_another_process_writes_the_same_bytes(tiny: Path, tmp_path: Path) -> None:
+    """Hash seeds, allocation addresses and thread pools differ between interpreters; the files must not."""
+    command = [
+        sys.executable, "-m", "acoustic_ssl", "simulate", str(tmp_path / "cli"), "--seed", "11",
+        "--videos-per-class", "1", "--seconds", "1", "--classes", "2", "5", "--frame-size", "48", "64",
+        "--workers", "1",
+    ]  # fmt: skip
+    env = {**os.environ, "ACOUSTIC_SSL_NO_PROGRESS": "1", "PYTHONHASHSEED": "3"}
+    subprocess.run(command, check=True, env=env, capture_output=True)
+    assert _files(tmp_path / "cli") == _files(tiny)
 
 
 def test_resume_skips_complete_videos_and_refuses_other_parameters(tiny: Path) -> None:

@@ -96,10 +96,13 @@ def _check_triplet_gradients(rank: int) -> None:
             with local_only():
                 ref_loss, _ = reference.loss(reference(batch), batch, epoch)
             ref_loss.backward()
-            torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-7)
+            # float32 sums in another order: tolerances on the scale of the margin and of each gradient
+            # tensor, not relative per coordinate (many coordinates are near zero)
+            torch.testing.assert_close(loss, ref_loss, rtol=0, atol=1e-6)
             for (name, p), q in zip(objective.named_parameters(), reference.parameters(), strict=True):
+                scale = q.grad.abs().max().item()
                 torch.testing.assert_close(
-                    p.grad, q.grad, rtol=1e-4, atol=1e-7, msg=lambda m, n=f"{kind} {name}": f"{n}: {m}"
+                    p.grad, q.grad, rtol=0, atol=1e-4 * scale, msg=lambda m, n=f"{kind} {name}": f"{n}: {m}"
                 )
     dist.barrier()
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+
+from acoustic_ssl.argtypes import non_negative_int, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Convert RAW_DIR/class_K/data_NNN/{audio,MFCC_Image,video,video_time.txt} into "
             "OUT_DIR/class_K/data_NNN/Data_NNN.tfrecord (one SequenceExample per second, as the original "
             "convert_data.py). Video frames are resized to shorter side 224 with OpenCV-compatible bicubic. "
-            "Resumable: existing records are kept. All folders are checked before anything is written."
+            "Resumable: existing records are kept (and temporaries of a killed run removed). All folders are "
+            "checked before anything is written. The same input gives byte-identical records."
         ),
     )
     p.add_argument("raw_dir", type=Path, metavar="RAW_DIR", help="root of the raw class_K/data_NNN folders")
@@ -28,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=[0, 1, 2],
         help="0 acoustic images, 1 audio (one mic), 2 video (default: 0 1 2)",
     )
-    p.add_argument("--workers", type=int, default=None, help="parallel processes (default: number of CPUs)")
+    p.add_argument(
+        "--workers", type=positive_int, default=None, help="parallel processes (default: number of CPUs)"
+    )
     p.add_argument(
         "--mic", type=int, default=0, help="microphone (0-127) stored as the mono track (default 0)"
     )
@@ -92,7 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "float32 values, true per-bin statistics) plus global_min/max/sum/sum_squared.npy and stats.json "
             "into OUT_DIR. --original-scaling reproduces the released statistics instead "
             "(n = lines x frames x 257, so the mean is ~514 times too small); use it only to match "
-            "published numbers."
+            "published numbers. A record listed twice counts twice (said on the output and in stats.json)."
         ),
     )
     p.add_argument("list_file", type=Path, metavar="LIST_FILE", help="training list")
@@ -100,7 +106,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--original-scaling", action="store_true", help="reproduce the original mis-scaled mean/std"
     )
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    p.add_argument(
+        "--workers", type=non_negative_int, default=0, help="DataLoader worker processes (default 0)"
+    )
     p.set_defaults(func=_stats)
 
     p = subparsers.add_parser(
@@ -109,7 +117,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Read the records of LIST_FILE (in order) and write OUT/{acoustic,audio,video}.npy and "
             "OUT/index.json. ACIVWDataset (and so training) accepts OUT wherever a list file is expected; it "
-            "skips GZIP inflation, the main cost of reading records. Needs as much disk as the raw arrays."
+            "skips GZIP inflation, the main cost of reading records. Needs as much disk as the raw arrays "
+            "(reserved before writing). Every record must carry the same modalities."
         ),
     )
     p.add_argument("list_file", type=Path, metavar="LIST_FILE", help="list of records to pack")
@@ -172,6 +181,10 @@ def _stats(args: argparse.Namespace) -> int:
         f"mean {mean.mean():.4g} (bins {mean.min():.4g}..{mean.max():.4g}), std {std.mean():.4g} "
         f"-> {args.out_dir}"
     )
+    summary = json.loads((args.out_dir / "stats.json").read_text(encoding="utf-8"))
+    repeated = summary["records_listed_more_than_once"]
+    if repeated:
+        print(f"note: {repeated} record(s) are listed more than once and counted each time they are listed")
     return 0
 
 

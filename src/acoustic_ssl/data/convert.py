@@ -4,7 +4,8 @@ Output: ``OUT/class_K/data_NNN/Data_%03d.tfrecord``. Video frames are resized so
 with an OpenCV-compatible bicubic (INTER_CUBIC: a = -0.75, half-pixel centres, replicated borders, no
 antialiasing).
 Conversion is parallel over videos, resumable (existing records are kept) and atomic per record; a video that
-fails leaves none of the records this run wrote for it.
+fails leaves none of the records this run wrote for it, and the temporaries of a killed run are removed by the
+next. The same raw tree gives byte-identical records in every run.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from acoustic_ssl.data.layout import (
 from acoustic_ssl.data.raw import RawVideo, iter_video_dirs, scan_video_dir
 from acoustic_ssl.data.tfrecord import write_record
 from acoustic_ssl.errors import DataError
-from acoustic_ssl.io_utils import progress
+from acoustic_ssl.io_utils import progress, remove_stale_temporaries
 
 __all__ = ["ConvertSummary", "convert_dataset", "convert_video", "resize_bicubic", "resized_shape"]
 
@@ -86,6 +87,8 @@ def convert_video(
     torch.set_num_threads(1)  # parallelism is over videos
     target_dir = Path(out_dir) / video_dir_name(video.class_index, video.location)
     created_dir = not target_dir.exists()
+    if not created_dir:  # a run killed mid-write (SIGKILL) leaves .Data_NNN.tfrecord.*.tmp behind
+        remove_stale_temporaries(target_dir, "Data_*.tfrecord")
     written: list[Path] = []
     skipped = 0
     try:

@@ -16,10 +16,18 @@ import numpy as np
 
 from acoustic_ssl.data.layout import video_dir_name
 from acoustic_ssl.data.raw import iter_video_dirs
-from acoustic_ssl.errors import DataError
+from acoustic_ssl.errors import DataError, printable_path, warn_once
 from acoustic_ssl.io_utils import write_text_atomic
 
-__all__ = ["SPLITS", "make_lists", "read_list", "reroot_lists", "split_counts", "write_list"]
+__all__ = [
+    "SPLITS",
+    "duplicate_entries",
+    "make_lists",
+    "read_list",
+    "reroot_lists",
+    "split_counts",
+    "write_list",
+]
 
 SPLITS = ("training", "validation", "testing")
 _CLASS_PART = re.compile(r"(?:^|/)(class_\d+/.*)$")
@@ -37,21 +45,57 @@ def reroot(path: str, root: str | os.PathLike[str]) -> Path:
 def read_list(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> list[Path]:
     """Record paths of a list file (blank lines ignored); with ``root`` re-rooted onto a local folder.
 
-    Relative paths in a list are taken relative to the list file's folder.
+    Relative paths in a list are taken relative to the list file's folder. A list may name a record more
+    than once (oversampling); that is accepted with a warning.
     """
     list_path = Path(path)
     try:
-        lines = list_path.read_text(encoding="utf-8").splitlines()
+        # utf-8-sig: editors on Windows start UTF-8 files with a byte-order mark
+        lines = list_path.read_text(encoding="utf-8-sig").splitlines()
     except OSError as exc:
         raise DataError(f"{list_path}: cannot read list file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{list_path}: not a UTF-8 text list (undecodable byte at offset {exc.start})"
+        ) from None
     entries = [line.strip() for line in lines if line.strip()]
     if root is not None:
-        return [reroot(entry, root) for entry in entries]
-    return [p if p.is_absolute() else list_path.parent / p for p in map(Path, entries)]
+        paths = [reroot(entry, root) for entry in entries]
+    else:
+        paths = [p if p.is_absolute() else list_path.parent / p for p in map(Path, entries)]
+    repeated = duplicate_entries(paths)
+    if repeated:
+        first, (line_a, line_b, *_) = next(iter(repeated.items()))
+        warn_once(
+            f"{list_path}: {len(repeated)} record(s) listed more than once (first: {first}, entries "
+            f"{line_a} and {line_b}); their samples are drawn that many times more often"
+        )
+    return paths
+
+
+def duplicate_entries(paths: Sequence[Path]) -> dict[Path, list[int]]:
+    """Records named more than once in ``paths`` -> the 1-based positions of every mention, in order."""
+    positions: dict[Path, list[int]] = {}
+    for number, p in enumerate(paths, start=1):
+        positions.setdefault(p, []).append(number)
+    return {p: numbers for p, numbers in positions.items() if len(numbers) > 1}
+
+
+def _require_utf8(path: str | os.PathLike[str]) -> None:
+    """List files are UTF-8 text: refuse a path that cannot be written as UTF-8 (POSIX allows any bytes)."""
+    try:
+        os.fspath(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise DataError(
+            f"{printable_path(path)}: path is not valid UTF-8 and cannot be written to a list file; "
+            "rename the folder"
+        ) from None
 
 
 def write_list(path: str | os.PathLike[str], paths: Sequence[str | os.PathLike[str]]) -> None:
     """Write one path per line, each ending with a newline (as the original lists)."""
+    for p in paths:
+        _require_utf8(p)
     write_text_atomic(path, "".join(f"{p}\n" for p in paths))
 
 
@@ -104,6 +148,7 @@ def make_lists(
     if total_length < 1:
         raise DataError(f"total_length must be >= 1, got {total_length}")
     root = Path(records_root).resolve()  # lists hold absolute paths, like the original ones
+    _require_utf8(root)  # before anything is written (class_K/data_NNN/Data_NNN names are ASCII)
     by_class: dict[int, list[tuple[int, list[Path]]]] = {}
     for class_index, location, video_dir in iter_video_dirs(root):
         records = _video_records(video_dir)
@@ -142,6 +187,7 @@ def reroot_lists(
 
     With ``check`` every re-rooted record must exist (a mismatch between dataset and lists is an error).
     """
+    _require_utf8(Path(records_root).resolve())
     result: dict[str, list[Path]] = {}
     for name in SPLITS:
         source = Path(original_dir) / f"{name}.txt"

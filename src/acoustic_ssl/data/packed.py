@@ -8,26 +8,34 @@ second. ``ACIVWDataset`` accepts such a folder wherever it accepts a list file.
 
 from __future__ import annotations
 
+import errno
+import glob
 import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from acoustic_ssl.data.layout import KEY_ACOUSTIC, KEY_AUDIO, KEY_CLASS, KEY_LOCATION, KEY_VIDEO
+from acoustic_ssl.data.layout import (
+    KEY_ACOUSTIC,
+    KEY_AUDIO,
+    KEY_CLASS,
+    KEY_LOCATION,
+    KEY_VIDEO,
+    Modality,
+)
 from acoustic_ssl.data.tfrecord import read_record
-from acoustic_ssl.errors import DataError
-from acoustic_ssl.io_utils import progress
+from acoustic_ssl.errors import DataError, OutputError
+from acoustic_ssl.io_utils import progress, remove_stale_temporaries, staging_dir
 
 __all__ = ["INDEX_FILE", "PackedRecords", "RecordFiles", "is_packed_dir", "pack_records", "second_from_path"]
 
 INDEX_FILE = "index.json"
 PACKED_FORMAT = "acoustic-ssl-packed"
 _FILES = {KEY_ACOUSTIC: "acoustic.npy", KEY_AUDIO: "audio.npy", KEY_VIDEO: "video.npy"}
+_MODALITY_OF = {m.record_key: m for m in Modality}
 _SECOND_RE = re.compile(r"Data_(\d+)\.tfrecord$")
 
 
@@ -117,8 +125,32 @@ class PackedRecords:
         return record
 
 
+def _modalities(keys: list[str]) -> str:
+    return " + ".join(_MODALITY_OF[k].value for k in keys) or "no modality"
+
+
+def _preallocate(path: Path) -> None:
+    """Reserve the disk blocks of a memory-mapped file now: a full disk is then an OSError here instead of a
+    SIGBUS when a page of the map is first written."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # file systems without fallocate
+            raise
+    finally:
+        os.close(fd)
+
+
+def _pack_error(out: Path, exc: OSError, hint: str = "") -> OutputError:
+    return OutputError(f"{out}: cannot write packed folder ({exc.strerror or exc}{hint})")
+
+
 def pack_records(paths: list[Path], out_dir: str | os.PathLike[str]) -> Path:
-    """Copy the records of ``paths`` (list order) into a new packed folder ``out_dir``, atomically."""
+    """Copy the records of ``paths`` (list order) into a new packed folder ``out_dir``, atomically.
+
+    The staging folder of a pack that was killed is removed by the next pack to the same ``out_dir``.
+    """
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out}: output folder exists and is not empty")
@@ -126,22 +158,35 @@ def pack_records(paths: list[Path], out_dir: str | os.PathLike[str]) -> Path:
         raise DataError("no records to pack")
     first = read_record(paths[0])
     keys = [k for k in _FILES if k in first]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        maps = {
-            k: np.lib.format.open_memmap(
-                staging / _FILES[k], mode="w+", dtype=first[k].dtype, shape=(len(paths), *first[k].shape)
-            )
-            for k in keys
-        }
+    if not keys:
+        raise DataError(f"{paths[0]}: record holds no acoustic images, audio or video to pack")
+    remove_stale_temporaries(out.parent, glob.escape(out.name))
+    with staging_dir(out) as staging:
+        try:
+            maps = {}
+            for k in keys:
+                maps[k] = np.lib.format.open_memmap(
+                    staging / _FILES[k], mode="w+", dtype=first[k].dtype, shape=(len(paths), *first[k].shape)
+                )
+                _preallocate(staging / _FILES[k])
+        except OSError as exc:
+            needed = sum(len(paths) * first[k].nbytes for k in keys) / 1e9
+            raise _pack_error(out, exc, f"; it needs {needed:.2f} GB") from exc
         classes, locations, seconds = [], [], []
         for row, path in enumerate(progress(paths, desc="pack", unit="record")):
             record = first if row == 0 else read_record(path)
+            carried = [k for k in _FILES if k in record]
+            if carried != keys:  # a packed row must hold every modality: no silently dropped arrays
+                raise DataError(
+                    f"{path}: record carries {_modalities(carried)} but the first record of the list "
+                    f"({paths[0]}) carries {_modalities(keys)}; pack lists whose records all hold the same "
+                    "modalities"
+                )
             for key, array in maps.items():
-                if key not in record or record[key].shape != array.shape[1:]:
-                    got = record[key].shape if key in record else "absent"
-                    raise DataError(f"{path}: {key!r} is {got}, the first record has {array.shape[1:]}")
+                if record[key].shape != array.shape[1:]:
+                    raise DataError(
+                        f"{path}: {key!r} is {record[key].shape}, the first record has {array.shape[1:]}"
+                    )
                 array[row] = record[key]
             classes.append(record[KEY_CLASS])
             locations.append(record[KEY_LOCATION])
@@ -159,11 +204,11 @@ def pack_records(paths: list[Path], out_dir: str | os.PathLike[str]) -> Path:
             "locations": locations,
             "seconds": seconds,
         }
-        (staging / INDEX_FILE).write_text(json.dumps(index) + "\n", encoding="utf-8")
+        try:
+            (staging / INDEX_FILE).write_text(json.dumps(index) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise _pack_error(out, exc) from exc
         if out.exists():
             out.rmdir()
         os.replace(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return out

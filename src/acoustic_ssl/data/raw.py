@@ -67,18 +67,27 @@ def _read_mat_v5(path: Path) -> np.ndarray | None:
         contents = scipy.io.loadmat(path, variable_names=["MFCC"])
     except NotImplementedError:  # scipy's signal for v7.3 files
         return None
-    except (ValueError, TypeError, OSError) as exc:
+    except Exception as exc:  # garbage raises anything from MatReadError to IndexError
         if _is_hdf5(path):
             return None
-        raise DataError(f"{path}: cannot read MATLAB file ({exc})") from exc
+        raise DataError(f"{path}: not a readable MATLAB file ({_describe(exc)})") from exc
     if "MFCC" not in contents:
         raise DataError(f"{path}: MATLAB file has no variable 'MFCC'")
     return np.asarray(contents["MFCC"])
 
 
+def _describe(exc: Exception) -> str:
+    """An exception as one short phrase: its message, or its type when it has none (IndexError())."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _is_hdf5(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        head = handle.read(520)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(520)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read acoustic image file ({exc.strerror})") from exc
     return b"\x89HDF\r\n\x1a\n" in head
 
 
@@ -91,8 +100,10 @@ def _read_mat_v73(path: Path) -> np.ndarray:
             if "MFCC" not in handle:
                 raise DataError(f"{path}: MATLAB v7.3 file has no variable 'MFCC'")
             stored = handle["MFCC"][()]
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read MATLAB v7.3 file ({exc})") from exc
+    except DataError:
+        raise
+    except Exception as exc:  # h5py reports damage as OSError, KeyError, TypeError, ...
+        raise DataError(f"{path}: not a readable MATLAB v7.3 file ({_describe(exc)})") from exc
     return np.asarray(stored).transpose()
 
 
@@ -100,6 +111,8 @@ def read_mfcc_mat(path: Path) -> np.ndarray:
     """One acoustic image (variable ``MFCC``) as float32 (36 rows, 48 cols, 12 MFCC), MATLAB v5 or v7.3."""
     if not Path(path).is_file():
         raise DataError(f"{path}: acoustic image file is missing")
+    if Path(path).stat().st_size == 0:
+        raise DataError(f"{path}: acoustic image file is empty")
     array = _read_mat_v5(path)
     if array is None:
         array = _read_mat_v73(path)

@@ -20,10 +20,19 @@ from torch.utils.data import DataLoader
 from acoustic_ssl.data.audio import NUM_BINS
 from acoustic_ssl.data.dataset import ACIVWDataset
 from acoustic_ssl.data.layout import Modality
+from acoustic_ssl.data.lists import duplicate_entries
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.io_utils import atomic_path, progress, write_json_atomic
 
-__all__ = ["STAT_NAMES", "Normalization", "compute_stats", "load_normalization", "load_stats", "summarise"]
+__all__ = [
+    "STAT_NAMES",
+    "Normalization",
+    "check_stats",
+    "compute_stats",
+    "load_normalization",
+    "load_stats",
+    "summarise",
+]
 
 STAT_NAMES = ("global_min", "global_max", "global_sum", "global_sum_squared", "global_mean", "global_std_dev")
 
@@ -56,6 +65,7 @@ def compute_stats(
     """Write ``global_{mean,std_dev,min,max,sum,sum_squared}.npy`` (float32, (257,)) for ``list_file``.
 
     Samples are the 2-s consecutive windows of the list (the original's setting: total and sample length 2).
+    A record listed twice counts twice (``stats.json`` says how many are).
     """
     dataset = ACIVWDataset(
         list_file, mode="inference", total_length=2, sample_length=2, modalities=(Modality.AUDIO,)
@@ -90,6 +100,7 @@ def compute_stats(
             "list": str(list_file),
             "samples": len(dataset),
             "records": lines,
+            "records_listed_more_than_once": len(duplicate_entries(dataset.source.paths)),
             "values_per_bin": count,
             "original_scaling": original_scaling,
         },
@@ -97,19 +108,46 @@ def compute_stats(
     return {name: value.astype(np.float32) for name, value in values.items()}
 
 
+def _check_vector(values: np.ndarray, what: str, source: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.dtype.kind not in "fiu" or np.squeeze(array).shape != (NUM_BINS,):
+        raise DataError(
+            f"{source}: spectrogram {what} must be {NUM_BINS} numbers (one per frequency bin), got "
+            f"{array.dtype} of shape {array.shape}"
+        )
+    array = np.squeeze(array).astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(array))
+    if bad.size:
+        raise DataError(
+            f"{source}: spectrogram {what} has {bad.size} non-finite value(s) (bin {bad[0]}: "
+            f"{array[bad[0]]}); recompute the statistics with `acoustic-ssl stats`"
+        )
+    if what == "std" and (array < 0).any():
+        raise DataError(f"{source}: spectrogram std is negative in bin {int(np.argmax(array < 0))}")
+    return array
+
+
+def check_stats(mean: np.ndarray, std: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, std)`` as float32 (257,) if they can z-score spectrograms, else a DataError naming ``source``.
+
+    Refused rather than patched: a wrong shape, a NaN or infinity, a negative std. (A zero std, a bin that
+    never varied, is kept; normalising divides such bins by 1.)
+    """
+    return _check_vector(mean, "mean", source), _check_vector(std, "std", source)
+
+
 def load_stats(stats_dir: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
-    """``(mean, std)`` float32 (257,) from a folder written by ``compute_stats`` (or the original's)."""
+    """``(mean, std)`` float32 (257,) from a folder written by ``compute_stats`` (or the original's), checked
+    as ``check_stats`` does."""
     folder = Path(stats_dir)
     arrays = []
-    for name in ("global_mean", "global_std_dev"):
+    for name, what in (("global_mean", "mean"), ("global_std_dev", "std")):
         path = folder / f"{name}.npy"
         try:
-            array = np.load(path).astype(np.float32).reshape(-1)
-        except (OSError, ValueError) as exc:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
             raise DataError(f"{path}: cannot load statistics ({exc})") from exc
-        if array.shape != (NUM_BINS,):
-            raise DataError(f"{path}: expected {NUM_BINS} values, got {array.shape}")
-        arrays.append(array)
+        arrays.append(_check_vector(array, what, str(path)))
     return arrays[0], arrays[1]
 
 
@@ -121,12 +159,20 @@ class Normalization:
     std: torch.Tensor  # [257, 1] float32, zeros replaced by 1
 
     @classmethod
-    def from_stats(cls, mean: np.ndarray, std: np.ndarray) -> Normalization:
-        """From the (257,) mean and std arrays of ``load_stats``."""
+    def from_stats(
+        cls, mean: np.ndarray, std: np.ndarray, source: str = "spectrogram statistics"
+    ) -> Normalization:
+        """From (257,) mean and std arrays (``load_stats``, or those a checkpoint stores), checked first."""
+        mean, std = check_stats(mean, std, source)
         return cls(
             torch.from_numpy(mean.astype(np.float32))[:, None],
             torch.from_numpy(np.where(std > 0, std, 1.0).astype(np.float32))[:, None],
         )
+
+    @property
+    def stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) as (257,) float32 arrays: what a checkpoint stores so its model runs anywhere."""
+        return self.mean[:, 0].numpy(), self.std[:, 0].numpy()
 
     def __call__(self, spectrogram: torch.Tensor) -> torch.Tensor:
         return (spectrogram - self.mean) / self.std

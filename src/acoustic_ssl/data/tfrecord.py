@@ -27,7 +27,7 @@ from acoustic_ssl.data.layout import (
     KEY_VIDEO,
     SAMPLES_PER_FRAME,
 )
-from acoustic_ssl.errors import DataError
+from acoustic_ssl.errors import DataError, warn_once
 from acoustic_ssl.io_utils import atomic_path
 
 try:  # ISA-L inflates about twice and deflates ten times as fast as zlib; same GZIP format
@@ -42,6 +42,7 @@ __all__ = [
     "masked_crc32c",
     "read_record",
     "read_records_raw",
+    "serialize_sequence_example",
     "write_record",
 ]
 
@@ -179,8 +180,9 @@ def _decompress(raw: bytes, name: str | os.PathLike[str]) -> bytes:
             if not inflater.eof:
                 raise DataError(f"{name}: truncated GZIP stream")
             data = inflater.unused_data
-            if data and data[:2] != _GZIP_MAGIC:
-                break  # trailing garbage after the last member; gzip tools ignore it too
+            if data and data[:2] != _GZIP_MAGIC:  # trailing garbage: gzip ignores it too, but says so
+                warn_once(f"{name}: ignored {len(data)} trailing bytes after the end of the GZIP stream")
+                break
     except (zlib.error, _deflate.error) as exc:
         raise DataError(f"{name}: corrupt GZIP stream ({exc})") from exc
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -335,9 +337,19 @@ def build_sequence_example(record: Mapping[str, Any]) -> Any:
     return example
 
 
+def serialize_sequence_example(record: Mapping[str, Any]) -> bytes:
+    """The SequenceExample of ``record`` as bytes that depend on the record only.
+
+    Protobuf writes map entries (the context keys, the feature lists) in hash-table order, which changes from
+    one process to the next; deterministic serialisation sorts them by key, so the same record gives the
+    same bytes in every run.
+    """
+    return build_sequence_example(record).SerializeToString(deterministic=True)
+
+
 def write_record(path: str | os.PathLike[str], record: Mapping[str, Any]) -> None:
     """Write ``record`` (the ``read_record`` mapping) as one GZIP SequenceExample, atomically."""
-    payload = build_sequence_example(record).SerializeToString()
+    payload = serialize_sequence_example(record)
     compressor = _deflate.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     data = compressor.compress(frame_record(payload)) + compressor.flush()
     with atomic_path(path) as tmp:

@@ -7,7 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from acoustic_ssl.argtypes import non_negative_int, positive_int
+
 KS_HELP = "k values tried for kNN, chosen on validation (the original's 7 9 11 13 15)"
+STATS_HELP = (
+    "spectrogram statistics folder; if omitted those stored in the checkpoint (older checkpoints: the run "
+    "config's data.stats_dir)"
+)
 
 
 def register(subparsers: Any) -> None:
@@ -29,9 +35,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--list", required=True, type=Path, dest="list_file", help="record list or packed folder")
     p.add_argument("--split", default=None, help="split name stored in the file; if omitted the list's stem")
     p.add_argument("--out", required=True, type=Path, help="output .npz file")
-    p.add_argument("--stats-dir", type=Path, default=None,
-                   help="spectrogram statistics; if omitted the run config's data.stats_dir")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--stats-dir", type=Path, default=None, help=STATS_HELP)
+    p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--energy-maps", action="store_true", help="also load acoustic images for energy maps")
     p.add_argument("--maps", choices=("auto", "yes", "no"), default="auto",
                    help="keep the 128x12x16 audio/video maps (retrieval); auto = only for the testing split")
@@ -57,12 +62,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--test-list", type=Path, default=None)
     p.add_argument("--raw-dir", type=Path, default=None,
                    help="simulated raw dataset (ground_truth.csv per video, camera.json) for localisation")
-    p.add_argument("--stats-dir", type=Path, default=None)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--knn-k", type=int, nargs="+", default=[7, 9, 11, 13, 15], help=KS_HELP)
+    p.add_argument("--stats-dir", type=Path, default=None, help=STATS_HELP)
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--knn-k", type=positive_int, nargs="+", default=[7, 9, 11, 13, 15], help=KS_HELP)
     p.add_argument("--no-probe", action="store_true", help="skip the linear probe")
     p.add_argument("--no-energy", action="store_true", help="do not load acoustic images for energy maps")
-    p.add_argument("--overlays", type=int, default=8, help="localisation overlay PNGs per map")
+    p.add_argument("--overlays", type=non_negative_int, default=8, help="localisation overlay PNGs per map")
     _add_runtime_args(p)
     p.add_argument("--fresh", action="store_true", help="re-extract even if OUT has features_<split>.npz")
     p.set_defaults(func=_evaluate)
@@ -82,8 +87,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data", required=True, type=Path, help="DCASE/TUT-style folder")
     p.add_argument("--out", type=Path, default=None, help="also write the metrics JSON to this file")
     p.add_argument("--seed", type=int, default=0, help="seed of the training crops and the inner split")
-    p.add_argument("--knn-k", type=int, nargs="+", default=[7, 9, 11, 13, 15], help=KS_HELP)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--knn-k", type=positive_int, nargs="+", default=[7, 9, 11, 13, 15], help=KS_HELP)
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.set_defaults(func=_scenes)
 
     p = subparsers.add_parser(
@@ -105,7 +110,7 @@ def register(subparsers: Any) -> None:
 
 def _add_runtime_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="torch device for the networks (auto: GPU if visible)")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--workers", type=non_negative_int, default=0, help="DataLoader worker processes")
 
 
 def _extract(args: argparse.Namespace) -> int:

@@ -50,7 +50,7 @@ from torch.utils.data import DataLoader
 
 from acoustic_ssl.data.dataset import ACIVWDataset
 from acoustic_ssl.data.layout import VIDEO_MEAN_BGR_ORDER, Modality
-from acoustic_ssl.data.stats import load_normalization
+from acoustic_ssl.data.stats import Normalization
 from acoustic_ssl.device import pick_device
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.evaluation.localization import frames_used
@@ -64,7 +64,7 @@ from acoustic_ssl.models import (
     localization_map,
     video_vector,
 )
-from acoustic_ssl.training.checkpoint import load_checkpoint
+from acoustic_ssl.training.checkpoint import build_models, read_checkpoint, spectrogram_stats
 from acoustic_ssl.training.objectives import Objective, objective_for_roles
 
 MAP_KEYS = ("audio_map", "video_map")
@@ -184,13 +184,21 @@ def save_features(path: str | Path, arrays: Mapping[str, np.ndarray], meta: Mapp
 
 
 def load_features(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Arrays and meta of a features ``.npz``."""
+    """Arrays and meta of a features ``.npz`` (DataError for a damaged file or one without ``labels``)."""
+    import zipfile
+    import zlib
+
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files if key != "meta"}
             meta = json.loads(str(data["meta"])) if "meta" in data.files else {}
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read features ({exc})") from exc
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: features file not found") from exc
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        # truncated, empty or bit-flipped: zip's CRC or numpy's header check fails
+        raise DataError(f"{path}: damaged features file ({type(exc).__name__}: {exc})") from exc
+    if "labels" not in arrays:
+        raise DataError(f"{path}: not a features file of `acoustic-ssl extract` (no 'labels' array)")
     return arrays, meta
 
 
@@ -228,19 +236,20 @@ def extract_features(
 ) -> Path:
     """Load ``checkpoint``, run it on every 2-s sample of ``list_file`` and save the ``.npz`` at ``out``.
 
-    Spectrogram statistics, ``nr_frames`` and the video size default to the training run's config (the video
-    size else follows the video network: 112×149 for a ResNet18 of output stride 8, 224×298 for 16).
+    Spectrogram statistics default to those stored in the checkpoint (``stats_dir`` overrides), ``nr_frames``
+    and the video size to the training run's config (the video size else follows the video network: 112×149
+    for a ResNet18 of output stride 8, 224×298 for 16).
     """
-    models, info = load_checkpoint(checkpoint)
+    if batch_size < 1:
+        raise DataError(f"batch size must be at least 1, got {batch_size}")
+    tensors, info = read_checkpoint(checkpoint)
+    models = build_models(tensors, info)
     objective = objective_of(models)
     data_config = _data_config(info)
-    if stats_dir is None and data_config.get("stats_dir") and Path(data_config["stats_dir"]).is_dir():
-        stats_dir = data_config["stats_dir"]
     if nr_frames is None:
         nr_frames = int(data_config.get("nr_frames") or 2)
     modalities = set(objective.modalities) | ({Modality.ACOUSTIC} if energy_maps else set())
-    if Modality.AUDIO in modalities and stats_dir is None:
-        raise DataError(f"{checkpoint}: an audio network needs spectrogram statistics; pass --stats-dir")
+    stats = spectrogram_stats(tensors, info, stats_dir) if Modality.AUDIO in modalities else None
     dataset = ACIVWDataset(
         list_file,
         mode="inference",
@@ -248,7 +257,7 @@ def extract_features(
         sample_length=2,
         modalities=modalities,
         nr_frames=nr_frames,
-        normalize=load_normalization(stats_dir) if Modality.AUDIO in modalities else None,
+        normalize=Normalization.from_stats(*stats, source=str(checkpoint)) if stats is not None else None,
         video_size=_video_size(objective, data_config) if Modality.VIDEO in modalities else None,
     )
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)

@@ -7,9 +7,14 @@ same network every time) — the random baseline. Otherwise a checkpoint (stem, 
 
 Front end, the same as in training: every window is 2 s (44 100 samples, what HearNet was trained on), peak
 normalised to ±256 like the ACIVW loader, turned into the data layer's magnitude spectrogram and z-scored
-with the run's spectrogram statistics (``config.data.stats_dir``, or ``stats_dir=`` given to ``load_model``;
-without statistics the spectrogram is used as is). Embeddings: ReLU of the HearNet embedding
-(self-supervised; as the original scene-transfer features) or ``features()`` (supervised).
+with the spectrogram statistics stored in the checkpoint (``stats_dir=`` given to ``load_model`` overrides
+them; a checkpoint written before they were stored uses its run config's ``data.stats_dir`` and fails with a
+clear message when that folder is gone; a run trained without statistics, and the random baseline without
+``stats_dir``, use the spectrogram as is). Embeddings: ReLU of the HearNet embedding (self-supervised; as the
+original scene-transfer features) or ``features()`` (supervised).
+
+The official validator (``hear-validator acoustic_ssl.evaluation.hear --model PATH``) calls
+``load_model(PATH)``; see the README for how to install and run it.
 
 * ``get_timestamp_embeddings``: windows centred on t = 0, 50, 100, … ms up to the end of the sound
   (``1 + floor(duration / 50 ms)`` timestamps); audio is zero-padded by 1 s at both ends so every window is
@@ -18,8 +23,6 @@ without statistics the spectrogram is used as is). Embeddings: ReLU of the HearN
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -64,32 +67,30 @@ class HearModel(nn.Module):
         return torch.relu(self.net.features(spec))
 
 
-def _load_stats(stats_dir: str | Path | None) -> tuple[np.ndarray | None, np.ndarray | None]:
-    if stats_dir is None or not Path(stats_dir).is_dir():
-        return None, None
-    from acoustic_ssl.data.stats import load_stats
-
-    mean, std = load_stats(stats_dir)
-    return np.asarray(mean), np.asarray(std)
-
-
 def load_model(model_file_path: str = "", stats_dir: str | None = None) -> HearModel:
-    """HEAR ``load_model``: a checkpoint's HearNet, or a seeded random-init HearNet for an empty path."""
+    """HEAR ``load_model``: a checkpoint's HearNet, or a seeded random-init HearNet for an empty path.
+
+    ``model_file_path``: a checkpoint stem (``run/checkpoints/best``), either of its two files, or a run
+    directory (its best checkpoint). ``stats_dir`` overrides the spectrogram statistics stored in it.
+    """
     from acoustic_ssl.models import HearNet
 
     if not model_file_path:
         with torch.random.fork_rng():
             torch.manual_seed(0)
             net = HearNet()
-        return HearModel(net, *_load_stats(stats_dir))
-    from acoustic_ssl.evaluation.scenes import audio_feature_network
-    from acoustic_ssl.training.checkpoint import load_checkpoint
+        if stats_dir is None:
+            return HearModel(net)
+        from acoustic_ssl.data.stats import load_stats
 
-    models, info = load_checkpoint(model_file_path)
-    net, _ = audio_feature_network(models)
-    if stats_dir is None:
-        stats_dir = info.get("config", {}).get("data", {}).get("stats_dir") or None
-    return HearModel(net, *_load_stats(stats_dir))
+        return HearModel(net, *load_stats(stats_dir))
+    from acoustic_ssl.evaluation.scenes import audio_feature_network
+    from acoustic_ssl.training.checkpoint import build_models, read_checkpoint, spectrogram_stats
+
+    tensors, info = read_checkpoint(model_file_path)
+    net, _ = audio_feature_network(build_models(tensors, info))
+    stats = spectrogram_stats(tensors, info, stats_dir)
+    return HearModel(net) if stats is None else HearModel(net, *stats)
 
 
 def _check_audio(audio: torch.Tensor) -> torch.Tensor:

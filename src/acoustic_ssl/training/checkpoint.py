@@ -4,11 +4,17 @@ The safetensors file holds the model weights (``model/<role>/<param>``), the Ada
 (``optim/<index>/<key>``) and the RNG states as uint8 tensors (``rng/...``). The JSON holds the resolved run
 config, the model specs (``build_model`` name + kwargs per role), epoch/step/metrics, the optimizer's scalar
 state and the trainer position. Both files carry the same random ``checkpoint_id``, so a torn pair (a crash
-between the two atomic renames) is detected instead of silently mixing two checkpoints.
+between the two atomic renames) is detected instead of silently mixing two checkpoints, and the JSON holds the
+SHA-256 of the tensor file (``tensors_sha256``), verified on every load, so damaged weights are never used.
+
+Self-contained: a run with spectrogram statistics stores them as ``stats/spectrogram_mean`` and
+``stats/spectrogram_std`` (257 float32 each), so its audio network embeds the same wherever the checkpoint
+goes (``spectrogram_stats``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import uuid
@@ -21,11 +27,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from acoustic_ssl.errors import AcousticSSLError
+from acoustic_ssl.errors import AcousticSSLError, OutputError, warn_once
 from acoustic_ssl.io_utils import atomic_path, write_json_atomic
 
 FORMAT = "acoustic-ssl-checkpoint/1"
 SUFFIX_TENSORS, SUFFIX_JSON = ".safetensors", ".json"
+STATS_MEAN, STATS_STD = "stats/spectrogram_mean", "stats/spectrogram_std"
 
 
 class CheckpointError(AcousticSSLError):
@@ -64,8 +71,17 @@ def capture_rng() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return tensors, scalars
 
 
-def restore_rng(tensors: dict[str, torch.Tensor], scalars: dict[str, Any]) -> None:
+def restore_rng(
+    tensors: dict[str, torch.Tensor], scalars: dict[str, Any], *, source: Path | str = "checkpoint"
+) -> None:
     """Inverse of ``capture_rng`` (CUDA states only restored when the same number of devices is visible)."""
+    try:
+        _restore_rng(tensors, scalars)
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+        raise CheckpointError(f"{source}: damaged RNG state ({type(exc).__name__}: {exc})") from None
+
+
+def _restore_rng(tensors: dict[str, torch.Tensor], scalars: dict[str, Any]) -> None:
     torch.set_rng_state(tensors["rng/torch"])
     cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng/cuda/"))]
     if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
@@ -101,6 +117,17 @@ def restore_optimizer(
     saved = info.get("optimizer")
     if saved is None:
         raise CheckpointError(f"{source}: holds no optimizer state (only 'last' checkpoints can be resumed)")
+    try:
+        _restore_optimizer(optimizer, tensors, saved, source)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(
+            f"{source}: damaged optimizer state ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _restore_optimizer(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], saved: dict[str, Any], source: Path
+) -> None:
     state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():
         if name.startswith("optim/"):
@@ -129,6 +156,46 @@ def restore_optimizer(
         ) from None
 
 
+# ----------------------------------------------------------------------------------------- trainer position
+_POSITION_COUNTERS = ("epoch", "batch_in_epoch", "step", "samples")
+
+
+def read_position(info: dict[str, Any], source: Path) -> dict[str, Any]:
+    """The trainer position of a resumable checkpoint, checked field by field (a hand-edited or damaged
+    ``last.json`` gets a message, not a KeyError deep in the trainer)."""
+    position = info.get("position")
+    if not isinstance(position, dict):
+        raise CheckpointError(f"{source}: holds no trainer position ('position'); cannot resume from it")
+
+    def fail(field: str, problem: str) -> CheckpointError:
+        return CheckpointError(f"{source}: position.{field} {problem}; cannot resume from it")
+
+    checked: dict[str, Any] = {}
+    for field in _POSITION_COUNTERS:
+        value = position.get(field)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise fail(field, f"must be a non-negative integer, got {value!r}")
+        checked[field] = value
+    sums = position.get("sums", {})
+    if not isinstance(sums, dict) or not all(_is_number(v) for v in sums.values()):
+        raise fail("sums", f"must map metric names to numbers, got {sums!r}")
+    checked["sums"] = {str(k): float(v) for k, v in sums.items()}
+    best = position.get("best")
+    if best is not None and not (
+        isinstance(best, dict) and all(_is_number(best.get(k)) for k in ("epoch", "accuracy", "loss"))
+    ):
+        raise fail("best", f"must be null or {{epoch, accuracy, loss}}, got {best!r}")
+    checked["best"] = best
+    unknown = sorted(set(position) - set(checked))
+    if unknown:
+        raise fail(unknown[0], "is not a field of the trainer position")
+    return checked
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 # -------------------------------------------------------------------------------------------- save / load
 def _model_tensors(models: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
     return {
@@ -146,11 +213,13 @@ def save_checkpoint(
     info: dict[str, Any],
     optimizer: torch.optim.Optimizer | None = None,
     rng: bool = False,
+    spectrogram_stats: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``path``.safetensors then ``path``.json, each atomically; returns both paths.
 
     ``specs`` maps role → {"name", "kwargs"} so ``load_checkpoint`` can rebuild the networks; ``info`` (epoch,
     step, metrics, config, ...) goes to the JSON. With ``optimizer``/``rng`` the checkpoint can resume a run.
+    ``spectrogram_stats``: the (mean, std) the audio input was z-scored with, stored with the weights.
     """
     tensor_path, json_path = checkpoint_paths(path)
     checkpoint_id = uuid.uuid4().hex
@@ -162,10 +231,23 @@ def save_checkpoint(
     if rng:
         rng_tensors, meta["rng"] = capture_rng()
         tensors.update(rng_tensors)
+    if spectrogram_stats is not None:
+        for key, values in zip((STATS_MEAN, STATS_STD), spectrogram_stats, strict=True):
+            tensors[key] = torch.as_tensor(np.asarray(values, dtype=np.float32)).contiguous()
     with atomic_path(tensor_path) as tmp:
-        save_file(tensors, str(tmp), metadata={"checkpoint_id": checkpoint_id, "format": FORMAT})
+        try:
+            save_file(tensors, str(tmp), metadata={"checkpoint_id": checkpoint_id, "format": FORMAT})
+        except SafetensorError as exc:  # its I/O errors (a full disk) come as SafetensorError
+            raise OutputError(f"{tensor_path}: cannot write checkpoint tensors ({exc})") from None
+        meta["tensors_sha256"] = file_sha256(tmp)
     write_json_atomic(json_path, meta)
     return tensor_path, json_path
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in chunks."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -181,6 +263,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise CheckpointError(f"{json_path}: not an acoustic-ssl checkpoint (format {FORMAT!r} expected)")
     try:
+        digest = file_sha256(tensor_path)
         with safe_open(str(tensor_path), framework="pt") as f:
             tensor_id = (f.metadata() or {}).get("checkpoint_id")
             tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 - safe_open has no __iter__
@@ -189,6 +272,14 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     if tensor_id != info.get("checkpoint_id"):
         raise CheckpointError(
             f"{tensor_path}: does not belong to {json_path.name} (torn write?); use another checkpoint"
+        )
+    expected = info.get("tensors_sha256")
+    if expected is None:
+        warn_once(f"{json_path}: written before checkpoints carried a content hash; tensors not verified")
+    elif digest != expected:
+        raise CheckpointError(
+            f"{tensor_path}: damaged (its SHA-256 differs from the one recorded in {json_path.name}); "
+            "use another checkpoint"
         )
     info["path"] = str(json_path.with_suffix(""))
     return tensors, info
@@ -215,6 +306,37 @@ def build_models(tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> dict
             ) from None
         models[role] = model.eval()
     return models
+
+
+def spectrogram_stats(
+    tensors: dict[str, torch.Tensor], info: dict[str, Any], stats_dir: str | Path | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The (mean, std) to z-score the spectrograms fed to a checkpoint's audio network, or None for a run
+    trained on plain spectrograms.
+
+    ``stats_dir`` overrides; else the statistics stored in the checkpoint; else (a checkpoint written before
+    they were stored) its run config's ``data.stats_dir``, which must still exist.
+    """
+    from acoustic_ssl.data.stats import check_stats, load_stats
+
+    source = info.get("path", "<checkpoint>")
+    if stats_dir is not None:
+        return load_stats(stats_dir)
+    if STATS_MEAN in tensors and STATS_STD in tensors:
+        mean, std = tensors[STATS_MEAN].numpy(), tensors[STATS_STD].numpy()
+        return check_stats(mean, std, f"{source}{SUFFIX_TENSORS}")
+    config = info.get("config")
+    data = config.get("data") if isinstance(config, dict) else None
+    legacy = data.get("stats_dir") if isinstance(data, dict) else None
+    if not legacy:
+        return None
+    if not Path(legacy).is_dir():
+        raise CheckpointError(
+            f"{source}: written before checkpoints stored their spectrogram statistics, and the statistics "
+            f"it was trained with ({legacy}) are gone; give them explicitly (--stats-dir, or stats_dir= in "
+            "the HEAR load_model)"
+        )
+    return load_stats(legacy)
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, nn.Module], dict[str, Any]]:

@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from acoustic_ssl.data.dataset import ACIVWDataset
 from acoustic_ssl.data.layout import Modality
-from acoustic_ssl.data.stats import load_normalization
+from acoustic_ssl.data.stats import Normalization, load_normalization
 from acoustic_ssl.errors import AcousticSSLError, ConfigError
 from acoustic_ssl.io_utils import progress
 from acoustic_ssl.models import MODELS, Network, build_model, decay_parameter_groups
@@ -44,6 +44,7 @@ from acoustic_ssl.training.checkpoint import (
     CheckpointError,
     build_models,
     read_checkpoint,
+    read_position,
     restore_optimizer,
     restore_rng,
     save_checkpoint,
@@ -84,7 +85,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _dataset(cfg: Config, list_file: str, mode: str) -> ACIVWDataset:
+def _normalization(cfg: Config) -> Normalization | None:
+    """The spectrogram z-scoring of the run (stored in its checkpoints), if its networks read audio."""
+    if cfg.data.stats_dir and Modality.AUDIO in cfg.modalities:
+        return load_normalization(cfg.data.stats_dir)
+    return None
+
+
+def _dataset(cfg: Config, list_file: str, mode: str, normalization: Normalization | None) -> ACIVWDataset:
     d, modalities = cfg.data, cfg.modalities
     return ACIVWDataset(
         list_file,
@@ -94,7 +102,7 @@ def _dataset(cfg: Config, list_file: str, mode: str) -> ACIVWDataset:
         number_of_crops=d.number_of_crops,
         modalities=modalities,
         nr_frames=d.nr_frames,
-        normalize=load_normalization(d.stats_dir) if d.stats_dir and Modality.AUDIO in modalities else None,
+        normalize=normalization,
         video_size=tuple(d.video_size) if d.video_size else None,
         seed=cfg.experiment.seed,
     )
@@ -147,8 +155,9 @@ class Trainer:
         self.local_batch = cfg.data.batch_size // info.world_size
         self._setup_determinism()
         seed_everything(cfg.experiment.seed)
-        self.train_set = _dataset(cfg, cfg.data.train_list, "training")
-        self.valid_set = _dataset(cfg, cfg.data.valid_list, "inference")
+        self.normalization = _normalization(cfg)
+        self.train_set = _dataset(cfg, cfg.data.train_list, "training", self.normalization)
+        self.valid_set = _dataset(cfg, cfg.data.valid_list, "inference", self.normalization)
         if len(self.train_set) == 0 or len(self.valid_set) == 0:
             raise TrainingError(
                 f"{cfg.data.train_list} / {cfg.data.valid_list}: no samples to train/validate on"
@@ -236,8 +245,8 @@ class Trainer:
                 raise CheckpointError(f"{path}: models.{role} does not match the config ({exc})") from None
         restore_optimizer(self.optimizer, tensors, info, source=path)
         if "rng" in info:
-            restore_rng(tensors, info["rng"])
-        self.pos = Position(**info["position"])
+            restore_rng(tensors, info["rng"], source=path)
+        self.pos = Position(**read_position(info, path))
 
     # ----------------------------------------------------------------------------------------- saving
     def save(self, name: str, *, resumable: bool = False, metrics: dict[str, float] | None = None) -> None:
@@ -267,6 +276,7 @@ class Trainer:
             info=info,
             optimizer=self.optimizer if resumable else None,
             rng=resumable,
+            spectrogram_stats=self.normalization.stats if self.normalization is not None else None,
         )
 
     # ---------------------------------------------------------------------------------------- batches

@@ -18,7 +18,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from acoustic_ssl import __version__
-from acoustic_ssl.errors import ConfigError
+from acoustic_ssl.errors import ConfigError, OutputError
 from acoustic_ssl.io_utils import write_json_atomic, write_text_atomic
 from acoustic_ssl.training.checkpoint import CheckpointError, checkpoint_paths
 from acoustic_ssl.training.config import Config, apply_overrides, config_from_dict, read_toml
@@ -156,8 +156,11 @@ class MetricsLog:
     def log(self, record: dict[str, Any], scalars: dict[str, float], step: int) -> None:
         if not self.enabled:
             return
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
+        try:
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(record, sort_keys=True) + "\n")
+        except OSError as exc:  # a full disk: name the file (write(2) errors carry no file name)
+            raise OutputError(f"{self.path}: cannot write ({exc.strerror or exc})") from exc
         for name, value in scalars.items():
             self.writer.add_scalar(name, value, step)
 
