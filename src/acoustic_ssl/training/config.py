@@ -8,7 +8,8 @@ a TOML literal is taken as a string, so ``data.train_list=lists/training.txt`` n
 
 Roles of ``[models.<role>]`` per experiment kind (the original ``main.py`` dispatch, spec §8.1):
 
-* ``supervised``: ``model`` (a classifier: ``num_classes`` required).
+* ``supervised``: ``model`` (a classifier: ``num_classes`` required; ``"auto"`` takes it from the training
+  list's ``labels.json``, else its largest class index + 1).
 * ``selfsup``: ``video`` (ResNet18 map) and either ``audio`` (HearNet embedding) or ``acoustic``
   (DualCamNet map).
 * ``transfer``: ``video`` + ``audio``; the frozen ``acoustic`` DualCamNet comes from
@@ -293,10 +294,10 @@ def _validate_models(cfg: Config, source: str) -> None:
         if classifier:
             n = spec.kwargs.get("num_classes")
             _require(
-                isinstance(n, int) and not isinstance(n, bool) and n >= 2,
+                n == "auto" or (isinstance(n, int) and not isinstance(n, bool) and n >= 2),
                 source,
                 f"models.{role}.num_classes",
-                f"a classifier needs an integer ≥ 2, got {n!r}",
+                f"a classifier needs an integer ≥ 2 or \"auto\" (from the training data), got {n!r}",
             )
         else:
             _require(

@@ -232,6 +232,15 @@ def _dataset(cfg: Config, list_file: str, mode: str) -> Any:
     )
 
 
+def _resolve_num_classes(cfg: Config) -> None:
+    """Replace ``num_classes = "auto"`` by the training data's class count (checkpoints hold the number)."""
+    for spec in cfg.models.values():
+        if spec.kwargs.get("num_classes") == "auto":
+            from acoustic_ssl.data.labels import num_classes_of
+
+            spec.kwargs["num_classes"] = max(2, num_classes_of(cfg.data.train_list))
+
+
 class ResumableSampler(DistributedSampler):
     """``DistributedSampler`` that can skip the samples of batches already done in the current epoch."""
 
@@ -295,6 +304,7 @@ class Trainer:
             shuffle=True,
             seed=cfg.experiment.seed,
         )
+        _resolve_num_classes(cfg)
         self.objective, self.model = self._build_networks()
         from acoustic_ssl.models import decay_parameter_groups
 
