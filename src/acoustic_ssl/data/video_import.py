@@ -395,6 +395,21 @@ def decode_audio(path: Path, start: float, seconds: float | None) -> tuple[np.nd
     return mono, {"sample_rate": rate, "channels": channels}
 
 
+def _probe(path: Path) -> dict[str, Any]:
+    """Frame size, frame rate, sample rate and channels from the file's headers (empty if unreadable)."""
+    try:
+        with _open(path) as container:
+            video, audio = container.streams.video[0], container.streams.audio[0]
+            rate = video.average_rate or video.guessed_rate
+            return {
+                "width": video.codec_context.width, "height": video.codec_context.height,
+                "fps": round(float(rate), 3) if rate else "", "sample_rate": audio.codec_context.sample_rate,
+                "channels": audio.codec_context.channels,
+            }
+    except (SkipClip, IndexError, AttributeError):
+        return {}
+
+
 def _video_frames(path: Path, start: float, count: int, info: dict[str, Any]) -> Iterator[np.ndarray]:
     """Up to ``count`` BGR frames at 12 fps from ``start`` (sample and hold), at the source resolution.
 
@@ -463,7 +478,7 @@ def import_clip(job: Job, out_root: Path) -> ClipResult:
     torch.set_num_threads(1)  # parallelism is over clips
     target = out_root / video_dir_name(job.class_index, job.location)
     if target.is_dir():
-        return ClipResult(job, "present", seconds=_records_in(target))
+        return ClipResult(job, "present", seconds=_records_in(target), info=_probe(job.clip.source))
     partial = _partial_dir(target)
     shutil.rmtree(partial, ignore_errors=True)
     clip, info = job.clip, {}
@@ -635,7 +650,8 @@ def import_videos(
         if result.status == "skipped":
             _say(f"skip {result.job.clip.source}: {result.reason}")
             rows[result.job.clip.clip] = _index_row(result.job, "skipped", result.reason, result.info)
-        elif result.status == "imported":
+        elif result.status == "imported" or rows[result.job.clip.clip].get("status") != "imported":
+            # imported now, or by a run killed before it could write the index
             rows[result.job.clip.clip] = _index_row(result.job, "imported", "", result.info)
 
     try:
