@@ -1,9 +1,9 @@
 """Small audio-visual video files with known content and ground truth, written with PyAV.
 
 For tests, benchmarks and a first look at ``import-video`` without a dataset: a coloured square (the sound
-source) moves over a smooth random background next to a silent circle of another colour; the soundtrack is a
-tone whose pitch encodes the class (``tone_hz``: half an octave per class) with two harmonics, a slow
-tremolo and a little noise. The square's box in every source frame is returned, so localisation can be
+source) moves over a smooth random background next to a silent circle of another colour; the soundtrack is
+a tone whose pitch encodes the class (``tone_hz``: by default half an octave per class) with two harmonics,
+a slow tremolo and a little noise. The square's box in every source frame is returned, so localisation can be
 scored against it.
 """
 
@@ -30,9 +30,9 @@ CODECS = {
 BASE_HZ = 220.0
 
 
-def tone_hz(class_index: int) -> float:
-    """Fundamental of a class: 220 Hz · 2^(class/2)."""
-    return BASE_HZ * 2.0 ** (class_index / 2.0)
+def tone_hz(class_index: int, semitones: float = 6.0) -> float:
+    """Fundamental of a class: 220 Hz · 2^(class · semitones / 12) (default: half an octave per class)."""
+    return BASE_HZ * 2.0 ** (class_index * semitones / 12.0)
 
 
 def class_colour(class_index: int, classes: int) -> tuple[int, int, int]:
@@ -81,9 +81,15 @@ def write_synthetic_video(
     sample_rate: int = 44100,
     channels: int = 2,
     audio: bool = True,
+    object_size: float = 1 / 3,
+    semitones: float = 6.0,
     seed: int = 0,
 ) -> SyntheticVideo:
-    """Write a clip of class ``class_index`` (codecs chosen by the extension, see ``CODECS``)."""
+    """Write a clip of class ``class_index`` (codecs chosen by the extension, see ``CODECS``).
+
+    ``object_size``: the square's side as a fraction of the frame height (the circle is at most a third);
+    ``semitones``: pitch step between classes (each clip is detuned by up to ±3 %, about half a semitone).
+    """
     import av
 
     path = Path(path)
@@ -96,16 +102,16 @@ def write_synthetic_video(
     height, width = size
     n_frames = round(seconds * fps)
     t = np.arange(n_frames) / fps
-    side = max(8, height // 3) // 2 * 2
+    side = max(8, round(height * object_size)) // 2 * 2
     x = _bounce(rng.uniform(0, width - side), rng.uniform(0.3, 0.6) * width, width - side, t)
     y = _bounce(rng.uniform(0, height - side), rng.uniform(0.1, 0.3) * height, height - side, t)
     x, y = np.round(x).astype(int), np.round(y).astype(int)
     boxes = np.stack([x, y, x + side, y + side], axis=1)
     other = (class_index + 1 + int(rng.integers(max(classes - 1, 1)))) % max(classes, 2)
-    radius = side / 2
-    cx = _bounce(rng.uniform(radius, width - radius), rng.uniform(0.2, 0.5) * width, width - side, t) + radius
-    cy = _bounce(rng.uniform(radius, height - radius), rng.uniform(0.1, 0.3) * height, height - side, t)
-    cy = cy + radius
+    radius = min(side, height // 3) / 2
+    cx = _bounce(rng.uniform(0, width - 2 * radius), rng.uniform(0.2, 0.5) * width, width - 2 * radius, t)
+    cy = _bounce(rng.uniform(0, height - 2 * radius), rng.uniform(0.1, 0.3) * height, height - 2 * radius, t)
+    cx, cy = cx + radius, cy + radius
     background = _background(rng, height, width)
     colour = np.array(class_colour(class_index, classes), dtype=np.float64)
     distractor = np.array(class_colour(other, max(classes, 2)), dtype=np.float64)
@@ -133,7 +139,7 @@ def write_synthetic_video(
         if sound is not None:
             n = round(seconds * sample_rate)
             ts = np.arange(n) / sample_rate
-            f0 = tone_hz(class_index) * rng.uniform(0.97, 1.03)
+            f0 = tone_hz(class_index, semitones) * rng.uniform(0.97, 1.03)
             wave = sum(a * np.sin(2 * np.pi * k * f0 * ts) for k, a in ((1, 1.0), (2, 0.4), (3, 0.2)))
             wave = wave * (0.75 + 0.25 * np.sin(2 * np.pi * rng.uniform(1, 3) * ts))
             wave = 0.2 * wave + 0.01 * rng.standard_normal(n)
