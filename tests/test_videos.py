@@ -128,3 +128,13 @@ def test_videos_import_train_extract_evaluate_and_boxes(
         times = [line.split(",")[2] for line in (target / "boxes_per_clip.csv").read_text().splitlines()[1:]]
         assert times == ["2"] * 3  # the middle frame of a 4-s clip
         assert not (target / "metrics.json").exists()  # --only-boxes: no kNN run
+
+    # user errors: one line, exit 2
+    supervised = supervised_run / "checkpoints" / "last"
+    assert main(["evaluate", "--checkpoint", str(supervised), "--out", str(tmp_path / "x"), "--boxes",
+                 str(tmp_path / "vggss.json"), "--only-boxes"]) == 2
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "x"), "--boxes",
+                 str(tmp_path / "none.json"), "--only-boxes"]) == 2
+    err = capsys.readouterr().err
+    assert "localisation needs audio+video networks" in err and "none.json: annotation file not found" in err
+    assert "Traceback" not in err

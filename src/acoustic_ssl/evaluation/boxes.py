@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from acoustic_ssl.data.dataset import ACIVWDataset
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.evaluation.localization import auc
 
@@ -371,18 +372,19 @@ def locate(
     return targets, missing, short
 
 
-def _annotated_dataset(targets: Sequence[_Target], nr_frames: int, **kwargs: Any) -> Any:
-    """``ACIVWDataset`` over the targets' 2-s windows whose video input is each target's annotated frame."""
-    from acoustic_ssl.data.dataset import ACIVWDataset
+class AnnotatedFrames(ACIVWDataset):
+    """The 2-s windows of annotated frames; the video input of sample ``i`` is its annotated frame."""
 
-    class AnnotatedFrames(ACIVWDataset):
-        def __getitem__(self, index: int) -> dict[str, Any]:
-            self.frame_indices = np.full(self.nr_frames, targets[index].frame, dtype=np.int64)
-            return super().__getitem__(index)
+    def __init__(self, targets: Sequence[_Target], nr_frames: int, **kwargs: Any) -> None:
+        paths = [p for t in targets for p in t.records]
+        super().__init__(
+            paths, mode="inference", total_length=2, sample_length=2, nr_frames=nr_frames, **kwargs
+        )
+        self.annotated = np.array([t.frame for t in targets], dtype=np.int64)
 
-    paths = [p for t in targets for p in t.records]
-    return AnnotatedFrames(paths, mode="inference", total_length=2, sample_length=2, nr_frames=nr_frames,
-                           **kwargs)
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        self.frame_indices = np.full(self.nr_frames, self.annotated[index], dtype=np.int64)
+        return super().__getitem__(index)
 
 
 def attention_maps(
@@ -413,8 +415,8 @@ def attention_maps(
         raise DataError(f"{checkpoint}: an audio network needs spectrogram statistics; pass --stats-dir")
     nr_frames = int(data.get("nr_frames") or 2)
     video_size = tuple(data.get("video_size") or ()) or roles.video_size()
-    dataset = _annotated_dataset(targets, nr_frames, modalities=modalities,
-                                 stats_dir=stats_dir if 1 in modalities else None, video_size=video_size)
+    dataset = AnnotatedFrames(targets, nr_frames, modalities=modalities,
+                              stats_dir=stats_dir if 1 in modalities else None, video_size=video_size)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     arrays = extract_from_batches(models, loader, nr_frames=nr_frames, sample_length=2, energy_maps=False,
                                   total=len(loader), device=resolve_device(device))
