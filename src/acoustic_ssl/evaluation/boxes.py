@@ -217,27 +217,16 @@ def gt_map(annotation: Annotation) -> np.ndarray:
     return (total > 0).astype(np.float64)
 
 
-def _corner_matrix(n_out: int, n_in: int) -> np.ndarray:
-    """Bilinear weights [n_out, n_in] with ``align_corners=True`` (first and last samples on the edges)."""
-    pos = np.arange(n_out) * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(1)
-    lo = np.minimum(np.floor(pos).astype(np.int64), n_in - 1)
-    hi = np.minimum(lo + 1, n_in - 1)
-    w = pos - lo
-    m = np.zeros((n_out, n_in))
-    np.add.at(m, (np.arange(n_out), lo), 1.0 - w)
-    np.add.at(m, (np.arange(n_out), hi), w)
-    return m
-
-
 def prediction_mask(heat: np.ndarray, protocol: str = "ez") -> np.ndarray:
     """Binary 224×224 prediction of a heat map: resize, min–max, median-element threshold (see module doc)."""
-    from acoustic_ssl.evaluation.localization import upsample_map
+    from acoustic_ssl.evaluation.localization import _interp_matrix, upsample_map
 
     heat = np.asarray(heat, dtype=np.float64)
     if heat.ndim != 2:
         raise ValueError(f"a heat map must be 2-D, got shape {heat.shape}")
     if protocol == "ez":
-        up = _corner_matrix(GRID, heat.shape[0]) @ heat @ _corner_matrix(GRID, heat.shape[1]).T
+        rows, cols = (_interp_matrix(GRID, n, align_corners=True) for n in heat.shape)
+        up = rows @ heat @ cols.T
     elif protocol == "lvs":
         up = upsample_map(heat, (GRID, GRID))
     else:
