@@ -135,3 +135,14 @@ def test_bootstrap_intervals_bracket_the_estimates() -> None:
 def test_annotation_type_keeps_integer_grid() -> None:
     a = Annotation("x", "vggss", np.array([[10, 20, 30, 40]]))
     assert to_grid(a, 1, 1) is a  # already on the grid
+
+
+def test_ez_mask_matches_torch_interpolate_as_ez_vsl_calls_it() -> None:
+    import torch
+
+    heat = np.random.default_rng(3).random((12, 16))
+    up = torch.nn.functional.interpolate(torch.tensor(heat)[None, None], size=(224, 224), mode="bilinear",
+                                         align_corners=True)[0, 0].numpy()
+    up = (up - up.min()) / (up.max() - up.min())
+    reference = up >= np.sort(up.flatten())[int(224 * 224 * 0.5)]
+    assert np.count_nonzero(prediction_mask(heat, "ez") != reference) <= 2  # float64 ties at most
