@@ -242,3 +242,38 @@ def test_killed_import_resumes_to_the_same_records(tmp_path: Path) -> None:
     assert main(["import-video", str(src), str(fresh), "--workers", "1"]) == 0
     assert _tree(out) == _tree(fresh) and len(_tree(out)) == 18
     assert [(r["status"], r["width"]) for r in read_index(out)] == [("imported", "128")] * 6
+
+
+def test_image_and_sound_pairs_import_as_still_videos(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import soundfile
+    from PIL import Image
+
+    src = tmp_path / "flickr_test"
+    (src / "frames").mkdir(parents=True)
+    (src / "audio").mkdir()
+    rgb = np.zeros((256, 256, 3), np.uint8)
+    rgb[:, :128] = (250, 10, 10)  # red left half
+    Image.fromarray(rgb).save(src / "frames" / "101.png")
+    Image.fromarray(rgb[:, ::-1].copy()).save(src / "frames" / "102.jpg", quality=95)
+    Image.fromarray(rgb).save(src / "frames" / "103.jpg")  # no sound: reported, not imported
+    t = np.arange(int(2.5 * 16000)) / 16000
+    soundfile.write(src / "audio" / "101.wav", 0.3 * np.sin(2 * np.pi * 440 * t), 16000)
+    stereo = np.stack([0.3 * np.sin(2 * np.pi * 660 * t)] * 2, axis=1)
+    soundfile.write(src / "audio" / "102.flac", stereo, 16000)
+    out = tmp_path / "out"
+    assert main(["import-video", str(src), str(out), "--workers", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "1 frames have no sound file in audio/ (103.jpg)" in captured.err
+    assert "2 clips: 2 imported (4 s of records written)" in captured.out
+    assert "1 entries without a video or sound file" in captured.out
+    rows = {r["clip"]: r for r in read_index(out)}
+    assert rows["102"]["audio"].endswith("102.flac") and rows["101"]["label"] == "flickr_test"
+    facts = (rows["101"]["width"], rows["101"]["sample_rate"], rows["102"]["channels"])
+    assert facts == ("256", "16000", "2")
+    for clip, hz, red_column in (("101", 440, 50), ("102", 660, 180)):
+        folder = out / "class_0" / f"data_{int(rows[clip]['location']):03d}"
+        record = read_record(folder / "Data_002.tfrecord")
+        frames = record["video/image"]
+        assert frames.shape == (12, 224, 224, 3) and (frames == frames[0]).all()  # the still, every frame
+        assert frames[0, 100, red_column, 2] > 200 and frames[0, 100, 224 - red_column, 2] < 60  # BGR: red
+        assert abs(peak_hz(record["audio/data"]) - hz) < 2

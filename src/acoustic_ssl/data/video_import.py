@@ -17,8 +17,12 @@ A clip lasts its whole seconds (a shortfall of up to one sensor frame, 1/12 s, i
 "10 s" are often a few milliseconds short). Clips shorter than one second, without an audio (or video) track,
 or that FFmpeg cannot decode are skipped with one line each and counted in the summary.
 
-Labels come from the folder layout ``SRC/<label>/**/*.mp4`` or from a CSV (``file,label[,split]``, a header
-row naming ``file, label, split, start, seconds`` columns, or VGGSound's ``youtube_id,start,label,split``).
+Image + sound pairs (``SRC/frames/<id>.jpg`` with ``SRC/audio/<id>.wav``, as the Flickr-SoundNet and VGG-SS
+test sets are shipped) import the same way: the still is every frame, the sound file sets the length.
+
+Labels come from the folder layout ``SRC/<label>/**/*.mp4`` (pairs: the folder's name) or from a CSV
+(``file,label[,split]``, a header row naming ``file, label, split, start, seconds`` columns, or VGGSound's
+``youtube_id,start,label,split``).
 ``OUT/labels.json`` maps label names to class indices (sorted names; labels added by a later run get the next
 indices, so existing records keep theirs). ``OUT/videos.csv`` lists every clip: class, location
 (``data_NNN``), clip id (the annotation key: the file stem, or VGGSound's ``<youtube_id>_<start:06d>``),
@@ -76,6 +80,8 @@ __all__ = [
 ]
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")  # stills of image + sound pairs (SRC/frames, SRC/audio)
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus")
 INDEX_FILE = "videos.csv"
 FULL_SCALE = 2**23  # int32 value of a full-scale (±1.0) sample: the simulator's 24-bit word
 TOLERANCE_SAMPLES = SAMPLES_PER_FRAME  # a clip short of its last whole second by ≤ 1/12 s is padded
@@ -85,7 +91,7 @@ SPLIT_NAMES = {
     "validation": "validation", "test": "testing", "testing": "testing", "": "",
 }
 INDEX_COLUMNS = (
-    "class", "location", "clip", "label", "split", "source", "start", "seconds", "status", "reason",
+    "class", "location", "clip", "label", "split", "source", "audio", "start", "seconds", "status", "reason",
     "width", "height", "fps", "sample_rate", "channels",
 )
 _PARTIAL_SUFFIX = ".partial"
@@ -101,6 +107,7 @@ class Clip:
     split: str = ""
     start: float = 0.0
     seconds: float | None = None  # None: to the end of the file
+    audio: Path | None = None  # a separate sound file; ``source`` is then a still shown throughout
 
 
 @dataclass(frozen=True)
@@ -146,7 +153,7 @@ class ImportSummary:
             f"{skipped} skipped" + (f" ({detail})" if detail else ""),
         ]
         if self.not_found:
-            parts.append(f"{self.not_found} CSV rows without a video file")
+            parts.append(f"{self.not_found} entries without a video or sound file")
         return ", ".join(parts) + f"; {self.classes} classes -> {out}"
 
 
@@ -159,17 +166,45 @@ class SkipClip(Exception):
 
 
 # ------------------------------------------------------------------------------------------------- sources
-def _video_files(root: Path) -> list[Path]:
-    """Video files under ``root`` (recursive, hidden entries skipped), in sorted order."""
+def _video_files(root: Path, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> list[Path]:
+    """Video files (or files of ``extensions``) under ``root``, recursive, hidden entries skipped, sorted."""
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found.extend(
             Path(dirpath) / name
             for name in sorted(filenames)
-            if not name.startswith(".") and Path(name).suffix.lower() in VIDEO_EXTENSIONS
+            if not name.startswith(".") and Path(name).suffix.lower() in extensions
         )
     return found
+
+
+def is_pairs_layout(src: str | os.PathLike[str]) -> bool:
+    """Image + sound pairs, as test sets ship them: ``SRC/frames/<id>.jpg`` with ``SRC/audio/<id>.wav``."""
+    return (Path(src) / "frames").is_dir() and (Path(src) / "audio").is_dir()
+
+
+def _pair_audio(src: Path) -> dict[str, Path]:
+    return {p.stem: p for p in _video_files(src / "audio", AUDIO_EXTENSIONS)}
+
+
+def scan_pairs(
+    src: str | os.PathLike[str], start: float = 0.0, seconds: float | None = None
+) -> tuple[list[Clip], list[str]]:
+    """Clips of an image + sound pair folder, labelled with the folder's name (labels come with --csv), and
+    the names of images without a sound file."""
+    root = Path(src)
+    sounds = _pair_audio(root)
+    images = _video_files(root / "frames", IMAGE_EXTENSIONS)
+    clips = [
+        Clip(image, image.stem, root.resolve().name, "", start, seconds, sounds[image.stem])
+        for image in images
+        if image.stem in sounds
+    ]
+    if not clips:
+        raise DataError(f"{root}: no frames/<id>.jpg with a matching audio/<id>.wav (or .flac, .mp3, ...)")
+    _check_unique(clips)
+    return clips, [image.name for image in images if image.stem not in sounds]
 
 
 def _check_unique(clips: Sequence[Clip]) -> None:
@@ -207,10 +242,10 @@ def scan_folder(src: str | os.PathLike[str], start: float = 0.0, seconds: float 
 class _FileIndex:
     """Video files under SRC found by relative path, file name or stem."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> None:
         self.root = root
         self.by_key: dict[str, list[Path]] = {}
-        for path in _video_files(root):
+        for path in _video_files(root, extensions):
             rel = path.relative_to(root).as_posix()
             for key in {rel, path.name, path.stem}:
                 self.by_key.setdefault(key, []).append(path)
@@ -281,7 +316,9 @@ def read_clip_csv(
         columns, body, line0 = ["file", "label", "split"][: len(first)], rows, 1
     if "label" not in columns or not ({"file", "youtube_id"} & set(columns)):
         raise DataError(f"{path}: expected columns file,label[,split] or youtube_id,start,label,split")
-    files = _FileIndex(Path(src))
+    pairs = is_pairs_layout(src)
+    files = _FileIndex(Path(src) / "frames", IMAGE_EXTENSIONS) if pairs else _FileIndex(Path(src))
+    sounds = _pair_audio(Path(src)) if pairs else {}
     clips: list[Clip] = []
     missing: list[str] = []
     for line, row in enumerate(body, start=line0):
@@ -311,11 +348,11 @@ def read_clip_csv(
                 missing.append(clip_id)
             continue
         found = files.find(rec["file"])
-        if found is None:
+        if found is None or (pairs and found.stem not in sounds):
             missing.append(rec["file"])
             continue
         window = (start if row_start is None else row_start, seconds if row_seconds is None else row_seconds)
-        clips.append(Clip(found, found.stem, rec["label"], split, *window))
+        clips.append(Clip(found, found.stem, rec["label"], split, *window, sounds.get(found.stem)))
     _check_unique(clips)
     return clips, missing
 
@@ -344,7 +381,9 @@ def _seek(container: Any, time_s: float) -> None:
         container.seek(int(time_s * 1_000_000), backward=True, any_frame=False)
 
 
-def decode_audio(path: Path, start: float, seconds: float | None) -> tuple[np.ndarray, dict[str, Any]]:
+def decode_audio(
+    path: Path, start: float, seconds: float | None, need_video: bool = True
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Mono float64 samples at 12 288 Hz from ``start`` (up to ``seconds``), and the source's audio facts."""
     import av
     from scipy.signal import resample_poly
@@ -354,7 +393,7 @@ def decode_audio(path: Path, start: float, seconds: float | None) -> tuple[np.nd
     with _open(path) as container:
         if not container.streams.audio:
             raise SkipClip("no audio", "no audio track")
-        if not container.streams.video:
+        if need_video and not container.streams.video:
             raise SkipClip("no video", "no video track")
         stream = container.streams.audio[0]
         begin = _origin(container) + start
@@ -395,19 +434,37 @@ def decode_audio(path: Path, start: float, seconds: float | None) -> tuple[np.nd
     return mono, {"sample_rate": rate, "channels": channels}
 
 
-def _probe(path: Path) -> dict[str, Any]:
-    """Frame size, frame rate, sample rate and channels from the file's headers (empty if unreadable)."""
+def _probe(clip: Clip) -> dict[str, Any]:
+    """Frame size, frame rate, sample rate and channels from the files' headers (empty if unreadable)."""
     try:
-        with _open(path) as container:
-            video, audio = container.streams.video[0], container.streams.audio[0]
+        with _open(clip.source) as container:
+            video = container.streams.video[0]
             rate = video.average_rate or video.guessed_rate
-            return {
-                "width": video.codec_context.width, "height": video.codec_context.height,
-                "fps": round(float(rate), 3) if rate else "", "sample_rate": audio.codec_context.sample_rate,
-                "channels": audio.codec_context.channels,
-            }
+            info = {"width": video.codec_context.width, "height": video.codec_context.height,
+                    "fps": "" if clip.audio is not None or not rate else round(float(rate), 3)}
+        with _open(clip.audio or clip.source) as container:
+            audio = container.streams.audio[0]
+            info.update(sample_rate=audio.codec_context.sample_rate, channels=audio.codec_context.channels)
+        return info
     except (SkipClip, IndexError, AttributeError):
         return {}
+
+
+def _still_frames(path: Path, count: int, info: dict[str, Any]) -> Iterator[np.ndarray]:
+    """The image at ``path`` (BGR), ``count`` times: the video of an image + sound pair."""
+    import av
+
+    with _open(path) as container:
+        try:
+            frame = next(container.decode(video=0), None)
+        except av.FFmpegError as exc:
+            raise SkipClip("undecodable", f"image decoding failed ({_ffmpeg_reason(exc)})") from exc
+        if frame is None:
+            raise SkipClip("undecodable", "the image holds no picture")
+        info.update(width=frame.width, height=frame.height, fps="")
+        still = frame.to_ndarray(format="bgr24")
+    for _ in range(count):
+        yield still
 
 
 def _video_frames(path: Path, start: float, count: int, info: dict[str, Any]) -> Iterator[np.ndarray]:
@@ -478,12 +535,13 @@ def import_clip(job: Job, out_root: Path) -> ClipResult:
     torch.set_num_threads(1)  # parallelism is over clips
     target = out_root / video_dir_name(job.class_index, job.location)
     if target.is_dir():
-        return ClipResult(job, "present", seconds=_records_in(target), info=_probe(job.clip.source))
+        return ClipResult(job, "present", seconds=_records_in(target), info=_probe(job.clip))
     partial = _partial_dir(target)
     shutil.rmtree(partial, ignore_errors=True)
     clip, info = job.clip, {}
     try:
-        audio, audio_info = decode_audio(clip.source, clip.start, clip.seconds)
+        audio, audio_info = decode_audio(clip.audio or clip.source, clip.start, clip.seconds,
+                                         need_video=clip.audio is None)
         info.update(audio_info)
         whole = (audio.size + TOLERANCE_SAMPLES) // SENSOR_SAMPLE_RATE
         if clip.seconds is not None:
@@ -497,7 +555,10 @@ def import_clip(job: Job, out_root: Path) -> ClipResult:
         ints = np.clip(np.round(samples * FULL_SCALE), -(2**31), 2**31 - 1).astype(np.int32)
         ints = ints.reshape(whole, FRAMES_PER_SECOND, SAMPLES_PER_FRAME)
         written, second = 0, []
-        for frame in _video_frames(clip.source, clip.start, whole * FRAMES_PER_SECOND, info):
+        count = whole * FRAMES_PER_SECOND
+        frames = (_still_frames(clip.source, count, info) if clip.audio is not None
+                  else _video_frames(clip.source, clip.start, count, info))
+        for frame in frames:
             if second and frame.shape != second[0].shape:
                 raise SkipClip("undecodable", f"frame size changes ({second[0].shape} -> {frame.shape})")
             second.append(frame)
@@ -555,7 +616,8 @@ def _index_row(job: Job, status: str, reason: str = "", info: dict[str, Any] | N
     clip = job.clip
     return {
         "class": job.class_index, "location": job.location, "clip": clip.clip, "label": clip.label,
-        "split": clip.split, "source": str(clip.source), "start": f"{clip.start:g}",
+        "split": clip.split, "source": str(clip.source), "audio": str(clip.audio or ""),
+        "start": f"{clip.start:g}",
         "seconds": "" if clip.seconds is None else f"{clip.seconds:g}", "status": status, "reason": reason,
         **(info or {}),
     }
@@ -630,13 +692,16 @@ def import_videos(
     src_root, out = Path(src).resolve(), Path(out_dir)
     if csv_path is not None:
         clips, missing = read_clip_csv(csv_path, src_root, start, seconds)
-        if missing:
-            shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
-            _say(f"{csv_path}: {len(missing)} rows have no video file under {src_root} ({shown})")
         if not clips:
             raise DataError(f"{csv_path}: none of its {len(missing)} rows has a video file under {src_root}")
+        lacking = f"{csv_path}: {len(missing)} rows have no video file under {src_root}"
+    elif is_pairs_layout(src_root):
+        clips, missing = scan_pairs(src_root, start, seconds)
+        lacking = f"{src_root}: {len(missing)} frames have no sound file in audio/"
     else:
         clips, missing = scan_folder(src_root, start, seconds), []
+    if missing:
+        _say(f"{lacking} ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
     out.mkdir(parents=True, exist_ok=True)
     _remove_debris(out)
     jobs, labels, rows = _plan(clips, out)
