@@ -47,7 +47,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "atomic per clip (a finished data_NNN is kept, an interrupted one is redone)."
         ),
     )
-    p.add_argument("src", type=Path, metavar="SRC", help="folder of videos (SRC/<label>/*.mp4 without --csv)")
+    p.add_argument(
+        "src",
+        type=Path,
+        metavar="SRC",
+        help="folder of videos (SRC/<label>/*.mp4 without --csv), or of image + sound pairs "
+        "(SRC/frames/<id>.jpg + SRC/audio/<id>.wav: the still is every frame)",
+    )
     p.add_argument("out_dir", type=Path, metavar="OUT", help="root of the records to write")
     p.add_argument(
         "--csv",
