@@ -75,7 +75,7 @@ def class_names(spec: str | os.PathLike[str] | None, classes: int) -> list[str]:
     """
     mapping = None
     if spec is not None:
-        root = Path(spec) if (Path(spec) / "labels.json").is_file() else records_root_of(spec)
+        root = Path(spec) if (Path(spec) / LABELS_FILE).is_file() else records_root_of(spec)
         mapping = read_labels(root) if root is not None else None
     if mapping is None:
         return [CLASS_NAMES[c] if c < len(CLASS_NAMES) else str(c) for c in range(classes)]
