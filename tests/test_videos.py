@@ -85,7 +85,8 @@ def test_videos_import_train_extract_evaluate_and_boxes(
     csv_lines = ["file,frame_time,x0,y0,x1,y1"]
     csv_lines += [f"{c}{videos[c].path.suffix},{t},{','.join(map(str, box_at(c, t)))}"
                   for c in clips for t in (0.5, 1.5)]
-    csv_lines.append("nowhere.mp4,1,0,0,10,10")
+    late = f"{clips[0]}{videos[clips[0]].path.suffix},{SECONDS + 1},0,0,5,5"  # after the clip's end
+    csv_lines += ["nowhere.mp4,1,0,0,10,10", late]
     (tmp_path / "boxes.csv").write_text("\n".join(csv_lines) + "\n")
     vggss = []
     flickr = tmp_path / "flickr"
@@ -106,7 +107,7 @@ def test_videos_import_train_extract_evaluate_and_boxes(
     assert main(["evaluate", "--checkpoint", str(checkpoint), "--out", str(evaluation), "--knn-k", "1", "3",
                  "--no-probe", "--boxes", str(tmp_path / "boxes.csv")]) == 0
     out = capsys.readouterr()
-    assert "1 of 7 annotated clips are not in" in out.err
+    assert "1 of 8 annotated clips are not in" in out.err and "1 annotated frames are left out" in out.err
     assert "boxes (csv, ez protocol): 6 annotated frames" in out.out
     metrics = json.loads((evaluation / "metrics.json").read_text())
     assert 0.0 <= metrics["summary"]["audio_knn_accuracy"] <= 1.0

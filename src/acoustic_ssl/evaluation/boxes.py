@@ -318,7 +318,8 @@ def _clip_lookup(rows: Sequence[Mapping[str, str]]) -> dict[str, Mapping[str, st
 def locate(
     annotations: Mapping[str, Annotation], records_root: Path
 ) -> tuple[list[_Target], list[str], list[str]]:
-    """The annotated frames found among imported clips, the keys not found and those too short (< 2 s)."""
+    """The annotated frames found among imported clips, the keys not found, and those unusable (a clip
+    shorter than the 2-s sample, or a frame time outside the imported clip)."""
     from acoustic_ssl.data.layout import FRAMES_PER_SECOND, record_name, video_dir_name
     from acoustic_ssl.data.video_import import INDEX_FILE, read_index
 
@@ -326,7 +327,7 @@ def locate(
     if not rows:
         raise DataError(f"{records_root / INDEX_FILE}: no imported clips (run import-video; or --records)")
     lookup = _clip_lookup(rows)
-    targets, missing, short = [], [], []
+    targets, missing, unusable = [], [], []
     for key, annotation in annotations.items():
         row = lookup.get(annotation.clip) or lookup.get(Path(annotation.clip).name)
         if row is None:
@@ -335,7 +336,7 @@ def locate(
         folder = records_root / video_dir_name(int(row["class"]), int(row["location"]))
         seconds = sum(1 for _ in folder.glob("Data_*.tfrecord"))
         if seconds < 2:
-            short.append(key)
+            unusable.append(key)
             continue
         if annotation.frame_time is None:
             frame = seconds * FRAMES_PER_SECOND // 2  # the middle frame
@@ -343,10 +344,9 @@ def locate(
             t = annotation.frame_time - float(row.get("start") or 0.0)
             frame = round(t * FRAMES_PER_SECOND)
             if not 0 <= frame < seconds * FRAMES_PER_SECOND:
-                raise DataError(
-                    f"{key}: frame_time {annotation.frame_time:g} s is outside the imported clip "
-                    f"({row.get('start') or 0} s + {seconds} s of {row.get('source')})"
-                )
+                unusable.append(key)
+                continue
+        # the 2-s window with the frame nearest its centre (ties: Python's round, half to even)
         first = min(max(round(frame / FRAMES_PER_SECOND - 1.0), 0), seconds - 2)
         width, height = int(float(row.get("width") or 0)), int(float(row.get("height") or 0))
         targets.append(
@@ -358,7 +358,7 @@ def locate(
                 frame / FRAMES_PER_SECOND,
             )
         )
-    return targets, missing, short
+    return targets, missing, unusable
 
 
 class AnnotatedFrames(ACIVWDataset):
@@ -455,12 +455,13 @@ def evaluate_boxes(
     fmt = detect_format(boxes) if fmt == "auto" else fmt
     annotations = read_annotations(boxes, fmt)
     root = _records_root(records, test_list)
-    targets, missing, short = locate(annotations, root)
+    targets, missing, unusable = locate(annotations, root)
     if missing:
         _warn(f"{boxes}: {len(missing)} of {len(annotations)} annotated clips are not in {root} "
               f"(first: {', '.join(missing[:3])}); scoring the {len(targets)} found")
-    if short:
-        _warn(f"{boxes}: {len(short)} annotated clips are shorter than the 2-s sample and are left out")
+    if unusable:
+        _warn(f"{boxes}: {len(unusable)} annotated frames are left out: their clip is shorter than the 2-s "
+              f"sample or the frame time is outside it (first: {unusable[0]})")
     if not targets:
         raise DataError(f"{boxes}: none of the {len(annotations)} annotated clips is among {root}'s records")
     arrays = attention_maps(checkpoint, targets, stats_dir=stats_dir, batch_size=batch_size, device=device,
@@ -473,7 +474,7 @@ def evaluate_boxes(
     ]
     result: dict[str, Any] = {
         "format": fmt, "protocol": protocol, "annotations": str(boxes), "records": str(root),
-        "annotated": len(annotations), "missing": len(missing), "too_short": len(short),
+        "annotated": len(annotations), "missing": len(missing), "unusable": len(unusable),
         **score_cious(cious), "interval95": bootstrap_intervals(cious),
         "thresholds": [float(t) for t in THRESHOLDS],
     }
