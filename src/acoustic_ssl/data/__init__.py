@@ -1,4 +1,5 @@
-"""Data concern: raw ACIVW readers, TFRecord I/O without TensorFlow, conversion, lists, statistics, dataset.
+"""Data concern: raw ACIVW readers, TFRecord I/O without TensorFlow, conversion, video import, lists,
+statistics, dataset.
 
 Heavy members (torch-based dataset and audio helpers) load on first access so that importing
 ``acoustic_ssl.data`` (and the CLI's --help) stays fast.
@@ -18,6 +19,7 @@ _EXPORTS = {
     "read_video_seconds": "acoustic_ssl.data.raw",
     "iter_video_dirs": "acoustic_ssl.data.raw",
     "convert_dataset": "acoustic_ssl.data.convert",
+    "import_videos": "acoustic_ssl.data.video_import",
     "framecount": "acoustic_ssl.data.framecount",
     "read_list": "acoustic_ssl.data.lists",
     "make_lists": "acoustic_ssl.data.lists",

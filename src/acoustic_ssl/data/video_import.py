@@ -1,32 +1,25 @@
 """Ordinary video files -> the pipeline's per-second GZIP records (``acoustic-ssl import-video``).
 
 Any container FFmpeg reads (mp4, mkv, webm, avi, mov), any frame rate, audio sample rate and channel count,
-decoded with PyAV (FFmpeg's libraries ship inside its wheel; no system FFmpeg is needed). Each clip becomes
-``OUT/class_K/data_NNN/Data_%03d.tfrecord``, one SequenceExample per whole second, as ``convert`` writes:
+decoded with PyAV (``video_decode``; FFmpeg's libraries ship inside its wheel, no system FFmpeg is needed);
+clips and labels come from the folder layout, image + sound pairs or a CSV (``video_sources``). Each clip
+becomes ``OUT/class_K/data_NNN/Data_%03d.tfrecord``, one SequenceExample per whole second, as ``convert``
+writes:
 
 * ``video/image``: 12 frames per second, uint8 BGR, resized so the shorter side is 224 with the converter's
-  OpenCV-compatible bicubic. Output frame ``i`` shows the source frame on screen at ``start + i/12`` s
-  (sample and hold: the last decoded frame whose timestamp is ≤ that time; the first frame before it).
-* ``audio/data``: mono at the sensor rate 12 288 Hz, 12 × 1024 int32 samples per second. Channels are averaged
-  (FFmpeg's float samples, full scale ±1), resampled with ``scipy.signal.resample_poly`` at the exact
-  rational ratio (Kaiser-windowed FIR, as the loader's 12 288 -> 22 050 Hz step) and scaled by 2^23, the
-  simulator's 24-bit full scale (the loader normalises each sample by its peak anyway).
+  OpenCV-compatible bicubic;
+* ``audio/data``: mono at the sensor rate 12 288 Hz, 12 × 1024 int32 samples per second, full scale ±1.0 ->
+  ±2^23, the simulator's 24-bit scale (the loader normalises each sample by its peak anyway);
 * no ``audio/image``: ordinary videos have no acoustic camera; only the audio+video networks apply.
 
 A clip lasts its whole seconds (a shortfall of up to one sensor frame, 1/12 s, is padded: clips cut to
 "10 s" are often a few milliseconds short). Clips shorter than one second, without an audio (or video) track,
 or that FFmpeg cannot decode are skipped with one line each and counted in the summary.
 
-Image + sound pairs (``SRC/frames/<id>.jpg`` with ``SRC/audio/<id>.wav``, as the Flickr-SoundNet and VGG-SS
-test sets are shipped) import the same way: the still is every frame, the sound file sets the length.
-
-Labels come from the folder layout ``SRC/<label>/**/*.mp4`` (pairs: the folder's name) or from a CSV
-(``file,label[,split]``, a header row naming ``file, label, split, start, seconds`` columns, or VGGSound's
-``youtube_id,start,label,split``).
 ``OUT/labels.json`` maps label names to class indices (sorted names; labels added by a later run get the next
 indices, so existing records keep theirs). ``OUT/videos.csv`` lists every clip: class, location
-(``data_NNN``), clip id (the annotation key: the file stem, or VGGSound's ``<youtube_id>_<start:06d>``),
-label, split, source file, window, status and the source's frame size, frame rate, sample rate and channels.
+(``data_NNN``), clip id (the annotation key), label, split, source file(s), window, status and the source's
+frame size, frame rate, sample rate and channels.
 
 Parallel over clips, resumable and atomic per clip: a clip is written into a hidden
 ``class_K/.data_NNN.partial`` folder that is renamed to ``data_NNN`` once every second is written, so an
@@ -43,7 +36,7 @@ import os
 import shutil
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,51 +56,21 @@ from acoustic_ssl.data.layout import (
     record_name,
     video_dir_name,
 )
+from acoustic_ssl.data.video_decode import SkipClip, decode_audio, probe, still_frames, video_frames
+from acoustic_ssl.data.video_sources import Clip, is_pairs_layout, read_clip_csv, scan_folder, scan_pairs
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.io_utils import atomic_path, progress
 
-__all__ = [
-    "INDEX_FILE",
-    "VIDEO_EXTENSIONS",
-    "Clip",
-    "ImportSummary",
-    "SkipClip",
-    "decode_audio",
-    "import_videos",
-    "read_clip_csv",
-    "read_index",
-    "scan_folder",
-]
+__all__ = ["INDEX_FILE", "ImportSummary", "import_clip", "import_videos", "make_import_lists", "read_index"]
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")  # stills of image + sound pairs (SRC/frames, SRC/audio)
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus")
 INDEX_FILE = "videos.csv"
 FULL_SCALE = 2**23  # int32 value of a full-scale (±1.0) sample: the simulator's 24-bit word
 TOLERANCE_SAMPLES = SAMPLES_PER_FRAME  # a clip short of its last whole second by ≤ 1/12 s is padded
-VGGSOUND_SECONDS = 10  # VGGSound clips: 10 s from the CSV's start
-SPLIT_NAMES = {
-    "train": "training", "training": "training", "val": "validation", "valid": "validation",
-    "validation": "validation", "test": "testing", "testing": "testing", "": "",
-}
 INDEX_COLUMNS = (
     "class", "location", "clip", "label", "split", "source", "audio", "start", "seconds", "status", "reason",
     "width", "height", "fps", "sample_rate", "channels",
 )
 _PARTIAL_SUFFIX = ".partial"
-
-
-@dataclass(frozen=True)
-class Clip:
-    """One clip to import: its file, annotation id, label, split and time window (seconds into the file)."""
-
-    source: Path
-    clip: str
-    label: str
-    split: str = ""
-    start: float = 0.0
-    seconds: float | None = None  # None: to the end of the file
-    audio: Path | None = None  # a separate sound file; ``source`` is then a still shown throughout
 
 
 @dataclass(frozen=True)
@@ -157,361 +120,6 @@ class ImportSummary:
         return ", ".join(parts) + f"; {self.classes} classes -> {out}"
 
 
-class SkipClip(Exception):
-    """A clip that cannot be imported (``category`` counts it in the summary; the message says why)."""
-
-    def __init__(self, category: str, message: str) -> None:
-        super().__init__(message)
-        self.category = category
-
-
-# ------------------------------------------------------------------------------------------------- sources
-def _video_files(root: Path, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> list[Path]:
-    """Video files (or files of ``extensions``) under ``root``, recursive, hidden entries skipped, sorted."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(
-            Path(dirpath) / name
-            for name in sorted(filenames)
-            if not name.startswith(".") and Path(name).suffix.lower() in extensions
-        )
-    return found
-
-
-def is_pairs_layout(src: str | os.PathLike[str]) -> bool:
-    """Image + sound pairs, as test sets ship them: ``SRC/frames/<id>.jpg`` with ``SRC/audio/<id>.wav``."""
-    return (Path(src) / "frames").is_dir() and (Path(src) / "audio").is_dir()
-
-
-def _pair_audio(src: Path) -> dict[str, Path]:
-    return {p.stem: p for p in _video_files(src / "audio", AUDIO_EXTENSIONS)}
-
-
-def scan_pairs(
-    src: str | os.PathLike[str], start: float = 0.0, seconds: float | None = None
-) -> tuple[list[Clip], list[str]]:
-    """Clips of an image + sound pair folder, labelled with the folder's name (labels come with --csv), and
-    the names of images without a sound file."""
-    root = Path(src)
-    sounds = _pair_audio(root)
-    images = _video_files(root / "frames", IMAGE_EXTENSIONS)
-    clips = [
-        Clip(image, image.stem, root.resolve().name, "", start, seconds, sounds[image.stem])
-        for image in images
-        if image.stem in sounds
-    ]
-    if not clips:
-        raise DataError(f"{root}: no frames/<id>.jpg with a matching audio/<id>.wav (or .flac, .mp3, ...)")
-    _check_unique(clips)
-    return clips, [image.name for image in images if image.stem not in sounds]
-
-
-def _check_unique(clips: Sequence[Clip]) -> None:
-    seen: dict[str, Clip] = {}
-    for clip in clips:
-        if clip.clip in seen:
-            raise DataError(
-                f"{clip.source}: clip id {clip.clip!r} is also {seen[clip.clip].source}; clip ids (file "
-                "stems) must be unique because annotations refer to them"
-            )
-        seen[clip.clip] = clip
-
-
-def scan_folder(src: str | os.PathLike[str], start: float = 0.0, seconds: float | None = None) -> list[Clip]:
-    """Clips of the folder layout ``SRC/<label>/**/<clip>.<ext>`` (the label is the top folder's name)."""
-    root = Path(src)
-    if not root.is_dir():
-        raise DataError(f"{root}: not a directory")
-    loose = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
-    if loose:
-        raise DataError(
-            f"{loose[0]}: videos must sit in label folders (SRC/<label>/{loose[0].name}); or pass --csv"
-        )
-    clips = [
-        Clip(path, path.stem, label_dir.name, "", start, seconds)
-        for label_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-        for path in _video_files(label_dir)
-    ]
-    if not clips:
-        raise DataError(f"{root}: no video files ({', '.join(VIDEO_EXTENSIONS)}) in SRC/<label>/ folders")
-    _check_unique(clips)
-    return clips
-
-
-class _FileIndex:
-    """Video files under SRC found by relative path, file name or stem."""
-
-    def __init__(self, root: Path, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> None:
-        self.root = root
-        self.by_key: dict[str, list[Path]] = {}
-        for path in _video_files(root, extensions):
-            rel = path.relative_to(root).as_posix()
-            for key in {rel, path.name, path.stem}:
-                self.by_key.setdefault(key, []).append(path)
-
-    def find(self, *names: str) -> Path | None:
-        for name in names:
-            hits = self.by_key.get(name.replace("\\", "/").strip("/"), [])
-            if len(hits) > 1:
-                raise DataError(f"{self.root}: {name!r} matches several files ({hits[0]}, {hits[1]})")
-            if hits:
-                return hits[0]
-        return None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _split_name(text: str, where: str) -> str:
-    key = text.strip().lower()
-    if key not in SPLIT_NAMES:
-        raise DataError(f"{where}: unknown split {text!r} (use train, val or test)")
-    return SPLIT_NAMES[key]
-
-
-_HEADER_ALIASES = {
-    "file": "file", "path": "file", "filename": "file", "video": "file", "youtube_id": "youtube_id",
-    "ytid": "youtube_id", "label": "label", "class": "label", "split": "split", "start": "start",
-    "start_seconds": "start", "seconds": "seconds", "duration": "seconds",
-}
-
-
-def read_clip_csv(
-    csv_path: str | os.PathLike[str],
-    src: str | os.PathLike[str],
-    start: float = 0.0,
-    seconds: float | None = None,
-) -> tuple[list[Clip], list[str]]:
-    """Clips of a CSV and the names of rows whose video is not under ``src`` (any depth).
-
-    Forms: a header row of known column names (``file`` or ``youtube_id``, ``label``, optional ``split``,
-    ``start``, ``seconds``); headerless ``file,label[,split]``; headerless VGGSound ``youtube_id,start,label,
-    split``. ``file`` is a path relative to ``src``, a file name or a stem. A VGGSound row (or any row with
-    ``youtube_id``) matches ``<id>_<start:06d>``, ``<id>_<start>`` (with or without an ``_<end>`` suffix),
-    which are already cut and start at 0, or a full-length ``<id>`` file cut from ``start``; its clip id is
-    ``<id>_<start:06d>`` (VGG-SS's key) and it lasts 10 s unless ``seconds`` says otherwise. Rows without
-    a window take ``start``/``seconds``.
-    """
-    path = Path(csv_path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-        rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{path}: cannot read clip CSV ({exc})") from exc
-    if not rows:
-        raise DataError(f"{path}: the CSV has no rows")
-    first = [c.strip().lower() for c in rows[0]]
-    if all(c in _HEADER_ALIASES for c in first):
-        columns = [_HEADER_ALIASES[c] for c in first]
-        body, line0 = rows[1:], 2
-    elif len(first) == 4 and _is_number(first[1]) and not _is_number(first[2]):
-        columns, body, line0 = ["youtube_id", "start", "label", "split"], rows, 1
-    else:
-        columns, body, line0 = ["file", "label", "split"][: len(first)], rows, 1
-    if "label" not in columns or not ({"file", "youtube_id"} & set(columns)):
-        raise DataError(f"{path}: expected columns file,label[,split] or youtube_id,start,label,split")
-    pairs = is_pairs_layout(src)
-    files = _FileIndex(Path(src) / "frames", IMAGE_EXTENSIONS) if pairs else _FileIndex(Path(src))
-    sounds = _pair_audio(Path(src)) if pairs else {}
-    clips: list[Clip] = []
-    missing: list[str] = []
-    for line, row in enumerate(body, start=line0):
-        where = f"{path}:{line}"
-        if len(row) != len(columns):
-            raise DataError(f"{where}: expected {len(columns)} fields ({','.join(columns)}), got {len(row)}")
-        rec = {k: v.strip() for k, v in zip(columns, row, strict=True)}
-        if not rec["label"]:
-            raise DataError(f"{where}: empty label")
-        split = _split_name(rec.get("split", ""), where)
-        try:
-            row_start = float(rec["start"]) if rec.get("start") else None
-            row_seconds = float(rec["seconds"]) if rec.get("seconds") else None
-        except ValueError as exc:
-            raise DataError(f"{where}: start and seconds must be numbers ({exc})") from exc
-        if rec.get("youtube_id"):
-            ytid, at = rec["youtube_id"], int(row_start or 0)
-            clip_id = f"{ytid}_{at:06d}"
-            end = at + VGGSOUND_SECONDS
-            cut = files.find(clip_id, f"{ytid}_{at}", f"{clip_id}_{end:06d}", f"{ytid}_{at}_{end}")
-            length = row_seconds or seconds or VGGSOUND_SECONDS
-            if cut is not None:
-                clips.append(Clip(cut, clip_id, rec["label"], split, 0.0, row_seconds or seconds))
-            elif (full := files.find(ytid)) is not None:
-                clips.append(Clip(full, clip_id, rec["label"], split, float(at), length))
-            else:
-                missing.append(clip_id)
-            continue
-        found = files.find(rec["file"])
-        if found is None or (pairs and found.stem not in sounds):
-            missing.append(rec["file"])
-            continue
-        window = (start if row_start is None else row_start, seconds if row_seconds is None else row_seconds)
-        clips.append(Clip(found, found.stem, rec["label"], split, *window, sounds.get(found.stem)))
-    _check_unique(clips)
-    return clips, missing
-
-
-# ------------------------------------------------------------------------------------------------ decoding
-def _open(path: Path) -> Any:
-    import av
-
-    try:
-        return av.open(str(path), metadata_errors="ignore")
-    except av.FFmpegError as exc:
-        raise SkipClip("undecodable", f"cannot open ({_ffmpeg_reason(exc)})") from exc
-
-
-def _ffmpeg_reason(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-
-
-def _origin(container: Any) -> float:
-    """The file's time zero in seconds (its earliest stream start)."""
-    return container.start_time / 1_000_000 if container.start_time is not None else 0.0
-
-
-def _seek(container: Any, time_s: float) -> None:
-    if time_s > 0:
-        container.seek(int(time_s * 1_000_000), backward=True, any_frame=False)
-
-
-def decode_audio(
-    path: Path, start: float, seconds: float | None, need_video: bool = True
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Mono float64 samples at 12 288 Hz from ``start`` (up to ``seconds``), and the source's audio facts."""
-    import av
-    from scipy.signal import resample_poly
-
-    from acoustic_ssl.data.audio import resample_filter
-
-    with _open(path) as container:
-        if not container.streams.audio:
-            raise SkipClip("no audio", "no audio track")
-        if need_video and not container.streams.video:
-            raise SkipClip("no video", "no video track")
-        stream = container.streams.audio[0]
-        begin = _origin(container) + start
-        stop = begin + seconds + 1.0 if seconds is not None else math.inf
-        _seek(container, begin)
-        resampler = av.AudioResampler(format="fltp")
-        chunks: list[np.ndarray] = []
-        first_time = rate = channels = None
-        try:
-            for frame in container.decode(stream):
-                if frame.time is not None and frame.time >= stop:
-                    break
-                if rate is None:
-                    rate, channels = frame.sample_rate, len(frame.layout.channels)
-                    first_time = frame.time if frame.time is not None else begin
-                elif frame.sample_rate != rate:
-                    change = f"{rate} -> {frame.sample_rate} Hz"
-                    raise SkipClip("undecodable", f"audio sample rate changes ({change})")
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().astype(np.float64).mean(axis=0))
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().astype(np.float64).mean(axis=0))
-        except av.FFmpegError as exc:
-            raise SkipClip("undecodable", f"audio decoding failed ({_ffmpeg_reason(exc)})") from exc
-    if rate is None or not chunks:
-        raise SkipClip("no audio", "the audio track holds no samples")
-    native = np.concatenate(chunks)
-    offset = round((begin - first_time) * rate)
-    native = native[offset:] if offset >= 0 else np.concatenate([np.zeros(-offset), native])
-    if seconds is not None:
-        native = native[: math.ceil((seconds + 1.0 / FRAMES_PER_SECOND) * rate)]
-    g = math.gcd(SENSOR_SAMPLE_RATE, rate)
-    up, down = SENSOR_SAMPLE_RATE // g, rate // g
-    if native.size == 0 or (up, down) == (1, 1):
-        mono = native
-    else:
-        mono = resample_poly(native, up, down, window=resample_filter(up, down))
-    return mono, {"sample_rate": rate, "channels": channels}
-
-
-def _probe(clip: Clip) -> dict[str, Any]:
-    """Frame size, frame rate, sample rate and channels from the files' headers (empty if unreadable)."""
-    try:
-        with _open(clip.source) as container:
-            video = container.streams.video[0]
-            rate = video.average_rate or video.guessed_rate
-            info = {"width": video.codec_context.width, "height": video.codec_context.height,
-                    "fps": "" if clip.audio is not None or not rate else round(float(rate), 3)}
-        with _open(clip.audio or clip.source) as container:
-            audio = container.streams.audio[0]
-            info.update(sample_rate=audio.codec_context.sample_rate, channels=audio.codec_context.channels)
-        return info
-    except (SkipClip, IndexError, AttributeError):
-        return {}
-
-
-def _still_frames(path: Path, count: int, info: dict[str, Any]) -> Iterator[np.ndarray]:
-    """The image at ``path`` (BGR), ``count`` times: the video of an image + sound pair."""
-    import av
-
-    with _open(path) as container:
-        try:
-            frame = next(container.decode(video=0), None)
-        except av.FFmpegError as exc:
-            raise SkipClip("undecodable", f"image decoding failed ({_ffmpeg_reason(exc)})") from exc
-        if frame is None:
-            raise SkipClip("undecodable", "the image holds no picture")
-        info.update(width=frame.width, height=frame.height, fps="")
-        still = frame.to_ndarray(format="bgr24")
-    for _ in range(count):
-        yield still
-
-
-def _video_frames(path: Path, start: float, count: int, info: dict[str, Any]) -> Iterator[np.ndarray]:
-    """Up to ``count`` BGR frames at 12 fps from ``start`` (sample and hold), at the source resolution.
-
-    Output frame ``i`` is the last decoded frame with timestamp ≤ ``start + i/12`` (the first frame when none
-    is yet); after the last frame, frames are emitted while it is on screen (its frame period) plus 1/12 s.
-    Only emitted frames are converted to BGR.
-    """
-    import av
-
-    eps = 1e-6
-    with _open(path) as container:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate
-        period = 1.0 / float(rate) if rate else 1.0 / 30
-        info.update(width=stream.codec_context.width, height=stream.codec_context.height,
-                    fps=round(float(rate), 3) if rate else "")
-        begin = _origin(container) + start
-        _seek(container, begin)
-
-        def due(i: int) -> float:
-            return begin + i / FRAMES_PER_SECOND
-
-        emitted, held, held_time = 0, None, begin
-        held_bgr: np.ndarray | None = None
-        try:
-            for frame in container.decode(stream):
-                time = frame.time if frame.time is not None else held_time + period
-                while held is not None and emitted < count and due(emitted) + eps < time:
-                    if held_bgr is None:
-                        held_bgr = held.to_ndarray(format="bgr24")
-                    yield held_bgr
-                    emitted += 1
-                if emitted >= count:
-                    return
-                held, held_time, held_bgr = frame, time, None
-        except av.FFmpegError as exc:
-            raise SkipClip("undecodable", f"video decoding failed ({_ffmpeg_reason(exc)})") from exc
-        end = held_time + period + 1.0 / FRAMES_PER_SECOND
-        while held is not None and emitted < count and due(emitted) + eps < end:
-            if held_bgr is None:
-                held_bgr = held.to_ndarray(format="bgr24")
-            yield held_bgr
-            emitted += 1
-
-
 # ------------------------------------------------------------------------------------------------- writing
 def _partial_dir(target: Path) -> Path:
     return target.parent / f".{target.name}{_PARTIAL_SUFFIX}"
@@ -535,7 +143,7 @@ def import_clip(job: Job, out_root: Path) -> ClipResult:
     torch.set_num_threads(1)  # parallelism is over clips
     target = out_root / video_dir_name(job.class_index, job.location)
     if target.is_dir():
-        return ClipResult(job, "present", seconds=_records_in(target), info=_probe(job.clip))
+        return ClipResult(job, "present", seconds=_records_in(target), info=probe(job.clip))
     partial = _partial_dir(target)
     shutil.rmtree(partial, ignore_errors=True)
     clip, info = job.clip, {}
@@ -556,8 +164,8 @@ def import_clip(job: Job, out_root: Path) -> ClipResult:
         ints = ints.reshape(whole, FRAMES_PER_SECOND, SAMPLES_PER_FRAME)
         written, second = 0, []
         count = whole * FRAMES_PER_SECOND
-        frames = (_still_frames(clip.source, count, info) if clip.audio is not None
-                  else _video_frames(clip.source, clip.start, count, info))
+        frames = (still_frames(clip.source, count, info) if clip.audio is not None
+                  else video_frames(clip.source, clip.start, count, info))
         for frame in frames:
             if second and frame.shape != second[0].shape:
                 raise SkipClip("undecodable", f"frame size changes ({second[0].shape} -> {frame.shape})")
