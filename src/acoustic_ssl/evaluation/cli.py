@@ -48,7 +48,9 @@ def register(subparsers: Any) -> None:
             "config), then compute kNN (original protocol) and linear-probe accuracy per feature, "
             "audio<->video retrieval (recall@1/2/5/10/30, mAP, confusions) and, with --raw-dir pointing at "
             "simulated raw data, localisation (pointing accuracy, cIoU, AUC) with PNG overlays. "
-            "Writes OUT/metrics.json."
+            "Writes OUT/metrics.json. With --boxes FILE, also scores the attention of each annotated frame "
+            "against Flickr-SoundNet XML, VGG-SS JSON or CSV boxes as the LVS / EZ-VSL evaluation code does "
+            "(cIoU@0.5, 21-threshold AUC, bootstrap intervals) -> OUT/boxes.json, boxes_per_clip.csv."
         ),
     )
     p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint stem or run dir")
