@@ -25,6 +25,7 @@ from acoustic_ssl.data import (
     waveform_to_spectrogram,
 )
 from acoustic_ssl.data.audio import _torch_spectrogram
+from acoustic_ssl.data.layout import video_id
 from acoustic_ssl.data.lists import write_list
 from acoustic_ssl.data.packed import pack_records
 from acoustic_ssl.data.stats import Normalization
@@ -57,7 +58,7 @@ def test_item_shapes_and_labels(dataset_list: Path) -> None:
     assert (int(item["label"]), int(item["location"]), int(item["video_id"]), int(item["start"])) == (
         2,
         0,
-        2000,
+        video_id(2, 0),
         0,
     )
     assert all(
@@ -96,9 +97,8 @@ def test_inference_order_is_consecutive_and_non_overlapping(dataset_list: Path) 
     )
     items = [dataset[i] for i in range(len(dataset))]
     got = [(int(i["video_id"]), int(i["start"])) for i in items]
-    assert got == [(1004, 0), (1004, 1), (1004, 2), (1004, 3), (2000, 0), (2000, 1)] + [
-        (2007, s) for s in range(4)
-    ]
+    a, b, c = video_id(1, 4), video_id(2, 0), video_id(2, 7)
+    assert got == [(a, 0), (a, 1), (a, 2), (a, 3), (b, 0), (b, 1)] + [(c, s) for s in range(4)]
     assert items[0]["video"][1, 0, 0, 0] == pytest.approx(11 - 123.68)
 
 

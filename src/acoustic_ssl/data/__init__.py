@@ -1,4 +1,5 @@
-"""Data concern: raw ACIVW readers, TFRecord I/O without TensorFlow, conversion, lists, statistics, dataset.
+"""Data concern: raw ACIVW readers, TFRecord I/O without TensorFlow, conversion, video import, lists,
+statistics, dataset.
 
 Members load on first access (the torch-based dataset and audio helpers included), so importing
 ``acoustic_ssl.data`` (and the CLI's --help) stays fast. Modalities are named (``layout.Modality``:
@@ -32,6 +33,7 @@ _EXPORTS = {
     "read_video_seconds": "acoustic_ssl.data.raw",
     "iter_video_dirs": "acoustic_ssl.data.raw",
     "convert_dataset": "acoustic_ssl.data.convert",
+    "import_videos": "acoustic_ssl.data.video_import",
     "framecount": "acoustic_ssl.data.framecount",
     "read_list": "acoustic_ssl.data.lists",
     "make_lists": "acoustic_ssl.data.lists",

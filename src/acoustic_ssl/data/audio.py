@@ -22,6 +22,7 @@ __all__ = [
     "FRAME_STEP",
     "PEAK_SCALE",
     "num_spectrogram_frames",
+    "resample_filter",
     "sensor_audio_to_waveform",
     "waveform_to_spectrogram",
 ]
@@ -35,14 +36,15 @@ RESAMPLE_UP, RESAMPLE_DOWN = 3675, 2048  # 22 050 / 12 288 in lowest terms
 
 
 @functools.cache
-def _resample_filter() -> np.ndarray:
-    """scipy's default anti-aliasing filter for resample_poly(up=3675, down=2048), designed once.
+def resample_filter(up: int = RESAMPLE_UP, down: int = RESAMPLE_DOWN) -> np.ndarray:
+    """scipy's default anti-aliasing filter for ``resample_poly(up, down)``, designed once per ratio.
 
-    Designing it (36 751 Kaiser taps) costs more than filtering a 2-s sample, so it is cached.
+    Designing it (36 751 Kaiser taps for 12 288 -> 22 050 Hz) costs more than filtering a 2-s sample, so it is
+    cached.
     """
     from scipy.signal import firwin
 
-    max_rate = max(RESAMPLE_UP, RESAMPLE_DOWN)
+    max_rate = max(up, down)
     return firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
 
 
@@ -59,7 +61,7 @@ def sensor_audio_to_waveform(frames: np.ndarray) -> np.ndarray:
     if samples.ndim != 2 or samples.shape[1] != SAMPLES_PER_FRAME:
         raise ValueError(f"sensor audio must be [frames, {SAMPLES_PER_FRAME}], got shape {samples.shape}")
     flat = samples.reshape(-1).astype(np.float64)
-    waveform = resample_poly(flat, RESAMPLE_UP, RESAMPLE_DOWN, window=_resample_filter())
+    waveform = resample_poly(flat, RESAMPLE_UP, RESAMPLE_DOWN, window=resample_filter())
     peak = float(np.max(np.abs(waveform))) if waveform.size else 0.0
     if peak > 0:
         waveform = waveform * (PEAK_SCALE / peak)

@@ -1,4 +1,4 @@
-"""Data subcommands: convert, framecount, lists, stats, pack."""
+"""Data subcommands: convert, import-video, framecount, lists, stats, pack."""
 
 from __future__ import annotations
 
@@ -39,6 +39,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--mic", type=int, default=0, help="microphone (0-127) stored as the mono track (default 0)"
     )
     p.set_defaults(func=_convert)
+
+    p = subparsers.add_parser(
+        "import-video",
+        help="ordinary video files (mp4/mkv/webm/avi/mov) -> one GZIP TFRecord per second",
+        description=(
+            "Decode the videos of SRC (labels from SRC/<label>/ folders, or from --csv) with PyAV and write "
+            "OUT/class_K/data_NNN/Data_NNN.tfrecord per clip and second: video/image at 12 fps, shorter side "
+            "224 (bicubic, BGR uint8), audio/data mono at 12 288 Hz (channels averaged, resample_poly at the "
+            "exact ratio, full scale 1.0 = 2^23), no acoustic images. OUT/labels.json maps label names to "
+            "class indices; OUT/videos.csv lists every clip (its id is the annotation key). Clips shorter "
+            "than 1 s, without audio, or undecodable are skipped with one line each. Parallel; resumable and "
+            "atomic per clip (a finished data_NNN is kept, an interrupted one is redone)."
+        ),
+    )
+    p.add_argument(
+        "src",
+        type=Path,
+        metavar="SRC",
+        help="folder of videos (SRC/<label>/*.mp4 without --csv), or of image + sound pairs "
+        "(SRC/frames/<id>.jpg + SRC/audio/<id>.wav: the still is every frame)",
+    )
+    p.add_argument("out_dir", type=Path, metavar="OUT", help="root of the records to write")
+    p.add_argument(
+        "--csv",
+        type=Path,
+        default=None,
+        help="clip list: file,label[,split]; a header row naming file,label,split,start,seconds; or "
+        "VGGSound's youtube_id,start,label,split (files <id>_<start:06d>.mp4, or full <id>.mp4 cut at start)",
+    )
+    p.add_argument(
+        "--start", type=float, default=0.0, help="window start (s) where the CSV gives none (default 0)"
+    )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="window length in seconds (default: to the end; VGGSound rows: 10)",
+    )
+    p.add_argument("--workers", type=int, default=None, help="parallel processes (default: number of CPUs)")
+    p.set_defaults(func=_import_video)
 
     p = subparsers.add_parser(
         "framecount",
@@ -87,6 +127,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="ORIGINAL_DIR",
         help="re-root the original training/validation/testing.txt found in this folder",
+    )
+    p.add_argument(
+        "--splits-from-import",
+        action="store_true",
+        help="follow the split column of an import-video CSV (test -> testing; validation carved from "
+        "training by --fractions when the CSV has none)",
     )
     p.set_defaults(func=_lists)
 
@@ -142,6 +188,17 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_video(args: argparse.Namespace) -> int:
+    from acoustic_ssl.data.video_import import import_videos
+
+    summary = import_videos(
+        args.src, args.out_dir, csv_path=args.csv, start=args.start, seconds=args.seconds,
+        workers=args.workers,
+    )
+    print(summary.describe(args.out_dir))
+    return 0
+
+
 def _framecount(args: argparse.Namespace) -> int:
     from acoustic_ssl.data.framecount import format_table, framecount
 
@@ -154,6 +211,13 @@ def _lists(args: argparse.Namespace) -> int:
 
     if args.from_lists is not None:
         splits = reroot_lists(args.from_lists, args.records_root, args.out_dir)
+    elif args.splits_from_import:
+        from acoustic_ssl.data.video_import import make_import_lists
+
+        splits = make_import_lists(
+            args.records_root, args.out_dir, seed=args.seed, fractions=args.fractions,
+            total_length=args.total_length,
+        )
     else:
         splits = make_lists(
             args.records_root,

@@ -26,6 +26,7 @@ from acoustic_ssl.data.layout import (
     KEY_LOCATION,
     KEY_VIDEO,
     VIDEO_MEAN_BGR_ORDER,
+    VIDEO_SHAPE,
     Modality,
     parse_modalities,
     video_id,
@@ -169,8 +170,13 @@ class ACIVWDataset(Dataset):
         # numpy, not torch: these small element-wise ops are several times faster there on CPU workers
         centred = frames.astype(np.float32) - np.asarray(VIDEO_MEAN_BGR_ORDER, dtype=np.float32)
         video = torch.from_numpy(np.ascontiguousarray(centred.transpose(0, 3, 1, 2)))
-        if self.video_size is not None and tuple(video.shape[-2:]) != self.video_size:
+        size = self.video_size
+        if size is None and min(video.shape[-2:]) == VIDEO_SHAPE[0]:
+            # converter-sized frames of another aspect ratio (imported videos: shorter side 224, e.g. 224x398)
+            # are squashed to the native 224x298, so batches stack and the map covers the whole frame
+            size = VIDEO_SHAPE[:2]
+        if size is not None and tuple(video.shape[-2:]) != size:
             video = torch.nn.functional.interpolate(
-                video, size=self.video_size, mode="bilinear", align_corners=False, antialias=True
+                video, size=size, mode="bilinear", align_corners=False, antialias=True
             )
         return video

@@ -125,12 +125,13 @@ def _write_summaries(result: FrameCount) -> None:
 
 def format_table(result: FrameCount) -> str:
     """A readable per-class table of videos and seconds."""
-    from acoustic_ssl.data.layout import CLASS_NAMES
+    from acoustic_ssl.data.labels import class_names
 
     header = f"{'class':<18}{'videos':>7}{'seconds':>9}{'min s':>7}{'max s':>7}"
     lines = [f"{result.root} ({result.source})", header, "-" * len(header)]
+    names = class_names(result.root, max((c.class_index for c in result.classes), default=-1) + 1)
     for c in result.classes:
-        name = CLASS_NAMES[c.class_index] if c.class_index < len(CLASS_NAMES) else "?"
+        name = names[c.class_index]
         lengths = list(c.videos.values())
         label = f"{c.class_index} {name}"
         lines.append(f"{label:<18}{len(lengths):>7}{c.seconds:>9}{min(lengths):>7}{max(lengths):>7}")

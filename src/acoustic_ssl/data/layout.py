@@ -119,6 +119,14 @@ def video_dir_name(class_index: int, location: int) -> Path:
     return Path(f"class_{class_index}") / f"data_{location:03d}"
 
 
+VIDEO_ID_STRIDE = 1_000_000  # locations per class a video id can tell apart (imported datasets: any number)
+
+
 def video_id(class_index: int, location: int) -> int:
     """A global integer id of a video: two samples share it iff same class and same location."""
-    return class_index * 1000 + location
+    return class_index * VIDEO_ID_STRIDE + location
+
+
+def split_video_id(vid: int) -> tuple[int, int]:
+    """``(class, location)`` of a ``video_id``."""
+    return divmod(int(vid), VIDEO_ID_STRIDE)

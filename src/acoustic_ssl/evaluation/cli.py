@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from acoustic_ssl.argtypes import non_negative_int, positive_int
+from acoustic_ssl.errors import DataError
 
 KS_HELP = "k values tried for kNN, chosen on validation (the original's 7 9 11 13 15)"
 STATS_HELP = (
@@ -51,7 +52,9 @@ def register(subparsers: Any) -> None:
             "config), then compute kNN (original protocol) and linear-probe accuracy per feature, "
             "audio<->video retrieval (recall@1/2/5/10/30, mAP, confusions) and, with --raw-dir pointing at "
             "simulated raw data, localisation (pointing accuracy, cIoU, AUC) with PNG overlays. "
-            "Writes OUT/metrics.json."
+            "Writes OUT/metrics.json. With --boxes FILE, also scores the attention of each annotated frame "
+            "against Flickr-SoundNet XML, VGG-SS JSON or CSV boxes as the LVS / EZ-VSL evaluation code does "
+            "(cIoU@0.5, 21-threshold AUC, bootstrap intervals) -> OUT/boxes.json, boxes_per_clip.csv."
         ),
     )
     p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint stem or run dir")
@@ -70,6 +73,18 @@ def register(subparsers: Any) -> None:
     p.add_argument("--overlays", type=non_negative_int, default=8, help="localisation overlay PNGs per map")
     _add_runtime_args(p)
     p.add_argument("--fresh", action="store_true", help="re-extract even if OUT has features_<split>.npz")
+    p.add_argument("--boxes", type=Path, default=None, metavar="FILE",
+                   help="also score the attention against box annotations: a Flickr-SoundNet XML folder (or "
+                   "file), VGG-SS JSON, or CSV file,frame_time,x0,y0,x1,y1 (source pixels) -> OUT/boxes.json")
+    p.add_argument("--boxes-format", choices=("auto", "flickr", "vggss", "csv"), default="auto",
+                   help="annotation format (auto: folder/.xml flickr, .json vggss, .csv csv)")
+    p.add_argument("--boxes-protocol", choices=("ez", "lvs"), default="ez",
+                   help="mask rule of the published code: ez (EZ-VSL: align-corners resize, >= median) or "
+                   "lvs (LVS: half-pixel resize, > median); cIoU, success at 0.5, 21-point AUC as both do")
+    p.add_argument("--records", type=Path, default=None,
+                   help="import-video output holding the annotated clips (default: the test list's records)")
+    p.add_argument("--only-boxes", action="store_true",
+                   help="with --boxes: skip kNN/probe/retrieval (no training/validation lists needed)")
     p.set_defaults(func=_evaluate)
 
     p = subparsers.add_parser(
@@ -138,6 +153,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from acoustic_ssl.evaluation.evaluate import evaluate_checkpoint
 
     out = args.out or _default_eval_dir(args.checkpoint)
+    if args.only_boxes and args.boxes is None:
+        raise DataError("--only-boxes needs --boxes FILE")
+    if args.boxes is not None and args.only_boxes:
+        return _evaluate_boxes(args, out)
     lists = {"training": args.train_list, "validation": args.valid_list, "testing": args.test_list}
     metrics = evaluate_checkpoint(
         args.checkpoint, out, lists={k: v for k, v in lists.items() if v}, raw_dir=args.raw_dir,
@@ -147,6 +166,24 @@ def _evaluate(args: argparse.Namespace) -> int:
     )
     print(json.dumps(metrics["summary"], indent=2))
     print(f"metrics: {out / 'metrics.json'}")
+    return _evaluate_boxes(args, out) if args.boxes is not None else 0
+
+
+def _evaluate_boxes(args: argparse.Namespace, out: Path) -> int:
+    from acoustic_ssl.evaluation.boxes import evaluate_boxes
+    from acoustic_ssl.training.checkpoint import read_checkpoint
+
+    test_list = args.test_list or read_checkpoint(args.checkpoint)[1].get("config", {}).get("data", {}).get(
+        "test_list")
+    result = evaluate_boxes(
+        args.checkpoint, args.boxes, out, fmt=args.boxes_format, protocol=args.boxes_protocol,
+        records=args.records, test_list=test_list, stats_dir=args.stats_dir, batch_size=args.batch_size,
+        device=args.device, num_workers=args.workers, overlays=args.overlays,
+    )
+    low, high = result["interval95"].get("success@0.5", (float("nan"),) * 2)
+    print(f"boxes ({result['format']}, {result['protocol']} protocol): {result['n']} annotated frames, "
+          f"cIoU@0.5 {100 * result['success@0.5']:.1f} % [{100 * low:.1f}, {100 * high:.1f}], "
+          f"AUC {result['auc']:.3f}, mean cIoU {result['ciou_mean']:.3f} -> {out / 'boxes.json'}")
     return 0
 
 

@@ -114,7 +114,7 @@ def ground_truth_masks(
     Ground truth comes from ``<raw_dir>/class_K/data_NNN/ground_truth.csv`` and ``<raw_dir>/camera.json``; the
     frames are those in the features' ``frames`` key.
     """
-    from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, video_dir_name
+    from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, split_video_id, video_dir_name
     from acoustic_ssl.evaluation.localization import boxes_to_mask, gt_boxes, read_ground_truth
     from acoustic_ssl.imaging.geometry import PinholeCamera
 
@@ -131,7 +131,7 @@ def ground_truth_masks(
     for vid, frames in zip(test["video_ids"], test["frames"], strict=True):
         vid = int(vid)
         if vid not in cache:
-            path = raw_dir / video_dir_name(vid // 1000, vid % 1000) / GROUND_TRUTH_FILE
+            path = raw_dir / video_dir_name(*split_video_id(vid)) / GROUND_TRUTH_FILE
             if not path.is_file():
                 raise DataError(f"{path}: ground truth not found (localisation needs simulated data)")
             cache[vid] = read_ground_truth(path)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ from acoustic_ssl.evaluation.localization import frames_used
 from acoustic_ssl.imaging.mfcc import mfcc_to_energy
 from acoustic_ssl.io_utils import atomic_path, progress
 from acoustic_ssl.models import (
+    Network,
     as_audio_map,
     audio_map_from_vector,
     audio_vector,
@@ -220,6 +222,47 @@ def _video_size(objective: Objective, data_config: Mapping[str, Any]) -> tuple[i
     return next((size for size in sizes if size), None)
 
 
+@dataclass(frozen=True)
+class InferenceSetup:
+    """A checkpoint ready to run on records: its networks and the sample settings it was trained with."""
+
+    models: dict[str, Network]
+    info: dict[str, Any]
+    objective: Objective
+    nr_frames: int
+    dataset_options: dict[str, Any]  # ACIVWDataset's modalities, nr_frames, normalize, video_size
+
+
+def inference_setup(
+    checkpoint: str | Path,
+    *,
+    stats_dir: str | Path | None = None,
+    nr_frames: int | None = None,
+    energy_maps: bool = False,
+) -> InferenceSetup:
+    """Load ``checkpoint`` (verified) and the dataset options that feed its networks as in training.
+
+    Spectrogram statistics default to those stored in the checkpoint (``stats_dir`` overrides), ``nr_frames``
+    and the video size to the training run's config (the video size else follows the video network: 112×149
+    for a ResNet18 of output stride 8, 224×298 for 16). ``energy_maps`` also loads the acoustic images.
+    """
+    tensors, info = read_checkpoint(checkpoint)
+    models = build_models(tensors, info)
+    objective = objective_of(models)
+    data_config = _data_config(info)
+    if nr_frames is None:
+        nr_frames = int(data_config.get("nr_frames") or 2)
+    modalities = set(objective.modalities) | ({Modality.ACOUSTIC} if energy_maps else set())
+    stats = spectrogram_stats(tensors, info, stats_dir) if Modality.AUDIO in modalities else None
+    options = {
+        "modalities": modalities,
+        "nr_frames": nr_frames,
+        "normalize": Normalization.from_stats(*stats, source=str(checkpoint)) if stats is not None else None,
+        "video_size": _video_size(objective, data_config) if Modality.VIDEO in modalities else None,
+    }
+    return InferenceSetup(models, info, objective, nr_frames, options)
+
+
 def extract_features(
     checkpoint: str | Path,
     list_file: str | Path,
@@ -236,29 +279,14 @@ def extract_features(
 ) -> Path:
     """Load ``checkpoint``, run it on every 2-s sample of ``list_file`` and save the ``.npz`` at ``out``.
 
-    Spectrogram statistics default to those stored in the checkpoint (``stats_dir`` overrides), ``nr_frames``
-    and the video size to the training run's config (the video size else follows the video network: 112×149
-    for a ResNet18 of output stride 8, 224×298 for 16).
+    Statistics, frames and video size as :func:`inference_setup` chooses them.
     """
     if batch_size < 1:
         raise DataError(f"batch size must be at least 1, got {batch_size}")
-    tensors, info = read_checkpoint(checkpoint)
-    models = build_models(tensors, info)
-    objective = objective_of(models)
-    data_config = _data_config(info)
-    if nr_frames is None:
-        nr_frames = int(data_config.get("nr_frames") or 2)
-    modalities = set(objective.modalities) | ({Modality.ACOUSTIC} if energy_maps else set())
-    stats = spectrogram_stats(tensors, info, stats_dir) if Modality.AUDIO in modalities else None
+    setup = inference_setup(checkpoint, stats_dir=stats_dir, nr_frames=nr_frames, energy_maps=energy_maps)
+    models, info, objective, nr_frames = setup.models, setup.info, setup.objective, setup.nr_frames
     dataset = ACIVWDataset(
-        list_file,
-        mode="inference",
-        total_length=2,
-        sample_length=2,
-        modalities=modalities,
-        nr_frames=nr_frames,
-        normalize=Normalization.from_stats(*stats, source=str(checkpoint)) if stats is not None else None,
-        video_size=_video_size(objective, data_config) if Modality.VIDEO in modalities else None,
+        list_file, mode="inference", total_length=2, sample_length=2, **setup.dataset_options
     )
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     arrays = extract_from_batches(

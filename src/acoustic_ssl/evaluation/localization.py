@@ -38,9 +38,15 @@ FRAME_SIZE = (480, 640)
 THRESHOLDS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
 
 
-def _interp_matrix(n_out: int, n_in: int) -> np.ndarray:
-    """Linear interpolation weights [n_out, n_in] with half-pixel centres and edge clamping."""
-    pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0.0, n_in - 1)
+def _interp_matrix(n_out: int, n_in: int, align_corners: bool = False) -> np.ndarray:
+    """Linear interpolation weights [n_out, n_in] with half-pixel centres and edge clamping.
+
+    ``align_corners``: first and last samples on the edges instead (``F.interpolate(align_corners=True)``).
+    """
+    if align_corners:
+        pos = np.arange(n_out) * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(1)
+    else:
+        pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0.0, n_in - 1)
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, n_in - 1)
     w = pos - lo

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from acoustic_ssl.data.labels import class_names
 from acoustic_ssl.data.layout import CLASS_NAMES
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.evaluation.evaluate import clean_json
@@ -194,10 +195,25 @@ def _load_test_features(folder: Path) -> dict[str, np.ndarray] | None:
     return load_features(path)[0]
 
 
-def tsne_figure(arrays: Mapping[str, np.ndarray], title: str, seed: int = 0) -> bytes | None:
+def _class_names(folder: Path, labels: np.ndarray) -> list[str]:
+    """Class names of a test features file: its records' ``labels.json`` (imported videos), else ACIVW's."""
+    try:
+        with np.load(folder / "features_testing.npz", allow_pickle=False) as data:
+            records = json.loads(str(data["meta"])).get("list")
+    except (OSError, KeyError, ValueError):
+        records = None
+    known = records if records and Path(records).exists() else None
+    return class_names(known, int(labels.max(initial=0)) + 1)
+
+
+def tsne_figure(
+    arrays: Mapping[str, np.ndarray], title: str, seed: int = 0, names: Sequence[str] | None = None
+) -> bytes | None:
     """t-SNE of the test embeddings (audio, video, acoustic or supervised features) coloured by class."""
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
+
+    names = CLASS_NAMES if names is None else names
 
     keys = [k for k in ("audio", "video", "acoustic", "features") if k in arrays]
     n = len(arrays.get("labels", []))
@@ -220,7 +236,7 @@ def tsne_figure(arrays: Mapping[str, np.ndarray], title: str, seed: int = 0) -> 
             ).fit_transform(x)
         for c in np.unique(labels):
             sel = labels == c
-            name = CLASS_NAMES[c] if 0 <= c < len(CLASS_NAMES) else str(c)
+            name = names[c] if 0 <= c < len(names) else str(c)
             ax.scatter(emb[sel, 0], emb[sel, 1], s=8, color=cmap(int(c) % 10), label=name)
         ax.set_title(f"{key} embedding")
         ax.set_xticks([])
@@ -304,7 +320,7 @@ def build_report(
             slug = f"{run.name}_{ev.name}".replace("/", "_").replace(" ", "_")
             arrays = _load_test_features(ev.folder)
             if arrays is not None and tsne:
-                png = tsne_figure(arrays, label)
+                png = tsne_figure(arrays, label, names=_class_names(ev.folder, arrays["labels"]))
                 add("t-SNE of test embeddings", f"tsne_{slug}", f"t-SNE · {label}", png)
             examples_path = ev.folder / "retrieval_examples.json"
             if arrays is not None and examples_path.is_file():

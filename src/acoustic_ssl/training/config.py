@@ -9,10 +9,12 @@ TOML literals (``loss.alpha=0.3``, ``data.video_size=[112,149]``, ``runtime.bf16
 a TOML literal is taken as a string, so ``data.train_list=lists/training.txt`` needs no quotes.
 
 Roles of ``[models.<role>]`` per experiment kind (the original ``main.py`` dispatch, spec §8.1) are declared
-by the objectives (``training.objectives``): ``supervised``: ``model`` (a classifier); ``selfsup``: ``video``
-and ``audio`` or ``acoustic``; ``transfer``: ``video`` + ``audio``, the frozen ``acoustic`` network from
-``loss.teacher_checkpoint``; ``distillation``: ``model`` (an audio classifier), the acoustic classifier
-teacher from ``loss.teacher_checkpoint``. A role named after a modality needs a network reading it; each
+by the objectives (``training.objectives``): ``supervised``: ``model`` (a classifier; ``num_classes = "auto"``
+takes the class count from the training list's ``labels.json``, else its largest class index + 1);
+``selfsup``: ``video`` and ``audio`` or ``acoustic``; ``transfer``: ``video`` + ``audio``, the frozen
+``acoustic`` network from ``loss.teacher_checkpoint``; ``distillation``: ``model`` (an audio classifier), the
+acoustic classifier teacher from ``loss.teacher_checkpoint``. A role named after a modality needs a network
+reading it; each
 network class says what it reads, which also gives the data modalities. Relative list/stats/checkpoint paths
 are resolved against the current directory when the config is loaded, so ``config.json`` holds absolute paths.
 
@@ -238,10 +240,10 @@ def _validate_models(cfg: Config, source: str) -> None:
         n = spec.kwargs.get("num_classes")
         if role == "model":
             _require(
-                isinstance(n, int) and not isinstance(n, bool) and n >= 2,
+                n == "auto" or (isinstance(n, int) and not isinstance(n, bool) and n >= 2),
                 source,
                 f"models.{role}.num_classes",
-                f"a classifier needs an integer ≥ 2, got {n!r}",
+                f"a classifier needs an integer ≥ 2 or \"auto\" (from the training data), got {n!r}",
             )
         else:
             message = "embedding streams must not set num_classes"

@@ -108,6 +108,15 @@ def _dataset(cfg: Config, list_file: str, mode: str, normalization: Normalizatio
     )
 
 
+def _resolve_num_classes(cfg: Config) -> None:
+    """Replace ``num_classes = "auto"`` by the training data's class count (checkpoints hold the number)."""
+    for spec in cfg.models.values():
+        if spec.kwargs.get("num_classes") == "auto":
+            from acoustic_ssl.data.labels import num_classes_of
+
+            spec.kwargs["num_classes"] = max(2, num_classes_of(cfg.data.train_list))
+
+
 class ResumableSampler(DistributedSampler):
     """``DistributedSampler`` that can skip the samples of batches already done in the current epoch."""
 
@@ -169,6 +178,7 @@ class Trainer:
             shuffle=True,
             seed=cfg.experiment.seed,
         )
+        _resolve_num_classes(cfg)
         self.objective, self.model = self._build_networks()
         o = cfg.optim
         self.optimizer = torch.optim.Adam(

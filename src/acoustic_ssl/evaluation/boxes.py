@@ -1,0 +1,489 @@
+"""Sound-source localisation scored as the Flickr-SoundNet and VGG-SS benchmarks do (``evaluate --boxes``).
+
+Annotations (every box becomes pixel rows/columns of a 224×224 grid, the whole frame squashed to a square):
+
+* **Flickr-SoundNet**: one XML file per clip (``<clip id>.xml``; a folder of them, or one file). Every child
+  of the root holding ``bbox`` elements is an annotator; a ``bbox`` holds a type, then ``xmin ymin xmax ymax``
+  in pixels of a 256×256 image (read by tag name, else by position after the type, as the published parsers).
+  Coordinates become ``int(224·v/256)``; the GT map is the **consensus**: each box adds 1 on rows
+  ``ymin..ymax-1`` and columns ``xmin..xmax-1``, the sum is halved and capped at 1 (one annotator → 0.5,
+  two or more → 1).
+* **VGG-SS**: one JSON list of ``{"file": "<youtube id>_<start:06d>", "class": ..., "bbox": [[x0, y0, x1, y1],
+  ...]}`` with fractions of the frame; coordinates become ``int(224·clip(v, 0, 1))`` and the GT map is the
+  binary union of the boxes.
+* **CSV**: ``file,frame_time,x0,y0,x1,y1`` (header row optional), pixels of the source video's frame,
+  ``frame_time`` in seconds from the start of the source file; rows with the same file and time are the boxes
+  of one annotated frame (binary union, as VGG-SS). Coordinates become ``int(224·x/width)`` etc.
+
+The annotated frame: the CSV's ``frame_time``; for Flickr and VGG-SS the middle frame of the clip (VGG-SS's
+paper; Flickr's stills carry no time, so the middle frame is assumed). The map is the network's attention for
+that one frame (the video input is that frame) with the 2-s audio window around it.
+
+Prediction → mask, as the published evaluation code (protocol ``ez`` = EZ-VSL, the default; ``lvs`` = LVS):
+the map is resized to 224×224 (bilinear; EZ-VSL with ``align_corners=True``, LVS with OpenCV's half-pixel
+centres), min–max normalised, and thresholded at ``t`` = element ⌊N/2⌋ of its ascending sort (N = 224²);
+positive = ``≥ t`` (EZ-VSL) or ``> t`` (LVS). Scores:
+
+* cIoU = Σ_{p∈P} g(p) / (Σ_p g(p) + #{p ∈ P : g(p) = 0}), g the GT map (a half-weight pixel counts half);
+* success ("cIoU" in the papers' tables, "AP50" in EZ-VSL's code) = fraction of clips with cIoU ≥ 0.5;
+* AUC = trapezoidal area under the success rate (cIoU ≥ τ) at the 21 thresholds τ = 0.05·i, i = 0..20
+  (the floating-point products, as the published code computes them).
+
+These differ from ``localization.score_maps`` (simulated ground truth: binary GT, mean binarisation,
+success at cIoU > τ for 11 thresholds), which is kept unchanged for ACIVW and simulated data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from acoustic_ssl.data.dataset import ACIVWDataset
+from acoustic_ssl.errors import DataError
+from acoustic_ssl.evaluation.localization import auc
+
+__all__ = [
+    "GRID",
+    "PROTOCOLS",
+    "THRESHOLDS",
+    "Annotation",
+    "bootstrap_intervals",
+    "box_ciou",
+    "evaluate_boxes",
+    "gt_map",
+    "prediction_mask",
+    "read_annotations",
+    "score_cious",
+]
+
+GRID = 224  # the benchmarks score on a 224×224 grid
+FLICKR_IMAGE = 256  # Flickr-SoundNet boxes are pixels of a 256×256 image
+THRESHOLDS: tuple[float, ...] = tuple(0.05 * i for i in range(21))
+SUCCESS_AT = 0.5
+PROTOCOLS = ("ez", "lvs")
+FORMATS = ("flickr", "vggss", "csv")
+BOOTSTRAP_RESAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """The boxes of one annotated frame: integer 224-grid coordinates [n, 4] (x0, y0, x1, y1).
+
+    ``kind`` picks the GT map (``flickr``: consensus; else binary union); ``frame_time`` is seconds from the
+    source file's start (None: the clip's middle frame); ``pixel`` marks CSV boxes still in source pixels.
+    """
+
+    clip: str
+    kind: str
+    boxes: np.ndarray
+    frame_time: float | None = None
+    pixel: bool = False
+
+
+# --------------------------------------------------------------------------------------------- annotations
+def _flickr_box(element: ET.Element, path: Path) -> list[int]:
+    named = [element.find(tag) for tag in ("xmin", "ymin", "xmax", "ymax")]
+    fields = named if all(e is not None for e in named) else list(element)[1:5]
+    try:
+        values = [int(str(e.text).strip()) for e in fields]
+    except ValueError as exc:
+        raise DataError(f"{path}: a bbox coordinate is not an integer ({exc})") from exc
+    if len(values) != 4:
+        raise DataError(f"{path}: a bbox needs type, xmin, ymin, xmax, ymax; got {len(values) + 1} fields")
+    return [int(GRID * v / FLICKR_IMAGE) for v in values]
+
+
+def read_flickr_xml(path: str | os.PathLike[str]) -> dict[str, Annotation]:
+    """Flickr-SoundNet annotations: a folder of ``<clip>.xml`` files or one such file."""
+    source = Path(path)
+    files = sorted(source.glob("*.xml")) if source.is_dir() else [source]
+    if not files:
+        raise DataError(f"{source}: no .xml annotation files")
+    result = {}
+    for file in files:
+        try:
+            root = ET.parse(file).getroot()
+        except (OSError, ET.ParseError) as exc:
+            raise DataError(f"{file}: cannot read Flickr-SoundNet XML ({exc})") from exc
+        boxes = [_flickr_box(bbox, file) for person in root for bbox in person if bbox.tag == "bbox"]
+        clip = file.stem
+        result[clip] = Annotation(clip, "flickr", np.asarray(boxes, dtype=np.int64).reshape(-1, 4))
+    return result
+
+
+def read_vggss_json(path: str | os.PathLike[str]) -> dict[str, Annotation]:
+    """VGG-SS annotations: ``[{"file", "class", "bbox": [[x0, y0, x1, y1], ...]}, ...]``, frame fractions."""
+    source = Path(path)
+    try:
+        entries = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{source}: cannot read VGG-SS JSON ({exc})") from exc
+    if not isinstance(entries, list):
+        raise DataError(f"{source}: expected a JSON list of {{file, class, bbox}} objects")
+    result = {}
+    for i, entry in enumerate(entries):
+        try:
+            clip, raw = str(entry["file"]), np.asarray(entry["bbox"], dtype=np.float64).reshape(-1, 4)
+        except (KeyError, TypeError, ValueError) as exc:
+            need = "needs 'file' and 'bbox' [[x0, y0, x1, y1], ...]"
+            raise DataError(f"{source}: entry {i} {need} ({exc})") from exc
+        boxes = (GRID * np.clip(raw, 0.0, 1.0)).astype(np.int64)
+        result[clip] = Annotation(clip, "vggss", boxes)  # one annotation per clip: a repeated file replaces
+    return result
+
+
+def read_box_csv(path: str | os.PathLike[str]) -> dict[str, Annotation]:
+    """CSV ``file,frame_time,x0,y0,x1,y1`` (source pixels); keys ``<file>@<frame_time>``."""
+    source = Path(path)
+    try:
+        rows = list(csv.reader(io.StringIO(source.read_text(encoding="utf-8-sig"))))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{source}: cannot read box CSV ({exc})") from exc
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if rows and rows[0] and rows[0][0].strip().lower() in ("file", "path", "clip"):
+        rows = rows[1:]
+    grouped: dict[tuple[str, float], list[list[float]]] = {}
+    for line, row in enumerate(rows, start=1):
+        if len(row) != 6:
+            raise DataError(f"{source}: row {line}: expected file,frame_time,x0,y0,x1,y1, got {len(row)}")
+        try:
+            key = (row[0].strip(), float(row[1]))
+            box = [float(v) for v in row[2:]]
+        except ValueError as exc:
+            raise DataError(f"{source}: row {line}: frame_time and boxes must be numbers ({exc})") from exc
+        grouped.setdefault(key, []).append(box)
+    if not grouped:
+        raise DataError(f"{source}: no boxes")
+    return {
+        f"{name}@{time:g}": Annotation(name, "csv", np.asarray(boxes), frame_time=time, pixel=True)
+        for (name, time), boxes in grouped.items()
+    }
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """``flickr`` for a folder or .xml, ``vggss`` for .json, ``csv`` for .csv."""
+    source = Path(path)
+    if source.is_dir() or source.suffix.lower() == ".xml":
+        return "flickr"
+    if source.suffix.lower() == ".json":
+        return "vggss"
+    if source.suffix.lower() == ".csv":
+        return "csv"
+    raise DataError(f"{source}: cannot tell the annotation format; pass --boxes-format flickr|vggss|csv")
+
+
+def read_annotations(path: str | os.PathLike[str], fmt: str = "auto") -> dict[str, Annotation]:
+    """Annotations of any of the three formats (``fmt`` = auto, flickr, vggss or csv)."""
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    readers = {"flickr": read_flickr_xml, "vggss": read_vggss_json, "csv": read_box_csv}
+    if fmt not in readers:
+        raise DataError(f"unknown annotation format {fmt!r} (use {', '.join(FORMATS)})")
+    if not Path(path).exists():
+        raise DataError(f"{path}: annotation file not found")
+    return readers[fmt](path)
+
+
+def to_grid(annotation: Annotation, width: int, height: int) -> Annotation:
+    """CSV boxes in source pixels -> 224-grid integers (truncated, clipped to the frame)."""
+    if not annotation.pixel:
+        return annotation
+    if width <= 0 or height <= 0:
+        raise DataError(f"{annotation.clip}: the import index has no frame size for pixel boxes")
+    scale = np.array([GRID / width, GRID / height, GRID / width, GRID / height])
+    boxes = np.clip(annotation.boxes * scale, 0, GRID).astype(np.int64)
+    return Annotation(annotation.clip, annotation.kind, boxes, annotation.frame_time, pixel=False)
+
+
+# -------------------------------------------------------------------------------------------------- scoring
+def gt_map(annotation: Annotation) -> np.ndarray:
+    """224×224 GT map: Flickr's consensus (min(k/2, 1) for k covering boxes), else the binary union."""
+    total = np.zeros((GRID, GRID))
+    for x0, y0, x1, y1 in np.asarray(annotation.boxes, dtype=np.int64).reshape(-1, 4):
+        box = np.zeros((GRID, GRID))
+        box[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = 1.0
+        total += box
+    if annotation.kind == "flickr":
+        return np.minimum(total / 2.0, 1.0)
+    return (total > 0).astype(np.float64)
+
+
+def prediction_mask(heat: np.ndarray, protocol: str = "ez") -> np.ndarray:
+    """Binary 224×224 prediction of a heat map: resize, min–max, median-element threshold (see module doc)."""
+    from acoustic_ssl.evaluation.localization import _interp_matrix, upsample_map
+
+    heat = np.asarray(heat, dtype=np.float64)
+    if heat.ndim != 2:
+        raise ValueError(f"a heat map must be 2-D, got shape {heat.shape}")
+    if protocol == "ez":
+        rows, cols = (_interp_matrix(GRID, n, align_corners=True) for n in heat.shape)
+        up = rows @ heat @ cols.T
+    elif protocol == "lvs":
+        up = upsample_map(heat, (GRID, GRID))
+    else:
+        raise ValueError(f"unknown protocol {protocol!r} (use {', '.join(PROTOCOLS)})")
+    span = up.max() - up.min()
+    if span != 0:
+        up = (up - up.min()) / span
+    threshold = np.sort(up, axis=None)[up.size // 2]
+    return up >= threshold if protocol == "ez" else up > threshold
+
+
+def box_ciou(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Σ_{p∈P} g(p) / (Σ g + #{p ∈ P : g(p) = 0}); 0 for an empty GT and no prediction."""
+    pred = np.asarray(pred, dtype=bool)
+    gt = np.asarray(gt, dtype=np.float64)
+    denom = gt.sum() + np.count_nonzero(pred & (gt == 0))
+    return float(gt[pred].sum() / denom) if denom else 0.0
+
+
+def _rates(cious: np.ndarray) -> np.ndarray:
+    """Success rates (cIoU ≥ τ) at the 21 thresholds; ``cious`` [..., n] -> [..., 21]."""
+    return np.stack([np.mean(cious >= t, axis=-1) for t in THRESHOLDS], axis=-1)
+
+
+def _trapezoid(rates: np.ndarray) -> np.ndarray:
+    """Trapezoidal areas of success curves [..., 21] over the thresholds (``localization.auc``, batched)."""
+    x = np.asarray(THRESHOLDS)
+    return np.sum((x[1:] - x[:-1]) * (rates[..., 1:] + rates[..., :-1]) / 2.0, axis=-1)
+
+
+def score_cious(cious: Sequence[float]) -> dict[str, Any]:
+    """Success at cIoU ≥ 0.5, AUC over the 21 thresholds, mean cIoU, the success curve and n."""
+    values = np.asarray(cious, dtype=np.float64)
+    if values.size == 0:
+        return {"n": 0, "success@0.5": None, "auc": None, "ciou_mean": None, "success_curve": []}
+    rates = _rates(values)
+    return {
+        "n": int(values.size),
+        "success@0.5": float(np.mean(values >= SUCCESS_AT)),
+        "auc": auc(THRESHOLDS, rates),
+        "ciou_mean": float(values.mean()),
+        "success_curve": [float(r) for r in rates],
+    }
+
+
+def bootstrap_intervals(
+    cious: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES, level: float = 0.95, seed: int = 0
+) -> dict[str, list[float]]:
+    """Percentile-bootstrap intervals over clips of success@0.5, AUC and mean cIoU (seeded)."""
+    values = np.asarray(cious, dtype=np.float64)
+    if values.size < 2:
+        return {}
+    idx = np.random.default_rng(seed).integers(0, values.size, (resamples, values.size))
+    sample = values[idx]
+    stats = {
+        "success@0.5": np.mean(sample >= SUCCESS_AT, axis=1),
+        "auc": _trapezoid(_rates(sample)),
+        "ciou_mean": sample.mean(axis=1),
+    }
+    tail = (1.0 - level) / 2.0 * 100.0
+    return {k: [float(np.percentile(v, tail)), float(np.percentile(v, 100.0 - tail))]
+            for k, v in stats.items()}
+
+
+# ------------------------------------------------------------------------------------------ against records
+@dataclass(frozen=True)
+class _Target:
+    """One annotated frame located in the records: its annotation and where the model looks."""
+
+    key: str
+    annotation: Annotation
+    records: tuple[Path, Path]
+    frame: int  # 0..23 within the 2-s sample
+    time: float  # seconds from the clip's start
+
+
+def _clip_lookup(rows: Sequence[Mapping[str, str]]) -> dict[str, Mapping[str, str]]:
+    """Imported clips by clip id, source file name, and source stem (clip id wins)."""
+    lookup: dict[str, Mapping[str, str]] = {}
+    for row in rows:
+        source = Path(row.get("source", ""))
+        for key in (source.stem, source.name):
+            lookup.setdefault(key, row)
+    for row in rows:
+        lookup[row["clip"]] = row
+    return lookup
+
+
+def locate(
+    annotations: Mapping[str, Annotation], records_root: Path
+) -> tuple[list[_Target], list[str], list[str]]:
+    """The annotated frames found among imported clips, the keys not found, and those unusable (a clip
+    shorter than the 2-s sample, or a frame time outside the imported clip)."""
+    from acoustic_ssl.data.layout import FRAMES_PER_SECOND, record_name, video_dir_name
+    from acoustic_ssl.data.video_import import INDEX_FILE, read_index
+
+    rows = [r for r in read_index(records_root) if r.get("status") == "imported"]
+    if not rows:
+        raise DataError(f"{records_root / INDEX_FILE}: no imported clips (run import-video; or --records)")
+    lookup = _clip_lookup(rows)
+    targets, missing, unusable = [], [], []
+    for key, annotation in annotations.items():
+        row = lookup.get(annotation.clip) or lookup.get(Path(annotation.clip).name)
+        if row is None:
+            missing.append(key)
+            continue
+        folder = records_root / video_dir_name(int(row["class"]), int(row["location"]))
+        seconds = sum(1 for _ in folder.glob("Data_*.tfrecord"))
+        if seconds < 2:
+            unusable.append(key)
+            continue
+        if annotation.frame_time is None:
+            frame = seconds * FRAMES_PER_SECOND // 2  # the middle frame
+        else:
+            t = annotation.frame_time - float(row.get("start") or 0.0)
+            frame = round(t * FRAMES_PER_SECOND)
+            if not 0 <= frame < seconds * FRAMES_PER_SECOND:
+                unusable.append(key)
+                continue
+        # the 2-s window with the frame nearest its centre (ties: Python's round, half to even)
+        first = min(max(round(frame / FRAMES_PER_SECOND - 1.0), 0), seconds - 2)
+        width, height = int(float(row.get("width") or 0)), int(float(row.get("height") or 0))
+        targets.append(
+            _Target(
+                key,
+                to_grid(annotation, width, height),
+                (folder / record_name(first + 1), folder / record_name(first + 2)),
+                frame - first * FRAMES_PER_SECOND,
+                frame / FRAMES_PER_SECOND,
+            )
+        )
+    return targets, missing, unusable
+
+
+class AnnotatedFrames(ACIVWDataset):
+    """The 2-s windows of annotated frames; the video input of sample ``i`` is its annotated frame."""
+
+    def __init__(self, targets: Sequence[_Target], **kwargs: Any) -> None:
+        paths = [p for t in targets for p in t.records]
+        super().__init__(paths, mode="inference", total_length=2, sample_length=2, **kwargs)
+        self.annotated = np.array([t.frame for t in targets], dtype=np.int64)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        self.frame_indices = np.full(self.nr_frames, self.annotated[index], dtype=np.int64)
+        return super().__getitem__(index)
+
+
+def attention_maps(
+    checkpoint: str | Path,
+    targets: Sequence[_Target],
+    *,
+    stats_dir: str | Path | None = None,
+    batch_size: int = 8,
+    device: str = "auto",
+    num_workers: int = 0,
+) -> dict[str, np.ndarray]:
+    """The checkpoint's attention map (and a thumbnail) for every annotated frame."""
+    from torch.utils.data import DataLoader
+
+    from acoustic_ssl.device import pick_device
+    from acoustic_ssl.evaluation.extract import extract_from_batches, inference_setup
+
+    setup = inference_setup(checkpoint, stats_dir=stats_dir)
+    nets = setup.objective.networks
+    if setup.objective.audio_role is None or "video" not in nets:
+        raise DataError(f"{checkpoint}: localisation needs audio+video networks (roles: {sorted(nets)})")
+    dataset = AnnotatedFrames(targets, **setup.dataset_options)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    arrays = extract_from_batches(setup.models, loader, nr_frames=setup.nr_frames, sample_length=2,
+                                  energy_maps=False, total=len(loader),
+                                  device=pick_device(device, setting="--device"))
+    return {k: arrays[k] for k in ("attention_map", "thumbnails") if k in arrays}
+
+
+def _records_root(records: str | Path | None, test_list: str | Path | None) -> Path:
+    from acoustic_ssl.data.labels import records_root_of
+
+    if records is not None:
+        return Path(records)
+    root = records_root_of(test_list) if test_list else None
+    if root is None:
+        raise DataError("cannot tell which records the annotations refer to; pass --records IMPORT_OUT")
+    return root
+
+
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def evaluate_boxes(
+    checkpoint: str | Path,
+    boxes: str | Path,
+    out_dir: str | Path,
+    *,
+    fmt: str = "auto",
+    protocol: str = "ez",
+    records: str | Path | None = None,
+    test_list: str | Path | None = None,
+    stats_dir: str | Path | None = None,
+    batch_size: int = 8,
+    device: str = "auto",
+    num_workers: int = 0,
+    overlays: int = 8,
+) -> dict[str, Any]:
+    """Score a checkpoint's attention against box annotations -> ``boxes.json`` and ``boxes_per_clip.csv``.
+
+    ``records`` is the ``import-video`` output holding the annotated clips (default: the root of
+    ``test_list``). The block is also added to ``metrics.json`` (key ``localization_boxes``) when one exists.
+    """
+    from acoustic_ssl.evaluation.localization import save_overlay
+    from acoustic_ssl.io_utils import atomic_path, write_json_atomic
+
+    if protocol not in PROTOCOLS:
+        raise DataError(f"unknown --boxes-protocol {protocol!r} (use {', '.join(PROTOCOLS)})")
+    fmt = detect_format(boxes) if fmt == "auto" else fmt
+    annotations = read_annotations(boxes, fmt)
+    root = _records_root(records, test_list)
+    targets, missing, unusable = locate(annotations, root)
+    if missing:
+        _warn(f"{boxes}: {len(missing)} of {len(annotations)} annotated clips are not in {root} "
+              f"(first: {', '.join(missing[:3])}); scoring the {len(targets)} found")
+    if unusable:
+        _warn(f"{boxes}: {len(unusable)} annotated frames are left out: their clip is shorter than the 2-s "
+              f"sample or the frame time is outside it (first: {unusable[0]})")
+    if not targets:
+        raise DataError(f"{boxes}: none of the {len(annotations)} annotated clips is among {root}'s records")
+    arrays = attention_maps(checkpoint, targets, stats_dir=stats_dir, batch_size=batch_size, device=device,
+                            num_workers=num_workers)
+    if "attention_map" not in arrays:
+        raise DataError(f"{checkpoint}: the networks give no attention map to localise with")
+    cious = [
+        box_ciou(prediction_mask(heat, protocol), gt_map(t.annotation))
+        for heat, t in zip(arrays["attention_map"], targets, strict=True)
+    ]
+    result: dict[str, Any] = {
+        "format": fmt, "protocol": protocol, "annotations": str(boxes), "records": str(root),
+        "annotated": len(annotations), "missing": len(missing), "unusable": len(unusable),
+        **score_cious(cious), "interval95": bootstrap_intervals(cious),
+        "thresholds": [float(t) for t in THRESHOLDS],
+    }
+    out = Path(out_dir)
+    write_json_atomic(out / "boxes.json", result)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["key", "clip", "frame_time_in_clip", "ciou"])
+    for t, c in zip(targets, cious, strict=True):
+        writer.writerow([t.key, t.annotation.clip, f"{t.time:g}", f"{c:.6f}"])
+    with atomic_path(out / "boxes_per_clip.csv") as tmp:
+        tmp.write_text(text.getvalue(), encoding="utf-8")
+    if "thumbnails" in arrays and overlays > 0:
+        for i in np.unique(np.linspace(0, len(targets) - 1, min(overlays, len(targets))).astype(int)):
+            save_overlay(out / "localization_boxes" / f"attention_{i:05d}.png", arrays["thumbnails"][i],
+                         arrays["attention_map"][i], targets[i].annotation.boxes,
+                         title=f"{targets[i].key} · cIoU {cious[i]:.2f}", frame_size=(GRID, GRID))
+    metrics_path = out / "metrics.json"
+    if metrics_path.is_file():
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        metrics["localization_boxes"] = result
+        write_json_atomic(metrics_path, metrics)
+    return result
