@@ -1,52 +1,21 @@
-"""Files made by the imaging CLI: ``Data_%d.mat`` acoustic images, and energy overlays on video frames."""
+"""Energy overlays of acoustic images on video frames (``acoustic-ssl show``)."""
 
 from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from acoustic_ssl.data.layout import FRAMES_PER_SECOND, GROUND_TRUTH_FILE, MFCC_DIR, VIDEO_DIR
 from acoustic_ssl.data.raw import read_bmp, read_mfcc_mat
-from acoustic_ssl.data.raw_writer import write_mfcc_mat
 from acoustic_ssl.errors import DataError
-from acoustic_ssl.imaging.beamform import Beamformer
 from acoustic_ssl.imaging.geometry import PinholeCamera, stored_to_video
-from acoustic_ssl.imaging.mfcc import mfcc_to_energy, power_to_mfcc
-from acoustic_ssl.imaging.sources import FrameSource
+from acoustic_ssl.imaging.mfcc import mfcc_to_energy
 from acoustic_ssl.io_utils import atomic_path, progress
 
 GIF_SCALE = 0.5  # GIF frames are downscaled so a long video stays a reasonable file (and fits in memory)
-
-
-def _beamformed(
-    beamformer: Beamformer, source: FrameSource, full: bool
-) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-    """``(mfcc image, 512-bin power or None)`` per frame, beamformed batch by batch."""
-    for batch in source.batches():
-        if full:
-            power = beamformer.power(batch)
-            yield from zip(power_to_mfcc(power, beamformer.sample_rate), power, strict=True)
-        else:
-            for image in beamformer.images(batch):
-                yield image, None
-
-
-def write_acoustic_images(
-    beamformer: Beamformer, source: FrameSource, out_dir: Path, full_dtype: str | None = None
-) -> int:
-    """Beamform every frame of ``source`` into ``out_dir/Data_%d.mat`` (+ ``full/Power_%d.npy`` if asked)."""
-    results = progress(_beamformed(beamformer, source, full_dtype is not None), desc="beamform",
-                       total=len(source.numbers), unit="frame")
-    for number, (image, power) in zip(source.numbers, results, strict=True):
-        write_mfcc_mat(out_dir / f"Data_{number}.mat", image)
-        if power is not None:
-            with atomic_path(out_dir / "full" / f"Power_{number}.npy") as tmp, open(tmp, "wb") as handle:
-                np.save(handle, power.astype(full_dtype))
-    return len(source.numbers)
 
 
 def parse_frames(spec: str) -> list[int]:

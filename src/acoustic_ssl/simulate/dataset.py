@@ -59,8 +59,10 @@ def _state(write_images: bool) -> dict[str, Any]:
         _WORKER_STATE["camera"] = PinholeCamera()
     if write_images and "beamformer" not in _WORKER_STATE:
         from acoustic_ssl.imaging.beamform import Beamformer
+        from acoustic_ssl.imaging.setup import ImagingSetup
 
-        _WORKER_STATE["beamformer"] = Beamformer(_WORKER_STATE["geometry"], _WORKER_STATE["camera"])
+        setup = ImagingSetup(_WORKER_STATE["geometry"], _WORKER_STATE["camera"])
+        _WORKER_STATE["beamformer"] = Beamformer(setup)
     return _WORKER_STATE
 
 
