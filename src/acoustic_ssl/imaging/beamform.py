@@ -155,7 +155,7 @@ class Beamformer:
     >>> frames = np.cos(2 * np.pi * 3000.0 * (t[None, :] + lead[:, None]))  # (128, 1024): 3 kHz tone
     >>> beamformer = Beamformer(setup)
     >>> power = beamformer.power(frames)  # (1, rows, cols, bins), squared sample units
-    >>> power.shape, setup.frequencies_hz[250]
+    >>> power.shape, float(setup.frequencies_hz[250])
     ((1, 9, 12, 512), 3000.0)
     >>> peak = np.unravel_index(power[0, :, :, 250].argmax(), (9, 12))
     >>> [int(i) for i in peak] == [int(i) for i in setup.camera.pixel_to_cell(400.0, 150.0, 9, 12)]

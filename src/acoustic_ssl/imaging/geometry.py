@@ -61,7 +61,7 @@ class ArrayGeometry:
     --------
     >>> geometry = ArrayGeometry.default()
     >>> geometry.num_mics, round(geometry.aperture, 3)
-    (128, 0.474)
+    (128, 0.482)
     >>> geometry.without([79, 105]).num_mics
     126
     """
@@ -325,8 +325,8 @@ class PinholeCamera:
     def back_project(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         """3-D points (..., 3) at depth ``z`` (m) seen at video pixels ``(x, y)``."""
         (cx, cy), fx, fy = self.principal_point, self.focal_px, self.focal_y_px
-        z = np.asarray(z, dtype=np.float64)
-        return np.stack([(np.asarray(x) - cx) * z / fx, (np.asarray(y) - cy) * z / fy, z], axis=-1)
+        x, y, z = np.broadcast_arrays(np.asarray(x, float), np.asarray(y, float), np.asarray(z, float))
+        return np.stack([(x - cx) * z / fx, (y - cy) * z / fy, z], axis=-1)
 
     def grid_directions(self, rows: int = GRID_ROWS, cols: int = GRID_COLS) -> np.ndarray:
         """Unit vectors (rows, cols, 3) of the cell centres, in the STORED (180°-rotated) orientation."""

@@ -74,12 +74,12 @@ class ImagingSetup:
     Examples
     --------
     >>> setup = ImagingSetup(ArrayGeometry.default())
-    >>> setup.n_fft, setup.hop, setup.num_bins, setup.frequencies_hz[1]
+    >>> setup.n_fft, setup.hop, setup.num_bins, float(setup.frequencies_hz[1])  # Hz
     (1024, 1024, 512, 12.0)
     >>> wideband = ImagingSetup(ArrayGeometry.default(), sample_rate=48000, frame_length=2048, hop=1024,
     ...                         rows=18, cols=24, drop_mics=(79, 105))
     >>> wideband.num_bins, wideband.num_active_mics, round(wideband.frames_per_second, 3)
-    (273, 126, 46.875)
+    (274, 126, 46.875)
     """
 
     geometry: ArrayGeometry
