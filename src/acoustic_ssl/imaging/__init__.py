@@ -1,5 +1,5 @@
-"""Acoustic imaging for any microphone array: geometry and camera (``geometry``), the imaging parameters in one
-frozen object (``setup``), delay-and-sum beamforming into per-pixel power and MFCC (``beamform``, ``mfcc``),
+"""Acoustic imaging for any microphone array: geometry and camera (``geometry``), the imaging parameters in
+one frozen object (``setup``), delay-and-sum beamforming into per-pixel power and MFCC (``beamform``, ``mfcc``),
 recordings and output files (``sources``, ``output``), and the ``beamform`` / ``show`` commands (``cli``,
 ``render``).
 
