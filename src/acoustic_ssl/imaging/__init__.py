@@ -1,10 +1,10 @@
-"""Acoustic imaging for any microphone array: geometry and camera (``geometry``), the imaging parameters in
-one frozen object (``setup``), delay-and-sum beamforming into per-pixel power and MFCC (``beamform``, ``mfcc``),
-recordings and output files (``sources``, ``output``), and the ``beamform`` / ``show`` commands (``cli``,
-``render``).
+"""Acoustic imaging for any microphone array: geometry and camera (``geometry``), the imaging parameters
+in one frozen object (``setup``), delay-and-sum beamforming into per-pixel power and MFCC (``beamform``,
+``mfcc``), recordings and output files (``sources``, ``output``), and the ``beamform`` / ``show`` commands
+(``cli``, ``render``).
 
-The public classes are importable from here; they load lazily so that ``acoustic-ssl --help`` does not import
-torch:
+The public classes are importable from here; they load lazily so that ``acoustic-ssl --help`` does not
+import torch:
 
 >>> from acoustic_ssl.imaging import ArrayGeometry, Beamformer, ImagingSetup, PinholeCamera
 >>> setup = ImagingSetup(ArrayGeometry.default(), PinholeCamera(), rows=36, cols=48)
