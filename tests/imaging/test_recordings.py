@@ -60,8 +60,23 @@ def test_hdf5_time_data_with_overlapping_frames_and_a_coarse_grid(tmp_path: Path
         handle.create_dataset("time_data", data=samples.astype(np.float32))
         handle["time_data"].attrs["sample_freq"] = 48000.0
     out = tmp_path / "images.h5"
-    args = ["beamform", str(tmp_path / "recording.h5"), str(out), "--geometry", str(tmp_path / "array.xml"),
-            "--frame-length", "2048", "--hop", "1024", "--n-fft", "4096", "--grid", "18x24", "--fmax", "8000"]
+    args = [
+        "beamform",
+        str(tmp_path / "recording.h5"),
+        str(out),
+        "--geometry",
+        str(tmp_path / "array.xml"),
+        "--frame-length",
+        "2048",
+        "--hop",
+        "1024",
+        "--n-fft",
+        "4096",
+        "--grid",
+        "18x24",
+        "--fmax",
+        "8000",
+    ]
     assert main(args) == 0
     with open_stack(out) as (images, meta, numbers):
         images = images[()]
@@ -81,9 +96,25 @@ def test_48_khz_16_channel_wav_to_a_power_stack(tmp_path: Path, capsys: pytest.C
     samples = far_source(geometry, camera.pixel_rays(*SOURCE_PIXEL), 48000.0, 0.4, seed=1)
     soundfile.write(tmp_path / "recording.wav", samples.astype(np.float32), 48000, subtype="FLOAT")
     out = tmp_path / "images.npz"
-    args = ["beamform", str(tmp_path / "recording.wav"), str(out), "--geometry", str(tmp_path / "array.csv"),
-            "--camera", str(tmp_path / "camera.json"), "--frame-length", "4096", "--stride", "32",
-            "--fmin", "1000", "--fmax", "6000", "--features", "power"]
+    args = [
+        "beamform",
+        str(tmp_path / "recording.wav"),
+        str(out),
+        "--geometry",
+        str(tmp_path / "array.csv"),
+        "--camera",
+        str(tmp_path / "camera.json"),
+        "--frame-length",
+        "4096",
+        "--stride",
+        "32",
+        "--fmin",
+        "1000",
+        "--fmax",
+        "6000",
+        "--features",
+        "power",
+    ]
     assert main(args) == 0
     assert "48000 Hz" in capsys.readouterr().out
     with np.load(out) as stack:
@@ -105,8 +136,15 @@ def test_every_sample_rate_from_8_to_96_khz(
     samples = far_source(geometry, camera.pixel_rays(*SOURCE_PIXEL), float(rate), 2048 / rate * 2, seed=rate)
     soundfile.write(tmp_path / "r.wav", samples.astype(np.float32), rate, subtype="FLOAT")
     out = tmp_path / "images"
-    args = ["beamform", str(tmp_path / "r.wav"), str(out), "--geometry", str(tmp_path / "array.csv"),
-            "--sample-rate", str(rate)]
+    args = [
+        "beamform",
+        str(tmp_path / "r.wav"),
+        str(out),
+        "--geometry",
+        str(tmp_path / "array.csv"),
+        "--sample-rate",
+        str(rate),
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     meta = json.loads((out / "imaging.json").read_text())
@@ -167,3 +205,78 @@ def test_streaming_a_long_recording_keeps_memory_bounded(tmp_path: Path) -> None
     with np.load(tmp_path / "images.npz") as stack:
         assert stack["images"].shape == (count, 6, 8, 12)
         assert np.isfinite(stack["images"][-1]).all()
+
+
+def _write_video(path: Path, count: int, fps: int, size: tuple[int, int]) -> None:
+    """An MP4 whose frame k is uniformly grey level 10 k (so the frame shown can be identified)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for k in range(count):
+            frame = np.full((size[1], size[0], 3), 10 * k, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def test_show_overlays_a_stack_on_the_users_video_file_and_frames(tmp_path: Path) -> None:
+    from PIL import Image
+
+    geometry, camera = small_array(), PinholeCamera(width=320, height=240)
+    samples = far_source(geometry, camera.pixel_rays(235.0, 75.0), 24000.0, 0.5)  # pixel (470, 150) / 2
+    soundfile.write(tmp_path / "r.wav", samples.astype(np.float32), 24000, subtype="FLOAT")
+    setup = ImagingSetup(geometry, camera, rows=12, cols=16, sample_rate=24000.0, frame_length=2000)
+    assert beamform_recording(open_recording(tmp_path / "r.wav"), setup, tmp_path / "images.h5") == 6
+    _write_video(tmp_path / "video.mp4", count=20, fps=25, size=(320, 240))
+    out = tmp_path / "overlay"
+    args = [
+        "show",
+        str(tmp_path / "images.h5"),
+        "--video",
+        str(tmp_path / "video.mp4"),
+        "--out",
+        str(out),
+        "--mp4",
+        "--alpha",
+        "1.0",
+    ]
+    assert main(args) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == [f"overlay_{k:06d}.png" for k in range(1, 7)]
+    assert (out / "overlay.mp4").stat().st_size > 0
+    image = np.asarray(Image.open(out / "overlay_000003.png")).astype(float)
+    hot = np.unravel_index(np.argmax(image.sum(-1)), image.shape[:2])  # inferno's brightest: the source
+    assert abs(hot[1] - 235.0) < 25 and abs(hot[0] - 75.0) < 25
+    # with no energy layer the video shows through: image k is centred at (k - 0.5) * 2000 / 24000 s, so
+    # at 25 fps images 1..6 show video frames 1, 3, 5, 7, 9, 11 (grey 10 k)
+    assert main([*args[:4], "--alpha", "0", "--out", str(tmp_path / "plain")]) == 0
+    greys = [np.asarray(Image.open(tmp_path / "plain" / f"overlay_{k:06d}.png")).mean() for k in range(1, 7)]
+    np.testing.assert_allclose(greys, [10, 30, 50, 70, 90, 110], atol=6)  # MPEG-4 is lossy
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for k in range(10):
+        Image.fromarray(np.full((240, 320, 3), 20 * k, np.uint8)).save(frames / f"frame_{k:03d}.png")
+    assert (
+        main(
+            [
+                "show",
+                str(tmp_path / "images.h5"),
+                "--video",
+                str(frames),
+                "--fps",
+                "10",
+                "--out",
+                str(tmp_path / "o2"),
+                "--frames",
+                "1-2",
+            ]
+        )
+        == 0
+    )
+    assert len(list((tmp_path / "o2").glob("*.png"))) == 2
+    assert (
+        main(["show", str(tmp_path / "images.h5"), "--video", str(frames), "--fps", "1", "--offset", "20"])
+        == 2
+    )

@@ -35,14 +35,21 @@ Frequencies: FFT bins from --fmin to --fmax (and below Nyquist) are beamformed; 
 """
 
 SHOW_HELP = """\
-Render acoustic energy over the frames of a raw video folder (video/I_%06d.bmp + MFCC_Image/Data_%d.mat).
+Render acoustic energy over video frames: PNG per frame, optionally an animated GIF and an MP4.
 
-The stored MFCC image is rotated to video orientation, turned into energy (inverse MFCC: lifter, inverse
-DCT, exp, sum over mel bands), normalised per frame to its min..max range, upsampled to the frame and
-blended with a matplotlib colormap (opacity alpha x normalised energy). If the folder has ground_truth.csv
-(frame,source_id,class,x,y,distance_m,on_screen; frame 1-based like the file names, x/y pixels of the
-reference camera, scaled to the frame size), on-screen sources are marked with a white circle.
-Writes OUT/overlay_%06d.png and, with --gif, OUT/overlay.gif (12 frames per second).
+Two inputs:
+  - a raw video folder (video/I_%06d.bmp + MFCC_Image/Data_%d.mat, as ACIVW and the simulator write them);
+    if it has ground_truth.csv (frame,source_id,class,x,y,distance_m,on_screen; frame 1-based like the file
+    names, x/y pixels of the reference camera, scaled to the frame size), on-screen sources are circled;
+  - acoustic images written by `acoustic-ssl beamform` (a Data_%d.mat folder or an .h5/.npz stack) with
+    --video: your own video file (anything FFmpeg reads, via PyAV) or a folder of frames (PNG/JPEG/BMP,
+    sorted by name, at --fps). Each image is drawn over the frame on screen at the image's centre time;
+    --offset says where the recording starts on the video's clock.
+
+The stored image is rotated to video orientation, turned into energy (MFCC: inverse lifter and DCT, exp, sum
+over mel bands; power stacks: sum over bins), normalised per frame to its min..max range, upsampled to the
+frame and blended with a matplotlib colormap (opacity alpha x normalised energy).
+Writes OUT/overlay_%06d.png and, with --gif / --mp4, OUT/overlay.gif / OUT/overlay.mp4 at the image rate.
 """
 
 
@@ -156,26 +163,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     show = subparsers.add_parser(
         "show",
-        help="overlay acoustic energy on the video frames (PNG, optional GIF)",
+        help="overlay acoustic energy on video frames, the simulator's or your own video (PNG, GIF, MP4)",
         description=SHOW_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    show.add_argument("video_dir", type=Path, help="raw video folder with video/ and MFCC_Image/")
-    show.add_argument("--out", type=Path, default=None, help="output folder (default VIDEO_DIR/overlay)")
     show.add_argument(
-        "--frames",
+        "images",
+        type=Path,
+        help="raw video folder, or acoustic images (Data_%%d.mat folder, .h5/.npz) with --video",
+    )
+    show.add_argument("--video", type=Path, default=None, help="your video file or folder of frames")
+    show.add_argument(
+        "--fps",
+        type=float,
         default=None,
-        help="1-based frames, e.g. '1,5,10-20' (default: every frame with image and .mat)",
+        help="frame rate of a --video frame folder (default: one frame per acoustic image)",
+    )
+    show.add_argument(
+        "--offset",
+        type=float,
+        default=0.0,
+        help="seconds on the video's clock at which the recording starts (default 0)",
+    )
+    show.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default IMAGES/overlay, or IMAGES_overlay next to a stack file)",
+    )
+    show.add_argument(
+        "--frames", default=None, help="1-based frames, e.g. '1,5,10-20' (default: every frame with an image)"
     )
     show.add_argument("--gif", action="store_true", help="also write an animated overlay.gif")
+    show.add_argument("--mp4", action="store_true", help="also write overlay.mp4 (MPEG-4 via PyAV)")
     show.add_argument("--cmap", default="inferno", help="matplotlib colormap (default inferno)")
     show.add_argument("--alpha", type=float, default=0.5, help="opacity of the energy layer (default 0.5)")
     show.add_argument(
         "--camera",
         type=Path,
         default=None,
-        help="camera JSON whose pixels ground_truth.csv uses (default: camera.json two folders "
-        "up, as the simulator writes it, else 640x480)",
+        help="raw folders: camera JSON whose pixels ground_truth.csv uses (default: camera.json "
+        "two folders up, as the simulator writes it, else 640x480)",
     )
     show.set_defaults(func=run_show)
 
@@ -223,21 +251,42 @@ def run_beamform(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     from acoustic_ssl.imaging.geometry import PinholeCamera
-    from acoustic_ssl.imaging.render import render_overlays
+    from acoustic_ssl.imaging.render import render_overlays, render_video_overlays
 
     if not 0.0 <= args.alpha <= 1.0:
         raise DataError(f"--alpha must be within 0..1, got {args.alpha}")
-    camera_file = args.camera or args.video_dir.resolve().parent.parent / "camera.json"
-    camera = PinholeCamera.load(camera_file) if args.camera or camera_file.is_file() else None
-    out_dir = args.out or args.video_dir / "overlay"
-    written = render_overlays(
-        args.video_dir,
-        out_dir,
-        frames=args.frames,
-        gif=args.gif,
-        cmap=args.cmap,
-        alpha=args.alpha,
-        camera=camera,
-    )
+    images = args.images
+    if args.video is not None:
+        out_dir = args.out or (
+            images / "overlay" if images.is_dir() else images.with_name(images.stem + "_overlay")
+        )
+        written = render_video_overlays(
+            images,
+            args.video,
+            out_dir,
+            frames=args.frames,
+            fps=args.fps,
+            offset_s=args.offset,
+            gif=args.gif,
+            mp4=args.mp4,
+            cmap=args.cmap,
+            alpha=args.alpha,
+        )
+    else:
+        if not images.is_dir():
+            raise DataError(f"{images}: not a raw video folder; acoustic images need --video YOUR_VIDEO")
+        camera_file = args.camera or images.resolve().parent.parent / "camera.json"
+        camera = PinholeCamera.load(camera_file) if args.camera or camera_file.is_file() else None
+        out_dir = args.out or images / "overlay"
+        written = render_overlays(
+            images,
+            out_dir,
+            frames=args.frames,
+            gif=args.gif,
+            cmap=args.cmap,
+            alpha=args.alpha,
+            camera=camera,
+            mp4=args.mp4,
+        )
     print(f"wrote {len(written)} overlays to {out_dir}")
     return 0
