@@ -4,14 +4,17 @@ Workload: the demo's videos (all 10 classes, 2-s videos, 240 × 320 frames, 20 d
 of them per class. Two measurements in one run:
 
 1. **Speed**: ``simulate_dataset`` with ``--workers`` processes (default 2, the demo's); the real-time factor
-   is seconds of audio written per second of wall-clock time (the one-time steering precompute of each worker
-   is included, as a user pays it).
-2. **Profile**: the same videos once more in this process (one worker, one thread), with the time spent in
-   each stage: scene drawing (placement and procedural sounds), source propagation (fractional-delay rendering
-   of every source at every microphone, and its one-off 8× upsampling), diffuse noise, sensor noise and
-   quantisation, beamforming (power + MFCC), sprite rendering (backgrounds, sprites, frame finishing) and file
-   writing. Stages are timed by wrapping the simulator's functions, so the shares sum to the profiled total
-   up to the loop overhead ("other").
+   ``simulate_realtime_factor`` is seconds of audio written per second of wall-clock time (the one-time
+   steering precompute of each worker is included, as a user pays it). On a shared machine the wall clock
+   also counts other people's jobs, so the CPU time of the workers is measured as well:
+   ``cpu_realtime_factor`` = audio seconds / (worker CPU seconds / workers), what the same cores achieve
+   when they are free.
+2. **Profile**: the same videos once more in this process (one worker, one thread), with the CPU time spent
+   in each stage: scene drawing (placement and procedural sounds), source propagation (fractional-delay
+   rendering of every source at every microphone, and its one-off 8× upsampling), diffuse noise, sensor noise
+   and quantisation, beamforming (power + MFCC), sprite rendering (backgrounds, sprites, frame finishing) and
+   file writing. Stages are timed by wrapping the simulator's functions, so the shares sum to the profiled
+   total up to the loop overhead ("other").
 
 Timings depend on the machine's load: the script prints ``os.getloadavg()`` beside them.
 Last line: one JSON object with ``simulate_realtime_factor`` (and the profile shares).
@@ -23,6 +26,7 @@ import argparse
 import functools
 import json
 import os
+import resource
 import tempfile
 import time
 from collections import defaultdict
@@ -40,9 +44,10 @@ from acoustic_ssl.simulate import dataset, propagation, render, scene
 SECONDS, FRAME_SIZE, SNR_DB = 2, (240, 320), 20.0
 
 
-def simulate(out: Path, videos_per_class: int, seed: int, workers: int) -> float:
-    """Wall-clock seconds to simulate the workload into ``out``."""
-    start = time.perf_counter()
+def simulate(out: Path, videos_per_class: int, seed: int, workers: int) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (this process and its finished worker processes) to simulate into
+    ``out``."""
+    start, cpu = time.perf_counter(), _cpu_seconds()
     dataset.simulate_dataset(
         out,
         videos_per_class=videos_per_class,
@@ -52,22 +57,27 @@ def simulate(out: Path, videos_per_class: int, seed: int, workers: int) -> float
         frame_size=FRAME_SIZE,
         workers=workers,
     )
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu_seconds() - cpu
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 class StageTimer:
-    """Accumulates exclusive wall time per stage for wrapped functions (nested stages are subtracted)."""
+    """Accumulates exclusive CPU time per stage for wrapped functions (nested stages are subtracted)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self._stack: list[list[float]] = []
 
     def _enter(self) -> None:
-        self._stack.append([time.perf_counter(), 0.0])
+        self._stack.append([time.process_time(), 0.0])
 
     def _leave(self, stage: str) -> None:
         start, inner = self._stack.pop()
-        elapsed = time.perf_counter() - start
+        elapsed = time.process_time() - start
         self.seconds[stage] += elapsed - inner
         if self._stack:
             self._stack[-1][1] += elapsed
@@ -105,7 +115,8 @@ class StageTimer:
 
 
 def profile(out: Path, videos_per_class: int, seed: int) -> tuple[float, dict[str, float]]:
-    """Total seconds and exclusive seconds per stage of a one-worker, one-thread run in this process."""
+    """Total CPU seconds and exclusive CPU seconds per stage of a one-worker, one-thread run in this
+    process."""
     timer = StageTimer()
     timer.wrap(scene, "make_scene", "scene and sounds")
     timer.wrap(propagation.PointSource, "__init__", "source propagation")
@@ -123,7 +134,7 @@ def profile(out: Path, videos_per_class: int, seed: int) -> tuple[float, dict[st
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        total = simulate(out, videos_per_class, seed, workers=1)
+        _, total = simulate(out, videos_per_class, seed, workers=1)
     finally:
         torch.set_num_threads(threads)
     stages = dict(timer.seconds)
@@ -141,30 +152,37 @@ def main() -> None:
     audio_seconds = 10 * args.videos_per_class * SECONDS
     with tempfile.TemporaryDirectory() as tmp:
         load_before = os.getloadavg()[0]
-        wall = simulate(Path(tmp) / "speed", args.videos_per_class, args.seed, args.workers)
-        factor = audio_seconds / wall
+        wall, cpu = simulate(Path(tmp) / "speed", args.videos_per_class, args.seed, args.workers)
+        factor, cpu_factor = audio_seconds / wall, audio_seconds / (cpu / args.workers)
         print(
             f"{audio_seconds} s of audio ({args.videos_per_class} x 10 classes x {SECONDS} s, frames "
-            f"{FRAME_SIZE[0]}x{FRAME_SIZE[1]}) with {args.workers} workers: {wall:.1f} s wall, "
-            f"{factor:.2f}x real time (load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after)"
+            f"{FRAME_SIZE[0]}x{FRAME_SIZE[1]}) with {args.workers} workers: {wall:.1f} s wall ({factor:.2f}x "
+            f"real time), {cpu:.1f} CPU-s ({cpu_factor:.2f}x real time on {args.workers} free cores); load "
+            f"average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
         )
         result: dict[str, Any] = {
             "audio_seconds": audio_seconds,
             "workers": args.workers,
             "wall_seconds": round(wall, 2),
+            "cpu_seconds": round(cpu, 2),
+            "cpu_realtime_factor": round(cpu_factor, 2),
+            "load_average": round(load_before, 2),
         }
         if not args.no_profile:
             total, stages = profile(Path(tmp) / "profile", args.videos_per_class, args.seed + 1)
             print(
-                f"profile, one worker and one thread: {total:.1f} s ({audio_seconds / total:.2f}x real time)"
+                f"profile, one worker and one thread: {total:.1f} CPU-s "
+                f"({audio_seconds / total:.2f}x real time)"
             )
             for stage, seconds in sorted(stages.items(), key=lambda item: -item[1]):
                 print(
                     f"  {stage:32s} {seconds:7.2f} s  {100 * seconds / total:5.1f} %  "
                     f"{1000 * seconds / audio_seconds:6.1f} ms per audio second"
                 )
-            result["profile_one_worker_seconds"] = round(total, 2)
-            result["profile_share"] = {k: round(v / total, 3) for k, v in stages.items()}
+            result["profile_cpu_seconds"] = round(total, 2)
+            result["profile_ms_per_audio_second"] = {
+                k: round(1000 * v / audio_seconds, 1) for k, v in stages.items()
+            }
     result["simulate_realtime_factor"] = round(factor, 2)
     print(json.dumps(result, sort_keys=True))
 

@@ -22,6 +22,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from acoustic_ssl.data.layout import FRAMES_PER_SECOND, GROUND_TRUTH_FILE, SAMPLES_PER_FRAME, audio_frame_path
@@ -52,13 +53,14 @@ def microphone_frames(scene: Scene, mic_positions: np.ndarray):  # -> Iterator[n
     """Yield the int32 (M, 1024) audio frames of the scene, in order."""
     sources = [PointSource(s.signal, s.lead, s.trajectory, s.gain) for s in scene.sources]
     diffuse = DiffuseNoise(mic_positions, scene.noise_rng, tilt_db_per_octave=scene.diffuse_tilt_db)
+    sensor = torch.Generator().manual_seed(int(scene.noise_rng.integers(2**62)))  # 3x numpy's normals
     for k in range(scene.num_frames):
         first = k * SAMPLES_PER_FRAME
         pressure = sources[0].render(mic_positions, first)
         for source in sources[1:]:
             pressure += source.render(mic_positions, first)
         pressure += scene.diffuse_std * diffuse.next_frame()
-        pressure += scene.sensor_std * scene.noise_rng.standard_normal(pressure.shape)
+        pressure += scene.sensor_std * torch.randn(pressure.shape, generator=sensor).numpy()
         yield quantise(pressure)
 
 
@@ -151,7 +153,7 @@ def render_video(
             write_dc(audio_frame_path(video_dir, k + 1), audio)
             continue
         block.append(audio)
-        if len(block) == FRAMES_PER_SECOND or k == scene.num_frames - 1:
+        if len(block) == beamformer.frame_batch or k == scene.num_frames - 1:  # batches amortise the steering
             images = beamformer.images(np.stack(block).astype(np.float64))
             first = k + 1 - len(block)
             for j, (frame_audio, image) in enumerate(zip(block, images, strict=True)):
