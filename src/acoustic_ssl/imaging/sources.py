@@ -109,25 +109,37 @@ def frame_batches(recording: Recording, setup: ImagingSetup, batch: int = 48) ->
         yield np.ascontiguousarray(windows[:n])
 
 
-def _dc_recording(folder: Path) -> Recording:
-    from acoustic_ssl.data.raw import read_dc
+def _read_dc(path: Path, channels: int) -> np.ndarray:
+    """One frame (channels, 1024) int32: sample-interleaved int32 on disk, as the DualCam writes 128
+    channels."""
+    try:
+        data = np.fromfile(path, dtype="<i4")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read audio frame ({exc.strerror})") from exc
+    if data.size != channels * SAMPLES_PER_FRAME:
+        raise DataError(f"{path}: audio frame has {data.size} int32 values, expected {channels} x 1024")
+    return data.reshape((channels, SAMPLES_PER_FRAME), order="F")
 
+
+def _dc_recording(folder: Path) -> Recording:
     if not any(_DC_NAME.match(p.name) for p in folder.iterdir()) and (folder / AUDIO_DIR).is_dir():
         folder = folder / AUDIO_DIR
     files = sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := _DC_NAME.match(p.name)))
     if not files:
         raise DataError(f"{folder}: no A_%06d.dc frames found")
+    size = files[0][1].stat().st_size  # 128 x 1024 int32 for the DualCam; M x 1024 for a simulated M-mic one
+    channels = size // (4 * SAMPLES_PER_FRAME) if size % (4 * SAMPLES_PER_FRAME) == 0 and size else NUM_MICS
 
     def read(start: int, count: int) -> np.ndarray:
         first, last = start // SAMPLES_PER_FRAME, (start + count - 1) // SAMPLES_PER_FRAME
-        samples = np.concatenate([read_dc(files[k][1]) for k in range(first, last + 1)], axis=1)
+        samples = np.concatenate([_read_dc(files[k][1], channels) for k in range(first, last + 1)], axis=1)
         offset = start - first * SAMPLES_PER_FRAME
         return samples[:, offset : offset + count].T.astype(np.float32)
 
     return Recording(
         folder,
         ".dc frames",
-        NUM_MICS,
+        channels,
         len(files) * SAMPLES_PER_FRAME,
         float(SENSOR_SAMPLE_RATE),
         read,

@@ -36,6 +36,7 @@ from acoustic_ssl.simulate.scene import FULL_SCALE, Scene
 from acoustic_ssl.simulate.sprites import Appearance, draw_sprite, finish_frame, make_background
 
 GROUND_TRUTH_HEADER = "frame,source_id,class,x,y,distance_m,on_screen"
+CLIP_COLUMNS = ",clip,clip_start_s"  # appended with --sounds: the user clip of each source ("" = procedural)
 INT_MAX = int(FULL_SCALE) - 1
 
 
@@ -54,11 +55,19 @@ def microphone_frames(scene: Scene, mic_positions: np.ndarray):  # -> Iterator[n
     sources = [PointSource(s.signal, s.lead, s.trajectory, s.gain) for s in scene.sources]
     diffuse = DiffuseNoise(mic_positions, scene.noise_rng, tilt_db_per_octave=scene.diffuse_tilt_db)
     sensor = torch.Generator().manual_seed(int(scene.noise_rng.integers(2**62)))  # 3x numpy's normals
+    reverberation = None
+    if scene.room is not None:
+        from acoustic_ssl.simulate.room import Reverberation
+
+        signals = [(s.signal, s.lead, s.trajectory, s.gain) for s in scene.sources]
+        reverberation = Reverberation(scene.room, mic_positions, signals, scene.num_frames, scene.room_rng)
     for k in range(scene.num_frames):
         first = k * SAMPLES_PER_FRAME
         pressure = sources[0].render(mic_positions, first)
         for source in sources[1:]:
             pressure += source.render(mic_positions, first)
+        if reverberation is not None:
+            pressure += reverberation.next_frame()
         pressure += scene.diffuse_std * diffuse.next_frame()
         pressure += scene.sensor_std * torch.randn(pressure.shape, generator=sensor).numpy()
         yield quantise(pressure)
@@ -85,8 +94,13 @@ def ground_truth_rows(scene: Scene, camera: PinholeCamera) -> list[str]:
             rows.append(
                 f"{k + 1},{source.source_id},{source.class_index},{pixels[k, 0]:.2f},{pixels[k, 1]:.2f},"
                 f"{distance[k]:.3f},{int(inside[k])}"
+                + (f",{_csv_field(source.clip)},{source.clip_start_s:.3f}" if scene.uses_clips else "")
             )
     return rows
+
+
+def _csv_field(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
 
 
 class FrameRenderer:
@@ -162,4 +176,5 @@ def render_video(
             block = []
     write_video_time(video_dir, math.floor(scene.num_frames / FRAMES_PER_SECOND))
     rows = ground_truth_rows(scene, camera)
-    write_text_atomic(video_dir / GROUND_TRUTH_FILE, "\n".join([GROUND_TRUTH_HEADER, *rows]) + "\n")
+    header = GROUND_TRUTH_HEADER + (CLIP_COLUMNS if scene.uses_clips else "")
+    write_text_atomic(video_dir / GROUND_TRUTH_FILE, "\n".join([header, *rows]) + "\n")
