@@ -57,6 +57,7 @@ from acoustic_ssl.imaging.setup import SPEED_OF_SOUND, ImagingSetup
 
 __all__ = ["SPEED_OF_SOUND", "Beamformer", "analysis_window", "direct_power", "point_symmetric_pairs"]
 
+STEERING_CACHE_BYTES = 2**30  # steering larger than this is recomputed per chunk unless asked otherwise
 PAIR_TOLERANCE_M = 1e-9  # partners must mirror each other this closely (phase error < 1e-7 rad at 6 kHz)
 
 
@@ -136,9 +137,9 @@ class Beamformer:
     ----------
     setup : ImagingSetup or ArrayGeometry
         Every imaging parameter; an :class:`ArrayGeometry` alone means the ACIVW defaults for that array.
-    cache_steering : bool
+    cache_steering : bool, optional
         Precompute the steering once (fast; 226 MB for the default setup, see :attr:`steering_bytes`), or
-        recompute it per chunk of bins (little memory, slower).
+        recompute it per chunk of bins (little memory, slower); by default cached up to 1 GiB.
     frame_batch : int
         Frames transformed together (memory grows linearly with it).
 
@@ -165,7 +166,7 @@ class Beamformer:
     """
 
     def __init__(
-        self, setup: ImagingSetup | ArrayGeometry, cache_steering: bool = True, frame_batch: int = 48
+        self, setup: ImagingSetup | ArrayGeometry, cache_steering: bool | None = None, frame_batch: int = 48
     ) -> None:
         if isinstance(setup, ArrayGeometry):
             setup = ImagingSetup(setup)
@@ -190,6 +191,8 @@ class Beamformer:
         # ~2 MB of matmul output per chunk keeps the elementwise passes in cache.
         self._bin_chunk = 16
         self._steering: torch.Tensor | None = None
+        if cache_steering is None:
+            cache_steering = 2 * self.n_bins * self._kept_delays.numel() * 4 <= STEERING_CACHE_BYTES
         if cache_steering:
             self._steering = torch.empty(2, self.n_bins, *self._kept_delays.shape)
             for start in range(0, self.n_bins, 32):

@@ -16,8 +16,9 @@ INPUT is one of
   - a multichannel audio file readable by soundfile (WAV, FLAC, ...), one channel per microphone in the order
     of the geometry file, at any sample rate (never resampled); samples in [-1, 1] are scaled by --full-scale;
   - Acoular HDF5 time data (.h5): dataset `time_data` (samples x channels), attribute `sample_freq` (Hz);
-  - a folder of raw DualCam frames `A_%06d.dc` (int32, 128 x 1024; a raw video folder with an `audio/`
-    subfolder also works), at 12 288 Hz; with the default framing, output numbers follow the .dc numbers.
+  - a folder of raw DualCam frames `A_%06d.dc` (int32, 128 x 1024, or M x 1024 from `simulate --array`; a raw
+    video folder with an `audio/` subfolder also works), at 12 288 Hz; with the default framing, output
+    numbers follow the .dc numbers.
 A trailing partial frame is dropped. The recording is streamed --batch frames at a time (bounded memory).
 
 OUT is a folder or a stack file:
@@ -30,8 +31,8 @@ OUT is a folder or a stack file:
     `parameters` stored beside it in the same file.
 
 Frequencies: FFT bins from --fmin to --fmax (and below Nyquist) are beamformed; the 24 mel bands span
---fmin..--fmax at every sample rate, so below 12.8 kHz the top bands lie above Nyquist and stay at the floor
-(the command says so; --fmax SR/2 spreads them below Nyquist instead).
+--fmin..--fmax at every sample rate, so below 12.8 kHz the top band is cut at Nyquist, and below about 10.3 kHz
+the top bands are empty and stay at the floor (the command says so; --fmax SR/2 spreads them below Nyquist).
 """
 
 SHOW_HELP = """\

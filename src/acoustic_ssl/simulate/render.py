@@ -46,8 +46,10 @@ def frame_times(num_frames: int) -> np.ndarray:
 
 
 def quantise(pressure: np.ndarray) -> np.ndarray:
-    """Round to int32 sample values, clipped to the 24-bit range."""
-    return np.clip(np.rint(pressure), -INT_MAX - 1, INT_MAX).astype(np.int32)
+    """Round to int32 sample values, clipped to the 24-bit range (in place: ``pressure`` is overwritten)."""
+    np.rint(pressure, out=pressure)
+    np.clip(pressure, -INT_MAX - 1, INT_MAX, out=pressure)
+    return pressure.astype(np.int32)
 
 
 def microphone_frames(scene: Scene, mic_positions: np.ndarray):  # -> Iterator[np.ndarray]
