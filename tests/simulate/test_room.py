@@ -179,3 +179,6 @@ def test_user_array_and_camera(tmp_path: Path) -> None:
 
     stored, again = read_mfcc_mat(video / "MFCC_Image" / "Data_5.mat"), read_mfcc_mat(images / "Data_5.mat")
     np.testing.assert_allclose(again, stored, rtol=0, atol=1e-4 * np.abs(stored).max())
+    # and it converts into training records like the DualCam's (the mono track is microphone 0)
+    assert main(["convert", str(out), str(tmp_path / "records"), "--workers", "1"]) == 0
+    assert (tmp_path / "records" / "class_4" / "data_000" / "Data_001.tfrecord").stat().st_size > 0
