@@ -31,8 +31,9 @@ OUT is a folder or a stack file:
     `parameters` stored beside it in the same file.
 
 Frequencies: FFT bins from --fmin to --fmax (and below Nyquist) are beamformed; the 24 mel bands span
---fmin..--fmax at every sample rate, so below 12.8 kHz the top band is cut at Nyquist, and below about 10.3 kHz
-the top bands are empty and stay at the floor (the command says so; --fmax SR/2 spreads them below Nyquist).
+--fmin..--fmax at every sample rate, so below 12.8 kHz the top band is cut at Nyquist, and below about
+10.3 kHz the top bands are empty and stay at the floor (the command says so; --fmax SR/2 spreads them
+below Nyquist).
 """
 
 SHOW_HELP = """\
