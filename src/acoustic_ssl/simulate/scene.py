@@ -182,8 +182,7 @@ def _signal_for(
     class_index: int, trajectory: Trajectory, seconds: int, rng: np.random.Generator, sounds: SoundBank | None
 ):
     """Unit-RMS source signal long enough for the farthest point of the path: (signal, lead, clip, clip
-    start);
-    a clip of ``sounds`` when it has one for the class, else the procedural model."""
+    start), from a clip of ``sounds`` when it has one for the class, else from the procedural model."""
     farthest = float(np.max(np.linalg.norm(trajectory.positions, axis=-1)))
     lead = math.ceil((farthest + 1.0) / SPEED_OF_SOUND * SENSOR_SAMPLE_RATE) + 64
     length = lead + seconds * SENSOR_SAMPLE_RATE + 64
