@@ -27,6 +27,7 @@ import torch
 from acoustic_ssl.imaging.beamform import Beamformer, direct_power
 from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
 from acoustic_ssl.imaging.mfcc import power_to_mfcc
+from acoustic_ssl.imaging.setup import ImagingSetup
 
 SAMPLE_RATE, N_FFT, FRAMES = 12288, 1024, 12
 # (video pixel, kind): a broadband source, a harmonic tone complex, a band of noise near a corner
@@ -113,7 +114,7 @@ def main() -> None:
     geometry, camera = ArrayGeometry.default(), PinholeCamera()
     frames = synthetic_second(geometry, camera)
     start = time.perf_counter()
-    beamformer = Beamformer(geometry, camera)
+    beamformer = Beamformer(ImagingSetup(geometry, camera))
     precompute_s = time.perf_counter() - start
     print(f"steering precompute: {precompute_s:.2f} s, {beamformer.steering_bytes / 1e6:.0f} MB "
           f"(half grid: {beamformer.symmetric}, mic pairs: {beamformer.mic_pairs is not None}), "
@@ -131,7 +132,7 @@ def main() -> None:
     # the general path: one microphone nudged by 1 mm, so the array is no longer point-symmetric
     nudged = geometry.positions.copy()
     nudged[0, 0] += 1e-3
-    general = Beamformer(ArrayGeometry(nudged), camera)
+    general = Beamformer(ImagingSetup(ArrayGeometry(nudged), camera))
     general.images(frames)
     general_s = best_time(lambda: general.images(frames), max(2, args.runs // 2))
     general_realtime = (FRAMES * N_FFT / SAMPLE_RATE) / general_s
@@ -139,7 +140,7 @@ def main() -> None:
           f"{general_s * 1e3:.1f} ms => {general_realtime:.1f}x real time")
 
     start = time.perf_counter()
-    reference = direct_power(frames, geometry, camera)
+    reference = direct_power(frames, ImagingSetup(geometry, camera))
     reference_s = time.perf_counter() - start
     power = beamformer.power(frames)
     power_error = float((np.abs(power - reference) / reference.max(axis=(1, 2), keepdims=True)).max())

@@ -10,6 +10,7 @@ import torch
 
 from acoustic_ssl.imaging.beamform import Beamformer
 from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
+from acoustic_ssl.imaging.setup import ImagingSetup
 
 SAMPLE_RATE = 12288
 N_FFT = 1024
@@ -31,7 +32,7 @@ def camera() -> PinholeCamera:
 @pytest.fixture(scope="session")
 def beamformer(geometry: ArrayGeometry, camera: PinholeCamera) -> Beamformer:
     """The full 36x48 beamformer (steering cached once for the whole session)."""
-    return Beamformer(geometry, camera)
+    return Beamformer(ImagingSetup(geometry, camera))
 
 
 def _plane_wave(

@@ -11,6 +11,7 @@ from acoustic_ssl.errors import DataError
 from acoustic_ssl.imaging.beamform import Beamformer, direct_power, point_symmetric_pairs
 from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera, stored_to_video
 from acoustic_ssl.imaging.mfcc import mfcc_to_energy, power_to_mfcc
+from acoustic_ssl.imaging.setup import ImagingSetup
 
 PlaneWave = Callable[..., np.ndarray]  # the conftest fixture ``plane_wave``
 SAMPLE_RATE, N_FFT = 12288, 1024
@@ -87,10 +88,11 @@ def test_fast_path_matches_float64_reference(
     rows, cols = 12, 16
     frames = plane_wave(geometry, camera.pixel_rays(150.0, 100.0), n_frames=2, seed=3, noise=0.01)
     frames = 1000.0 * frames
-    beamformer = Beamformer(geometry, camera, rows=rows, cols=cols)
+    setup = ImagingSetup(geometry, camera, rows=rows, cols=cols)
+    beamformer = Beamformer(setup)
     assert beamformer.symmetric == (not bent)
     assert (beamformer.mic_pairs is not None) == (not shifted)
-    reference = direct_power(frames, geometry, camera, rows=rows, cols=cols)
+    reference = direct_power(frames, setup)
     power = beamformer.power(frames)
     assert power.dtype == np.float32 and power.shape == (2, rows, cols, 512)
     scale = reference.max(axis=(1, 2), keepdims=True)  # per frame and bin
@@ -105,8 +107,9 @@ def test_steering_on_the_fly_equals_cached(
     geometry: ArrayGeometry, camera: PinholeCamera, plane_wave: PlaneWave
 ) -> None:
     frames = plane_wave(geometry, camera.pixel_rays(400.0, 300.0), n_frames=3, seed=5)
-    cached = Beamformer(geometry, camera, rows=6, cols=8, frame_batch=2)
-    lean = Beamformer(geometry, camera, rows=6, cols=8, cache_steering=False)
+    setup = ImagingSetup(geometry, camera, rows=6, cols=8)
+    cached = Beamformer(setup, frame_batch=2)
+    lean = Beamformer(setup, cache_steering=False)
     assert lean.steering_bytes == 0 < cached.steering_bytes
     power = cached.power(frames)
     scale = power.max(axis=(1, 2), keepdims=True)  # per frame and bin: float32 rounding differs by CPU
@@ -117,7 +120,7 @@ def test_steering_on_the_fly_equals_cached(
 
 def test_power_is_normalised_by_the_number_of_mics(geometry: ArrayGeometry, camera: PinholeCamera) -> None:
     # circularly delayed frame, no window: steered at its own direction, the sum returns the source spectrum
-    beamformer = Beamformer(geometry, camera, rows=6, cols=8, window=None)
+    beamformer = Beamformer(ImagingSetup(geometry, camera, rows=6, cols=8, window=None))
     direction = camera.grid_directions(6, 8)[2, 5]
     spectrum = np.fft.rfft(np.random.default_rng(6).standard_normal(N_FFT))
     lead = geometry.positions @ direction / 343.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,68 @@ def test_pixel_to_cell_clips_and_stored_to_video_rotates(camera: PinholeCamera) 
     video = stored_to_video(image)
     assert video[35 - 4, 47 - 9] == image[4, 9]
     np.testing.assert_array_equal(stored_to_video(video), image)
+
+
+ACOULAR_XML = """<?xml version="1.0" encoding="utf-8"?>
+<MicArray name="array_4">
+  <pos Name="Point 1" x="0.1" y="-0.05" z="0"/>
+  <pos Name="Point 2" x="-0.1" y="0.05" z="0"/>
+  <pos Name="Point 3" x="0.02" y="0.2" z="0.01"/>
+  <pos Name="Point 4" x="-0.2" y="-0.1" z="0"/>
+</MicArray>
+"""
+
+
+def test_acoular_micgeom_xml(tmp_path: Path, geometry: ArrayGeometry) -> None:
+    path = tmp_path / "array_4.xml"
+    path.write_text(ACOULAR_XML)
+    loaded = ArrayGeometry.load(path, expected_mics=None)
+    np.testing.assert_array_equal(loaded.positions[2], [0.02, 0.2, 0.01])  # document order = channel order
+    assert loaded.num_mics == 4
+    # round trip of the 128-mic spiral through our own XML writer, and XML <-> CSV agree exactly
+    geometry.save(tmp_path / "spiral.xml")
+    assert '<pos Name="Point 1" x=' in (tmp_path / "spiral.xml").read_text()
+    assert ArrayGeometry.load(tmp_path / "spiral.xml") == geometry
+    loaded.save(tmp_path / "array_4.csv")
+    assert ArrayGeometry.load(tmp_path / "array_4.csv", expected_mics=None) == loaded
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("<MicArray><pos Name='a' x='1'", "not a valid XML"),
+        ("<MicArray></MicArray>", "no <pos"),
+        ("<MicArray><pos Name='Point 1' x='1' y='two' z='0'/></MicArray>", "Point 1"),
+    ],
+)
+def test_bad_xml_geometry_names_the_file(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.xml"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message) as exc:
+        ArrayGeometry.load(path, expected_mics=None)
+    assert "bad.xml" in str(exc.value)
+
+
+def test_dropping_broken_microphones(geometry: ArrayGeometry) -> None:
+    kept = geometry.without([79, 105])
+    assert kept.num_mics == 126
+    np.testing.assert_array_equal(kept.positions[79], geometry.positions[80])
+    with pytest.raises(DataError, match=r"within 0\.\.127"):
+        geometry.without([128])
+
+
+def test_calibrated_camera_intrinsics(tmp_path: Path) -> None:
+    camera = PinholeCamera(width=1280, height=720, fx=900.0, fy=910.0, cx=650.5, cy=340.0)
+    camera.save(tmp_path / "camera.json")
+    assert PinholeCamera.load(tmp_path / "camera.json") == camera
+    assert camera.hfov_deg == pytest.approx(np.degrees(2 * np.arctan(640 / 900.0)))
+    rng = np.random.default_rng(3)
+    pixels = rng.uniform([0, 0], [1280, 720], size=(20, 2))
+    rays = camera.pixel_rays(pixels[:, 0], pixels[:, 1])
+    projected, _ = camera.project(rays * 3.0)
+    np.testing.assert_allclose(projected, pixels, atol=1e-9)
+    points = camera.back_project(pixels[:, 0], pixels[:, 1], 2.0)
+    np.testing.assert_allclose(camera.project(points)[0], pixels, atol=1e-9)
+    assert camera.project([[0.0, 0.0, 1.0]])[0][0].tolist() == [650.5, 340.0]  # the principal point
+    # the default camera still writes the short form (simulated datasets' camera.json is unchanged)
+    assert json.loads(PinholeCamera().to_json()) == {"height": 480, "hfov_deg": 65.0, "width": 640}

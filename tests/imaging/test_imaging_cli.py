@@ -33,8 +33,12 @@ def _two_frames(geometry: ArrayGeometry, camera: PinholeCamera, plane_wave: Plan
 
 
 def test_beamform_wav(
-    tmp_path: Path, geometry_file: Path, geometry: ArrayGeometry, camera: PinholeCamera,
-    beamformer: Beamformer, plane_wave: PlaneWave,
+    tmp_path: Path,
+    geometry_file: Path,
+    geometry: ArrayGeometry,
+    camera: PinholeCamera,
+    beamformer: Beamformer,
+    plane_wave: PlaneWave,
 ) -> None:
     frames = _two_frames(geometry, camera, plane_wave).astype(np.float32)
     samples = np.concatenate([frames.transpose(0, 2, 1).reshape(-1, 128), np.zeros((100, 128), np.float32)])
@@ -55,8 +59,12 @@ def test_beamform_wav(
 
 
 def test_beamform_dc_frames(
-    tmp_path: Path, geometry_file: Path, geometry: ArrayGeometry, camera: PinholeCamera,
-    beamformer: Beamformer, plane_wave: PlaneWave,
+    tmp_path: Path,
+    geometry_file: Path,
+    geometry: ArrayGeometry,
+    camera: PinholeCamera,
+    beamformer: Beamformer,
+    plane_wave: PlaneWave,
 ) -> None:
     frames = np.rint(1e5 * _two_frames(geometry, camera, plane_wave)).astype(np.int32)
     video = tmp_path / "data_000"
@@ -79,7 +87,16 @@ def test_beamform_user_errors(
     assert "stereo.wav" in capsys.readouterr().err
     wav = tmp_path / "wrong_rate.wav"
     soundfile.write(wav, np.zeros((2048, 128), np.float32), 16000)
-    assert main(["beamform", str(wav), str(tmp_path / "o"), "--geometry", str(geometry_file)]) == 2
+    args = [
+        "beamform",
+        str(wav),
+        str(tmp_path / "o"),
+        "--geometry",
+        str(geometry_file),
+        "--sample-rate",
+        "12288",
+    ]
+    assert main(args) == 2
     assert "16000 Hz" in capsys.readouterr().err
     assert main(["beamform", str(wav), str(tmp_path / "o"), "--geometry", str(tmp_path / "none.csv")]) == 2
     assert "none.csv" in capsys.readouterr().err

@@ -47,16 +47,19 @@ _FRAME_PATTERNS = {
 }
 
 
-def read_dc(path: Path) -> np.ndarray:
-    """One audio frame: int32 little endian, sample-interleaved on disk -> (128 mics, 1024 samples)."""
+def read_dc(path: Path, num_mics: int = NUM_MICS) -> np.ndarray:
+    """One audio frame: int32 little endian, sample-interleaved on disk -> (128 mics, 1024 samples); other
+    arrays simulated with ``simulate --array`` have ``num_mics`` channels."""
     try:
         data = np.fromfile(path, dtype="<i4")
     except OSError as exc:
         raise DataError(f"{path}: cannot read audio frame ({exc.strerror})") from exc
-    expected = NUM_MICS * SAMPLES_PER_FRAME
+    expected = num_mics * SAMPLES_PER_FRAME
     if data.size != expected:
-        raise DataError(f"{path}: audio frame has {data.size} int32 values, expected {expected} (128 x 1024)")
-    return data.reshape((NUM_MICS, SAMPLES_PER_FRAME), order="F").astype(np.int32, copy=False)
+        raise DataError(
+            f"{path}: audio frame has {data.size} int32 values, expected {expected} ({num_mics} x 1024)"
+        )
+    return data.reshape((num_mics, SAMPLES_PER_FRAME), order="F").astype(np.int32, copy=False)
 
 
 def _read_mat_v5(path: Path) -> np.ndarray | None:
@@ -186,6 +189,7 @@ class RawVideo:
     location: int
     num_frames: int
     seconds: int
+    num_mics: int = NUM_MICS  # channels of the .dc frames (128 for the DualCam)
 
     def read_second(self, second: int, modalities: Collection[str], mic: int = 0) -> dict[str, np.ndarray]:
         """Raw arrays of second ``second`` (0-based) of the named modalities: acoustic (12,36,48,12), audio
@@ -195,7 +199,9 @@ class RawVideo:
         if Modality.ACOUSTIC in modalities:
             out["acoustic"] = np.stack([read_mfcc_mat(mfcc_frame_path(self.directory, f)) for f in frames])
         if Modality.AUDIO in modalities:
-            out["audio"] = np.stack([read_dc(audio_frame_path(self.directory, f))[mic] for f in frames])
+            out["audio"] = np.stack(
+                [read_dc(audio_frame_path(self.directory, f), self.num_mics)[mic] for f in frames]
+            )
         if Modality.VIDEO in modalities:
             images = [read_bmp(video_frame_path(self.directory, f)) for f in frames]
             sizes = sorted({image.shape for image in images})
@@ -230,4 +236,9 @@ def scan_video_dir(
                 f"{path}: frame file is missing ({len(missing)} of the {needed} frames that "
                 f"{VIDEO_TIME_FILE} = {seconds} s needs are absent)"
             )
-    return RawVideo(video_dir, class_index, location, num_frames, seconds)
+    # a simulated array of M microphones (simulate --array) writes M x 1024 frames: take M from the first one
+    first = audio_frame_path(video_dir, 1)
+    size = first.stat().st_size if first.is_file() else 0
+    frame_bytes = 4 * SAMPLES_PER_FRAME
+    num_mics = size // frame_bytes if size and size % frame_bytes == 0 else NUM_MICS
+    return RawVideo(video_dir, class_index, location, num_frames, seconds, num_mics)

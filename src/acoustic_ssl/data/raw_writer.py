@@ -10,7 +10,6 @@ from PIL import Image
 
 from acoustic_ssl.data.layout import (
     ACOUSTIC_SHAPE,
-    NUM_MICS,
     SAMPLES_PER_FRAME,
     VIDEO_TIME_FILE,
     audio_frame_path,
@@ -25,8 +24,8 @@ _MAT_HEADER = b"MATLAB 5.0 MAT-file, Platform: posix, Created by: acoustic-ssl".
 
 def write_dc(path: Path, samples: np.ndarray) -> None:
     """Write one audio frame: int32 (mics, samples) stored Fortran order (sample-major, mic-minor)."""
-    if samples.shape != (NUM_MICS, SAMPLES_PER_FRAME):
-        raise DataError(f"{path}: audio frame must be {(NUM_MICS, SAMPLES_PER_FRAME)}, got {samples.shape}")
+    if samples.ndim != 2 or samples.shape[1] != SAMPLES_PER_FRAME or len(samples) == 0:  # any array (--array)
+        raise DataError(f"{path}: audio frame must be (mics, {SAMPLES_PER_FRAME}), got {samples.shape}")
     data = np.asarray(samples, dtype="<i4").ravel(order="F").tobytes()
     write_bytes_atomic(path, data)
 

@@ -1,6 +1,41 @@
-"""Acoustic imaging: microphone-array geometry and camera (``geometry``), delay-and-sum beamforming into
-36 × 48 × 512 power images (``beamform``), the dataset's per-pixel MFCC recipe and its inverse (``mfcc``), and
-the ``beamform`` / ``show`` commands (``cli``, ``sources``, ``render``).
+"""Acoustic imaging for any microphone array: geometry and camera (``geometry``), the imaging parameters
+in one frozen object (``setup``), delay-and-sum beamforming into per-pixel power and MFCC (``beamform``,
+``mfcc``), recordings and output files (``sources``, ``output``), and the ``beamform`` / ``show`` commands
+(``cli``, ``render``).
 
-Nothing is imported here so that ``acoustic-ssl --help`` does not load torch.
+The public classes are importable from here; they load lazily so that ``acoustic-ssl --help`` does not
+import torch:
+
+>>> from acoustic_ssl.imaging import ArrayGeometry, Beamformer, ImagingSetup, PinholeCamera
+>>> setup = ImagingSetup(ArrayGeometry.default(), PinholeCamera(), rows=36, cols=48)
+>>> Beamformer(setup).images(__import__("numpy").zeros((128, 1024))).shape
+(1, 36, 48, 12)
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ArrayGeometry": "acoustic_ssl.imaging.geometry",
+    "PinholeCamera": "acoustic_ssl.imaging.geometry",
+    "ImagingSetup": "acoustic_ssl.imaging.setup",
+    "Beamformer": "acoustic_ssl.imaging.beamform",
+    "direct_power": "acoustic_ssl.imaging.beamform",
+    "open_recording": "acoustic_ssl.imaging.sources",
+    "beamform_recording": "acoustic_ssl.imaging.output",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,4 +1,5 @@
-"""Frequency-domain delay-and-sum beamforming of 128-channel frames into 36 × 48 acoustic images.
+"""Frequency-domain delay-and-sum beamforming of multichannel frames into acoustic images (36 × 48 by
+default).
 
 Model: far field, plane waves. A source in unit direction ``u`` (camera frame, see ``geometry``) reaches
 microphone ``m`` at position ``p_m`` earlier than the origin by ``τ_m(u) = p_m · u / c``, so its spectrum
@@ -7,14 +8,21 @@ averages::
 
     Y(f, u) = (1 / M) Σ_m exp(-2πj f τ_m(u)) · X_m(f),        P(f, u) = |Y(f, u)|²
 
-with ``X_m`` the rFFT (``n_fft`` = 1024 points, no scaling) of microphone ``m``'s frame, multiplied first by a
-periodic Hann window unless ``window=None``. ``P`` is therefore ``|Σ w x|² / M²``: a source of spectrum ``S``
-seen from its own direction gives ``|S|²`` whatever the number of microphones. Bins ``0 … 511`` are kept (the
-Nyquist bin is dropped), matching the 512 bins per pixel of the dataset; :meth:`Beamformer.images` compresses
-them to 12 MFCC per pixel with :mod:`acoustic_ssl.imaging.mfcc`.
+with ``X_m`` the rFFT (``n_fft`` points, no scaling; 1024 by default) of microphone ``m``'s frame, multiplied
+first by a periodic Hann window of the frame length unless ``window=None``. ``P`` is therefore ``|Σ w x|² /
+M²`` (``M`` the microphones not dropped): a source of spectrum ``S`` seen from its own direction gives
+``|S|²`` whatever the number of microphones. The bins of the setup's band are kept (by default ``0 … 511``:
+the Nyquist bin is dropped, matching the 512 bins per pixel of the dataset); :meth:`Beamformer.images`
+compresses them to 12 MFCC per pixel with :mod:`acoustic_ssl.imaging.mfcc`. Every parameter lives in one
+:class:`~acoustic_ssl.imaging.setup.ImagingSetup`.
 
-Speed. Per bin this is a matrix product ``W_f [D, M] @ X_f [M, F]`` (D = 1728 directions, F frames). The
-steering is precomputed once as real float32 blocks ``A = cos φ`` and ``B = sin φ`` (φ = −2π f τ) and each
+The steps are separate methods so that another backend (a GPU one) can reuse or replace each: steering
+(:meth:`Beamformer.steering_chunk`), windowed spectra (:meth:`Beamformer.spectra`), beam power per chunk of
+bins (:meth:`Beamformer.chunk_power`), and the mel/MFCC reduction (:meth:`Beamformer.mel_energies`,
+:meth:`Beamformer.images`).
+
+Speed. Per bin this is a matrix product ``W_f [D, M] @ X_f [M, F]`` (D directions, 1728 by default, F frames).
+The steering is precomputed once as real float32 blocks ``A = cos φ`` and ``B = sin φ`` (φ = −2π f τ) and each
 chunk of bins runs two real batched matmuls, ``A @ [U_a, V_a] = [AU, AV]`` and ``B @ [−V_b, U_b] = [−BV,
 BU]``: their sum is ``[Re Y, Im Y]`` (``Re Y = AU − BV``, ``Im Y = AV + BU``), and ``P`` is the sum of its two
 halves squared. Two exact symmetries shrink the work when they hold (both do for the default camera and
@@ -29,9 +37,9 @@ spiral array):
   differences (otherwise both are ``[Re X, Im X]``).
 
 Together they divide the ~11 GFLOP per second of audio of the plain complex product by four and the steering
-memory to 226 MB (453 MB without the array symmetry). ``cache_steering=False`` recomputes the steering per
-chunk instead (little memory, slower). :func:`direct_power` is the plain float64 implementation the fast path
-is tested against.
+memory to 226 MB (453 MB without the array symmetry) for the default setup. ``cache_steering=False``
+recomputes the steering per chunk instead (little memory, slower). :func:`direct_power` is the plain float64
+implementation the fast path is tested against.
 """
 
 from __future__ import annotations
@@ -43,57 +51,68 @@ import numpy as np
 import torch
 
 from acoustic_ssl.errors import DataError
-from acoustic_ssl.imaging.geometry import GRID_COLS, GRID_ROWS, ArrayGeometry, PinholeCamera
-from acoustic_ssl.imaging.mfcc import N_MELS, SENSOR_SAMPLE_RATE, mel_energies_to_mfcc, mel_filterbank
+from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
+from acoustic_ssl.imaging.mfcc import N_MELS, mel_energies_to_mfcc
+from acoustic_ssl.imaging.setup import SPEED_OF_SOUND, ImagingSetup
 
-SPEED_OF_SOUND = 343.0  # m/s in air at 20 °C
+__all__ = ["SPEED_OF_SOUND", "Beamformer", "analysis_window", "direct_power", "point_symmetric_pairs"]
+
+STEERING_CACHE_BYTES = 2**30  # steering larger than this is recomputed per chunk unless asked otherwise
 PAIR_TOLERANCE_M = 1e-9  # partners must mirror each other this closely (phase error < 1e-7 rad at 6 kHz)
 
 
-def analysis_window(name: str | None, n_fft: int) -> np.ndarray:
+def analysis_window(name: str | None, length: int) -> np.ndarray:
     """The per-frame window: periodic Hann (DFT-even) for ``"hann"``, all ones for ``None``."""
     if name is None:
-        return np.ones(n_fft)
+        return np.ones(length)
     if name == "hann":
-        return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)
+        return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)
     raise ValueError(f"unknown window {name!r}; use 'hann' or None")
 
 
-def steering_delays(geometry: ArrayGeometry, directions: np.ndarray, speed_of_sound: float) -> np.ndarray:
-    """Lead times ``τ[d, m] = p_m · u_d / c`` (s), float64 (D, M)."""
-    return directions.reshape(-1, 3) @ geometry.positions.T / speed_of_sound
-
-
-def _check_frames(frames: np.ndarray | torch.Tensor, num_mics: int, n_fft: int) -> np.ndarray:
+def _check_frames(frames: np.ndarray | torch.Tensor, setup: ImagingSetup) -> np.ndarray:
+    """Frames as (F, all microphones, frame_length), dropped channels removed."""
     array = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
     if array.ndim == 2:
         array = array[None]
-    if array.ndim != 3 or array.shape[1:] != (num_mics, n_fft):
-        raise DataError(f"frames must be (frames, {num_mics}, {n_fft}), got {array.shape}")
-    return array
+    expected = (setup.geometry.num_mics, setup.frame_length)
+    if array.ndim != 3 or array.shape[1:] != expected:
+        raise DataError(f"frames must be (frames, {expected[0]}, {expected[1]}), got {array.shape}")
+    return array[:, setup.active_mics] if setup.drop_mics else array
 
 
-def direct_power(
-    frames: np.ndarray,
-    geometry: ArrayGeometry,
-    camera: PinholeCamera,
-    rows: int = GRID_ROWS,
-    cols: int = GRID_COLS,
-    sample_rate: float = SENSOR_SAMPLE_RATE,
-    n_fft: int = 1024,
-    speed_of_sound: float = SPEED_OF_SOUND,
-    window: str | None = "hann",
-) -> np.ndarray:
-    """Reference float64 delay-and-sum power (F, rows, cols, n_fft//2), one complex steering per bin."""
-    frames = _check_frames(frames, geometry.num_mics, n_fft).astype(np.float64)
-    spectra = np.fft.rfft(frames * analysis_window(window, n_fft), axis=-1)[..., : n_fft // 2]
-    delays = steering_delays(geometry, camera.grid_directions(rows, cols), speed_of_sound)
-    power = np.empty((len(frames), rows * cols, n_fft // 2))
-    for k in range(n_fft // 2):
-        steering = np.exp(-2j * np.pi * (k * sample_rate / n_fft) * delays)  # (D, M)
-        beam = np.einsum("dm,fm->fd", steering, spectra[:, :, k]) / geometry.num_mics
-        power[:, :, k] = beam.real**2 + beam.imag**2
-    return power.reshape(len(frames), rows, cols, n_fft // 2)
+def direct_power(frames: np.ndarray, setup: ImagingSetup) -> np.ndarray:
+    """Reference float64 delay-and-sum power (F, rows, cols, bins), one complex steering per bin.
+
+    Parameters
+    ----------
+    frames : array_like, shape (F, M, frame_length) or (M, frame_length)
+        Samples of every microphone of ``setup.geometry`` (dropped ones are ignored).
+    setup : ImagingSetup
+
+    Returns
+    -------
+    numpy.ndarray, float64, shape (F, rows, cols, setup.num_bins)
+        ``|Y|²`` in squared sample units, stored orientation.
+
+    Examples
+    --------
+    >>> from acoustic_ssl.imaging.geometry import ArrayGeometry
+    >>> setup = ImagingSetup(ArrayGeometry.default(), rows=3, cols=4)
+    >>> direct_power(np.zeros((128, 1024)), setup).shape
+    (1, 3, 4, 512)
+    """
+    frames = _check_frames(frames, setup).astype(np.float64)
+    first, stop = setup.bin_range
+    windowed = frames * analysis_window(setup.window, setup.frame_length)
+    spectra = np.fft.rfft(windowed, n=setup.n_fft, axis=-1)[..., first:stop]
+    delays = setup.steering_delays()
+    power = np.empty((len(frames), setup.rows * setup.cols, setup.num_bins))
+    for j, freq in enumerate(setup.frequencies_hz):
+        steering = np.exp(-2j * np.pi * freq * delays)  # (D, M)
+        beam = np.einsum("dm,fm->fd", steering, spectra[:, :, j]) / setup.num_active_mics
+        power[:, :, j] = beam.real**2 + beam.imag**2
+    return power.reshape(len(frames), setup.rows, setup.cols, setup.num_bins)
 
 
 def point_symmetric_pairs(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -112,41 +131,59 @@ def point_symmetric_pairs(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 class Beamformer:
-    """Delay-and-sum acoustic imaging of (F, 128, 1024) frames; see the module docstring for the maths."""
+    """Fast float32 delay-and-sum acoustic imaging for one :class:`~acoustic_ssl.imaging.setup.ImagingSetup`.
+
+    Parameters
+    ----------
+    setup : ImagingSetup or ArrayGeometry
+        Every imaging parameter; an :class:`ArrayGeometry` alone means the ACIVW defaults for that array.
+    cache_steering : bool, optional
+        Precompute the steering once (fast; 226 MB for the default setup, see :attr:`steering_bytes`), or
+        recompute it per chunk of bins (little memory, slower); by default cached up to 1 GiB.
+    frame_batch : int
+        Frames transformed together (memory grows linearly with it).
+
+    Examples
+    --------
+    A plane wave from the direction of video pixel (400, 150) peaks in the stored cell of that pixel:
+
+    >>> import numpy as np
+    >>> from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
+    >>> setup = ImagingSetup(ArrayGeometry.default(), rows=9, cols=12)
+    >>> direction = setup.camera.pixel_rays(400.0, 150.0)
+    >>> lead = setup.geometry.positions @ direction / setup.speed_of_sound  # s, per microphone
+    >>> t = np.arange(1024) / setup.sample_rate
+    >>> frames = np.cos(2 * np.pi * 3000.0 * (t[None, :] + lead[:, None]))  # (128, 1024): 3 kHz tone
+    >>> beamformer = Beamformer(setup)
+    >>> power = beamformer.power(frames)  # (1, rows, cols, bins), squared sample units
+    >>> power.shape, float(setup.frequencies_hz[250])
+    ((1, 9, 12, 512), 3000.0)
+    >>> peak = np.unravel_index(power[0, :, :, 250].argmax(), (9, 12))
+    >>> [int(i) for i in peak] == [int(i) for i in setup.camera.pixel_to_cell(400.0, 150.0, 9, 12)]
+    True
+    >>> beamformer.images(frames).shape  # 12 MFCC per cell, as the dataset's Data_%d.mat
+    (1, 9, 12, 12)
+    """
 
     def __init__(
-        self,
-        geometry: ArrayGeometry,
-        camera: PinholeCamera | None = None,
-        rows: int = GRID_ROWS,
-        cols: int = GRID_COLS,
-        sample_rate: float = SENSOR_SAMPLE_RATE,
-        n_fft: int = 1024,
-        speed_of_sound: float = SPEED_OF_SOUND,
-        window: str | None = "hann",
-        cache_steering: bool = True,
-        frame_batch: int = 48,
+        self, setup: ImagingSetup | ArrayGeometry, cache_steering: bool | None = None, frame_batch: int = 48
     ) -> None:
-        self.geometry = geometry
-        self.camera = camera or PinholeCamera()
-        self.rows, self.cols = rows, cols
-        self.sample_rate = float(sample_rate)
-        self.n_fft = n_fft
-        self.n_bins = n_fft // 2
-        self.speed_of_sound = speed_of_sound
-        self.window = window
+        if isinstance(setup, ArrayGeometry):
+            setup = ImagingSetup(setup)
+        self.setup = setup
         self.frame_batch = frame_batch
-        scaled_window = analysis_window(window, n_fft) / geometry.num_mics  # the 1/M of the normalisation
+        self.n_bins = setup.num_bins
+        self._first_bin = setup.bin_range[0]
+        scaled_window = analysis_window(setup.window, setup.frame_length) / setup.num_active_mics  # the 1/M
         self._window = torch.from_numpy(scaled_window.astype(np.float32))
-        bank = mel_filterbank(self.sample_rate, n_fft, self.n_bins)
-        self._mel_bank = torch.from_numpy(bank.astype(np.float32))
+        self._mel_bank = torch.from_numpy(setup.mel_bank.astype(np.float32))
 
-        delays = steering_delays(geometry, self.camera.grid_directions(rows, cols), speed_of_sound)
+        delays = setup.steering_delays()
         num_dirs = len(delays)
         self.symmetric = num_dirs % 2 == 0 and np.allclose(
             delays[::-1], -delays, rtol=0.0, atol=1e-9 * max(np.abs(delays).max(), 1e-12)
         )
-        self.mic_pairs = point_symmetric_pairs(geometry.positions)
+        self.mic_pairs = point_symmetric_pairs(setup.active_geometry.positions)
         kept_delays = delays[: num_dirs // 2] if self.symmetric else delays
         if self.mic_pairs is not None:
             kept_delays = kept_delays[:, self.mic_pairs[0]]
@@ -154,11 +191,34 @@ class Beamformer:
         # ~2 MB of matmul output per chunk keeps the elementwise passes in cache.
         self._bin_chunk = 16
         self._steering: torch.Tensor | None = None
+        if cache_steering is None:
+            cache_steering = 2 * self.n_bins * self._kept_delays.numel() * 4 <= STEERING_CACHE_BYTES
         if cache_steering:
             self._steering = torch.empty(2, self.n_bins, *self._kept_delays.shape)
             for start in range(0, self.n_bins, 32):
                 stop = min(start + 32, self.n_bins)
-                self._steering_chunk(start, stop, out=self._steering[:, start:stop])
+                self.steering_chunk(start, stop, out=self._steering[:, start:stop])
+
+    # Shorthands for the setup's most used fields.
+    @property
+    def geometry(self) -> ArrayGeometry:
+        return self.setup.geometry
+
+    @property
+    def camera(self) -> PinholeCamera:
+        return self.setup.camera
+
+    @property
+    def rows(self) -> int:
+        return self.setup.rows
+
+    @property
+    def cols(self) -> int:
+        return self.setup.cols
+
+    @property
+    def sample_rate(self) -> float:
+        return self.setup.sample_rate
 
     def _filters_touching(self, start: int, stop: int) -> tuple[int, int]:
         """Row range [low, high) of the mel filters with weight on bins [start, stop) (may be empty)."""
@@ -170,31 +230,36 @@ class Beamformer:
         """Memory held by the precomputed steering matrices (0 with ``cache_steering=False``)."""
         return 0 if self._steering is None else self._steering.numel() * self._steering.element_size()
 
-    def _steering_chunk(self, start: int, stop: int, out: torch.Tensor | None = None) -> torch.Tensor:
-        """Real steering [2, stop-start, D', M'] float32: ``cos φ`` then ``sin φ``, φ = −2π f τ.
+    def steering_chunk(self, start: int, stop: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Real steering [2, stop-start, D', M'] float32 of kept bins ``start … stop-1``: ``cos φ`` then ``sin
+        φ``, φ = −2π f τ.
 
         ``f τ`` is formed in float64 and reduced modulo one cycle before the float32 sin/cos, so the phase
         error stays ~1e-7 rad although ``2π f τ`` reaches ~40 rad at the top bins."""
         if out is None:
             out = torch.empty(2, stop - start, *self._kept_delays.shape)
-        freqs = torch.arange(start, stop, dtype=torch.float64) * (self.sample_rate / self.n_fft)
+        bins = torch.arange(self._first_bin + start, self._first_bin + stop, dtype=torch.float64)
+        freqs = bins * (self.setup.sample_rate / self.setup.n_fft)
         cycles = freqs[:, None, None] * self._kept_delays[None]
         phase = cycles.frac_().to(torch.float32).mul_(-2.0 * math.pi)
         torch.cos(phase, out=out[0])
         torch.sin(phase, out=out[1])
         return out
 
-    def _spectra(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-hand sides ``[U_a, V_a]`` and ``[−V_b, U_b]``, each [n_bins, M', 2F] float32 (see the module
-        docstring): spectra ``X / M`` per bin, folded onto mic pairs when the array is point-symmetric (the
-        FFT is linear, so the pair sums and differences are formed on the samples)."""
+    def spectra(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-hand sides ``[U_a, V_a]`` and ``[−V_b, U_b]``, each [bins, M', 2F] float32 (see the module
+        docstring), of frames (F, active mics, frame_length): spectra ``X / M`` per bin, folded onto mic pairs
+        when the array is point-symmetric (the FFT is linear, so the pair sums and differences are formed on
+        the samples)."""
         signal = torch.from_numpy(np.asarray(frames, dtype=np.float32)) * self._window  # window / M folded in
         if self.mic_pairs is None:
             signal = signal[:, None]  # (F, 1, M, N)
         else:
             first, second = signal[:, self.mic_pairs[0]], signal[:, self.mic_pairs[1]]
             signal = torch.stack([first + second, first - second], dim=1)  # (F, 2, M/2, N)
-        spectrum = torch.fft.rfft(signal, dim=-1)[..., : self.n_bins]
+        n_fft = self.setup.n_fft
+        spectrum = torch.fft.rfft(signal, n=None if n_fft == self.setup.frame_length else n_fft, dim=-1)
+        spectrum = spectrum[..., self._first_bin : self._first_bin + self.n_bins]
         spectra = torch.view_as_real(spectrum).numpy()  # (F, G, M', K, 2)
         # (K, G, M', 2, F); numpy's strided copy beats torch's for this transpose
         bins_first = torch.from_numpy(np.ascontiguousarray(spectra.transpose(3, 1, 2, 4, 0)))
@@ -202,11 +267,11 @@ class Beamformer:
         u_b, v_b = bins_first[:, -1, :, 0], bins_first[:, -1, :, 1]
         return with_a, torch.cat([-v_b, u_b], dim=2)  # B @ [−V_b, U_b] = [−BV, BU]: j·(B X_b)
 
-    def _chunk_terms(
+    def chunk_power(
         self, spectra: tuple[torch.Tensor, torch.Tensor]
     ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor | None]]:
-        """Yield ``(start, stop, P, P_mirror)`` per chunk of bins, each [stop-start, D', F]: the power of the
-        kept directions and, on a symmetric grid, of their 180° mirrors (else None).
+        """Yield ``(start, stop, P, P_mirror)`` per chunk of kept bins, each [stop-start, D', F]: the power of
+        the kept directions and, on a symmetric grid, of their 180° mirrors (else None).
 
         With ``[AU, AV]`` and ``[−BV, BU]`` from the two matmuls, their sum is ``[Re Y, Im Y]`` of the kept
         direction and their difference ``[Re, −Im]`` of its mirror (``W_mirror = conj(W)``)."""
@@ -218,7 +283,7 @@ class Beamformer:
             if self._steering is not None:
                 steering = self._steering[:, start:stop]
             else:
-                steering = self._steering_chunk(start, stop)
+                steering = self.steering_chunk(start, stop)
             with_a, with_b = products[0, : stop - start], products[1, : stop - start]
             torch.matmul(steering[0], rhs_a[start:stop], out=with_a)  # [AU, AV]
             torch.matmul(steering[1], rhs_b[start:stop], out=with_b)  # [−BV, BU]
@@ -228,11 +293,13 @@ class Beamformer:
                    None if mirror is None else mirror[..., :num_frames] + mirror[..., num_frames:])
 
     def _batches(self, frames: np.ndarray | torch.Tensor) -> list[np.ndarray]:
-        array = _check_frames(frames, self.geometry.num_mics, self.n_fft)
+        array = _check_frames(frames, self.setup)
         return [array[i : i + self.frame_batch] for i in range(0, len(array), self.frame_batch)]
 
     def power(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Beamformed power float32 (F, rows, cols, 512) of frames (F, M, n_fft) (or one frame (M, n_fft))."""
+        """Beamformed power float32 (F, rows, cols, bins) of frames (F, M, frame_length) (or (M,
+        frame_length)),
+        in squared sample units, stored orientation."""
         batches = self._batches(frames)
         out = torch.empty(sum(len(b) for b in batches), self.rows * self.cols, self.n_bins)
         kept = len(self._kept_delays)
@@ -240,7 +307,7 @@ class Beamformer:
         for batch in batches:
             bins_first = out[first : first + len(batch)].permute(2, 1, 0)  # (K, D, F) view
             first += len(batch)
-            for start, stop, power, mirror in self._chunk_terms(self._spectra(batch)):
+            for start, stop, power, mirror in self.chunk_power(self.spectra(batch)):
                 bins_first[start:stop, :kept] = power
                 if mirror is not None:
                     bins_first[start:stop, kept:] = mirror.flip(1)
@@ -254,8 +321,10 @@ class Beamformer:
             count = len(batch)
             mel = torch.zeros(N_MELS, self.rows * self.cols, count)
             kept = len(self._kept_delays)
-            for start, stop, power, mirror in self._chunk_terms(self._spectra(batch)):
+            for start, stop, power, mirror in self.chunk_power(self.spectra(batch)):
                 low, high = self._filters_touching(start, stop)
+                if low == high:  # no band over these bins
+                    continue
                 bank = self._mel_bank[low:high, start:stop]
                 mel[low:high, :kept].view(high - low, -1).addmm_(bank, power.view(stop - start, -1))
                 if mirror is not None:
@@ -265,6 +334,11 @@ class Beamformer:
             mel = mel.to(torch.float64).view(N_MELS, self.rows, self.cols, count).permute(3, 1, 2, 0)
             outputs.append(mel.numpy())
         return np.concatenate(outputs) if outputs else np.zeros((0, self.rows, self.cols, N_MELS))
+
+    def power_to_mfcc(self, power: np.ndarray) -> np.ndarray:
+        """MFCC float32 (..., 12) of beamformed power (..., bins) of this setup (the reference recipe)."""
+        mel = np.asarray(power).astype(np.float64, copy=False) @ self.setup.mel_bank.T
+        return mel_energies_to_mfcc(mel).astype(np.float32)
 
     def images(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
         """MFCC acoustic images float32 (F, rows, cols, 12), stored orientation, as in ``Data_%d.mat``."""

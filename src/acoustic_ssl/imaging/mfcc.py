@@ -45,12 +45,20 @@ def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
     return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=16)
 def mel_filterbank(
-    sample_rate: float = SENSOR_SAMPLE_RATE, n_fft: int = N_FFT, n_bins: int = N_BINS
+    sample_rate: float = SENSOR_SAMPLE_RATE,
+    n_fft: int = N_FFT,
+    n_bins: int = N_BINS,
+    f_min_hz: float = F_MIN_HZ,
+    f_max_hz: float = F_MAX_HZ,
 ) -> np.ndarray:
-    """Triangular filters (24, n_bins) float64 over bins ``0 … n_bins-1`` (read-only, cached)."""
-    edges = mel_to_hz(np.linspace(hz_to_mel(F_MIN_HZ), hz_to_mel(F_MAX_HZ), N_MELS + 2))
+    """Triangular filters (24, n_bins) float64 over bins ``0 … n_bins-1`` (read-only, cached).
+
+    The 26 edges are equally spaced in mel from ``f_min_hz`` to ``f_max_hz`` whatever the sample rate, so a
+    band
+    means the same frequencies at every rate; bands above the Nyquist frequency are empty (zero rows)."""
+    edges = mel_to_hz(np.linspace(hz_to_mel(f_min_hz), hz_to_mel(f_max_hz), N_MELS + 2))
     freqs = np.arange(n_bins) * sample_rate / n_fft
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (freqs - lower) / (centre - lower)

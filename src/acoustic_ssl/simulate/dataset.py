@@ -9,6 +9,11 @@ existing folder is refused rather than mixed.
 
 Root files: ``array_geometry.csv`` (:meth:`ArrayGeometry.save`), ``camera.json`` (the 640 × 480 reference
 camera, the frame of the ground-truth pixels) and ``simulation.json``.
+
+:class:`Extras` holds what a user brings: their own array and camera (``simulate --array --camera``; the
+``.dc`` frames then hold that array's microphones and the images are beamformed for it), recorded sounds
+(``--sounds``, :mod:`~acoustic_ssl.simulate.clips`) and rooms (``--room``,
+:mod:`~acoustic_ssl.simulate.room`).
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,7 +34,12 @@ from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, NUM_CLASSES, SENSOR_SAMP
 from acoustic_ssl.errors import ConfigError, DataError
 from acoustic_ssl.io_utils import progress, write_json_atomic
 
-SIMULATOR_VERSION = 1
+if TYPE_CHECKING:
+    from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
+    from acoustic_ssl.simulate.clips import SoundBank
+    from acoustic_ssl.simulate.room import Room
+
+SIMULATOR_VERSION = 2  # 2: interpolated emission times, float32 noise phases, torch sensor noise (speed)
 GEOMETRY_FILE, CAMERA_FILE, SIMULATION_FILE = "array_geometry.csv", "camera.json", "simulation.json"
 
 
@@ -45,22 +55,37 @@ class VideoJob:
     snr_db: float
     frame_size: tuple[int, int]
     write_images: bool
+    extras: Extras | None = None
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What the user brings (all optional): array, camera, recorded sounds, rooms per class."""
+
+    geometry: ArrayGeometry | None = None  # None: ArrayGeometry.default()
+    camera: PinholeCamera | None = None  # None: the 640 x 480 reference camera
+    sounds: SoundBank | None = None
+    rooms: dict[int, Room] = field(default_factory=dict)  # classes simulated in a room; others in free field
 
 
 _WORKER_STATE: dict[str, Any] = {}
 
 
-def _state(write_images: bool) -> dict[str, Any]:
+def _state(write_images: bool, extras: Extras | None = None) -> dict[str, Any]:
     """Geometry, camera and (lazily, it holds ~450 MB of steering vectors) the beamformer of this process."""
     from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
 
-    if "geometry" not in _WORKER_STATE:
-        _WORKER_STATE["geometry"] = ArrayGeometry.default()
-        _WORKER_STATE["camera"] = PinholeCamera()
+    geometry = (extras.geometry if extras else None) or ArrayGeometry.default()
+    camera = (extras.camera if extras else None) or PinholeCamera()
+    if _WORKER_STATE.get("geometry") != geometry or _WORKER_STATE.get("camera") != camera:
+        _WORKER_STATE.clear()
+        _WORKER_STATE["geometry"], _WORKER_STATE["camera"] = geometry, camera
     if write_images and "beamformer" not in _WORKER_STATE:
         from acoustic_ssl.imaging.beamform import Beamformer
+        from acoustic_ssl.imaging.setup import ImagingSetup
 
-        _WORKER_STATE["beamformer"] = Beamformer(_WORKER_STATE["geometry"], _WORKER_STATE["camera"])
+        setup = ImagingSetup(_WORKER_STATE["geometry"], _WORKER_STATE["camera"])
+        _WORKER_STATE["beamformer"] = Beamformer(setup)
     return _WORKER_STATE
 
 
@@ -79,13 +104,16 @@ def simulate_video(job: VideoJob) -> str:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        state = _state(job.write_images)
+        state = _state(job.write_images, job.extras)
+        extras = job.extras or Extras()
         scene = make_scene(
             job.class_index,
             job.seconds,
             job.snr_db,
             state["camera"],
             video_seed(job.seed, job.class_index, job.location),
+            sounds=extras.sounds,
+            room=extras.rooms.get(job.class_index),
         )
         render_video(
             Path(job.video_dir),
@@ -108,11 +136,15 @@ def _parameters(
     classes: list[int],
     frame_size: tuple[int, int],
     write_images: bool,
+    extras: Extras,
 ) -> dict[str, Any]:
     from acoustic_ssl.imaging.geometry import PinholeCamera
     from acoustic_ssl.simulate import propagation, scene
 
-    camera = PinholeCamera()
+    camera = extras.camera or PinholeCamera()
+    array = "ArrayGeometry.default() (see array_geometry.csv)"
+    if extras.geometry is not None:
+        array = f"user array of {extras.geometry.num_mics} microphones (see array_geometry.csv)"
     return {
         "simulator_version": SIMULATOR_VERSION,
         "package_version": __version__,
@@ -130,10 +162,13 @@ def _parameters(
         "speed_of_sound_mps": propagation.SPEED_OF_SOUND,
         "oversample": propagation.OVERSAMPLE,
         "diffuse_directions": propagation.DIFFUSE_DIRECTIONS,
-        "camera": {"width": camera.width, "height": camera.height, "hfov_deg": camera.hfov_deg},
-        "array": "ArrayGeometry.default() (see array_geometry.csv)",
-        "ground_truth_pixels": "640x480 camera of camera.json; scale by frame_size for the bmp files",
+        "camera": json.loads(camera.to_json()),
+        "array": array,
+        "ground_truth_pixels": f"{camera.width}x{camera.height} camera of camera.json; scale by frame_size "
+        "for the bmp files",
         "per_video_seed": "numpy SeedSequence(seed, spawn_key=(class, location))",
+        "sounds": extras.sounds.describe() if extras.sounds else "procedural (simulate/sounds.py)",
+        "rooms": {str(c): room.to_dict() for c, room in sorted(extras.rooms.items())} or "free field",
     }
 
 
@@ -175,19 +210,26 @@ def simulate_dataset(
     seed: int,
     snr_db: float = 20.0,
     classes: Sequence[int] | None = None,
-    frame_size: tuple[int, int] = (480, 640),
+    frame_size: tuple[int, int] | None = None,
     workers: int | None = None,
     write_images: bool = True,
+    extras: Extras | None = None,
 ) -> Path:
     """Write a simulated raw ACIVW dataset to ``out_dir`` and return it.
 
     ``write_images=False`` writes only audio, ``video_time.txt`` and ground truth (no beamforming, no frames):
     a fast audio-only dataset. ``workers`` defaults to the number of CPUs; 1 runs in this process.
+    ``frame_size`` (height, width) defaults to the camera's size (480 x 640 for the reference camera).
     """
+    extras = extras or Extras()
+    if frame_size is None:
+        frame_size = (extras.camera.height, extras.camera.width) if extras.camera else (480, 640)
     chosen = _validate(videos_per_class, seconds, snr_db, classes, frame_size, workers)
     root = Path(out_dir)
     frame_size = (int(frame_size[0]), int(frame_size[1]))
-    parameters = _parameters(videos_per_class, seconds, seed, float(snr_db), chosen, frame_size, write_images)
+    parameters = _parameters(
+        videos_per_class, seconds, seed, float(snr_db), chosen, frame_size, write_images, extras
+    )
     simulation_path = root / SIMULATION_FILE
     if simulation_path.exists():
         try:
@@ -201,7 +243,7 @@ def simulate_dataset(
                 f"({', '.join(changed)}); use another output folder"
             )
     root.mkdir(parents=True, exist_ok=True)
-    state = _state(write_images=False)
+    state = _state(write_images=False, extras=extras)
     state["geometry"].save(root / GEOMETRY_FILE)
     state["camera"].save(root / CAMERA_FILE)
     write_json_atomic(simulation_path, parameters)
@@ -216,6 +258,7 @@ def simulate_dataset(
             float(snr_db),
             frame_size,
             write_images,
+            extras if extras != Extras() else None,
         )
         for c in chosen
         for location in range(videos_per_class)

@@ -22,6 +22,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from acoustic_ssl.data.layout import FRAMES_PER_SECOND, GROUND_TRUTH_FILE, SAMPLES_PER_FRAME, audio_frame_path
@@ -35,6 +36,7 @@ from acoustic_ssl.simulate.scene import FULL_SCALE, Scene
 from acoustic_ssl.simulate.sprites import Appearance, draw_sprite, finish_frame, make_background
 
 GROUND_TRUTH_HEADER = "frame,source_id,class,x,y,distance_m,on_screen"
+CLIP_COLUMNS = ",clip,clip_start_s"  # appended with --sounds: the user clip of each source ("" = procedural)
 INT_MAX = int(FULL_SCALE) - 1
 
 
@@ -44,21 +46,32 @@ def frame_times(num_frames: int) -> np.ndarray:
 
 
 def quantise(pressure: np.ndarray) -> np.ndarray:
-    """Round to int32 sample values, clipped to the 24-bit range."""
-    return np.clip(np.rint(pressure), -INT_MAX - 1, INT_MAX).astype(np.int32)
+    """Round to int32 sample values, clipped to the 24-bit range (in place: ``pressure`` is overwritten)."""
+    np.rint(pressure, out=pressure)
+    np.clip(pressure, -INT_MAX - 1, INT_MAX, out=pressure)
+    return pressure.astype(np.int32)
 
 
 def microphone_frames(scene: Scene, mic_positions: np.ndarray):  # -> Iterator[np.ndarray]
     """Yield the int32 (M, 1024) audio frames of the scene, in order."""
     sources = [PointSource(s.signal, s.lead, s.trajectory, s.gain) for s in scene.sources]
     diffuse = DiffuseNoise(mic_positions, scene.noise_rng, tilt_db_per_octave=scene.diffuse_tilt_db)
+    sensor = torch.Generator().manual_seed(int(scene.noise_rng.integers(2**62)))  # 3x numpy's normals
+    reverberation = None
+    if scene.room is not None:
+        from acoustic_ssl.simulate.room import Reverberation
+
+        signals = [(s.signal, s.lead, s.trajectory, s.gain) for s in scene.sources]
+        reverberation = Reverberation(scene.room, mic_positions, signals, scene.num_frames, scene.room_rng)
     for k in range(scene.num_frames):
         first = k * SAMPLES_PER_FRAME
         pressure = sources[0].render(mic_positions, first)
         for source in sources[1:]:
             pressure += source.render(mic_positions, first)
+        if reverberation is not None:
+            pressure += reverberation.next_frame()
         pressure += scene.diffuse_std * diffuse.next_frame()
-        pressure += scene.sensor_std * scene.noise_rng.standard_normal(pressure.shape)
+        pressure += scene.sensor_std * torch.randn(pressure.shape, generator=sensor).numpy()
         yield quantise(pressure)
 
 
@@ -83,8 +96,13 @@ def ground_truth_rows(scene: Scene, camera: PinholeCamera) -> list[str]:
             rows.append(
                 f"{k + 1},{source.source_id},{source.class_index},{pixels[k, 0]:.2f},{pixels[k, 1]:.2f},"
                 f"{distance[k]:.3f},{int(inside[k])}"
+                + (f",{_csv_field(source.clip)},{source.clip_start_s:.3f}" if scene.uses_clips else "")
             )
     return rows
+
+
+def _csv_field(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
 
 
 class FrameRenderer:
@@ -151,8 +169,8 @@ def render_video(
             write_dc(audio_frame_path(video_dir, k + 1), audio)
             continue
         block.append(audio)
-        if len(block) == FRAMES_PER_SECOND or k == scene.num_frames - 1:
-            images = beamformer.images(np.stack(block).astype(np.float64))
+        if len(block) == beamformer.frame_batch or k == scene.num_frames - 1:  # batches amortise the steering
+            images = beamformer.images(np.stack(block).astype(np.float32))  # exact: 24-bit samples
             first = k + 1 - len(block)
             for j, (frame_audio, image) in enumerate(zip(block, images, strict=True)):
                 index = first + j
@@ -160,4 +178,5 @@ def render_video(
             block = []
     write_video_time(video_dir, math.floor(scene.num_frames / FRAMES_PER_SECOND))
     rows = ground_truth_rows(scene, camera)
-    write_text_atomic(video_dir / GROUND_TRUTH_FILE, "\n".join([GROUND_TRUTH_HEADER, *rows]) + "\n")
+    header = GROUND_TRUTH_HEADER + (CLIP_COLUMNS if scene.uses_clips else "")
+    write_text_atomic(video_dir / GROUND_TRUTH_FILE, "\n".join([header, *rows]) + "\n")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +35,10 @@ from acoustic_ssl.imaging.geometry import PinholeCamera
 from acoustic_ssl.simulate.objects import OBJECTS, ObjectSpec
 from acoustic_ssl.simulate.propagation import SPEED_OF_SOUND, Trajectory
 from acoustic_ssl.simulate.sounds import synthesize
+
+if TYPE_CHECKING:
+    from acoustic_ssl.simulate.clips import SoundBank
+    from acoustic_ssl.simulate.room import Room
 
 FULL_SCALE = 2.0**23  # int32 sample value of a full-scale sine peak: 24-bit ADC words, sign-extended
 LEVEL_DBFS_RANGE = (-38.0, -26.0)
@@ -55,6 +60,8 @@ class SceneSource:
     lead: int
     gain: float
     facing: float  # +1 faces right in the video, -1 left (sprites mirror accordingly)
+    clip: str = ""  # the user clip (``--sounds``), relative to the sounds folder; "" = procedural
+    clip_start_s: float = 0.0
 
 
 @dataclass
@@ -72,6 +79,9 @@ class Scene:
     noise_rng: np.random.Generator
     visual_rng: np.random.Generator
     shares: dict[str, float] = field(default_factory=dict)
+    room: Room | None = None  # reflections and reverberation (``--room``); None = free field
+    room_rng: np.random.Generator | None = None
+    uses_clips: bool = False  # made with a sound bank: the ground truth names each source's clip
 
     @property
     def num_samples(self) -> int:
@@ -93,10 +103,7 @@ def _wander(rng: np.random.Generator, t: np.ndarray, amplitude: float, max_hz: f
 
 def _back_project(camera: PinholeCamera, u: np.ndarray, v: np.ndarray, z: np.ndarray) -> np.ndarray:
     """3-D points at depth ``z`` seen at image fractions (u, v) of the width/height."""
-    f = camera.focal_px
-    x = (u * camera.width - camera.width / 2.0) * z / f
-    y = (v * camera.height - camera.height / 2.0) * z / f
-    return np.stack([x, y, z], axis=-1)
+    return camera.back_project(u * camera.width, v * camera.height, z)
 
 
 def main_trajectory(
@@ -171,12 +178,18 @@ def _mean_inverse_square_range(trajectory: Trajectory, seconds: float) -> float:
     return float(np.mean(1.0 / np.sum(trajectory.at(t) ** 2, axis=-1)))
 
 
-def _signal_for(class_index: int, trajectory: Trajectory, seconds: int, rng: np.random.Generator):
-    """Unit-RMS source signal long enough for the farthest point of the path (returns signal, lead)."""
+def _signal_for(
+    class_index: int, trajectory: Trajectory, seconds: int, rng: np.random.Generator, sounds: SoundBank | None
+):
+    """Unit-RMS source signal long enough for the farthest point of the path: (signal, lead, clip, clip
+    start), from a clip of ``sounds`` when it has one for the class, else from the procedural model."""
     farthest = float(np.max(np.linalg.norm(trajectory.positions, axis=-1)))
     lead = math.ceil((farthest + 1.0) / SPEED_OF_SOUND * SENSOR_SAMPLE_RATE) + 64
     length = lead + seconds * SENSOR_SAMPLE_RATE + 64
-    return synthesize(class_index, length, rng), lead
+    if sounds is not None and class_index in sounds.clips:
+        signal, clip, start = sounds.signal(class_index, length, rng)
+        return signal, lead, clip, start
+    return synthesize(class_index, length, rng), lead, "", 0.0
 
 
 def make_scene(
@@ -185,8 +198,13 @@ def make_scene(
     snr_db: float,
     camera: PinholeCamera,
     seed: np.random.SeedSequence,
+    sounds: SoundBank | None = None,
+    room: Room | None = None,
 ) -> Scene:
-    """Draw one video's scene from its seed (independent streams: placement, sounds, noise, visuals)."""
+    """Draw one video's scene from its seed (independent streams: placement, sounds, noise, visuals, room).
+
+    ``sounds``: user clips replace the procedural sounds of their classes; ``room``: every path is kept inside
+    it (pulled towards the camera along the line of sight) and the renderer adds its reflections."""
     if not 0 <= class_index < NUM_CLASSES:
         raise ValueError(f"class index must be 0..{NUM_CLASSES - 1}, got {class_index}")
     streams = [np.random.default_rng(child) for child in seed.spawn(RNG_STREAMS)]
@@ -198,9 +216,11 @@ def make_scene(
     noise_power = level**2 / 10.0 ** (snr_db / 10.0)
 
     trajectory, facing = main_trajectory(OBJECTS[class_index], seconds, camera, placement)
-    signal, lead = _signal_for(class_index, trajectory, seconds, main_sound)
+    if room is not None:
+        trajectory = room.contain(trajectory)
+    signal, lead, clip, clip_start = _signal_for(class_index, trajectory, seconds, main_sound, sounds)
     gain = level / math.sqrt(_mean_inverse_square_range(trajectory, seconds))
-    sources = [SceneSource(0, class_index, trajectory, signal, lead, gain, facing)]
+    sources = [SceneSource(0, class_index, trajectory, signal, lead, gain, facing, clip, clip_start)]
 
     count = int(placement.choice(len(INTERFERER_COUNT_PROBS), p=INTERFERER_COUNT_PROBS))
     interferer_share = placement.uniform(0.2, 0.6) if count else 0.0
@@ -208,12 +228,17 @@ def make_scene(
     for k in range(count):
         other_class = int(placement.choice(others))
         path = interferer_trajectory(seconds, camera, placement)
-        other_signal, other_lead = _signal_for(other_class, path, seconds, interferer_sounds[k])
+        if room is not None:
+            path = room.contain(path)
+        other_signal, other_lead, other_clip, other_start = _signal_for(
+            other_class, path, seconds, interferer_sounds[k], sounds
+        )
         power = interferer_share * noise_power / count
         other_gain = math.sqrt(power / _mean_inverse_square_range(path, seconds))
         other_facing = float(placement.choice([-1.0, 1.0]))
         sources.append(
-            SceneSource(k + 1, other_class, path, other_signal, other_lead, other_gain, other_facing)
+            SceneSource(k + 1, other_class, path, other_signal, other_lead, other_gain, other_facing,
+                        other_clip, other_start)
         )
 
     diffuse_share = (1.0 - interferer_share) * placement.uniform(0.5, 0.9)
@@ -230,4 +255,7 @@ def make_scene(
         noise_rng=noise_rng,
         visual_rng=visual_rng,
         shares={"interferers": interferer_share, "diffuse": diffuse_share, "sensor": sensor_share},
+        room=room,
+        room_rng=streams[6] if room is not None else None,
+        uses_clips=sounds is not None,
     )
