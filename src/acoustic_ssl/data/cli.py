@@ -46,9 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Decode the videos of SRC (labels from SRC/<label>/ folders, or from --csv) with PyAV and write "
             "OUT/class_K/data_NNN/Data_NNN.tfrecord per clip and second: video/image at 12 fps, shorter side "
-            "224 (bicubic, BGR uint8), audio/data mono at 12 288 Hz (channels averaged, resample_poly at the "
-            "exact ratio, full scale 1.0 = 2^23), no acoustic images. OUT/labels.json maps label names to "
-            "class indices; OUT/videos.csv lists every clip (its id is the annotation key). Clips shorter "
+            "224 (bicubic, BGR uint8), audio/data mono at 12 288 Hz (channels averaged, resampled at the "
+            "exact ratio with librosa's kaiser_best filter, full scale 1.0 = 2^23), no acoustic images. "
+            "OUT/labels.json maps label names to class indices; OUT/videos.csv lists every clip (its id is "
+            "the annotation key). Clips shorter "
             "than 1 s, without audio, or undecodable are skipped with one line each. Parallel; resumable and "
             "atomic per clip (a finished data_NNN is kept, an interrupted one is redone)."
         ),

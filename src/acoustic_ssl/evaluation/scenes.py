@@ -8,8 +8,8 @@ sorted order.
 
 Protocol (the original ``TUTDataLoader`` + ``computeTUTfeatures.py`` + ``knn.py``, with its quirks fixed):
 
-* clips mixed to mono, resampled to 22 050 Hz (polyphase, exact ratio), cut to 10 s (zero-padded at the end if
-  shorter);
+* clips mixed to mono, resampled to 22 050 Hz (librosa's kaiser_best, exact ratio), cut to 10 s (zero-padded
+  at the end if shorter);
 * training clips: 5 random 2-s crops each, offsets drawn per clip from ``seed`` (the original drew one set of
   offsets for all clips, spec §7 item 11); test clips: the 5 non-overlapping crops at 0, 2, 4, 6, 8 s;
 * magnitude spectrogram of the data layer (``waveform_to_spectrogram``), z-scored per frequency bin with the
@@ -95,7 +95,8 @@ def read_scene_folder(root: str | Path) -> tuple[list[SceneClip], list[SceneClip
 def load_clip(path: str | Path, seconds: int = CLIP_SECONDS) -> np.ndarray:
     """Mono float64 waveform at 22 050 Hz, exactly ``seconds`` long (cut, or zero-padded at the end)."""
     import soundfile
-    from scipy.signal import resample_poly
+
+    from acoustic_ssl.data.audio import resample
 
     try:
         audio, rate = soundfile.read(str(path), dtype="float64", always_2d=True)
@@ -104,7 +105,7 @@ def load_clip(path: str | Path, seconds: int = CLIP_SECONDS) -> np.ndarray:
     mono = audio.mean(axis=1)
     if rate != AUDIO_SAMPLE_RATE:
         g = math.gcd(int(rate), AUDIO_SAMPLE_RATE)
-        mono = resample_poly(mono, AUDIO_SAMPLE_RATE // g, int(rate) // g)
+        mono = resample(mono, AUDIO_SAMPLE_RATE // g, int(rate) // g)
     n = seconds * AUDIO_SAMPLE_RATE
     return np.pad(mono[:n], (0, max(0, n - len(mono))))
 
