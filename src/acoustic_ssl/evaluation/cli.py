@@ -106,15 +106,26 @@ def register(subparsers: Any) -> None:
         description=(
             "Acoustic-scene classification with a frozen audio network on a DCASE/TUT-style folder: "
             "audio/*.wav, meta.csv (filename<TAB>scene_label[...]) and evaluation_setup/fold1_train.txt + "
-            "fold1_evaluate.txt (or fold1_test.txt). Clips -> 22 050 Hz, 10 s; 5 random 2-s crops per "
-            "training clip, 5 non-overlapping crops per test clip; k and C chosen on an inner validation "
-            "split of the training clips."
+            "fold1_evaluate.txt (or fold1_test.txt). Clips -> 22 050 Hz, 10 s, five 2-s crops each. The "
+            "original protocol (default): consecutive crops at 0/2/4/6/8 s in every split, kNN fitted on all "
+            "training crops, k (and the probe's C) chosen on a validation fold (--valid-fold), accuracy on "
+            "the test fold. --protocol inner: 5 random crops per training clip, k and C chosen on a fifth of "
+            "the training recordings, for folders without a third fold."
         ),
     )
     p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint with a HearNet")
     p.add_argument("--data", required=True, type=Path, help="DCASE/TUT-style folder")
+    p.add_argument("--protocol", choices=("original", "inner"), default="original",
+                   help="original: k chosen on --valid-fold; inner: on a split of the training fold")
+    p.add_argument("--valid-fold", type=Path, default=None, metavar="FILE",
+                   help="fold file of the validation clips (relative to --data or absolute; default "
+                   "evaluation_setup/fold1_validation.txt); the original protocol needs one")
+    p.add_argument("--original-stats", action="store_true",
+                   help="z-score with the original's mis-scaled statistics (n = clips x frames x 257: the "
+                   "mean is 5/257 of the true one), to match its published numbers")
     p.add_argument("--out", type=Path, default=None, help="also write the metrics JSON to this file")
-    p.add_argument("--seed", type=int, default=0, help="seed of the training crops and the inner split")
+    p.add_argument("--seed", type=int, default=0,
+                   help="inner protocol: seed of the training crops and of the split")
     p.add_argument("--knn-k", type=positive_int, nargs="+", default=[7, 9, 11, 13, 15], help=KS_HELP)
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.set_defaults(func=_scenes)
@@ -205,8 +216,10 @@ def _scenes(args: argparse.Namespace) -> int:
     from acoustic_ssl.evaluation.scenes import scene_transfer
     from acoustic_ssl.io_utils import write_json_atomic
 
-    result = clean_json(scene_transfer(args.checkpoint, args.data, seed=args.seed, ks=args.knn_k,
-                                       batch_size=args.batch_size))
+    result = clean_json(scene_transfer(
+        args.checkpoint, args.data, protocol=args.protocol, valid_fold=args.valid_fold,
+        original_stats=args.original_stats, seed=args.seed, ks=args.knn_k, batch_size=args.batch_size,
+    ))
     if args.out:
         write_json_atomic(args.out, result)
     print(json.dumps(result, indent=2))
