@@ -65,6 +65,18 @@ def test_a_tie_at_equal_loss_is_an_improvement() -> None:
     assert is_improvement({"accuracy": 0.6, "loss": 9.0}, best)
     assert not is_improvement({"accuracy": 0.4, "loss": 0.0}, best)
     assert is_improvement({"accuracy": 0.0, "loss": 9.0}, None)
+    assert is_improvement({"accuracy": 0.1, "loss": 9.0}, best, reset=True)  # runtime.best_reset_epochs
+
+
+def test_best_reset_epochs_make_those_epochs_best_as_the_original(
+    tiny_data: dict[str, Path], supervised_run: Path, tmp_path: Path
+) -> None:
+    sections = {"data": {"batch_size": 6}, "runtime": {"best_reset_epochs": [2]}}
+    run_dir = train(tiny_config("supervised", tiny_data, tmp_path / "run", **sections))
+    records = epoch_records(run_dir)
+    assert records[1]["best"]  # epoch 2 is best whatever its validation score
+    _, info = read_checkpoint(run_dir / "checkpoints" / "best")
+    assert info["epoch"] == 2 and info["position"]["best"]["epoch"] == 2
 
 
 def test_a_run_directory_stands_for_the_checkpoint_the_original_reported(

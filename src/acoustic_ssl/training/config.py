@@ -158,6 +158,9 @@ class RuntimeConfig:
     log_every: int = 10
     save_every: int = 1
     deterministic: bool = False
+    # epochs whose checkpoint becomes `best` whatever its score, the best-so-far restarting from it: the
+    # original supervised trainer did so at [2, 10, 20] (spec §7 item 19); empty = the true best
+    best_reset_epochs: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -337,6 +340,9 @@ def _validate(cfg: Config, source: str) -> None:
     _require(valid_device(r.device), source, "runtime.device", f"expected {DEVICE_CHOICES}, got {r.device!r}")
     _require(r.log_every >= 1, source, "runtime.log_every", "must be ≥ 1")
     _require(r.save_every >= 0, source, "runtime.save_every", "must be ≥ 0 (0 = no epoch_N checkpoints)")
+    _require(
+        all(n >= 1 for n in r.best_reset_epochs), source, "runtime.best_reset_epochs", "epochs count from 1"
+    )
     _validate_models(cfg, source)
     readers = [f"models.{role} ({s.name})" for role, s in cfg.models.items() if s.modality is Modality.AUDIO]
     _require(

@@ -9,8 +9,9 @@ Best model: the highest validation accuracy, ties broken by the validation loss 
 original's), a later epoch winning at equal loss as in the original supervised trainer — for supervised and
 distillation runs the classification accuracy, for self-supervised and transfer runs the original's triplet
 accuracy (1 − fraction of violated batch-all triplets); the original's rule for those was broken (spec §7 item
-18: its ``model_best`` was every epoch's, i.e. the last). ``random`` holds the weights before the first step
-(after ``models.<role>.init_from``, if any).
+18: its ``model_best`` was every epoch's, i.e. the last). ``runtime.best_reset_epochs = [2, 10, 20]``
+reproduces the original supervised trainer, which made those epochs best whatever their score (§7 item 19).
+``random`` holds the weights before the first step (after ``models.<role>.init_from``, if any).
 
 Reproducibility: every RNG is seeded from ``experiment.seed``; the training order of an epoch is a
 ``DistributedSampler`` permutation seeded by (seed, epoch) and the dataset's crops by (seed, epoch, item), so
@@ -486,7 +487,7 @@ class Trainer:
         pos.batch_in_epoch, pos.sums, pos.samples = 0, {}, 0
         if not self.info.is_main:
             return
-        improved = is_improvement(valid, pos.best)
+        improved = is_improvement(valid, pos.best, reset=pos.epoch in self.cfg.runtime.best_reset_epochs)
         if improved:
             pos.best = {"epoch": pos.epoch, "accuracy": valid["accuracy"], "loss": valid["loss"]}
         metrics = {
@@ -527,10 +528,11 @@ class Trainer:
             )
 
 
-def is_improvement(valid: dict[str, float], best: dict[str, float] | None) -> bool:
+def is_improvement(valid: dict[str, float], best: dict[str, float] | None, reset: bool = False) -> bool:
     """Whether validation results beat the best so far: higher accuracy, or the same with a loss no higher
-    (the original supervised trainer accepted a tie at equal loss, so the later epoch wins)."""
-    if best is None or valid["accuracy"] > best["accuracy"]:
+    (the original supervised trainer accepted a tie at equal loss, so the later epoch wins); always at a
+    ``reset`` epoch (``runtime.best_reset_epochs``)."""
+    if reset or best is None or valid["accuracy"] > best["accuracy"]:
         return True
     return valid["accuracy"] == best["accuracy"] and valid["loss"] <= best["loss"]
 
