@@ -146,14 +146,18 @@ def test_extract_refuses_a_batch_size_of_zero(
 def test_batch_statistics_extract_in_the_original_batches_of_four(
     tiny_dataset: dict[str, Path], tmp_path: Path
 ) -> None:
-    from conftest import save_tiny_checkpoint
+    from acoustic_ssl.training.checkpoint import save_checkpoint
 
     assert extraction_batch_size({"video": ResNet18(bn_batch_stats_at_eval=True)}) == 4
     assert extraction_batch_size({"video": ResNet18(), "audio": HearNet()}) == 8
     assert extraction_batch_size({"video": ResNet18(bn_batch_stats_at_eval=True)}, 16) == 16
-    video = ("resnet18", {"output_stride": 8, "width": 8, "bn_batch_stats_at_eval": True})
-    ckpt = save_tiny_checkpoint(tmp_path / "bn", {"video": video, "audio": ("hearnet", {})},
-                                {"data": {"stats_dir": str(tiny_dataset["stats"]), "nr_frames": 2}})
+    torch.manual_seed(0)
+    video = {"output_stride": 8, "width": 8, "bn_batch_stats_at_eval": True}
+    models = {"video": ResNet18(**video), "audio": HearNet()}
+    specs = {"video": {"name": "resnet18", "kwargs": video}, "audio": {"name": "hearnet", "kwargs": {}}}
+    config = {"data": {"stats_dir": str(tiny_dataset["stats"]), "nr_frames": 2}}
+    ckpt = tmp_path / "bn"
+    save_checkpoint(ckpt, models=models, specs=specs, info={"epoch": 0, "kind": "selfsup", "config": config})
 
     def video_features(batch_size: int | None) -> tuple[np.ndarray, dict]:
         path = tmp_path / f"f{batch_size}.npz"
