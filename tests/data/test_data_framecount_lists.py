@@ -7,11 +7,12 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from acoustic_ssl.cli import main
 from acoustic_ssl.data import framecount, make_lists, read_list, reroot_lists
-from acoustic_ssl.data.lists import duplicate_entries, split_counts
+from acoustic_ssl.data.lists import duplicate_entries, original_split, split_counts
 from acoustic_ssl.errors import AcousticSSLWarning, DataError
 
 REFERENCE_LISTS = Path("/work/shared/reference/lists")
@@ -112,6 +113,51 @@ def test_make_lists_is_disjoint_stratified_complete_and_deterministic(tmp_path: 
     assert other != splits
 
 
+def test_the_original_split_rule_by_hand() -> None:
+    # 120 s: training budget 90 s, validation 15 s (half the remaining 30)
+    videos = [(7, 2), (0, 40), (3, 10), (1, 30), (5, 6), (2, 20), (4, 8), (6, 4)]
+    assert original_split(videos) == {
+        "training": [0, 1, 3, 4],  # 40 + 30; 20 would reach 90; then 10 and 8 fit (88 s)
+        "validation": [2],  # the first video that does not fit training goes in whatever its length
+        "testing": [5, 6, 7],
+    }
+    assert original_split([(0, 100), (1, 4)]) == {"training": [0], "validation": [1], "testing": []}
+    assert original_split([(2, 6), (1, 6)])["training"] == [1]  # equal lengths: location order
+
+
+def test_make_lists_original_method_on_a_generated_tree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(5)
+    lengths = {(c, loc): 2 * int(rng.integers(1, 40)) for c in range(3) for loc in range(25)}
+    _touch_records(tmp_path / "r", lengths)
+    assert main(["lists", str(tmp_path / "r"), str(tmp_path / "l"), "--method", "original"]) == 0
+    assert "training" in capsys.readouterr().out
+    names = ("training", "validation", "testing")
+    splits = {name: read_list(tmp_path / "l" / f"{name}.txt") for name in names}
+    for c in range(3):
+        total = sum(n for (k, _), n in lengths.items() if k == c)
+        longest = max(n for (k, _), n in lengths.items() if k == c)
+        seconds = {name: sum(1 for p in paths if p.parent.parent.name == f"class_{c}")
+                   for name, paths in splits.items()}
+        # greedy: below each budget, and short of it by less than the longest video left out
+        assert total * 0.75 - longest <= seconds["training"] < total * 0.75
+        valid_videos = {p.parent for p in splits["validation"] if p.parent.parent.name == f"class_{c}"}
+        assert seconds["validation"] < total * 0.125 or len(valid_videos) == 1  # the first goes in anyway
+        assert seconds["testing"] == total - seconds["training"] - seconds["validation"]
+        assert abs(seconds["testing"] / total - 0.125) < 0.1
+        order = [int(p.parent.name[5:]) for p in splits["training"] if p.parent.parent.name == f"class_{c}"]
+        blocks = list(dict.fromkeys(order))
+        assert [lengths[(c, v)] for v in blocks] == sorted((lengths[(c, v)] for v in blocks), reverse=True)
+    videos = [{_video(p) for p in paths} for paths in splits.values()]
+    assert not (videos[0] & videos[1] or videos[0] & videos[2] or videos[1] & videos[2])
+    assert sum(len(paths) for paths in splits.values()) == sum(lengths.values())
+    # no seed: the same lists every time; and the shares can be scaled
+    assert make_lists(tmp_path / "r", tmp_path / "again", method="original", seed=9) == splits
+    half = make_lists(tmp_path / "r", tmp_path / "half", method="original", fractions=(0.5, 0.25, 0.25))
+    assert len(half["training"]) < 0.5 * sum(lengths.values())
+
+
 def test_make_lists_honours_total_length_and_stops_at_gaps(tmp_path: Path) -> None:
     _touch_records(tmp_path / "r", {(0, 0): 7, (0, 1): 9, (0, 2): 3})
     (tmp_path / "r" / "class_0" / "data_001" / "Data_005.tfrecord").unlink()  # seconds 1-4, then 6-9
@@ -145,6 +191,21 @@ def test_reroot_the_released_lists(tmp_path: Path) -> None:
     assert first == f"{tmp_path}/acivw/class_0/data_006/Data_001.tfrecord"
     with pytest.raises(DataError, match=r"training\.txt: 13256 of 13256 records are missing"):
         reroot_lists(REFERENCE_LISTS, tmp_path / "acivw", tmp_path / "lists2")
+
+
+@pytest.mark.skipif(not REFERENCE_LISTS.is_dir(), reason="reference lists not available")
+def test_the_original_rule_on_the_released_lists_lengths() -> None:
+    """The released lists follow the rule up to a few videos per class (their lengths are the listed,
+    even, seconds, not the raw ones the original counted)."""
+    released: dict[int, dict[int, list]] = {}
+    for name in ("training", "validation", "testing"):
+        for path in read_list(REFERENCE_LISTS / f"{name}.txt", root="/r"):
+            video = released.setdefault(int(path.parent.parent.name[6:]), {})
+            video.setdefault(int(path.parent.name[5:]), [name, 0])[1] += 1
+    for videos in released.values():
+        ours = original_split([(loc, n) for loc, (_, n) in videos.items()])
+        where = {loc: name for name, locs in ours.items() for loc in locs}
+        assert sum(where[loc] != name for loc, (name, _) in videos.items()) <= 9
 
 
 def test_cli_lists_generates_and_reroots(

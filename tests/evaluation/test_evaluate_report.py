@@ -31,6 +31,11 @@ def test_evaluate_writes_metrics(evaluated_run: Path) -> None:
     assert loc["energy"]["pointing_accuracy"] == 1.0 and loc["energy"]["ciou_mean"] > 0.3
     s = metrics["summary"]
     assert s["audio_knn_accuracy"] == metrics["knn"]["audio"]["accuracy"]
+    assert s["joint_knn_accuracy"] == metrics["knn"]["joint"]["accuracy"]  # the original's active kNN
+    triplet = metrics["triplet"]  # the triplet trainers' test mode: one batch of the default 64 here
+    assert triplet["batch_size"] == 64 and 0.0 <= triplet["accuracy"] <= 1.0 and triplet["loss"] >= 0.0
+    assert s["triplet_test_accuracy"] == triplet["accuracy"]
+    assert "classifier" not in metrics and s["classifier_accuracy"] is None
     assert s["retrieval_recall_at_1"] == a2v["recall@1"]
     assert s["localization_accuracy"] == loc["attention"]["pointing_accuracy"]
     assert len(list((folder / "localization").glob("*.png"))) == 2 * 2
@@ -42,8 +47,42 @@ def test_summary_and_clean_json() -> None:
     assert cleaned == {"a": None, "b": 0.5, "c": [2]}
     s = summary({"knn": {"features": {"accuracy": 0.7}},
                  "localization": {"energy": {"pointing_accuracy": 0.2}}})
-    assert s == {"audio_knn_accuracy": 0.7, "audio_knn_feature": "features", "retrieval_recall_at_1": None,
+    assert s == {"audio_knn_accuracy": 0.7, "audio_knn_feature": "features", "joint_knn_accuracy": None,
+                 "classifier_accuracy": None, "triplet_test_accuracy": None, "retrieval_recall_at_1": None,
                  "localization_accuracy": 0.2, "localization_map": "energy"}
+
+
+def test_a_supervised_checkpoint_reports_its_own_test_accuracy() -> None:
+    from acoustic_ssl.evaluation.evaluate import compute_metrics
+
+    rng = np.random.default_rng(0)
+
+    def split(n: int) -> dict[str, np.ndarray]:
+        labels = np.arange(n) % 3
+        logits = rng.normal(size=(n, 3))
+        logits[np.arange(n) % 2 == 0, labels[np.arange(n) % 2 == 0]] += 10  # right on the even samples
+        return {"labels": labels, "features": rng.normal(size=(n, 8)) + labels[:, None], "logits": logits}
+
+    splits = {"training": split(30), "validation": split(10), "testing": split(12)}
+    metrics = compute_metrics(splits, ks=(1,), probe=False)
+    expected = float(np.mean(splits["testing"]["logits"].argmax(1) == splits["testing"]["labels"]))
+    assert metrics["classifier"]["accuracy"] == expected and expected >= 0.5
+    assert metrics["summary"]["classifier_accuracy"] == expected
+    assert "features" in metrics["knn"]  # beside the kNN of its features
+
+
+def test_triplet_test_mode_scores_consecutive_batches_of_the_test_list() -> None:
+    from acoustic_ssl.evaluation.evaluate import triplet_test_metrics
+
+    ids = np.array([0, 0, 1, 1, 2, 2])
+    d = np.where(ids[:, None] == ids[None, :], 0.1, 1.0)  # every positive far closer than every negative
+    assert triplet_test_metrics(d, ids, batch_size=4)["accuracy"] == 1.0
+    d[4, 5] = 2.0  # a far positive for anchor 4
+    result = triplet_test_metrics(d, ids, batch_size=4)
+    # batches [0..3] (accuracy 1) and [4, 5]: one video, no valid triplet, accuracy 1 by the formula
+    assert result["accuracy"] == pytest.approx(1.0)
+    whole = triplet_test_metrics(d, ids, batch_size=6)  # one batch: 4 of its 6·2·4 valid triplets violated
+    assert whole["accuracy"] == pytest.approx(1 - 4 / 48) and whole["loss"] > 0
 
 
 class _Collector(HTMLParser):

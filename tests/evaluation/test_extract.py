@@ -13,6 +13,7 @@ from acoustic_ssl.evaluation.extract import (
     audio_maps_of,
     extract_features,
     extract_from_batches,
+    extraction_batch_size,
     load_features,
 )
 from acoustic_ssl.models import DualCamNet, HearNet, ResNet18, attention_distance
@@ -62,6 +63,7 @@ def test_acoustic_video_and_supervised_features() -> None:
     assert "acoustic" not in out
     sup = extract_from_batches({"model": HearNet(num_classes=10)}, [_batch(2)], energy_maps=False)
     assert sup["features"].shape == (2, 128) and np.all(sup["features"] >= 0)
+    assert sup["logits"].shape == (2, 10)
     assert "energy_map" not in sup
 
 
@@ -139,3 +141,32 @@ def test_extract_refuses_a_batch_size_of_zero(
     assert "argument --batch-size: expected a positive integer, got 0" in capsys.readouterr().err
     with pytest.raises(DataError, match="batch size must be at least 1, got 0"):
         extract_features(tiny_dataset["checkpoint"], tiny_dataset["list"], tmp_path / "f.npz", batch_size=0)
+
+
+def test_batch_statistics_extract_in_the_original_batches_of_four(
+    tiny_dataset: dict[str, Path], tmp_path: Path
+) -> None:
+    from acoustic_ssl.training.checkpoint import save_checkpoint
+
+    assert extraction_batch_size({"video": ResNet18(bn_batch_stats_at_eval=True)}) == 4
+    assert extraction_batch_size({"video": ResNet18(), "audio": HearNet()}) == 8
+    assert extraction_batch_size({"video": ResNet18(bn_batch_stats_at_eval=True)}, 16) == 16
+    torch.manual_seed(0)
+    video = {"output_stride": 8, "width": 8, "bn_batch_stats_at_eval": True}
+    models = {"video": ResNet18(**video), "audio": HearNet()}
+    specs = {"video": {"name": "resnet18", "kwargs": video}, "audio": {"name": "hearnet", "kwargs": {}}}
+    config = {"data": {"stats_dir": str(tiny_dataset["stats"]), "nr_frames": 2}}
+    ckpt = tmp_path / "bn"
+    save_checkpoint(ckpt, models=models, specs=specs, info={"epoch": 0, "kind": "selfsup", "config": config})
+
+    def video_features(batch_size: int | None) -> tuple[np.ndarray, dict]:
+        path = tmp_path / f"f{batch_size}.npz"
+        out = extract_features(ckpt, tiny_dataset["list"], path, batch_size=batch_size)
+        arrays, meta = load_features(out)
+        return arrays["video"], meta
+
+    default, meta = video_features(None)
+    assert meta["batch_size"] == 4
+    np.testing.assert_array_equal(default, video_features(4)[0])
+    # the features depend on the batch: other batches give other features
+    assert np.abs(default - video_features(6)[0]).max() > 1e-3

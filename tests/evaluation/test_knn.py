@@ -76,12 +76,13 @@ def test_linear_probe_separable() -> None:
 
 def test_aggregate_runs() -> None:
     values = [0.841446, 0.833930, 0.841446, 0.834646, 0.841446]
-    plain = aggregate_runs(values, drop_extremes=False)
+    plain = aggregate_runs(values)  # the default: plain mean and population std, as the original
+    assert plain["n"] == 5
     assert plain["mean"] == pytest.approx(0.838583, abs=1e-6)  # the original's meanstd.py figures
     assert plain["std"] == pytest.approx(0.003514, abs=1e-6)
-    dropped = aggregate_runs(values)
+    dropped = aggregate_runs(values, drop_extremes=True)
     kept = [0.834646, 0.841446, 0.841446]
     assert dropped["n"] == 3
     assert dropped["mean"] == pytest.approx(np.mean(kept))
     assert dropped["std"] == pytest.approx(np.std(kept))
-    assert aggregate_runs([0.5, 0.7])["mean"] == pytest.approx(0.6)
+    assert aggregate_runs([0.5, 0.7], drop_extremes=True)["mean"] == pytest.approx(0.6)

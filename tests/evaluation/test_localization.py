@@ -97,3 +97,15 @@ def test_overlay_png(tmp_path: Path) -> None:
     out = tmp_path / "o.png"
     save_overlay(out, np.zeros((112, 149, 3), np.uint8), np.eye(12, 16), np.array([[10, 10, 100, 100]]), "x")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_mask_can_be_taken_on_the_map_grid_before_upsampling() -> None:
+    heat = np.array([[1.0, 0.2], [0.2, 0.0]])
+    gt = np.zeros((4, 4), dtype=bool)
+    gt[:2, :2] = True
+    # on the map grid only the top-left cell is above the mean; its upsampled mask is exactly the GT block
+    assert score_maps([heat], [gt], mask_at="map")["ciou_mean"] == 1.0
+    # upsampled first, the bilinear ramp spreads above the mean beyond the block
+    assert score_maps([heat], [gt], mask_at="frame")["ciou_mean"] < 1.0
+    with pytest.raises(ValueError, match="mask_at"):
+        score_maps([heat], [gt], mask_at="pixels")

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from acoustic_ssl.errors import DataError
+from acoustic_ssl.evaluation import scenes
 from acoustic_ssl.evaluation.scenes import (
     CROPS_PER_CLIP,
     crop_offsets,
+    crop_statistics,
     inner_split,
     load_clip,
     read_scene_folder,
@@ -30,29 +32,37 @@ def _scene_audio(scene: int, rng: np.random.Generator, seconds: float = 10.0) ->
     return 0.3 * np.sin(2 * np.pi * 2500 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2
 
 
-def write_scene_folder(root: Path, train_per_scene: int = 5, test_per_scene: int = 2) -> Path:
+def write_scene_folder(
+    root: Path, train_per_scene: int = 5, test_per_scene: int = 2, valid_per_scene: int = 0
+) -> Path:
+    """A DCASE tree: audio/, meta.csv, fold1_train / fold1_evaluate and (with ``valid_per_scene``) a
+    fold1_validation.txt of other recordings."""
     import soundfile
 
     rng = np.random.default_rng(0)
     (root / "audio").mkdir(parents=True)
     (root / "evaluation_setup").mkdir()
-    meta, train, test = ["filename\tscene_label\tidentifier"], [], []
+    meta, train, test, valid = ["filename\tscene_label\tidentifier"], [], [], []
     for s, scene in enumerate(SCENES):
-        for i in range(train_per_scene + test_per_scene):
+        for i in range(train_per_scene + test_per_scene + valid_per_scene):
             name = f"audio/{scene}-{i}.wav"
             soundfile.write(root / name, _scene_audio(s, rng), RATE)
             meta.append(f"{name}\t{scene}\t{scene}-loc{i}")
-            (train if i < train_per_scene else test).append(f"{name}\t{scene}")
+            split = train if i < train_per_scene else test if i < train_per_scene + test_per_scene else valid
+            split.append(f"{name}\t{scene}")
     (root / "meta.csv").write_text("\n".join(meta) + "\n")
     (root / "evaluation_setup" / "fold1_train.txt").write_text("\n".join(train) + "\n")
     (root / "evaluation_setup" / "fold1_evaluate.txt").write_text("\n".join(n.split("\t")[0] for n in test))
+    if valid:
+        (root / "evaluation_setup" / "fold1_validation.txt").write_text("\n".join(valid) + "\n")
     return root
 
 
 def test_read_folder_and_crops(tmp_path: Path) -> None:
     root = write_scene_folder(tmp_path / "tut", train_per_scene=3, test_per_scene=1)
-    train, test, classes = read_scene_folder(root)
-    assert classes == ["metro", "park", "street"]
+    folder = read_scene_folder(root)
+    train, test, classes = folder.train, folder.test, folder.classes
+    assert classes == ["metro", "park", "street"] and folder.valid == []
     assert len(train) == 9 and len(test) == 3
     assert test[0].label == classes.index("park") and test[0].group == "park-loc3"
     wave = load_clip(train[0].path)
@@ -85,9 +95,10 @@ def test_scene_transfer_cli(tmp_path: Path, tiny_dataset: dict[str, Path]) -> No
     root = write_scene_folder(tmp_path / "tut", train_per_scene=3, test_per_scene=1)
     out = tmp_path / "scenes.json"
     ckpt = str(tiny_dataset["checkpoint"])
-    code = main(["scenes", "--checkpoint", ckpt, "--data", str(root), "--out", str(out), "--knn-k", "1", "3"])
-    assert code == 0
+    argv = ["scenes", "--checkpoint", ckpt, "--data", str(root), "--out", str(out), "--knn-k", "1", "3"]
+    assert main([*argv, "--protocol", "inner"]) == 0
     result = json.loads(out.read_text())
+    assert result["protocol"] == "inner" and result["n_fit_crops"] == 6 * CROPS_PER_CLIP
     assert result["n_test_crops"] == 3 * CROPS_PER_CLIP
     assert result["classes"] == ["metro", "park", "street"]
     assert result["knn"]["k"] in (1, 3)
@@ -101,3 +112,45 @@ def test_scene_transfer_needs_a_hearnet(tmp_path: Path) -> None:
     root = write_scene_folder(tmp_path / "tut", train_per_scene=1, test_per_scene=1)
     with pytest.raises(DataError, match="no HearNet"):
         scene_transfer(DualCamNet(), root)
+
+
+def test_original_protocol_on_a_generated_dcase_tree(
+    tmp_path: Path, tiny_dataset: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Consecutive crops in every split, kNN fitted on all training crops, k chosen on the validation fold."""
+    root = write_scene_folder(tmp_path / "tut", train_per_scene=2, test_per_scene=1, valid_per_scene=1)
+    offsets_seen: list[np.ndarray] = []
+    real_spectrograms = scenes.clip_spectrograms
+
+    def spy(clips: list, offsets: np.ndarray) -> np.ndarray:
+        offsets_seen.append(offsets)
+        return real_spectrograms(clips, offsets)
+
+    monkeypatch.setattr(scenes, "clip_spectrograms", spy)
+    result = scene_transfer(tiny_dataset["checkpoint"], root, ks=(1, 3), probe=False)
+    assert result["protocol"] == "original" and result["statistics"] == "per-bin"
+    consecutive = [0, 44100, 88200, 132300, 176400]
+    assert len(offsets_seen) == 3  # training, test and validation clips
+    assert all((o == consecutive).all() for o in offsets_seen)
+    assert result["n_fit_crops"] == 6 * CROPS_PER_CLIP  # every training crop
+    assert result["n_valid_crops"] == result["n_test_crops"] == 3 * CROPS_PER_CLIP
+    assert result["knn"]["k"] in (1, 3) and result["knn"]["accuracy"] > 0.6
+    # the validation fold is required, and can be given anywhere
+    moved = tmp_path / "moved.txt"
+    (root / "evaluation_setup" / "fold1_validation.txt").rename(moved)
+    with pytest.raises(DataError, match=r"fold1_validation\.txt: not found; the original protocol chooses k"):
+        scene_transfer(tiny_dataset["checkpoint"], root, ks=(1, 3), probe=False)
+    again = scene_transfer(tiny_dataset["checkpoint"], root, valid_fold=moved, ks=(1, 3), probe=False)
+    assert again["knn"] == result["knn"]
+    with pytest.raises(DataError, match=r"nowhere\.txt: validation fold file not found"):
+        scene_transfer(tiny_dataset["checkpoint"], root, valid_fold="nowhere.txt")
+
+
+def test_the_original_mis_scaled_statistics() -> None:
+    rng = np.random.default_rng(0)
+    crops = rng.gamma(2.0, size=(4 * CROPS_PER_CLIP, 257, 200))  # 4 clips, 5 crops each
+    mean, std = crop_statistics(crops, n_clips=4)
+    np.testing.assert_allclose(mean[0, :, 0], crops.mean(axis=(0, 2)), rtol=1e-12)
+    np.testing.assert_allclose(std[0, :, 0], crops.std(axis=(0, 2)), rtol=1e-9)
+    scaled, _ = crop_statistics(crops, n_clips=4, original=True)
+    np.testing.assert_allclose(scaled, mean * 5 / 257, rtol=1e-12)  # spec §7 item 8

@@ -248,7 +248,7 @@ def test_every_loader_refuses_a_damaged_checkpoint(
 ) -> None:
     run = tmp_path / "run"
     shutil.copytree(run_with_stats["run"], run)
-    for name in ("last", "best"):
+    for name in ("last", "best", "epoch_1"):  # the run dir stands for epoch_1 (a self-supervised run's last)
         _flip_last_byte(run / "checkpoints" / f"{name}.safetensors")
     damaged = r"damaged \(its SHA-256 differs"
     assert cli_main(["train", "--resume", str(run)]) == 2  # resume

@@ -50,6 +50,44 @@ def test_presets_hold_only_deltas_over_the_defaults(name: str) -> None:
                 assert getattr(defaults, field) != value, f"{name}: {section}.{key} restates the default"
 
 
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_reproduction_presets_are_float32_and_the_fast_variant_says_it_is_not(name: str) -> None:
+    for variant in (None, "tiny"):
+        cfg = load_config(name, variant=variant)
+        assert not cfg.runtime.bf16 and not cfg.runtime.tf32, variant
+    fast = load_config(name, variant="fast")
+    assert fast.runtime.bf16 and fast.runtime.tf32
+    text = presets.find("train", name).read_text()
+    assert "Not float32" in text.split("fast = ")[0].splitlines()[-1]  # the line above the variant
+    assert "float32" in text.split("[experiment]")[0].lower()  # and the header
+
+
+def test_transfer_is_taught_by_the_15th_epoch_as_the_original() -> None:
+    teacher = load_config("transfer").loss.teacher_checkpoint
+    assert teacher.endswith("selfsup_acoustic_video/checkpoints/epoch_15")
+    assert load_config("transfer", variant="tiny").loss.teacher_checkpoint.endswith("checkpoints/epoch_3")
+
+
+def test_an_audio_network_without_spectrogram_statistics_is_a_config_error() -> None:
+    for name in ("selfsup_audio_video", "transfer", "distillation", "supervised_hearnet"):
+        message = r"\+ --set: data\.stats_dir: is required: models\.\w+ \(hearnet\) reads spectrograms.*stats"
+        with pytest.raises(ConfigError, match=message):
+            load_config(name, ["data.stats_dir="])
+    assert load_config("selfsup_acoustic_video", ["data.stats_dir="]).data.stats_dir == ""
+    assert load_config("supervised_resnet18", ["data.stats_dir="]).modalities == ("video",)
+
+
+def test_init_keys_are_checked() -> None:
+    cfg = load_config("supervised_hearnet", ["models.model.init_from=runs/a/checkpoints/last"])
+    assert Path(cfg.models["model"].init_from).is_absolute() and not cfg.models["model"].init_head
+    assert cfg.to_dict()["models"]["model"]["init_from"] == cfg.models["model"].init_from
+    assert "init_from" not in load_config("supervised_hearnet").to_dict()["models"]["model"]
+    with pytest.raises(ConfigError, match=r"models\.model\.init_head: expected true or false"):
+        load_config("supervised_hearnet", ["models.model.init_from=x", "models.model.init_head=yes"])
+    with pytest.raises(ConfigError, match=r"models\.model\.init_from: init_role / init_head need"):
+        load_config("supervised_hearnet", ["models.model.init_role=audio"])
+
+
 def test_original_hyperparameters() -> None:
     cfg = load_config("selfsup_audio_video")
     assert (cfg.data.batch_size, cfg.optim.lr, cfg.experiment.epochs, cfg.loss.margin) == (64, 1e-5, 20, 0.2)
@@ -69,7 +107,7 @@ def test_a_preset_file_path_still_works_and_unknown_names_fail(tmp_path: Path) -
     assert load_config(copy).experiment.kind == "transfer"
     with pytest.raises(ConfigError, match=r"no packaged train preset named 'trasnfer'.*transfer"):
         load_config("trasnfer")
-    with pytest.raises(ConfigError, match=r"transfer.toml: no variant 'huge' \(variants: tiny\)"):
+    with pytest.raises(ConfigError, match=r"transfer.toml: no variant 'huge' \(variants: fast, tiny\)"):
         load_config("transfer", variant="huge")
 
 

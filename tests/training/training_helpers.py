@@ -86,6 +86,7 @@ def tiny_config_dict(
             "nr_frames": 1,
             "video_size": VIDEO_SIZE,
             "batch_size": 4,
+            **({"stats_dir": str(data_lists["stats"])} if "stats" in data_lists else {}),
         },
         "models": models,
         "optim": {"lr": 1e-3},

@@ -21,7 +21,9 @@ __all__ = [
     "FRAME_LENGTH",
     "FRAME_STEP",
     "PEAK_SCALE",
+    "kaiser_best_kernel",
     "num_spectrogram_frames",
+    "resample",
     "resample_filter",
     "sensor_audio_to_waveform",
     "waveform_to_spectrogram",
@@ -35,33 +37,70 @@ PEAK_SCALE = 256.0
 RESAMPLE_UP, RESAMPLE_DOWN = 3675, 2048  # 22 050 / 12 288 in lowest terms
 
 
-@functools.cache
-def resample_filter(up: int = RESAMPLE_UP, down: int = RESAMPLE_DOWN) -> np.ndarray:
-    """scipy's default anti-aliasing filter for ``resample_poly(up, down)``, designed once per ratio.
+# librosa's default resampler when the original ran (librosa < 0.10: ``res_type="kaiser_best"``, i.e.
+# resampy's precomputed "kaiser_best" filter): a Kaiser-windowed sinc, 50 zero crossings per side, roll-off
+# 0.9173 of the Nyquist frequency of the lower rate, Kaiser beta 12.9846 (-120 dB design attenuation).
+KAISER_BEST_ZEROS = 50
+KAISER_BEST_ROLLOFF = 0.9173473712608761
+KAISER_BEST_BETA = 12.984585
 
-    Designing it (36 751 Kaiser taps for 12 288 -> 22 050 Hz) costs more than filtering a 2-s sample, so it is
-    cached.
+
+def kaiser_best_kernel(offsets: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Interpolation weights of kaiser_best at ``offsets`` (in input samples) from the output instant.
+
+    ``scale`` = min(1, output rate / input rate): when downsampling, the kernel widens by 1/scale so that
+    its cut-off follows the lower Nyquist frequency (and its gain drops by ``scale``), as resampy does.
     """
-    from scipy.signal import firwin
+    from scipy.special import i0
 
-    max_rate = max(up, down)
-    return firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+    t = np.abs(np.asarray(offsets, dtype=np.float64)) * scale
+    inside = np.clip(1.0 - (t / KAISER_BEST_ZEROS) ** 2, 0.0, None)
+    taper = i0(KAISER_BEST_BETA * np.sqrt(inside)) / i0(KAISER_BEST_BETA)
+    sinc = KAISER_BEST_ROLLOFF * np.sinc(KAISER_BEST_ROLLOFF * t)
+    return np.where(t <= KAISER_BEST_ZEROS, scale * sinc * taper, 0.0)
+
+
+@functools.cache
+def resample_filter(up: int = RESAMPLE_UP, down: int = RESAMPLE_DOWN) -> tuple[np.ndarray, int]:
+    """kaiser_best as a polyphase FIR for ``upfirdn(h, x, up, down)``, and the outputs to drop at the start.
+
+    Tap ``j`` is the kernel at ``(j - centre) / up`` input samples; the filter is zero-padded in front so that
+    its centre falls on an output instant. 367 501 taps for 12 288 -> 22 050 Hz: designing them costs more
+    than filtering a 2-s sample, so the design is cached.
+    """
+    scale = min(1.0, up / down)
+    half = KAISER_BEST_ZEROS * max(up, down)  # the kernel's support in taps, each side
+    taps = kaiser_best_kernel(np.arange(-half, half + 1) / up, scale)
+    lead = -half % down
+    return np.concatenate([np.zeros(lead), taps]), (half + lead) // down
+
+
+def resample(signal: np.ndarray, up: int, down: int) -> np.ndarray:
+    """Resample a float signal [N] by the rational factor ``up / down`` with librosa's kaiser_best filter.
+
+    Output sample ``m`` is the kernel-weighted sum of the input around instant ``m · down / up`` (zeros beyond
+    either end), ``ceil(N · up / down)`` samples, as ``librosa.resample(res_type="kaiser_best")`` computes it.
+    """
+    from scipy.signal import upfirdn
+
+    if up == down:
+        return np.array(signal, dtype=np.float64)
+    taps, skip = resample_filter(up, down)
+    n_out = -(-len(signal) * up // down)
+    return upfirdn(taps, np.asarray(signal, dtype=np.float64), up, down)[skip : skip + n_out]
 
 
 def sensor_audio_to_waveform(frames: np.ndarray) -> np.ndarray:
     """int32 sensor frames [12·L, 1024] (one mic) -> float32 waveform of 22 050·L samples in [-256, 256].
 
-    Frames are concatenated in time order, resampled 12 288 -> 22 050 Hz with a polyphase filter (the exact
-    rational ratio; the original used librosa's kaiser_best), divided by the peak absolute value and scaled
-    by 256. An all-zero track stays zero instead of dividing by zero.
+    Frames are concatenated in time order, resampled 12 288 -> 22 050 Hz with librosa's kaiser_best filter
+    (the original's ``librosa.core.resample`` default), divided by the peak absolute value and scaled by 256.
+    An all-zero track stays zero instead of dividing by zero.
     """
-    from scipy.signal import resample_poly
-
     samples = np.asarray(frames)
     if samples.ndim != 2 or samples.shape[1] != SAMPLES_PER_FRAME:
         raise ValueError(f"sensor audio must be [frames, {SAMPLES_PER_FRAME}], got shape {samples.shape}")
-    flat = samples.reshape(-1).astype(np.float64)
-    waveform = resample_poly(flat, RESAMPLE_UP, RESAMPLE_DOWN, window=resample_filter())
+    waveform = resample(samples.reshape(-1).astype(np.float64), RESAMPLE_UP, RESAMPLE_DOWN)
     peak = float(np.max(np.abs(waveform))) if waveform.size else 0.0
     if peak > 0:
         waveform = waveform * (PEAK_SCALE / peak)

@@ -46,9 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Decode the videos of SRC (labels from SRC/<label>/ folders, or from --csv) with PyAV and write "
             "OUT/class_K/data_NNN/Data_NNN.tfrecord per clip and second: video/image at 12 fps, shorter side "
-            "224 (bicubic, BGR uint8), audio/data mono at 12 288 Hz (channels averaged, resample_poly at the "
-            "exact ratio, full scale 1.0 = 2^23), no acoustic images. OUT/labels.json maps label names to "
-            "class indices; OUT/videos.csv lists every clip (its id is the annotation key). Clips shorter "
+            "224 (bicubic, BGR uint8), audio/data mono at 12 288 Hz (channels averaged, resampled at the "
+            "exact ratio with librosa's kaiser_best filter, full scale 1.0 = 2^23), no acoustic images. "
+            "OUT/labels.json maps label names to class indices; OUT/videos.csv lists every clip (its id is "
+            "the annotation key). Clips shorter "
             "than 1 s, without audio, or undecodable are skipped with one line each. Parallel; resumable and "
             "atomic per clip (a finished data_NNN is kept, an interrupted one is redone)."
         ),
@@ -98,22 +99,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="make training/validation/testing lists (or re-root the original ones)",
         description=(
             "Write OUT_DIR/{training,validation,testing}.txt. By default the videos under RECORDS_ROOT are "
-            "split per class by --fractions with --seed (disjoint by video, every class in every split "
-            "when it has >= 3 videos, each video complete from its first second and cut to a multiple of "
-            "--total-length). With --from-lists ORIGINAL_DIR the original lists are instead re-rooted onto "
+            "shuffled per class with --seed and dealt out by --fractions of their number (disjoint by "
+            "video, every class in every split when it has >= 3 videos, each video complete from its first "
+            "second and cut to a multiple of --total-length). --method original applies the original's "
+            "rule instead: per class, the videos longest first fill 75 % of its seconds for training, then "
+            "half the rest for validation, the rest going to testing (greedy; --fractions scales the "
+            "shares). With --from-lists ORIGINAL_DIR the original lists are instead re-rooted onto "
             "RECORDS_ROOT (every record must exist)."
         ),
     )
     p.add_argument("records_root", type=Path, metavar="RECORDS_ROOT", help="root of class_K/data_NNN records")
     p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder for the three list files")
-    p.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="split seed of --method random (default 0)")
+    p.add_argument(
+        "--method",
+        choices=("random", "original"),
+        default="random",
+        help="random: shuffled videos dealt out by count; original: the original's greedy rule over "
+        "seconds, longest video first (default random)",
+    )
     p.add_argument(
         "--fractions",
         type=float,
         nargs=3,
-        default=[0.7, 0.15, 0.15],
+        default=None,
         metavar=("TRAIN", "VAL", "TEST"),
-        help="share of videos per split (default 0.7 0.15 0.15)",
+        help="share per split: of the videos (random; default 0.7 0.15 0.15) or of the seconds (original; "
+        "default 0.75 0.125 0.125)",
     )
     p.add_argument(
         "--total-length",
@@ -215,7 +227,7 @@ def _lists(args: argparse.Namespace) -> int:
         from acoustic_ssl.data.video_import import make_import_lists
 
         splits = make_import_lists(
-            args.records_root, args.out_dir, seed=args.seed, fractions=args.fractions,
+            args.records_root, args.out_dir, seed=args.seed, fractions=args.fractions or (0.7, 0.15, 0.15),
             total_length=args.total_length,
         )
     else:
@@ -225,6 +237,7 @@ def _lists(args: argparse.Namespace) -> int:
             seed=args.seed,
             fractions=args.fractions,
             total_length=args.total_length,
+            method=args.method,
         )
     for name, paths in splits.items():
         videos = {video_of(p) for p in paths}

@@ -2,11 +2,13 @@
 
 The original lists hold absolute paths such as ``/Dataset/class_0/data_046/Data_001.tfrecord`` (testing uses
 ``/dataset/``); ``read_list(path, root=...)`` re-roots them onto a local records folder. ``make_lists``
-generates new splits that are disjoint by video and stratified by class.
+generates new splits that are disjoint by video and stratified by class: videos shuffled by a seed and dealt
+out by count (``method="random"``), or the original's rule (``method="original"``, ``original_split``).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -20,9 +22,12 @@ from acoustic_ssl.errors import DataError, printable_path, warn_once
 from acoustic_ssl.io_utils import write_text_atomic
 
 __all__ = [
+    "METHODS",
+    "ORIGINAL_FRACTIONS",
     "SPLITS",
     "duplicate_entries",
     "make_lists",
+    "original_split",
     "read_list",
     "reroot_lists",
     "split_counts",
@@ -30,6 +35,8 @@ __all__ = [
 ]
 
 SPLITS = ("training", "validation", "testing")
+METHODS = ("random", "original")
+ORIGINAL_FRACTIONS = (0.75, 0.125, 0.125)  # the original's frame_organization.py
 _CLASS_PART = re.compile(r"(?:^|/)(class_\d+/.*)$")
 _RECORD_RE = re.compile(r"^Data_(\d+)\.tfrecord$")
 
@@ -117,6 +124,38 @@ def split_counts(num_videos: int, fractions: Sequence[float]) -> tuple[int, int,
     return num_videos - val - test, val, test
 
 
+def original_split(
+    videos: Sequence[tuple[int, int]], fractions: Sequence[float] = ORIGINAL_FRACTIONS
+) -> dict[str, list[int]]:
+    """The original's split of one class's videos, given as (location, seconds): location lists per split.
+
+    Its rule (the deleted ``frame_organization.py``): budgets of ⌊75 % of the class's seconds⌋ for training
+    and ⌊half the rest⌋ for validation; the videos, longest first, go to training while its total stays
+    strictly below its budget, else to validation likewise, else to testing, and the first video of
+    training and of validation goes in whatever its length. A video that does not fit leaves the later,
+    shorter ones free to. Ties in length are taken in location order; within a split, videos are listed in
+    that order (longest first), as the released lists. Other ``fractions`` scale the budgets the same way
+    (validation: its share of the rest).
+    """
+    total = sum(seconds for _, seconds in videos)
+    share = float(sum(fractions))
+    train_budget = math.floor(total * fractions[0] / share + 1e-9)
+    rest = fractions[1] + fractions[2]
+    valid_budget = math.floor((total - train_budget) * (fractions[1] / rest if rest else 0.0) + 1e-9)
+    splits: dict[str, list[int]] = {name: [] for name in SPLITS}
+    used = {name: 0 for name in SPLITS}
+    for location, seconds in sorted(videos, key=lambda v: (-v[1], v[0])):
+        if used["training"] + seconds < train_budget or not splits["training"]:
+            name = "training"
+        elif used["validation"] + seconds < valid_budget or not splits["validation"]:
+            name = "validation"
+        else:
+            name = "testing"
+        splits[name].append(location)
+        used[name] += seconds
+    return splits
+
+
 def _video_records(video_dir: Path) -> list[Path]:
     """Records Data_001, Data_002, ... of a video up to the first gap (samples need consecutive seconds)."""
     numbered = dict(
@@ -132,17 +171,24 @@ def make_lists(
     records_root: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     seed: int = 0,
-    fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    fractions: Sequence[float] | None = None,
     total_length: int = 2,
+    method: str = "random",
 ) -> dict[str, list[Path]]:
     """Write ``training.txt``, ``validation.txt``, ``testing.txt`` under ``out_dir`` and return their paths.
 
-    Per class the videos are shuffled with ``seed`` and dealt out by ``fractions`` (disjoint by video).
-    Each video is listed from its first second, in order (up to a missing second), cut to a multiple of
-    ``total_length`` so a loader block never straddles two videos; videos shorter than ``total_length``
-    seconds are left out.
-    Within a split, classes are in increasing order and videos by increasing ``data_NNN`` index.
+    ``method="random"``: per class the videos are shuffled with ``seed`` and dealt out by ``fractions`` of
+    their number (default 0.7 / 0.15 / 0.15; every split gets one when a class has ≥ 3); videos listed by
+    increasing ``data_NNN`` index. ``method="original"``: the original's greedy rule over seconds
+    (``original_split``; default 75 / 12.5 / 12.5 %, no seed), videos listed longest first. Disjoint by video
+    either way. Each video is listed from its first second, in order (up to a missing second), cut to a
+    multiple of ``total_length`` so a loader block never straddles two videos (its seconds count as cut);
+    videos shorter than ``total_length`` seconds are left out. Classes are in increasing order.
     """
+    if method not in METHODS:
+        raise DataError(f"unknown split method {method!r} (use {' or '.join(METHODS)})")
+    if fractions is None:
+        fractions = ORIGINAL_FRACTIONS if method == "original" else (0.7, 0.15, 0.15)
     if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
         raise DataError(f"fractions must be three non-negative numbers, got {list(fractions)}")
     if total_length < 1:
@@ -160,6 +206,12 @@ def make_lists(
     splits: dict[str, list[Path]] = {name: [] for name in SPLITS}
     for class_index in sorted(by_class):
         videos = by_class[class_index]
+        if method == "original":
+            records = dict(videos)
+            for name, locations in original_split([(v, len(r)) for v, r in videos], fractions).items():
+                for location in locations:
+                    splits[name].extend(records[location])
+            continue
         order = np.random.default_rng([seed, class_index]).permutation(len(videos))
         n_train, n_val, _ = split_counts(len(videos), fractions)
         chosen = {

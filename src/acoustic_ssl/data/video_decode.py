@@ -3,9 +3,8 @@
 * Video: output frame ``i`` shows the source frame on screen at ``start + i/12`` s (sample and hold: the last
   decoded frame whose timestamp is ≤ that time; the first frame before it). A still of an image + sound pair
   is every frame.
-* Audio: channels averaged (FFmpeg's float samples, full scale ±1), resampled with
-  ``scipy.signal.resample_poly`` at the exact rational ratio (Kaiser-windowed FIR, as the loader's
-  12 288 -> 22 050 Hz step).
+* Audio: channels averaged (FFmpeg's float samples, full scale ±1), resampled at the exact rational ratio with
+  librosa's kaiser_best filter (``data.audio.resample``, as the loader's 12 288 -> 22 050 Hz step).
 
 Files FFmpeg cannot open or decode, and files without an audio (or video) track, raise ``SkipClip``: a
 verdict on one clip that the importer reports and counts, never a crash.
@@ -62,9 +61,8 @@ def decode_audio(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Mono float64 samples at 12 288 Hz from ``start`` (up to ``seconds``), and the source's audio facts."""
     import av
-    from scipy.signal import resample_poly
 
-    from acoustic_ssl.data.audio import resample_filter
+    from acoustic_ssl.data.audio import resample
 
     with open_media(path) as container:
         if not container.streams.audio:
@@ -103,10 +101,7 @@ def decode_audio(
         native = native[: math.ceil((seconds + 1.0 / FRAMES_PER_SECOND) * rate)]
     g = math.gcd(SENSOR_SAMPLE_RATE, rate)
     up, down = SENSOR_SAMPLE_RATE // g, rate // g
-    if native.size == 0 or (up, down) == (1, 1):
-        mono = native
-    else:
-        mono = resample_poly(native, up, down, window=resample_filter(up, down))
+    mono = resample(native, up, down) if native.size else native
     return mono, {"sample_rate": rate, "channels": channels}
 
 

@@ -4,11 +4,12 @@ Inputs are the ``metrics.json`` files written by ``acoustic-ssl evaluate`` for e
 recomputed except the chance level of the localisation score (share of the frame covered by the ground-truth
 boxes, i.e. the pointing accuracy of a uniformly random point). ``report.json`` keys:
 
-* ``audio_knn_accuracy``, ``retrieval_recall_at_{1,5,10}``: {random, supervised, selfsup_video, transfer}
-  → mean
+* ``audio_knn_accuracy``, ``joint_knn_accuracy`` (the audio + video vector, the original's active kNN),
+  ``retrieval_recall_at_{1,5,10}``: {random, supervised, selfsup_video, transfer} → mean
   (None where a row has no such score: the supervised HearNet has no video network, so no retrieval);
 * ``localization_accuracy``: {audio_video, acoustic_video} → mean pointing accuracy of the attention maps;
 * every one of those also as ``<key>_std`` and, per seed, under ``per_seed``;
+* ``supervised_test_accuracy`` (the supervised HearNet's own classifier on the test split);
 * ``acoustic_knn_accuracy`` (the acoustic-image network itself), ``localization_chance``,
   ``localization_energy_accuracy`` (raw acoustic-image energy, no learning), ``localization_ciou`` / ``_auc``,
   ``preset``, ``seeds``, ``seconds`` (all stages), ``stage_seconds``, ``dataset``.
@@ -74,6 +75,8 @@ def _get(tree: Mapping[str, Any], *path: str) -> float | None:
 def row_scores(metrics: Mapping[str, Any]) -> dict[str, float | None]:
     """The numbers of one evaluated row that the comparison uses."""
     scores: dict[str, float | None] = {"knn_accuracy": _get(metrics, "summary", "audio_knn_accuracy")}
+    scores["joint_knn_accuracy"] = _get(metrics, "summary", "joint_knn_accuracy")
+    scores["classifier_accuracy"] = _get(metrics, "summary", "classifier_accuracy")
     for k in RANKS:
         scores[f"recall@{k}"] = _get(metrics, "retrieval", "audio_to_video", f"recall@{k}")
     for name in ("attention", "energy"):
@@ -119,6 +122,11 @@ def build_report(
 
     report: dict[str, Any] = {"preset": config.preset, "description": config.demo.description, "seeds": seeds}
     report["audio_knn_accuracy"], report["audio_knn_accuracy_std"] = table(TABLE_ROWS, "knn_accuracy")
+    # audio + video vector: the feature of the original's active kNN script (no video network: None)
+    report["joint_knn_accuracy"], report["joint_knn_accuracy_std"] = table(TABLE_ROWS, "joint_knn_accuracy")
+    (report["supervised_test_accuracy"], report["supervised_test_accuracy_std"]) = mean_std(
+        [scores[s]["supervised"]["classifier_accuracy"] for s in seeds]
+    )
     for k in RANKS:
         means, stds = table(TABLE_ROWS, f"recall@{k}")
         report[f"retrieval_recall_at_{k}"], report[f"retrieval_recall_at_{k}_std"] = means, stds

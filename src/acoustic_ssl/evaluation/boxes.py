@@ -379,7 +379,7 @@ def attention_maps(
     targets: Sequence[_Target],
     *,
     stats_dir: str | Path | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device: str = "auto",
     num_workers: int = 0,
 ) -> dict[str, np.ndarray]:
@@ -387,13 +387,14 @@ def attention_maps(
     from torch.utils.data import DataLoader
 
     from acoustic_ssl.device import pick_device
-    from acoustic_ssl.evaluation.extract import extract_from_batches, inference_setup
+    from acoustic_ssl.evaluation.extract import extract_from_batches, extraction_batch_size, inference_setup
 
     setup = inference_setup(checkpoint, stats_dir=stats_dir)
     nets = setup.objective.networks
     if setup.objective.audio_role is None or "video" not in nets:
         raise DataError(f"{checkpoint}: localisation needs audio+video networks (roles: {sorted(nets)})")
     dataset = AnnotatedFrames(targets, **setup.dataset_options)
+    batch_size = extraction_batch_size(setup.models, batch_size)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     arrays = extract_from_batches(setup.models, loader, nr_frames=setup.nr_frames, sample_length=2,
                                   energy_maps=False, total=len(loader),
@@ -426,7 +427,7 @@ def evaluate_boxes(
     records: str | Path | None = None,
     test_list: str | Path | None = None,
     stats_dir: str | Path | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device: str = "auto",
     num_workers: int = 0,
     overlays: int = 8,

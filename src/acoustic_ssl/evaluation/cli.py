@@ -15,6 +15,14 @@ STATS_HELP = (
     "spectrogram statistics folder; if omitted those stored in the checkpoint (older checkpoints: the run "
     "config's data.stats_dir)"
 )
+CHECKPOINT_HELP = (
+    "checkpoint stem (run/checkpoints/epoch_20; .../random: random init), or a run dir: the checkpoint the "
+    "original reported for its kind (self-supervised/transfer: the last epoch; supervised/distillation: best)"
+)
+BATCH_HELP = (
+    "samples per batch, in list order (default: the original's 4 when the video network's BatchNorm uses "
+    "batch statistics at evaluation, as the features then depend on the batch; else 8)"
+)
 
 
 def register(subparsers: Any) -> None:
@@ -31,13 +39,12 @@ def register(subparsers: Any) -> None:
             "acoustic_ssl.evaluation.extract)."
         ),
     )
-    p.add_argument("--checkpoint", required=True, type=Path,
-                   help="checkpoint stem (run/checkpoints/best; .../random: random init) or run dir")
+    p.add_argument("--checkpoint", required=True, type=Path, help=CHECKPOINT_HELP)
     p.add_argument("--list", required=True, type=Path, dest="list_file", help="record list or packed folder")
     p.add_argument("--split", default=None, help="split name stored in the file; if omitted the list's stem")
     p.add_argument("--out", required=True, type=Path, help="output .npz file")
     p.add_argument("--stats-dir", type=Path, default=None, help=STATS_HELP)
-    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--batch-size", type=positive_int, default=None, help=BATCH_HELP)
     p.add_argument("--energy-maps", action="store_true", help="also load acoustic images for energy maps")
     p.add_argument("--maps", choices=("auto", "yes", "no"), default="auto",
                    help="keep the 128x12x16 audio/video maps (retrieval); auto = only for the testing split")
@@ -49,15 +56,18 @@ def register(subparsers: Any) -> None:
         help="kNN, linear probe, cross-modal retrieval and localisation of a checkpoint -> metrics.json",
         description=(
             "Extract features of the training/validation/testing lists (defaults: the lists of the run "
-            "config), then compute kNN (original protocol) and linear-probe accuracy per feature, "
-            "audio<->video retrieval (recall@1/2/5/10/30, mAP, confusions) and, with --raw-dir pointing at "
-            "simulated raw data, localisation (pointing accuracy, cIoU, AUC) with PNG overlays. "
+            "config), then compute kNN (original protocol) and linear-probe accuracy per feature (audio: the "
+            "original's per-modality feature; joint: audio + video, what its compute_knn_accuracy.sh "
+            "scored), a supervised checkpoint's own test accuracy and a self-supervised one's test-set "
+            "triplet accuracy (the trainers' test modes), audio<->video retrieval (recall@1/2/5/10/30, mAP, "
+            "confusions) and, with --raw-dir pointing at simulated raw data, localisation (pointing "
+            "accuracy, cIoU, AUC) with PNG overlays. "
             "Writes OUT/metrics.json. With --boxes FILE, also scores the attention of each annotated frame "
             "against Flickr-SoundNet XML, VGG-SS JSON or CSV boxes as the LVS / EZ-VSL evaluation code does "
             "(cIoU@0.5, 21-threshold AUC, bootstrap intervals) -> OUT/boxes.json, boxes_per_clip.csv."
         ),
     )
-    p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint stem or run dir")
+    p.add_argument("--checkpoint", required=True, type=Path, help=CHECKPOINT_HELP)
     p.add_argument("--out", type=Path, default=None,
                    help="output folder; if omitted <run dir>/evaluation/<checkpoint name>")
     p.add_argument("--train-list", type=Path, default=None)
@@ -66,11 +76,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--raw-dir", type=Path, default=None,
                    help="simulated raw dataset (ground_truth.csv per video, camera.json) for localisation")
     p.add_argument("--stats-dir", type=Path, default=None, help=STATS_HELP)
-    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--batch-size", type=positive_int, default=None, help=BATCH_HELP)
     p.add_argument("--knn-k", type=positive_int, nargs="+", default=[7, 9, 11, 13, 15], help=KS_HELP)
     p.add_argument("--no-probe", action="store_true", help="skip the linear probe")
     p.add_argument("--no-energy", action="store_true", help="do not load acoustic images for energy maps")
     p.add_argument("--overlays", type=non_negative_int, default=8, help="localisation overlay PNGs per map")
+    p.add_argument("--localization-mask", choices=("frame", "map"), default="frame",
+                   help="binarise the map at its mean after upsampling it to the frame, or on its own grid "
+                   "(12x16 / 36x48) and then upsample the mask, as the original's follow-up did")
     _add_runtime_args(p)
     p.add_argument("--fresh", action="store_true", help="re-extract even if OUT has features_<split>.npz")
     p.add_argument("--boxes", type=Path, default=None, metavar="FILE",
@@ -93,15 +106,26 @@ def register(subparsers: Any) -> None:
         description=(
             "Acoustic-scene classification with a frozen audio network on a DCASE/TUT-style folder: "
             "audio/*.wav, meta.csv (filename<TAB>scene_label[...]) and evaluation_setup/fold1_train.txt + "
-            "fold1_evaluate.txt (or fold1_test.txt). Clips -> 22 050 Hz, 10 s; 5 random 2-s crops per "
-            "training clip, 5 non-overlapping crops per test clip; k and C chosen on an inner validation "
-            "split of the training clips."
+            "fold1_evaluate.txt (or fold1_test.txt). Clips -> 22 050 Hz, 10 s, five 2-s crops each. The "
+            "original protocol (default): consecutive crops at 0/2/4/6/8 s in every split, kNN fitted on all "
+            "training crops, k (and the probe's C) chosen on a validation fold (--valid-fold), accuracy on "
+            "the test fold. --protocol inner: 5 random crops per training clip, k and C chosen on a fifth of "
+            "the training recordings, for folders without a third fold."
         ),
     )
     p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint with a HearNet")
     p.add_argument("--data", required=True, type=Path, help="DCASE/TUT-style folder")
+    p.add_argument("--protocol", choices=("original", "inner"), default="original",
+                   help="original: k chosen on --valid-fold; inner: on a split of the training fold")
+    p.add_argument("--valid-fold", type=Path, default=None, metavar="FILE",
+                   help="fold file of the validation clips (relative to --data or absolute; default "
+                   "evaluation_setup/fold1_validation.txt); the original protocol needs one")
+    p.add_argument("--original-stats", action="store_true",
+                   help="z-score with the original's mis-scaled statistics (n = clips x frames x 257: the "
+                   "mean is 5/257 of the true one), to match its published numbers")
     p.add_argument("--out", type=Path, default=None, help="also write the metrics JSON to this file")
-    p.add_argument("--seed", type=int, default=0, help="seed of the training crops and the inner split")
+    p.add_argument("--seed", type=int, default=0,
+                   help="inner protocol: seed of the training crops and of the split")
     p.add_argument("--knn-k", type=positive_int, nargs="+", default=[7, 9, 11, 13, 15], help=KS_HELP)
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.set_defaults(func=_scenes)
@@ -162,7 +186,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         args.checkpoint, out, lists={k: v for k, v in lists.items() if v}, raw_dir=args.raw_dir,
         stats_dir=args.stats_dir, batch_size=args.batch_size, ks=args.knn_k, probe=not args.no_probe,
         reuse=not args.fresh, energy_maps=False if args.no_energy else None, overlays=args.overlays,
-        device=args.device, num_workers=args.workers,
+        device=args.device, num_workers=args.workers, localization_mask=args.localization_mask,
     )
     print(json.dumps(metrics["summary"], indent=2))
     print(f"metrics: {out / 'metrics.json'}")
@@ -192,8 +216,10 @@ def _scenes(args: argparse.Namespace) -> int:
     from acoustic_ssl.evaluation.scenes import scene_transfer
     from acoustic_ssl.io_utils import write_json_atomic
 
-    result = clean_json(scene_transfer(args.checkpoint, args.data, seed=args.seed, ks=args.knn_k,
-                                       batch_size=args.batch_size))
+    result = clean_json(scene_transfer(
+        args.checkpoint, args.data, protocol=args.protocol, valid_fold=args.valid_fold,
+        original_stats=args.original_stats, seed=args.seed, ks=args.knn_k, batch_size=args.batch_size,
+    ))
     if args.out:
         write_json_atomic(args.out, result)
     print(json.dumps(result, indent=2))

@@ -3,10 +3,11 @@
 ``evaluate_checkpoint`` writes into its output folder:
 
 * ``features_<split>.npz`` for training / validation / testing (see ``extract`` for the keys);
-* ``metrics.json``: ``knn`` and ``linear_probe`` per feature key, ``retrieval`` (audio→video and video→audio,
+* ``metrics.json``: ``knn`` and ``linear_probe`` per feature key, ``classifier`` (a supervised checkpoint's
+  own test accuracy: the original's test mode), ``triplet`` (a self-supervised / transfer checkpoint's
+  test-set triplet accuracy: the triplet trainers' test mode), ``retrieval`` (audio→video and video→audio,
   plus confusion matrices at 1/5/10), ``localization`` (``attention`` map and acoustic ``energy`` map) and
-  ``summary`` with the headline numbers (``audio_knn_accuracy``, ``retrieval_recall_at_1``,
-  ``localization_accuracy``); NaN is written as null;
+  ``summary`` with the headline numbers; NaN is written as null;
 * ``retrieval_examples.json``: top-10 gallery indices of a few audio queries (every 5th from index 9, as the
   original ``crossmodal.py``) for the report;
 * ``localization/*.png``: overlays of a sample of test frames.
@@ -65,6 +66,38 @@ def classification_metrics(
         if probe:
             result["linear_probe"][key] = linear_probe(*args)
     return result
+
+
+def classifier_metrics(splits: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, float]:
+    """A supervised checkpoint's own accuracy (argmax of its logits) on the test split, and on validation."""
+    result = {}
+    for split, key in (("testing", "accuracy"), ("validation", "val_accuracy")):
+        part = splits.get(split, {})
+        if "logits" in part:
+            result[key] = float(np.mean(part["logits"].argmax(axis=1) == part["labels"]))
+    return result
+
+
+def triplet_test_metrics(
+    distances: np.ndarray, video_ids: np.ndarray, batch_size: int, margin: float = 0.2
+) -> dict[str, float]:
+    """The triplet trainers' test mode: batch-all triplet loss and accuracy (1 − share of violated triplets)
+    over consecutive batches of the test list in its order, averaged weighted by batch size, as the original
+    validated and tested. ``distances`` are the attention distances [audio, video] of the whole test split."""
+    import torch
+
+    from acoustic_ssl.training.losses import same_video_mask, triplet_accuracy, triplet_batch_all
+
+    d = torch.as_tensor(np.asarray(distances), dtype=torch.float32)
+    ids = torch.as_tensor(np.asarray(video_ids, dtype=np.int64))
+    accuracy = loss = 0.0
+    for lo in range(0, len(ids), batch_size):
+        block = slice(lo, lo + batch_size)
+        sub, same = d[block, block], same_video_mask(ids[block])
+        weight = len(ids[block]) / len(ids)
+        accuracy += weight * float(triplet_accuracy(sub, same, margin))
+        loss += weight * float(triplet_batch_all(sub, same, margin))
+    return {"accuracy": accuracy, "loss": loss, "batch_size": float(batch_size), "margin": margin}
 
 
 def retrieval_distances(test: Mapping[str, np.ndarray]) -> np.ndarray | None:
@@ -149,10 +182,12 @@ def localization_metrics(
     method: str = "mean",
     object_size_m: Mapping[int, float] | None = None,
     overlays: int = OVERLAYS_PER_MAP,
+    mask_at: str = "frame",
 ) -> dict[str, dict[str, float]]:
     """Scores of the ``attention`` and ``energy`` maps present in the features (see ``localization``).
 
-    ``overlays`` PNGs per map (evenly spread over the scored samples) go to ``overlay_dir``.
+    ``overlays`` PNGs per map (evenly spread over the scored samples) go to ``overlay_dir``; ``mask_at``:
+    where the map is binarised (``localization.score_maps``).
     """
     from acoustic_ssl.evaluation.localization import save_overlay, score_maps
 
@@ -161,7 +196,7 @@ def localization_metrics(
     if not maps:
         return {}
     masks, boxes, size = ground_truth_masks(test, raw_dir, object_size_m)
-    result = {name: score_maps(heat, masks, method=method) for name, heat in maps.items()}
+    result = {name: score_maps(heat, masks, method=method, mask_at=mask_at) for name, heat in maps.items()}
     scored = [i for i, m in enumerate(masks) if m is not None]
     if overlay_dir is not None and "thumbnails" in test and scored and overlays > 0:
         picks = [scored[int(j)] for j in np.linspace(0, len(scored) - 1, min(overlays, len(scored)))]
@@ -175,7 +210,13 @@ def localization_metrics(
 
 
 def summary(metrics: Mapping[str, Any]) -> dict[str, float | None]:
-    """Headline numbers: audio kNN accuracy, audio→video R@1, pointing accuracy (attention, else energy)."""
+    """Headline numbers: audio kNN accuracy, audio→video R@1, pointing accuracy (attention, else energy).
+
+    ``audio_knn_accuracy`` uses the audio feature alone, as the original's per-modality features
+    (``extract_features_product.py``, its commented kNN runs); ``joint_knn_accuracy`` the audio + video vector
+    of ``testing2.py`` that its active ``compute_knn_accuracy.sh`` scored. ``classifier_accuracy`` and
+    ``triplet_test_accuracy``: the test modes of the supervised and the triplet trainers.
+    """
     knn = metrics.get("knn", {})
     audio_key = next((k for k in ("audio", "features", "acoustic") if k in knn), None)
     retrieval = metrics.get("retrieval", {}).get("audio_to_video", {})
@@ -184,6 +225,9 @@ def summary(metrics: Mapping[str, Any]) -> dict[str, float | None]:
     return clean_json({
         "audio_knn_accuracy": knn[audio_key]["accuracy"] if audio_key else None,
         "audio_knn_feature": audio_key,
+        "joint_knn_accuracy": knn["joint"]["accuracy"] if "joint" in knn else None,
+        "classifier_accuracy": metrics.get("classifier", {}).get("accuracy"),
+        "triplet_test_accuracy": metrics.get("triplet", {}).get("accuracy"),
         "retrieval_recall_at_1": retrieval.get("recall@1"),
         "localization_accuracy": loc[loc_key]["pointing_accuracy"] if loc_key else None,
         "localization_map": loc_key,
@@ -199,19 +243,32 @@ def compute_metrics(
     probe: bool = True,
     num_classes: int | None = None,
     overlays: int = OVERLAYS_PER_MAP,
+    triplet_batch_size: int | None = None,
+    margin: float = 0.2,
+    localization_mask: str = "frame",
 ) -> dict[str, Any]:
-    """All metrics from loaded features (``splits`` keyed training/validation/testing)."""
+    """All metrics from loaded features (``splits`` keyed training/validation/testing).
+
+    ``triplet_batch_size``: the batch of the triplet test mode (the run's validation batch); None skips it.
+    """
     test = splits["testing"]
     metrics: dict[str, Any] = classification_metrics(splits, ks=ks, probe=probe)
+    if "logits" in test:
+        metrics["classifier"] = classifier_metrics(splits)
     n_classes = num_classes or int(max(int(s["labels"].max()) for s in splits.values())) + 1
     distances = retrieval_distances(test)
     if distances is not None:
         metrics["retrieval"] = retrieval_block(distances, test["labels"], n_classes)
+        if triplet_batch_size:
+            ids = test["video_ids"]
+            metrics["triplet"] = triplet_test_metrics(distances, ids, triplet_batch_size, margin)
         if out_dir is not None:
             write_json_atomic(Path(out_dir) / "retrieval_examples.json", retrieval_examples(distances))
     if raw_dir is not None:
         overlay_dir = Path(out_dir) / "localization" if out_dir is not None else None
-        metrics["localization"] = localization_metrics(test, raw_dir, overlay_dir, overlays=overlays)
+        metrics["localization"] = localization_metrics(
+            test, raw_dir, overlay_dir, overlays=overlays, mask_at=localization_mask
+        )
     metrics["summary"] = summary(metrics)
     return clean_json(metrics)
 
@@ -223,7 +280,7 @@ def evaluate_checkpoint(
     lists: Mapping[str, str | Path] | None = None,
     raw_dir: str | Path | None = None,
     stats_dir: str | Path | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     ks: Sequence[int] = KNN_KS,
     probe: bool = True,
     reuse: bool = True,
@@ -231,6 +288,7 @@ def evaluate_checkpoint(
     overlays: int = OVERLAYS_PER_MAP,
     device: str = "auto",
     num_workers: int = 0,
+    localization_mask: str = "frame",
 ) -> dict[str, Any]:
     """Extract features of the three splits (lists default to the run config's), score and write metrics.json.
 
@@ -240,6 +298,7 @@ def evaluate_checkpoint(
     """
     from acoustic_ssl.evaluation.extract import extract_features, load_features
     from acoustic_ssl.training.checkpoint import read_checkpoint
+    from acoustic_ssl.training.config import DataConfig
 
     out_dir = Path(out_dir)
     lists = dict(lists or {})
@@ -260,7 +319,14 @@ def evaluate_checkpoint(
                              batch_size=batch_size, energy_maps=energy and split == "testing",
                              device=device, num_workers=num_workers)
         splits[split], meta[split] = load_features(path)
-    metrics = compute_metrics(splits, raw_dir=raw_dir, out_dir=out_dir, ks=ks, probe=probe, overlays=overlays)
+    triplet = info.get("kind") in ("selfsup", "transfer")  # the triplet test mode, with the validation batch
+    batch = data.get("valid_batch_size") or data.get("batch_size") or DataConfig().batch_size
+    triplet_batch = batch if triplet else None
+    margin = info.get("config", {}).get("loss", {}).get("margin", 0.2)
+    metrics = compute_metrics(
+        splits, raw_dir=raw_dir, out_dir=out_dir, ks=ks, probe=probe, overlays=overlays,
+        triplet_batch_size=triplet_batch, margin=margin, localization_mask=localization_mask,
+    )
     metrics["checkpoint"] = str(checkpoint)
     metrics["checkpoint_name"] = meta["testing"].get("checkpoint_name")
     metrics["run_kind"] = info.get("kind")

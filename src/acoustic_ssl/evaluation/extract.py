@@ -23,6 +23,7 @@ joint              [N, 128] float32         x + y (``testing2.py``)
 acoustic           [N, 128] float32         l2n(Σ_p time-mean DualCamNet map) of the frozen acoustic network
 features           [N, 128] float32         supervised model's 128-d feature (HearNet ReLU(fc2); ResNet18 and
                                             DualCamNet: pooled map, mean over frames)
+logits             [N, C] float32           supervised model's logits (mean over frames): its test accuracy
 audio_map          [N, 128, 12, 16] f32     A, only when the audio side is DualCamNet (HearNet's A is rebuilt
                                             from ``audio_raw``); only with maps (below)
 video_map          [N, 128, 12, 16] f32     V (for attention retrieval); only with maps (below)
@@ -34,6 +35,11 @@ meta               [] str (JSON)            checkpoint, split, audio_kind, nr_fr
 
 The 128×12×16 maps take 98 kB per sample, so by default they are kept only for the ``testing`` split (the
 retrieval gallery); ``maps=True/False`` overrides.
+
+Batches follow the list's order. With BatchNorm in batch-statistics mode at evaluation (a ResNet18 with
+``bn_batch_stats_at_eval``, the original's behaviour) a sample's features depend on the other samples of its
+batch, so the batch size defaults to the original's 4 there (its feature scripts: 4 samples in list order),
+else to 8 (``extraction_batch_size``).
 """
 
 from __future__ import annotations
@@ -70,6 +76,8 @@ from acoustic_ssl.training.checkpoint import build_models, read_checkpoint, spec
 from acoustic_ssl.training.objectives import Objective, objective_for_roles
 
 MAP_KEYS = ("audio_map", "video_map")
+ORIGINAL_BATCH_SIZE = 4  # the original's feature scripts: batches of 4 samples in list order
+DEFAULT_BATCH_SIZE = 8
 ID_KEYS = (("label", "labels"), ("location", "locations"), ("video_id", "video_ids"), ("start", "starts"))
 
 
@@ -107,7 +115,18 @@ def features_from_embedding(embedded: Mapping[str, torch.Tensor]) -> dict[str, t
         out["acoustic"] = l2n(embedded["acoustic"])
     if "features" in embedded:
         out["features"] = embedded["features"]
+    if "logits" in embedded:
+        out["logits"] = embedded["logits"]
     return out
+
+
+def extraction_batch_size(models: Mapping[str, nn.Module], batch_size: int | None = None) -> int:
+    """``batch_size`` if given, else the original's 4 when a network normalises with batch statistics at
+    evaluation (its features then depend on the batch), else 8."""
+    if batch_size is not None:
+        return batch_size
+    batch_stats = any(getattr(net, "bn_batch_stats_at_eval", False) for net in models.values())
+    return ORIGINAL_BATCH_SIZE if batch_stats else DEFAULT_BATCH_SIZE
 
 
 def _thumbnails(video: torch.Tensor) -> np.ndarray:
@@ -270,7 +289,7 @@ def extract_features(
     *,
     split: str | None = None,
     stats_dir: str | Path | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     nr_frames: int | None = None,
     energy_maps: bool = False,
     num_workers: int = 0,
@@ -279,12 +298,14 @@ def extract_features(
 ) -> Path:
     """Load ``checkpoint``, run it on every 2-s sample of ``list_file`` and save the ``.npz`` at ``out``.
 
-    Statistics, frames and video size as :func:`inference_setup` chooses them.
+    Statistics, frames and video size as :func:`inference_setup` chooses them; ``batch_size`` None:
+    :func:`extraction_batch_size`.
     """
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise DataError(f"batch size must be at least 1, got {batch_size}")
     setup = inference_setup(checkpoint, stats_dir=stats_dir, nr_frames=nr_frames, energy_maps=energy_maps)
     models, info, objective, nr_frames = setup.models, setup.info, setup.objective, setup.nr_frames
+    batch_size = extraction_batch_size(models, batch_size)
     dataset = ACIVWDataset(
         list_file, mode="inference", total_length=2, sample_length=2, **setup.dataset_options
     )
@@ -308,6 +329,7 @@ def extract_features(
         "nr_frames": nr_frames,
         "sample_length": 2,
         "epoch": info.get("epoch"),
+        "batch_size": batch_size,
     }
     return save_features(out, arrays, meta)
 

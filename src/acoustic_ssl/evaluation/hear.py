@@ -71,7 +71,8 @@ def load_model(model_file_path: str = "", stats_dir: str | None = None) -> HearM
     """HEAR ``load_model``: a checkpoint's HearNet, or a seeded random-init HearNet for an empty path.
 
     ``model_file_path``: a checkpoint stem (``run/checkpoints/best``), either of its two files, or a run
-    directory (its best checkpoint). ``stats_dir`` overrides the spectrogram statistics stored in it.
+    directory (``checkpoint.reported_checkpoint``: a self-supervised run's last epoch, a supervised run's
+    best). ``stats_dir`` overrides the spectrogram statistics stored in it.
     """
     from acoustic_ssl.models import HearNet
 

@@ -18,7 +18,10 @@ Scores:
 * pointing accuracy: the argmax of the upsampled map (first in row-major order on ties) falls in the GT mask;
 * cIoU = |GT ∩ P| / (|GT| + |P − GT|) with P the map binarised at its mean (as the reference does for the
   acoustic energy; ``"top"`` keeps the top ``fraction`` of pixels instead, as some follow-up papers do).
-  Binarisation is done after upsampling;
+  Binarisation is done after upsampling; ``mask_at="map"`` binarises on the map's own grid instead and
+  upsamples the mask (bilinear, kept where > 0.5), as the follow-up's acoustic-image scoring did. The ground
+  truth is one exact set of boxes, so the annotator-consensus weighting of Flickr-SoundNet's cIoU
+  (``evaluation.boxes``) has nothing to weigh here (it reduces to this formula);
 * success rate at τ = 0.0, 0.1, …, 1.0: fraction of samples with cIoU > τ; AUC = trapezoidal area of the
   success curve over τ ∈ [0, 1].
 """
@@ -175,18 +178,26 @@ def score_maps(
     method: str = "mean",
     fraction: float = 0.5,
     thresholds: Sequence[float] = THRESHOLDS,
+    mask_at: str = "frame",
 ) -> dict[str, float]:
     """Pointing accuracy, mean cIoU, success rates and AUC over samples whose GT mask is not None/empty.
 
     Keys: ``pointing_accuracy``, ``ciou_mean``, ``success@τ`` for every τ, ``auc``, ``n`` (samples scored).
+    ``mask_at``: binarise the upsampled map (``"frame"``) or the map itself, then upsample (``"map"``).
     """
+    if mask_at not in ("frame", "map"):
+        raise ValueError(f"unknown mask_at {mask_at!r} (use 'frame' or 'map')")
     hits, cious = [], []
     for heat, gt in zip(heatmaps, gt_masks, strict=True):
         if gt is None or not np.any(gt):
             continue
         up = upsample_map(heat, gt.shape)
         hits.append(pointing_hit(up, gt))
-        cious.append(ciou(binarize(up, method, fraction), gt))
+        if mask_at == "map":
+            pred = upsample_map(binarize(heat, method, fraction).astype(np.float64), gt.shape) > 0.5
+        else:
+            pred = binarize(up, method, fraction)
+        cious.append(ciou(pred, gt))
     rates = success_curve(cious, thresholds)
     result: dict[str, float] = {
         "pointing_accuracy": float(np.mean(hits)) if hits else float("nan"),

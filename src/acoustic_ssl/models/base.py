@@ -28,6 +28,8 @@ class Network(nn.Module):
 
     modality: ClassVar[Modality]
     min_seconds: ClassVar[int] = 1  # shortest training sample (data.sample_length) the network accepts
+    # state-dict prefixes of the classifier head: fresh when fine-tuning from a checkpoint (models.init_from)
+    head_prefixes: ClassVar[tuple[str, ...]] = ()
     num_classes: int | None = None
 
     def weight_decay_parameters(self) -> list[nn.Parameter]:

@@ -32,6 +32,7 @@ class DualCamNet(Network):
     """
 
     modality = Modality.ACOUSTIC
+    head_prefixes = ("full1.",)
 
     def __init__(
         self, num_classes: int | None = None, channels_last: bool = True, init: str = "original"

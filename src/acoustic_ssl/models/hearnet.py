@@ -37,6 +37,7 @@ class HearNet(Network):
 
     modality = Modality.AUDIO
     min_seconds = 2  # ≥ 125 spectrogram frames (three 5/5 poolings); 1 s gives 99
+    head_prefixes = ("fc3.",)
 
     def __init__(self, num_classes: int | None = None, init: str = "original") -> None:
         super().__init__()

@@ -74,6 +74,7 @@ class ResNet18(Network):
     """
 
     modality = Modality.VIDEO
+    head_prefixes = ("logits.",)
 
     def __init__(
         self,

@@ -39,11 +39,45 @@ class CheckpointError(AcousticSSLError):
     """A checkpoint is missing, torn or corrupt, or does not fit the models it should restore."""
 
 
+# The checkpoint the original reported each experiment family from (spec §5, §6.2), which a run directory
+# stands for: self-supervised and transfer numbers come from the last epoch's model (``model_19`` of 20
+# epochs there = ``epoch_20`` here: ``model_{N-1}`` there is ``epoch_N`` here), supervised and distillation
+# ones from the best validation checkpoint (``epoch_<best>`` / ``model_best``).
+REPORTED_CHECKPOINT = {"selfsup": "final", "transfer": "final", "supervised": "best", "distillation": "best"}
+
+
+def reported_checkpoint(run_dir: str | Path) -> Path:
+    """The checkpoint stem of ``run_dir`` that the original would report (``REPORTED_CHECKPOINT``).
+
+    "final" is ``epoch_<epochs>``, else ``last`` once it holds the end of the last epoch; a run that has not
+    finished is an error (name a checkpoint to evaluate it anyway).
+    """
+    folder = Path(run_dir) / "checkpoints"
+    try:
+        info = json.loads((folder / f"last{SUFFIX_JSON}").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return folder / "best"  # nothing says the kind; reading `best` reports what is wrong, if anything
+    kind = info.get("kind") if isinstance(info, dict) else None
+    if REPORTED_CHECKPOINT.get(str(kind), "best") == "best":
+        return folder / "best"
+    epochs = (info.get("config") or {}).get("experiment", {}).get("epochs")
+    final = folder / f"epoch_{epochs}"
+    if (folder / f"epoch_{epochs}{SUFFIX_JSON}").is_file():
+        return final
+    position = info.get("position") or {}
+    if info.get("epoch") == epochs and not position.get("batch_in_epoch"):
+        return folder / "last"
+    raise CheckpointError(
+        f"{run_dir}: a {kind} run is reported from its last epoch ({final.name}), which it has not finished "
+        f"(at epoch {info.get('epoch')} of {epochs}); resume it, or name a checkpoint ({folder}/best, ...)"
+    )
+
+
 def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
-    """(tensors, json) for ``path``: a run dir (→ its best checkpoint), either file, or the common stem."""
+    """(tensors, json) of ``path``: a run dir (→ ``reported_checkpoint``), either file, or their stem."""
     path = Path(path)
     if path.is_dir():
-        path = path / "checkpoints" / "best"
+        path = reported_checkpoint(path)
     if path.suffix in (SUFFIX_TENSORS, SUFFIX_JSON):
         path = path.with_suffix("")
     return path.with_name(path.name + SUFFIX_TENSORS), path.with_name(path.name + SUFFIX_JSON)
@@ -339,10 +373,55 @@ def spectrogram_stats(
     return load_stats(legacy)
 
 
+def initialize_from(
+    net: nn.Module, path: str | Path, *, role: str, source_role: str = "", with_head: bool = False
+) -> str:
+    """Load the weights of a checkpoint's network into ``net`` before training; returns the source role.
+
+    The source is ``source_role``, else the checkpoint's network in ``role``, else its only network reading
+    the same modality (e.g. the ``audio`` HearNet of a self-supervised run for a supervised ``model``).
+    Every parameter and buffer of ``net`` must be there with the same shape, except the classifier head
+    (``head_prefixes``), which keeps its fresh initialisation unless ``with_head``: fine-tuning with a new
+    head, as the original's supervised restore did. The source's extra entries (its head) are ignored.
+    """
+    tensors, info = read_checkpoint(path)
+    specs: dict[str, Any] = info["models"]
+    modality = net.modality  # type: ignore[attr-defined]
+    if not source_role:
+        from acoustic_ssl.models import MODELS
+
+        same = [r for r, s in specs.items() if s["name"] in MODELS and MODELS[s["name"]].modality is modality]
+        source_role = role if role in same else (same[0] if len(same) == 1 else "")
+        if not source_role:
+            found = ", ".join(f"{r} ({specs[r]['name']})" for r in specs)
+            raise CheckpointError(
+                f"{path}: no single network reading {modality} to initialise models.{role} from (it holds "
+                f"{found}); set models.{role}.init_role"
+            )
+    elif source_role not in specs:
+        raise CheckpointError(f"{path}: has no models.{source_role} (roles: {', '.join(specs)})")
+    prefix = f"model/{source_role}/"
+    source = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    heads = tuple(getattr(net, "head_prefixes", ()))
+    wanted = {k: v for k, v in net.state_dict().items() if with_head or not k.startswith(heads)}
+    where = f"{path}: models.{source_role} ({specs[source_role]['name']})"
+    for name, value in wanted.items():
+        if name not in source:
+            raise CheckpointError(f"{where} has no {name}, which models.{role} needs")
+        if tuple(source[name].shape) != tuple(value.shape):
+            raise CheckpointError(
+                f"{where}: {name} has shape {list(source[name].shape)}, models.{role} needs "
+                f"{list(value.shape)} (a network of other settings: width, classes, ...)"
+            )
+    net.load_state_dict({name: source[name] for name in wanted}, strict=False)
+    return source_role
+
+
 def load_checkpoint(path: str | Path) -> tuple[dict[str, nn.Module], dict[str, Any]]:
     """(networks by role, info) of a checkpoint, networks on CPU in eval mode.
 
-    ``path``: ``run/checkpoints/best`` (with or without suffix) or a run directory (→ its best checkpoint).
+    ``path``: ``run/checkpoints/best`` (with or without suffix) or a run directory (→ the checkpoint the
+    original reported for its kind, ``reported_checkpoint``).
     Roles: "video", "audio", "acoustic" (the self-supervised acoustic stream, or the frozen teacher of
     transfer/distillation runs, listed in ``info["frozen_roles"]``) and "model" (supervised classifier or
     distillation student). ``info`` holds "config" (the resolved run config), "epoch" (completed epochs),

@@ -82,12 +82,25 @@ class DataConfig:
     num_workers: int = 0
 
 
+# Keys of a [models.<role>] table that are not arguments of the network: where its weights start from.
+INIT_KEYS = ("init_from", "init_role", "init_head")
+
+
 @dataclass
 class ModelSpec:
-    """One network: a ``build_model`` name and its keyword arguments."""
+    """One network: a ``build_model`` name, its keyword arguments, optionally the checkpoint it starts from.
+
+    ``init_from``: a checkpoint whose network of the same modality (role ``init_role`` if given) initialises
+    this one before training, as the original's ``--init_checkpoint`` / ``--visual_init_checkpoint`` /
+    ``--acoustic_init_checkpoint``; its classifier head stays freshly initialised unless ``init_head``
+    (``training.checkpoint.initialize_from``).
+    """
 
     name: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    init_from: str = ""
+    init_role: str = ""
+    init_head: bool = False
 
     @property
     def modality(self) -> Modality:
@@ -95,7 +108,8 @@ class ModelSpec:
         return MODELS[self.name].modality
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, **self.kwargs}
+        init = {"init_from": self.init_from, "init_role": self.init_role, "init_head": self.init_head}
+        return {"name": self.name, **self.kwargs, **(init if self.init_from else {})}
 
 
 @dataclass
@@ -128,16 +142,25 @@ class LossConfig:
 
 @dataclass
 class RuntimeConfig:
-    """Where and how to run. ``run_dir`` empty → ``<out_dir>/<experiment.name>-<UTC timestamp>``."""
+    """Where and how to run. ``run_dir`` empty → ``<out_dir>/<experiment.name>-<UTC timestamp>``.
+
+    Float32 unless asked (the original's precision): ``bf16`` autocasts the networks to bfloat16 on GPUs,
+    ``tf32`` lets CUDA matrix products and convolutions round their inputs to TF32. Both are faster and
+    change the numbers (the presets' ``fast`` variants turn them on).
+    """
 
     out_dir: str = "runs"
     run_dir: str = ""
     device: str = "auto"
     bf16: bool = False
+    tf32: bool = False
     channels_last: bool = False
     log_every: int = 10
     save_every: int = 1
     deterministic: bool = False
+    # epochs whose checkpoint becomes `best` whatever its score, the best-so-far restarting from it: the
+    # original supervised trainer did so at [2, 10, 20] (spec §7 item 19); empty = the true best
+    best_reset_epochs: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -197,13 +220,16 @@ def _build_models(table: Any, source: str) -> dict[str, ModelSpec]:
         if not isinstance(name, str) or name.lower() not in MODELS:
             raise ConfigError(f"{where}.name: expected one of {', '.join(MODELS)}, got {name!r}")
         name = name.lower()
+        init = {key: kwargs.pop(key) for key in INIT_KEYS if key in kwargs}
+        for key, tp in (("init_from", str), ("init_role", str), ("init_head", bool)):
+            if key in init:
+                init[key] = check_value(init[key], tp, f"models.{role}.{key}", source)
         params = inspect.signature(MODELS[name]).parameters
         for arg in kwargs:
             if arg not in params:
-                raise ConfigError(
-                    f"{where}.{arg}: unknown argument of {name} (known: {', '.join(params) or 'none'})"
-                )
-        specs[role] = ModelSpec(name=name, kwargs=kwargs)
+                known = ", ".join([*params, *INIT_KEYS])
+                raise ConfigError(f"{where}.{arg}: unknown argument of {name} (known: {known})")
+        specs[role] = ModelSpec(name=name, kwargs=kwargs, **init)
     return specs
 
 
@@ -314,7 +340,26 @@ def _validate(cfg: Config, source: str) -> None:
     _require(valid_device(r.device), source, "runtime.device", f"expected {DEVICE_CHOICES}, got {r.device!r}")
     _require(r.log_every >= 1, source, "runtime.log_every", "must be ≥ 1")
     _require(r.save_every >= 0, source, "runtime.save_every", "must be ≥ 0 (0 = no epoch_N checkpoints)")
+    _require(
+        all(n >= 1 for n in r.best_reset_epochs), source, "runtime.best_reset_epochs", "epochs count from 1"
+    )
     _validate_models(cfg, source)
+    readers = [f"models.{role} ({s.name})" for role, s in cfg.models.items() if s.modality is Modality.AUDIO]
+    _require(
+        bool(d.stats_dir) or not readers,
+        source,
+        "data.stats_dir",
+        f"is required: {', '.join(readers)} reads spectrograms, which the original always z-scored with the "
+        "training list's per-bin statistics (`acoustic-ssl stats TRAIN_LIST STATS_DIR`, then "
+        "--set data.stats_dir=STATS_DIR)",
+    )
+    for role, spec in cfg.models.items():
+        _require(
+            bool(spec.init_from) or not (spec.init_role or spec.init_head),
+            source,
+            f"models.{role}.init_from",
+            "init_role / init_head need the checkpoint to initialise from",
+        )
     for spec in cfg.models.values():
         cls = MODELS[spec.name]
         _require(
@@ -334,6 +379,8 @@ def _resolve_paths(cfg: Config, base: Path) -> None:
     for key in ("train_list", "valid_list", "test_list", "stats_dir"):
         setattr(cfg.data, key, absolute(getattr(cfg.data, key)))
     cfg.loss.teacher_checkpoint = absolute(cfg.loss.teacher_checkpoint)
+    for spec in cfg.models.values():
+        spec.init_from = absolute(spec.init_from)
     cfg.runtime.out_dir = absolute(cfg.runtime.out_dir)
     cfg.runtime.run_dir = absolute(cfg.runtime.run_dir)
 

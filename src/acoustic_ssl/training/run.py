@@ -5,9 +5,13 @@ every ``runtime.save_every`` epochs), ``best`` (best validation result so far) a
 state + RNG states + position, what ``--resume`` continues from). The rest of the run directory:
 ``training.rundir``.
 
-Best model: the highest validation accuracy, ties broken by the lower validation loss — for supervised and
+Best model: the highest validation accuracy, ties broken by the validation loss (with its L2 term, as the
+original's), a later epoch winning at equal loss as in the original supervised trainer — for supervised and
 distillation runs the classification accuracy, for self-supervised and transfer runs the original's triplet
-accuracy (1 − fraction of violated batch-all triplets). The original's own rule was broken (spec §7 item 18).
+accuracy (1 − fraction of violated batch-all triplets); the original's rule for those was broken (spec §7 item
+18: its ``model_best`` was every epoch's, i.e. the last). ``runtime.best_reset_epochs = [2, 10, 20]``
+reproduces the original supervised trainer, which made those epochs best whatever their score (§7 item 19).
+``random`` holds the weights before the first step (after ``models.<role>.init_from``, if any).
 
 Reproducibility: every RNG is seeded from ``experiment.seed``; the training order of an epoch is a
 ``DistributedSampler`` permutation seeded by (seed, epoch) and the dataset's crops by (seed, epoch, item), so
@@ -38,11 +42,18 @@ from acoustic_ssl.data.layout import Modality
 from acoustic_ssl.data.stats import Normalization, load_normalization
 from acoustic_ssl.errors import AcousticSSLError, ConfigError
 from acoustic_ssl.io_utils import progress
-from acoustic_ssl.models import MODELS, Network, build_model, decay_parameter_groups
+from acoustic_ssl.models import (
+    MODELS,
+    Network,
+    build_model,
+    decay_parameter_groups,
+    weight_decay_parameters,
+)
 from acoustic_ssl.training import distributed as ddp
 from acoustic_ssl.training.checkpoint import (
     CheckpointError,
     build_models,
+    initialize_from,
     read_checkpoint,
     read_position,
     restore_optimizer,
@@ -179,7 +190,7 @@ class Trainer:
             seed=cfg.experiment.seed,
         )
         _resolve_num_classes(cfg)
-        self.objective, self.model = self._build_networks()
+        self.objective, self.model = self._build_networks(initialize=not resume)
         o = cfg.optim
         self.optimizer = torch.optim.Adam(
             decay_parameter_groups(self.objective.nets, o.weight_decay),
@@ -213,17 +224,22 @@ class Trainer:
         if deterministic:  # the call itself imports torch._dynamo (seconds), so only when asked for
             torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = not deterministic
-        if self.info.device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = not deterministic
-            torch.backends.cudnn.allow_tf32 = not deterministic
+        # float32 as the original unless runtime.tf32 asks for TF32 matrix products / convolutions on CUDA
+        torch.backends.cuda.matmul.allow_tf32 = self.cfg.runtime.tf32
+        torch.backends.cudnn.allow_tf32 = self.cfg.runtime.tf32
 
-    def _build_networks(self) -> tuple[Objective, nn.Module]:
+    def _build_networks(self, initialize: bool) -> tuple[Objective, nn.Module]:
+        """The objective with its networks (``initialize``: load ``models.<role>.init_from`` first)."""
         cfg, device = self.cfg, self.info.device
         # Sorted roles: the parameter (hence Adam state) order must not depend on the order of the TOML tables
         # or of a run's config.json (written with sorted keys), or resuming would mismatch the Adam state.
         nets = {
             role: build_model(cfg.models[role].name, **cfg.models[role].kwargs) for role in sorted(cfg.models)
         }
+        for role, spec in cfg.models.items():
+            if initialize and spec.init_from:
+                initialize_from(nets[role], spec.init_from, role=role, source_role=spec.init_role,
+                                with_head=spec.init_head)
         teacher = None
         if cfg.teacher_role:
             teacher, self.teacher_spec = load_teacher(cfg)
@@ -426,9 +442,21 @@ class Trainer:
         scalars.update({"train/lr": lr, "train/samples_per_s": rate})
         self.log.log(record, scalars, pos.step)
 
+    def l2_penalty(self) -> float:
+        """The original's L2 term s·Σw²/2 over its regularised parameters (what Adam's coupled decay is the
+        gradient of), which its reported losses include."""
+        decay = self.cfg.optim.weight_decay
+        params = weight_decay_parameters(self.objective)
+        squares = sum(float(p.detach().double().square().sum()) for p in params)
+        return decay * squares / 2.0
+
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Metrics over the validation list, averaged over batches weighted by their size (rank 0 only)."""
+        """Metrics over the validation list, averaged over batches weighted by their size (rank 0 only).
+
+        ``loss`` includes the L2 term, as the original's validation loss did (``l2`` alone, ``loss_data``
+        without it).
+        """
         batch_size = self.cfg.data.valid_batch_size or self.cfg.data.batch_size
         loader = self._loader(self.valid_set, batch_size, None, 0)
         self.objective.eval()
@@ -444,7 +472,11 @@ class Trainer:
                     sums[k] = sums.get(k, 0.0) + float(v) * n
                 count += n
         self.objective.train()
-        return {k: v / count for k, v in sums.items()}
+        metrics = {k: v / count for k, v in sums.items()}
+        metrics["l2"] = self.l2_penalty()
+        metrics["loss_data"] = metrics["loss"]
+        metrics["loss"] = metrics["loss_data"] + metrics["l2"]
+        return metrics
 
     def end_epoch(self) -> None:
         pos = self.pos
@@ -455,8 +487,7 @@ class Trainer:
         pos.batch_in_epoch, pos.sums, pos.samples = 0, {}, 0
         if not self.info.is_main:
             return
-        key = (valid["accuracy"], -valid["loss"])
-        improved = pos.best is None or key > (pos.best["accuracy"], -pos.best["loss"])
+        improved = is_improvement(valid, pos.best, reset=pos.epoch in self.cfg.runtime.best_reset_epochs)
         if improved:
             pos.best = {"epoch": pos.epoch, "accuracy": valid["accuracy"], "loss": valid["loss"]}
         metrics = {
@@ -495,6 +526,15 @@ class Trainer:
                 f"loss {best['loss']:.4f}) -> {self.ckpt_dir / 'best'}",
                 file=sys.stderr,
             )
+
+
+def is_improvement(valid: dict[str, float], best: dict[str, float] | None, reset: bool = False) -> bool:
+    """Whether validation results beat the best so far: higher accuracy, or the same with a loss no higher
+    (the original supervised trainer accepted a tie at equal loss, so the later epoch wins); always at a
+    ``reset`` epoch (``runtime.best_reset_epochs``)."""
+    if reset or best is None or valid["accuracy"] > best["accuracy"]:
+        return True
+    return valid["accuracy"] == best["accuracy"] and valid["loss"] <= best["loss"]
 
 
 def train(
