@@ -14,10 +14,11 @@ Two layouts:
   class as index or name). Rows whose label is not in the table are skipped. A file is looked for next to the
   CSV, in ``audio/``, in ``audio/fold<fold>/`` and in the same places one folder up (the datasets' layouts).
 
-Each clip is mixed to mono, resampled to 12 288 Hz (``scipy.signal.resample_poly``), then cut at a random
-offset, or looped with a 20-ms crossfade at the seam when shorter than the video, and scaled to unit RMS: the
-scene sets its level exactly as for a procedural sound. Classes without clips keep the procedural model. The
-clip used (path relative to the sounds folder, and start offset) is written to the ground truth.
+Each clip is mixed to mono, resampled to 12 288 Hz (``data.audio.resample``: librosa's kaiser_best), then
+cut at a random offset, or looped with a 20-ms crossfade at the seam when shorter than the video, and scaled
+to unit RMS: the scene sets its level exactly as for a procedural sound. Classes without clips keep the
+procedural model. The clip used (path relative to the sounds folder, and start offset) is written to the
+ground truth.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from acoustic_ssl.data.audio import resample
 from acoustic_ssl.data.layout import CLASS_NAMES, NUM_CLASSES, SENSOR_SAMPLE_RATE
 from acoustic_ssl.errors import DataError
 
@@ -115,7 +117,6 @@ def _seamless_loop(clip: np.ndarray) -> np.ndarray:
 def load_clip(path: str) -> np.ndarray:
     """Mono float64 at 12 288 Hz (read-only, cached per process)."""
     import soundfile
-    from scipy.signal import resample_poly
 
     try:
         data, rate = soundfile.read(path, dtype="float64", always_2d=True)
@@ -126,7 +127,7 @@ def load_clip(path: str) -> np.ndarray:
         raise DataError(f"{path}: audio clip is empty or silent")
     if rate != SENSOR_SAMPLE_RATE:
         ratio = Fraction(SENSOR_SAMPLE_RATE, int(rate)).limit_denominator(10000)
-        mono = resample_poly(mono, ratio.numerator, ratio.denominator)
+        mono = resample(mono, ratio.numerator, ratio.denominator)
     mono.setflags(write=False)
     return mono
 
