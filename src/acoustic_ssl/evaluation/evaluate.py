@@ -6,7 +6,10 @@
 * ``metrics.json``: ``knn`` and ``linear_probe`` per feature key, ``retrieval`` (audio→video and video→audio,
   plus confusion matrices at 1/5/10), ``localization`` (``attention`` map and acoustic ``energy`` map) and
   ``summary`` with the headline numbers (``audio_knn_accuracy``, ``retrieval_recall_at_1``,
-  ``localization_accuracy``); NaN is written as null;
+  ``localization_accuracy``), and ``per_sample``: the outcome of every test sample (``video_ids``,
+  ``labels``; ``knn_correct`` per feature key, audio→video ``retrieval_hit@k``, localisation ``hit`` /
+  ``ciou`` per map and the ``any_object`` baseline, null where a sample is not scored), from which
+  :mod:`acoustic_ssl.evaluation.statistics` draws its confidence intervals; NaN is written as null;
 * ``retrieval_examples.json``: top-10 gallery indices of a few audio queries (every 5th from index 9, as the
   original ``crossmodal.py``) for the report;
 * ``localization/*.png``: overlays of a sample of test frames.
@@ -24,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from acoustic_ssl.errors import DataError
-from acoustic_ssl.evaluation.knn import KNN_KS, knn_protocol, linear_probe
+from acoustic_ssl.evaluation.knn import KNN_KS, knn_predict, knn_protocol, linear_probe
 from acoustic_ssl.io_utils import write_json_atomic
 
 SPLITS = ("training", "validation", "testing")
@@ -62,6 +65,8 @@ def classification_metrics(
             continue
         args = (train[key], train["labels"], val[key], val["labels"], test[key], test["labels"])
         result["knn"][key] = knn_protocol(*args, ks=ks)
+        predicted = knn_predict(train[key], train["labels"], test[key], int(result["knn"][key]["k"]))
+        result.setdefault("knn_correct", {})[key] = (predicted == test["labels"]).astype(int).tolist()
         if probe:
             result["linear_probe"][key] = linear_probe(*args)
     return result
@@ -78,6 +83,18 @@ def retrieval_distances(test: Mapping[str, np.ndarray]) -> np.ndarray | None:
     if "audio_raw" in test:
         return tiled_audio_distances(test["audio_raw"], test["video_map"])
     return None
+
+
+PER_SAMPLE_RANKS = (1, 5, 10)
+
+
+def retrieval_hits(distances: np.ndarray, labels: np.ndarray) -> dict[str, list[int]]:
+    """Per audio query: whether a same-class video is among the top k (k = 1, 5, 10)."""
+    from acoustic_ssl.evaluation.retrieval import first_relevant_rank, rank_gallery
+
+    first = first_relevant_rank(rank_gallery(distances), labels, labels)
+    n = len(labels)
+    return {f"retrieval_hit@{k}": (first < min(k, n)).astype(int).tolist() for k in PER_SAMPLE_RANKS}
 
 
 def retrieval_block(distances: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, Any]:
@@ -104,30 +121,20 @@ def retrieval_examples(distances: np.ndarray, start: int = 9, step: int = 5, cou
 
 
 # ---------------------------------------------------------------------------------------------- localisation
-def ground_truth_masks(
-    test: Mapping[str, np.ndarray],
-    raw_dir: str | Path,
-    object_size_m: Mapping[int, float] | None = None,
-) -> tuple[list[np.ndarray | None], list[np.ndarray], tuple[int, int]]:
-    """Per test sample: GT mask (None without on-screen source), boxes, and the frame size (H, W).
+def ground_truth_rows(test: Mapping[str, np.ndarray], raw_dir: str | Path) -> tuple[list[list], Any]:
+    """Per test sample: the ground-truth rows of the frames its video network saw, and the camera.
 
     Ground truth comes from ``<raw_dir>/class_K/data_NNN/ground_truth.csv`` and ``<raw_dir>/camera.json``; the
     frames are those in the features' ``frames`` key.
     """
     from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, video_dir_name
-    from acoustic_ssl.evaluation.localization import boxes_to_mask, gt_boxes, read_ground_truth
+    from acoustic_ssl.evaluation.localization import read_ground_truth
     from acoustic_ssl.imaging.geometry import PinholeCamera
 
     raw_dir = Path(raw_dir)
     camera = PinholeCamera.load(raw_dir / "camera.json")
-    if object_size_m is None:
-        from acoustic_ssl.simulate.objects import OBJECT_SIZE_M
-
-        object_size_m = OBJECT_SIZE_M
-    size = (camera.height, camera.width)
     cache: dict[int, dict] = {}
-    masks: list[np.ndarray | None] = []
-    all_boxes: list[np.ndarray] = []
+    per_sample = []
     for vid, frames in zip(test["video_ids"], test["frames"], strict=True):
         vid = int(vid)
         if vid not in cache:
@@ -135,8 +142,35 @@ def ground_truth_masks(
             if not path.is_file():
                 raise DataError(f"{path}: ground truth not found (localisation needs simulated data)")
             cache[vid] = read_ground_truth(path)
-        rows = [r for f in frames for r in cache[vid].get(int(f), [])]
-        boxes = gt_boxes(rows, camera.focal_px, object_size_m)
+        per_sample.append([r for f in frames for r in cache[vid].get(int(f), [])])
+    return per_sample, camera
+
+
+def ground_truth_masks(
+    test: Mapping[str, np.ndarray],
+    raw_dir: str | Path,
+    object_size_m: Mapping[int, float] | None = None,
+) -> tuple[list[np.ndarray | None], list[np.ndarray], tuple[int, int]]:
+    """Per test sample: mask of the sounding objects' boxes (None when none is visible), those boxes, and
+    the frame size (H, W) of the reference camera (see :func:`ground_truth_rows`)."""
+    rows, camera = ground_truth_rows(test, raw_dir)
+    return _sounding_masks(rows, camera, object_size_m)
+
+
+def _sounding_masks(
+    rows: Sequence[Sequence[Any]], camera: Any, object_size_m: Mapping[int, float] | None
+) -> tuple[list[np.ndarray | None], list[np.ndarray], tuple[int, int]]:
+    from acoustic_ssl.evaluation.localization import boxes_to_mask, gt_boxes
+
+    if object_size_m is None:
+        from acoustic_ssl.simulate.objects import OBJECT_SIZE_M
+
+        object_size_m = OBJECT_SIZE_M
+    size = (camera.height, camera.width)
+    masks: list[np.ndarray | None] = []
+    all_boxes: list[np.ndarray] = []
+    for sample_rows in rows:
+        boxes = gt_boxes([r for r in sample_rows if r.sounding], camera.focal_px, object_size_m)
         all_boxes.append(boxes)
         masks.append(boxes_to_mask(boxes, size) if len(boxes) else None)
     return masks, all_boxes, size
@@ -149,20 +183,47 @@ def localization_metrics(
     method: str = "mean",
     object_size_m: Mapping[int, float] | None = None,
     overlays: int = OVERLAYS_PER_MAP,
+    per_sample: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Scores of the ``attention`` and ``energy`` maps present in the features (see ``localization``).
+    """Scores of the ``attention`` and ``energy`` maps present in the features (see ``localization``), and
+    the ``any_object`` baseline (pointing at a random visible object, sound ignored) with the mean number of
+    visible objects per scored sample.
 
-    ``overlays`` PNGs per map (evenly spread over the scored samples) go to ``overlay_dir``.
+    ``overlays`` PNGs per map (evenly spread over the scored samples) go to ``overlay_dir``; per-sample
+    outcomes go into ``per_sample`` when given.
     """
-    from acoustic_ssl.evaluation.localization import save_overlay, score_maps
+    from acoustic_ssl.evaluation.localization import (
+        any_object_pointing,
+        save_overlay,
+        score_samples,
+        summarise_scores,
+        visible_objects,
+    )
 
     names = (("attention", "attention_map"), ("energy", "energy_map"))
     maps = {name: test[key] for name, key in names if key in test}
     if not maps:
         return {}
-    masks, boxes, size = ground_truth_masks(test, raw_dir, object_size_m)
-    result = {name: score_maps(heat, masks, method=method) for name, heat in maps.items()}
+    rows, camera = ground_truth_rows(test, raw_dir)
+    masks, boxes, size = _sounding_masks(rows, camera, object_size_m)
+    result: dict[str, dict[str, float]] = {}
+    outcomes: dict[str, dict[str, list]] = {}
+    for name, heat in maps.items():
+        hits, cious = score_samples(heat, masks, method=method)
+        result[name] = summarise_scores(hits, cious)
+        outcomes[name] = {"hit": [None if h is None else int(h) for h in hits], "ciou": cious}
+    baseline = [any_object_pointing(r, m) for r, m in zip(rows, masks, strict=True)]
     scored = [i for i, m in enumerate(masks) if m is not None]
+    counts = [visible_objects(rows[i]) for i in scored]
+    result["any_object"] = {
+        "pointing_accuracy": float(np.mean([baseline[i] for i in scored])) if scored else float("nan"),
+        "visible_objects_mean": float(np.mean(counts)) if counts else float("nan"),
+        "inverse_visible_objects_mean": float(np.mean([1.0 / c for c in counts])) if counts else float("nan"),
+        "n": float(len(scored)),
+    }
+    outcomes["any_object"] = {"hit": baseline}
+    if per_sample is not None:
+        per_sample["localization"] = outcomes
     if overlay_dir is not None and "thumbnails" in test and scored and overlays > 0:
         picks = [scored[int(j)] for j in np.linspace(0, len(scored) - 1, min(overlays, len(scored)))]
         for name, heat in maps.items():
@@ -203,16 +264,25 @@ def compute_metrics(
     """All metrics from loaded features (``splits`` keyed training/validation/testing)."""
     test = splits["testing"]
     metrics: dict[str, Any] = classification_metrics(splits, ks=ks, probe=probe)
+    per_sample: dict[str, Any] = {
+        "video_ids": test["video_ids"].tolist() if "video_ids" in test else None,
+        "labels": test["labels"].tolist(),
+        "knn_correct": metrics.pop("knn_correct", {}),
+    }
     n_classes = num_classes or int(max(int(s["labels"].max()) for s in splits.values())) + 1
     distances = retrieval_distances(test)
     if distances is not None:
         metrics["retrieval"] = retrieval_block(distances, test["labels"], n_classes)
+        per_sample.update(retrieval_hits(distances, test["labels"]))
         if out_dir is not None:
             write_json_atomic(Path(out_dir) / "retrieval_examples.json", retrieval_examples(distances))
     if raw_dir is not None:
         overlay_dir = Path(out_dir) / "localization" if out_dir is not None else None
-        metrics["localization"] = localization_metrics(test, raw_dir, overlay_dir, overlays=overlays)
+        metrics["localization"] = localization_metrics(
+            test, raw_dir, overlay_dir, overlays=overlays, per_sample=per_sample
+        )
     metrics["summary"] = summary(metrics)
+    metrics["per_sample"] = per_sample
     return clean_json(metrics)
 
 

@@ -7,6 +7,13 @@ cores). A video folder with ``ground_truth.csv`` (written last) is complete and 
 run again with the same parameters; ``simulation.json`` records those parameters, and a different set in an
 existing folder is refused rather than mixed.
 
+Locations: with ``locations = P > 0`` the backgrounds come from a pool of P places shared by all classes;
+each class spreads its videos evenly over the pool (video ``l`` of class ``K`` gets entry ``l mod P`` of a
+random permutation drawn per class and per round of P videos), so a place identifies neither the class nor
+the video, and several videos of different classes are recorded at the same place, as a fixed camera would.
+``simulation.json`` lists each video's place (``video_locations``). ``P = 0`` gives every video a background
+of its own, of its class's kind (the original simulator's scenes).
+
 Root files: ``array_geometry.csv`` (:meth:`ArrayGeometry.save`), ``camera.json`` (the 640 × 480 reference
 camera, the frame of the ground-truth pixels) and ``simulation.json``.
 """
@@ -29,8 +36,59 @@ from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, NUM_CLASSES, SENSOR_SAMP
 from acoustic_ssl.errors import ConfigError, DataError
 from acoustic_ssl.io_utils import progress, write_json_atomic
 
-SIMULATOR_VERSION = 1
+SIMULATOR_VERSION = 2
+SITE_STREAM = 10_000  # spawn-key prefix of the location pool's seeds (video seeds use (class, location))
 GEOMETRY_FILE, CAMERA_FILE, SIMULATION_FILE = "array_geometry.csv", "camera.json", "simulation.json"
+
+
+@dataclass(frozen=True)
+class SceneComposition:
+    """What the videos show besides their class source, and where they are recorded (see the module doc).
+
+    ``locations``: size of the shared pool of places (0: one place per video, of its class's kind);
+    ``distractors``: silent objects of other classes on screen; ``extra_sources``: sounding on-screen
+    objects of other classes, each ``extra_level_db`` (uniform range) below the class source.
+    """
+
+    locations: int = 0
+    distractors: int = 0
+    extra_sources: int = 0
+    extra_level_db: tuple[float, float] = (0.0, 6.0)
+
+    def validate(self) -> None:
+        from acoustic_ssl.simulate.scene import Composition
+
+        if self.locations < 0:
+            raise ConfigError(f"locations must be >= 0 (0: one per video), got {self.locations}")
+        try:
+            Composition(self.distractors, self.extra_sources, tuple(self.extra_level_db))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+
+    def describe(self) -> dict[str, Any]:
+        from acoustic_ssl.simulate import scene
+
+        return {
+            "locations": self.locations,
+            "distractors": self.distractors,
+            "extra_sources": self.extra_sources,
+            "extra_source_level_db": [float(v) for v in self.extra_level_db],
+            "max_overlap": scene.MAX_OVERLAP,
+            "placement_tries": scene.PLACEMENT_TRIES,
+        }
+
+    def site(self, seed: int, class_index: int, location: int) -> int | None:
+        return video_site(seed, class_index, location, self.locations) if self.locations else None
+
+    def video_locations(self, seed: int, classes: Sequence[int], videos_per_class: int) -> dict[str, int]:
+        """Place of every video, ``class_K/data_NNN`` → pool index (empty without a pool)."""
+        if not self.locations:
+            return {}
+        return {
+            video_dir_name(c, v).as_posix(): int(self.site(seed, c, v))  # type: ignore[arg-type]
+            for c in classes
+            for v in range(videos_per_class)
+        }
 
 
 @dataclass(frozen=True)
@@ -45,6 +103,10 @@ class VideoJob:
     snr_db: float
     frame_size: tuple[int, int]
     write_images: bool
+    site: int | None = None
+    distractors: int = 0
+    extra_sources: int = 0
+    extra_level_db: tuple[float, float] = (0.0, 6.0)
 
 
 _WORKER_STATE: dict[str, Any] = {}
@@ -69,12 +131,24 @@ def video_seed(seed: int, class_index: int, location: int) -> np.random.SeedSequ
     return np.random.SeedSequence(entropy=seed, spawn_key=(class_index, location))
 
 
+def site_seed(seed: int, site: int) -> np.random.SeedSequence:
+    """The seed of one place of the shared pool (its background)."""
+    return np.random.SeedSequence(entropy=seed, spawn_key=(SITE_STREAM, site))
+
+
+def video_site(seed: int, class_index: int, location: int, pool: int) -> int:
+    """The place (0..pool-1) of video ``location`` of a class: every class covers the pool evenly."""
+    rounds = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SITE_STREAM + 1, class_index,
+                                                                          location // pool)))
+    return int(rounds.permutation(pool)[location % pool])
+
+
 def simulate_video(job: VideoJob) -> str:
     """Simulate and write one video (single-threaded, so the bytes do not depend on the thread count)."""
     import torch
 
     from acoustic_ssl.simulate.render import render_video
-    from acoustic_ssl.simulate.scene import make_scene
+    from acoustic_ssl.simulate.scene import Composition, Site, make_scene
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -86,6 +160,8 @@ def simulate_video(job: VideoJob) -> str:
             job.snr_db,
             state["camera"],
             video_seed(job.seed, job.class_index, job.location),
+            Composition(job.distractors, job.extra_sources, job.extra_level_db),
+            None if job.site is None else Site(job.site, site_seed(job.seed, job.site)),
         )
         render_video(
             Path(job.video_dir),
@@ -108,6 +184,7 @@ def _parameters(
     classes: list[int],
     frame_size: tuple[int, int],
     write_images: bool,
+    composition: SceneComposition,
 ) -> dict[str, Any]:
     from acoustic_ssl.imaging.geometry import PinholeCamera
     from acoustic_ssl.simulate import propagation, scene
@@ -134,6 +211,8 @@ def _parameters(
         "array": "ArrayGeometry.default() (see array_geometry.csv)",
         "ground_truth_pixels": "640x480 camera of camera.json; scale by frame_size for the bmp files",
         "per_video_seed": "numpy SeedSequence(seed, spawn_key=(class, location))",
+        "composition": composition.describe(),
+        "video_locations": composition.video_locations(seed, classes, videos_per_class),
     }
 
 
@@ -178,16 +257,22 @@ def simulate_dataset(
     frame_size: tuple[int, int] = (480, 640),
     workers: int | None = None,
     write_images: bool = True,
+    composition: SceneComposition | None = None,
 ) -> Path:
     """Write a simulated raw ACIVW dataset to ``out_dir`` and return it.
 
     ``write_images=False`` writes only audio, ``video_time.txt`` and ground truth (no beamforming, no frames):
     a fast audio-only dataset. ``workers`` defaults to the number of CPUs; 1 runs in this process.
+    ``composition`` sets shared locations, distractors and extra on-screen sources (default: none).
     """
     chosen = _validate(videos_per_class, seconds, snr_db, classes, frame_size, workers)
+    composition = composition or SceneComposition()
+    composition.validate()
     root = Path(out_dir)
     frame_size = (int(frame_size[0]), int(frame_size[1]))
-    parameters = _parameters(videos_per_class, seconds, seed, float(snr_db), chosen, frame_size, write_images)
+    parameters = _parameters(
+        videos_per_class, seconds, seed, float(snr_db), chosen, frame_size, write_images, composition
+    )
     simulation_path = root / SIMULATION_FILE
     if simulation_path.exists():
         try:
@@ -216,6 +301,10 @@ def simulate_dataset(
             float(snr_db),
             frame_size,
             write_images,
+            composition.site(seed, c, location),
+            composition.distractors,
+            composition.extra_sources,
+            tuple(composition.extra_level_db),
         )
         for c in chosen
         for location in range(videos_per_class)
