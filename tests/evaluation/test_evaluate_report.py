@@ -54,6 +54,7 @@ def test_per_sample_outcomes_reproduce_the_summaries(evaluated_run: Path) -> Non
         assert len(hits) == 9 and per["localization"][name]["hit"].count(None) == 3
         assert np.mean(hits) == pytest.approx(metrics["localization"][name]["pointing_accuracy"])
         assert np.mean(cious) == pytest.approx(metrics["localization"][name]["ciou_mean"])
+        assert per["localization"][name]["on_object"] == per["localization"][name]["hit"]  # one object
 
 
 def test_summary_and_clean_json() -> None:

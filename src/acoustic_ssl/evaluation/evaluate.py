@@ -157,15 +157,21 @@ def ground_truth_masks(
     return _sounding_masks(rows, camera, object_size_m)
 
 
+def _object_sizes(object_size_m: Mapping[int, float] | None) -> Mapping[int, float]:
+    """Sizes for ground truth without box columns (the simulator's objects by default)."""
+    if object_size_m is None:
+        from acoustic_ssl.simulate.objects import OBJECT_SIZE_M
+
+        return OBJECT_SIZE_M
+    return object_size_m
+
+
 def _sounding_masks(
     rows: Sequence[Sequence[Any]], camera: Any, object_size_m: Mapping[int, float] | None
 ) -> tuple[list[np.ndarray | None], list[np.ndarray], tuple[int, int]]:
     from acoustic_ssl.evaluation.localization import boxes_to_mask, gt_boxes
 
-    if object_size_m is None:
-        from acoustic_ssl.simulate.objects import OBJECT_SIZE_M
-
-        object_size_m = OBJECT_SIZE_M
+    object_size_m = _object_sizes(object_size_m)
     size = (camera.height, camera.width)
     masks: list[np.ndarray | None] = []
     all_boxes: list[np.ndarray] = []
@@ -187,13 +193,16 @@ def localization_metrics(
 ) -> dict[str, dict[str, float]]:
     """Scores of the ``attention`` and ``energy`` maps present in the features (see ``localization``), and
     the ``any_object`` baseline (pointing at a random visible object, sound ignored) with the mean number of
-    visible objects per scored sample.
+    visible objects per scored sample. ``object_pointing_accuracy`` of a map: how often its maximum falls on
+    any visible object, sounding or not (low = the map points at the background).
 
     ``overlays`` PNGs per map (evenly spread over the scored samples) go to ``overlay_dir``; per-sample
     outcomes go into ``per_sample`` when given.
     """
     from acoustic_ssl.evaluation.localization import (
         any_object_pointing,
+        boxes_to_mask,
+        gt_boxes,
         save_overlay,
         score_samples,
         summarise_scores,
@@ -205,13 +214,26 @@ def localization_metrics(
     if not maps:
         return {}
     rows, camera = ground_truth_rows(test, raw_dir)
-    masks, boxes, size = _sounding_masks(rows, camera, object_size_m)
+    sizes = _object_sizes(object_size_m)
+    masks, boxes, size = _sounding_masks(rows, camera, sizes)
     result: dict[str, dict[str, float]] = {}
     outcomes: dict[str, dict[str, list]] = {}
+    # every visible object, sounding or not: does a map point at *an* object, or at the background?
+    objects = [
+        boxes_to_mask(gt_boxes(r, camera.focal_px, sizes), size) if m is not None else None
+        for r, m in zip(rows, masks, strict=True)
+    ]
     for name, heat in maps.items():
         hits, cious = score_samples(heat, masks, method=method)
+        on_object, object_cious = score_samples(heat, objects, method=method)
         result[name] = summarise_scores(hits, cious)
-        outcomes[name] = {"hit": [None if h is None else int(h) for h in hits], "ciou": cious}
+        on_any = summarise_scores(on_object, object_cious)
+        result[name]["object_pointing_accuracy"] = on_any["pointing_accuracy"]
+        outcomes[name] = {
+            "hit": [None if h is None else int(h) for h in hits],
+            "ciou": cious,
+            "on_object": [None if h is None else int(h) for h in on_object],
+        }
     baseline = [any_object_pointing(r, m) for r, m in zip(rows, masks, strict=True)]
     scored = [i for i, m in enumerate(masks) if m is not None]
     counts = [visible_objects(rows[i]) for i in scored]
