@@ -182,6 +182,40 @@ def _sounding_masks(
     return masks, all_boxes, size
 
 
+def mismatched_partners(labels: np.ndarray) -> np.ndarray:
+    """For each sample, another sample of a different class (the first one at least n/2 places later,
+    cyclically): a fixed, deterministic pairing for the mismatched-audio control."""
+    labels = np.asarray(labels)
+    n = len(labels)
+    partners = np.arange(n)
+    for i in range(n):
+        for step in range(n // 2, n // 2 + n):
+            j = (i + step) % n
+            if labels[j] != labels[i]:
+                partners[i] = j
+                break
+    return partners
+
+
+def mismatched_attention(test: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """Attention maps Σ_c A⊙V⊙V of every test video with the audio of a sample of another class.
+
+    A map that localises because of the sound moves (or fades) when the sound is swapped; one that scores the
+    same with the wrong audio is a saliency map, whatever its pointing accuracy. None without audio-side and
+    video maps.
+    """
+    import torch
+
+    from acoustic_ssl.evaluation.extract import audio_maps_of
+    from acoustic_ssl.models.attention import localization_map
+
+    if "video_map" not in test or not ({"audio_map", "audio_raw"} & set(test)):
+        return None
+    partners = mismatched_partners(test["labels"])
+    audio = torch.as_tensor(audio_maps_of(test)[partners])
+    return localization_map(audio, torch.as_tensor(test["video_map"])).numpy()
+
+
 def localization_metrics(
     test: Mapping[str, np.ndarray],
     raw_dir: str | Path,
@@ -194,7 +228,9 @@ def localization_metrics(
     """Scores of the ``attention`` and ``energy`` maps present in the features (see ``localization``), and
     the ``any_object`` baseline (pointing at a random visible object, sound ignored) with the mean number of
     visible objects per scored sample. ``object_pointing_accuracy`` of a map: how often its maximum falls on
-    any visible object, sounding or not (low = the map points at the background).
+    any visible object, sounding or not (low = the map points at the background). ``attention_mismatched``:
+    the attention of each video with the audio of a clip of another class (:func:`mismatched_attention`),
+    the control that tells audio-visual localisation from saliency.
 
     ``overlays`` PNGs per map (evenly spread over the scored samples) go to ``overlay_dir``; per-sample
     outcomes go into ``per_sample`` when given.
@@ -213,6 +249,9 @@ def localization_metrics(
     maps = {name: test[key] for name, key in names if key in test}
     if not maps:
         return {}
+    mismatched = mismatched_attention(test)
+    if mismatched is not None:
+        maps["attention_mismatched"] = mismatched
     rows, camera = ground_truth_rows(test, raw_dir)
     sizes = _object_sizes(object_size_m)
     masks, boxes, size = _sounding_masks(rows, camera, sizes)
@@ -248,7 +287,8 @@ def localization_metrics(
         per_sample["localization"] = outcomes
     if overlay_dir is not None and "thumbnails" in test and scored and overlays > 0:
         picks = [scored[int(j)] for j in np.linspace(0, len(scored) - 1, min(overlays, len(scored)))]
-        for name, heat in maps.items():
+        for name in (n for n, _ in names if n in maps):
+            heat = maps[name]
             for i in picks:
                 save_overlay(
                     Path(overlay_dir) / f"{name}_{i:05d}.png", test["thumbnails"][i], heat[i], boxes[i],
