@@ -40,6 +40,38 @@ def test_evaluate_writes_metrics(evaluated_run: Path) -> None:
     assert s["localization_accuracy"] == loc["attention"]["pointing_accuracy"]
     assert len(list((folder / "localization").glob("*.png"))) == 2 * 2
     assert json.loads((folder / "retrieval_examples.json").read_text())[0]["query"] == 9
+    # the same videos with the audio of another class: a random network's attention does not care
+    assert loc["attention_mismatched"]["n"] == 9
+    # one object per frame (old-format ground truth): pointing at "any object" always hits
+    assert loc["any_object"]["pointing_accuracy"] == 1.0 and loc["any_object"]["visible_objects_mean"] == 1.0
+
+
+def test_mismatched_partners_are_other_classes() -> None:
+    from acoustic_ssl.evaluation.evaluate import mismatched_partners
+
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    partners = mismatched_partners(labels)
+    assert partners.tolist() == [3, 4, 5, 0, 1, 2]  # n/2 = 3 places later, else further on
+    assert np.all(labels[partners] != labels)
+    assert mismatched_partners(np.array([4, 4])).tolist() == [0, 1]  # one class: nobody to swap with
+
+
+def test_per_sample_outcomes_reproduce_the_summaries(evaluated_run: Path) -> None:
+    """The per-sample outcomes the confidence intervals are drawn from average to the reported metrics."""
+    metrics = json.loads((evaluated_run / "evaluation" / "random" / "metrics.json").read_text())
+    per = metrics["per_sample"]
+    assert len(per["video_ids"]) == len(per["labels"]) == 12
+    assert np.mean(per["knn_correct"]["audio"]) == pytest.approx(metrics["knn"]["audio"]["accuracy"])
+    for k in (1, 5, 10):
+        hits = per[f"retrieval_hit@{k}"]
+        assert np.mean(hits) == pytest.approx(metrics["retrieval"]["audio_to_video"][f"recall@{k}"])
+    for name in ("attention", "energy"):
+        hits = [h for h in per["localization"][name]["hit"] if h is not None]
+        cious = [c for c in per["localization"][name]["ciou"] if c is not None]
+        assert len(hits) == 9 and per["localization"][name]["hit"].count(None) == 3
+        assert np.mean(hits) == pytest.approx(metrics["localization"][name]["pointing_accuracy"])
+        assert np.mean(cious) == pytest.approx(metrics["localization"][name]["ciou_mean"])
+        assert per["localization"][name]["on_object"] == per["localization"][name]["hit"]  # one object
 
 
 def test_summary_and_clean_json() -> None:

@@ -109,3 +109,28 @@ def test_the_mask_can_be_taken_on_the_map_grid_before_upsampling() -> None:
     assert score_maps([heat], [gt], mask_at="frame")["ciou_mean"] < 1.0
     with pytest.raises(ValueError, match="mask_at"):
         score_maps([heat], [gt], mask_at="pixels")
+def test_boxes_sounding_flags_and_any_object_baseline(tmp_path: Path) -> None:
+    """New-format ground truth: boxes as drawn, silent distractors excluded from the mask, the any-object
+    baseline = sounding objects / visible objects."""
+    from acoustic_ssl.evaluation.localization import any_object_pointing, visible_objects
+
+    csv_path = tmp_path / "ground_truth.csv"
+    csv_path.write_text(
+        "frame,source_id,class,x,y,distance_m,on_screen,sounding,x0,y0,x1,y1\n"
+        "1,0,2,100,50,2.0,1,1,80,40,120,60\n"  # class source
+        "1,1,3,900,10,9.0,0,1,0,0,0,0\n"  # off-screen interferer: heard, no box
+        "1,2,5,300,300,2.0,1,0,290,280,310,320\n"  # silent distractor
+        "1,3,7,500,400,2.0,1,0,480,390,520,410\n"  # silent distractor
+    )
+    rows = read_ground_truth(csv_path)[1]
+    assert [r.sounding for r in rows] == [True, True, False, False]
+    assert [r.visible for r in rows] == [True, False, True, True]
+    sounding = gt_boxes([r for r in rows if r.sounding], focal_px=400.0, object_size_m={2: 0.5, 3: 1.0})
+    np.testing.assert_allclose(sounding, [[80.0, 40.0, 120.0, 60.0]])  # its own box, not a square
+    assert len(gt_boxes(rows, 400.0, {})) == 3
+    mask = boxes_to_mask(sounding, (480, 640))
+    assert visible_objects(rows) == 3
+    assert any_object_pointing(rows, mask) == pytest.approx(1 / 3)
+    assert any_object_pointing(rows, None) is None
+    only_source = [rows[0], rows[1]]
+    assert any_object_pointing(only_source, mask) == 1.0

@@ -23,7 +23,7 @@ from acoustic_ssl.data.layout import (
 )
 from acoustic_ssl.errors import ConfigError, DataError
 from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
-from acoustic_ssl.simulate.dataset import simulate_dataset
+from acoustic_ssl.simulate.dataset import SceneComposition, simulate_dataset
 from acoustic_ssl.simulate.render import GROUND_TRUTH_HEADER
 
 TINY = {"videos_per_class": 1, "seconds": 1, "classes": [2, 5], "frame_size": (48, 64)}
@@ -198,3 +198,88 @@ def test_acoustic_peak_within_two_cells_of_ground_truth(tmp_path: Path) -> None:
             hits.append(max(abs(int(peak[0]) - int(cell[0])), abs(int(peak[1]) - int(cell[1]))) <= 2)
     assert len(hits) >= 200
     assert np.mean(hits) >= 0.9, np.mean(hits)
+
+
+CROWDED = {"videos_per_class": 4, "seconds": 1, "classes": [1, 4, 7], "frame_size": (96, 128)}
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    composition = SceneComposition(locations=2, distractors=2, extra_sources=1)
+    return simulate_dataset(
+        tmp_path_factory.mktemp("crowded") / "sim", seed=4, workers=2, composition=composition, **CROWDED
+    )
+
+
+def test_shared_locations_are_recorded_and_balanced(crowded: Path) -> None:
+    params = json.loads((crowded / "simulation.json").read_text())
+    assert params["composition"]["locations"] == 2 and params["composition"]["distractors"] == 2
+    places = params["video_locations"]
+    assert len(places) == 12
+    for class_index in CROWDED["classes"]:  # every class: two videos at each of the two places
+        mine = [places[f"class_{class_index}/data_{v:03d}"] for v in range(4)]
+        assert sorted(mine) == [0, 0, 1, 1]
+
+
+def _background_difference(a: Path, b: Path) -> float:
+    """Mean absolute difference of two videos' first frames outside every object box."""
+    from PIL import Image
+
+    frames, mask = [], np.ones((96, 128), bool)
+    for video in (a, b):
+        frames.append(np.asarray(Image.open(video / "video" / "I_000001.bmp"), dtype=float))
+        for r in _ground_truth(video):
+            if r["frame"] == "1":
+                x0, y0, x1, y1 = (float(r[k]) * 0.2 for k in ("x0", "y0", "x1", "y1"))
+                mask[max(int(y0) - 2, 0) : int(y1) + 3, max(int(x0) - 2, 0) : int(x1) + 3] = False
+    return float(np.abs(frames[0] - frames[1]).max(axis=2)[mask].mean())
+
+
+def test_videos_at_one_place_share_the_background(crowded: Path) -> None:
+    places = json.loads((crowded / "simulation.json").read_text())["video_locations"]
+    by_place: dict[int, list[Path]] = {}
+    for name, place in sorted(places.items()):
+        by_place.setdefault(place, []).append(crowded / name)
+    same = [_background_difference(v[0], v[-1]) for v in by_place.values()]
+    different = _background_difference(by_place[0][0], by_place[1][0])
+    assert max(same) < 10.0 < different, (same, different)
+
+
+def test_ground_truth_of_distractors_and_extra_sources(crowded: Path) -> None:
+    camera = PinholeCamera()
+    silent = sounding_on_screen = 0
+    for video in sorted(crowded.glob("class_*/data_*")):
+        rows = _ground_truth(video)
+        assert list(rows[0]) == GROUND_TRUTH_HEADER.split(",")
+        class_index = int(video.parent.name.split("_")[1])
+        ids = sorted({int(r["source_id"]) for r in rows})
+        assert ids == list(range(len(ids)))
+        for frame in range(1, 13):
+            assert sorted(int(r["source_id"]) for r in rows if int(r["frame"]) == frame) == ids
+        for r in rows:
+            x, y = float(r["x"]), float(r["y"])
+            x0, y0, x1, y1 = (float(r[k]) for k in ("x0", "y0", "x1", "y1"))
+            assert 0 <= x0 <= x1 <= camera.width and 0 <= y0 <= y1 <= camera.height
+            if r["source_id"] == "0":
+                assert r["sounding"] == "1" and int(r["class"]) == class_index
+            else:
+                assert int(r["class"]) != class_index
+            if r["sounding"] == "0":
+                silent += 1
+            if r["on_screen"] == "1":  # the centre is inside the box of what is drawn
+                assert x0 < x < x1 and y0 < y < y1
+                sounding_on_screen += r["sounding"] == "1" and r["source_id"] != "0"
+        never_drawn = {r["source_id"] for r in rows} - {r["source_id"] for r in rows if r["x1"] != r["x0"]}
+        for r in rows:  # objects without a box anywhere are the off-screen interferers: heard, never seen
+            if r["source_id"] in never_drawn:
+                assert r["on_screen"] == "0" and r["sounding"] == "1" and r["x0"] == r["x1"] == "0.00"
+    assert silent >= 12 * 12 and sounding_on_screen >= 12 * 6  # most videos got their distractors and extra
+
+
+def test_bad_composition_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="distractors"):
+        simulate_dataset(tmp_path, videos_per_class=1, seconds=1, seed=0,
+                         composition=SceneComposition(distractors=9))
+    with pytest.raises(ConfigError, match="locations"):
+        simulate_dataset(tmp_path, videos_per_class=1, seconds=1, seed=0,
+                         composition=SceneComposition(locations=-1))

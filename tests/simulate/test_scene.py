@@ -9,8 +9,16 @@ from acoustic_ssl.data.layout import NUM_CLASSES
 from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
 from acoustic_ssl.simulate.objects import OBJECT_SIZE_M, OBJECTS
 from acoustic_ssl.simulate.propagation import DiffuseNoise, PointSource
-from acoustic_ssl.simulate.render import frame_times
-from acoustic_ssl.simulate.scene import interferer_trajectory, main_trajectory, make_scene
+from acoustic_ssl.simulate.render import FrameRenderer, frame_times
+from acoustic_ssl.simulate.scene import (
+    Composition,
+    Scene,
+    interferer_trajectory,
+    main_trajectory,
+    make_scene,
+    object_boxes,
+    overlaps,
+)
 
 CAMERA = PinholeCamera()
 
@@ -78,3 +86,88 @@ def test_realised_snr_matches_request(snr_db: float) -> None:
             noise_power += np.mean(noise**2)
         ratios.append(10 * np.log10(signal_power / noise_power))
     assert ratios == pytest.approx([snr_db] * len(ratios), abs=0.5)
+
+
+def _scene(class_index: int, video: int, composition: Composition | None = None) -> Scene:
+    return make_scene(
+        class_index, 2, 10.0, CAMERA, np.random.SeedSequence(8, spawn_key=(class_index, video)),
+        composition=composition,
+    )
+
+
+def test_no_composition_leaves_the_scene_unchanged() -> None:
+    """Composition draws from streams of its own: the class source, interferers and noise stay the same."""
+    plain, crowded = _scene(6, 0), _scene(6, 0, Composition(distractors=3, extra_sources=1))
+    assert not plain.distractors and len(crowded.distractors) >= 1
+    for a, b in zip(plain.sources, crowded.sources, strict=False):
+        np.testing.assert_array_equal(a.signal, b.signal)
+        np.testing.assert_array_equal(a.trajectory.positions, b.trajectory.positions)
+    assert plain.diffuse_std == crowded.diffuse_std and plain.level_dbfs == crowded.level_dbfs
+
+
+def test_distractors_and_extra_sources() -> None:
+    composition = Composition(distractors=2, extra_sources=1, extra_level_db=(3.0, 6.0))
+    times = frame_times(24)
+    counts = []
+    for video in range(6):
+        scene = _scene(video % NUM_CLASSES, video, composition)
+        objects = scene.objects
+        assert [o.object_id for o in objects] == list(range(len(objects)))
+        extras = [s for s in scene.sources if s.visible and s.source_id > 0]
+        assert len(extras) <= 1 and len(scene.distractors) <= 2
+        counts.append(len(scene.distractors))
+        assert all(o.class_index != scene.class_index for o in objects[1:])
+        assert [o.sounding for o in objects] == [True] * len(scene.sources) + [False] * len(scene.distractors)
+        main_level = scene.sources[0].gain**2 * _mean_inverse_square(scene.sources[0].trajectory)
+        for extra in extras:  # 3-6 dB below the class source at the array
+            level_db = 10 * np.log10(extra.gain**2 * _mean_inverse_square(extra.trajectory) / main_level)
+            assert -6.0 - 1e-9 <= level_db <= -3.0 + 1e-9
+        visible = [o for o in objects if o.visible]
+        boxes = [object_boxes(o.class_index, o.trajectory, o.facing, CAMERA, times)[1] for o in visible]
+        for i in range(len(boxes)):
+            for j in range(i):
+                assert not overlaps(boxes[i], boxes[j], CAMERA)
+    assert sum(counts) >= 8  # most distractors fit
+
+
+def _mean_inverse_square(trajectory) -> float:
+    t = np.arange(0.0, 2.0, 0.02)
+    return float(np.mean(1.0 / np.sum(trajectory.at(t) ** 2, axis=-1)))
+
+
+def test_overlap_rule() -> None:
+    a = np.array([[0.0, 0.0, 100.0, 100.0]])
+    assert overlaps(a, np.array([[50.0, 50.0, 150.0, 150.0]]), CAMERA)  # 25 % of the smaller box
+    assert not overlaps(a, np.array([[95.0, 0.0, 195.0, 100.0]]), CAMERA)  # 5 %
+    assert not overlaps(a, np.array([[-300.0, 0.0, -1.0, 100.0]]), CAMERA)  # off screen: nothing visible
+
+
+def test_bad_composition_is_refused() -> None:
+    with pytest.raises(ValueError, match="distractors"):
+        Composition(distractors=-1)
+    with pytest.raises(ValueError, match="levels"):
+        Composition(extra_level_db=(6.0, 3.0))
+
+
+@pytest.mark.parametrize("class_index", [0, 2, 3, 5])
+def test_box_bounds_the_drawn_sprite(class_index: int) -> None:
+    """Every pixel the sprite changes lies in its ground-truth box, and the box is tight (within 3 px)."""
+    scene = _scene(class_index, 1)
+    renderer = FrameRenderer(scene, CAMERA, (480, 640))
+    times = frame_times(scene.num_frames)
+    source = scene.sources[0]
+    _, boxes, inside = object_boxes(class_index, source.trajectory, source.facing, CAMERA, times)
+    checked = 0
+    for k in range(0, scene.num_frames, 5):
+        x0, y0, x1, y1 = boxes[k]
+        if not (inside[k] and x0 > 2 and y0 > 2 and x1 < 637 and y1 < 477):
+            continue
+        frame = renderer.frame(k, times[k])[..., ::-1].astype(float)
+        changed = np.abs(frame - renderer.background).max(axis=2) > 30
+        rows, cols = np.nonzero(changed)
+        assert rows.size
+        assert cols.min() >= x0 - 1.5 and cols.max() <= x1 + 0.5 and rows.min() >= y0 - 1.5
+        assert rows.max() <= y1 + 0.5
+        assert cols.min() <= x0 + 3 and cols.max() >= x1 - 4 and rows.min() <= y0 + 3 and rows.max() >= y1 - 4
+        checked += 1
+    assert checked

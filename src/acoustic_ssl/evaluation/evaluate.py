@@ -7,7 +7,11 @@
   own test accuracy: the original's test mode), ``triplet`` (a self-supervised / transfer checkpoint's
   test-set triplet accuracy: the triplet trainers' test mode), ``retrieval`` (audio→video and video→audio,
   plus confusion matrices at 1/5/10), ``localization`` (``attention`` map and acoustic ``energy`` map) and
-  ``summary`` with the headline numbers; NaN is written as null;
+  ``summary`` with the headline numbers (``audio_knn_accuracy``, ``retrieval_recall_at_1``,
+  ``localization_accuracy``), and ``per_sample``: the outcome of every test sample (``video_ids``,
+  ``labels``; ``knn_correct`` per feature key, audio→video ``retrieval_hit@k``, localisation ``hit`` /
+  ``ciou`` per map and the ``any_object`` baseline, null where a sample is not scored), from which
+  :mod:`acoustic_ssl.evaluation.statistics` draws its confidence intervals; NaN is written as null;
 * ``retrieval_examples.json``: top-10 gallery indices of a few audio queries (every 5th from index 9, as the
   original ``crossmodal.py``) for the report;
 * ``localization/*.png``: overlays of a sample of test frames.
@@ -25,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from acoustic_ssl.errors import DataError
-from acoustic_ssl.evaluation.knn import KNN_KS, knn_protocol, linear_probe
+from acoustic_ssl.evaluation.knn import KNN_KS, knn_predict, knn_protocol, linear_probe
 from acoustic_ssl.io_utils import write_json_atomic
 
 SPLITS = ("training", "validation", "testing")
@@ -63,6 +67,8 @@ def classification_metrics(
             continue
         args = (train[key], train["labels"], val[key], val["labels"], test[key], test["labels"])
         result["knn"][key] = knn_protocol(*args, ks=ks)
+        predicted = knn_predict(train[key], train["labels"], test[key], int(result["knn"][key]["k"]))
+        result.setdefault("knn_correct", {})[key] = (predicted == test["labels"]).astype(int).tolist()
         if probe:
             result["linear_probe"][key] = linear_probe(*args)
     return result
@@ -113,6 +119,18 @@ def retrieval_distances(test: Mapping[str, np.ndarray]) -> np.ndarray | None:
     return None
 
 
+PER_SAMPLE_RANKS = (1, 5, 10)
+
+
+def retrieval_hits(distances: np.ndarray, labels: np.ndarray) -> dict[str, list[int]]:
+    """Per audio query: whether a same-class video is among the top k (k = 1, 5, 10)."""
+    from acoustic_ssl.evaluation.retrieval import first_relevant_rank, rank_gallery
+
+    first = first_relevant_rank(rank_gallery(distances), labels, labels)
+    n = len(labels)
+    return {f"retrieval_hit@{k}": (first < min(k, n)).astype(int).tolist() for k in PER_SAMPLE_RANKS}
+
+
 def retrieval_block(distances: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, Any]:
     """Audio→video and video→audio metrics and confusions (the whole test set as gallery)."""
     from acoustic_ssl.evaluation.retrieval import retrieval_confusions, retrieval_metrics
@@ -137,30 +155,20 @@ def retrieval_examples(distances: np.ndarray, start: int = 9, step: int = 5, cou
 
 
 # ---------------------------------------------------------------------------------------------- localisation
-def ground_truth_masks(
-    test: Mapping[str, np.ndarray],
-    raw_dir: str | Path,
-    object_size_m: Mapping[int, float] | None = None,
-) -> tuple[list[np.ndarray | None], list[np.ndarray], tuple[int, int]]:
-    """Per test sample: GT mask (None without on-screen source), boxes, and the frame size (H, W).
+def ground_truth_rows(test: Mapping[str, np.ndarray], raw_dir: str | Path) -> tuple[list[list], Any]:
+    """Per test sample: the ground-truth rows of the frames its video network saw, and the camera.
 
     Ground truth comes from ``<raw_dir>/class_K/data_NNN/ground_truth.csv`` and ``<raw_dir>/camera.json``; the
     frames are those in the features' ``frames`` key.
     """
     from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, split_video_id, video_dir_name
-    from acoustic_ssl.evaluation.localization import boxes_to_mask, gt_boxes, read_ground_truth
+    from acoustic_ssl.evaluation.localization import read_ground_truth
     from acoustic_ssl.imaging.geometry import PinholeCamera
 
     raw_dir = Path(raw_dir)
     camera = PinholeCamera.load(raw_dir / "camera.json")
-    if object_size_m is None:
-        from acoustic_ssl.simulate.objects import OBJECT_SIZE_M
-
-        object_size_m = OBJECT_SIZE_M
-    size = (camera.height, camera.width)
     cache: dict[int, dict] = {}
-    masks: list[np.ndarray | None] = []
-    all_boxes: list[np.ndarray] = []
+    per_sample = []
     for vid, frames in zip(test["video_ids"], test["frames"], strict=True):
         vid = int(vid)
         if vid not in cache:
@@ -168,11 +176,78 @@ def ground_truth_masks(
             if not path.is_file():
                 raise DataError(f"{path}: ground truth not found (localisation needs simulated data)")
             cache[vid] = read_ground_truth(path)
-        rows = [r for f in frames for r in cache[vid].get(int(f), [])]
-        boxes = gt_boxes(rows, camera.focal_px, object_size_m)
+        per_sample.append([r for f in frames for r in cache[vid].get(int(f), [])])
+    return per_sample, camera
+
+
+def ground_truth_masks(
+    test: Mapping[str, np.ndarray],
+    raw_dir: str | Path,
+    object_size_m: Mapping[int, float] | None = None,
+) -> tuple[list[np.ndarray | None], list[np.ndarray], tuple[int, int]]:
+    """Per test sample: mask of the sounding objects' boxes (None when none is visible), those boxes, and
+    the frame size (H, W) of the reference camera (see :func:`ground_truth_rows`)."""
+    rows, camera = ground_truth_rows(test, raw_dir)
+    return _sounding_masks(rows, camera, object_size_m)
+
+
+def _object_sizes(object_size_m: Mapping[int, float] | None) -> Mapping[int, float]:
+    """Sizes for ground truth without box columns (the simulator's objects by default)."""
+    if object_size_m is None:
+        from acoustic_ssl.simulate.objects import OBJECT_SIZE_M
+
+        return OBJECT_SIZE_M
+    return object_size_m
+
+
+def _sounding_masks(
+    rows: Sequence[Sequence[Any]], camera: Any, object_size_m: Mapping[int, float] | None
+) -> tuple[list[np.ndarray | None], list[np.ndarray], tuple[int, int]]:
+    from acoustic_ssl.evaluation.localization import boxes_to_mask, gt_boxes
+
+    object_size_m = _object_sizes(object_size_m)
+    size = (camera.height, camera.width)
+    masks: list[np.ndarray | None] = []
+    all_boxes: list[np.ndarray] = []
+    for sample_rows in rows:
+        boxes = gt_boxes([r for r in sample_rows if r.sounding], camera.focal_px, object_size_m)
         all_boxes.append(boxes)
         masks.append(boxes_to_mask(boxes, size) if len(boxes) else None)
     return masks, all_boxes, size
+
+
+def mismatched_partners(labels: np.ndarray) -> np.ndarray:
+    """For each sample, another sample of a different class (the first one at least n/2 places later,
+    cyclically): a fixed, deterministic pairing for the mismatched-audio control."""
+    labels = np.asarray(labels)
+    n = len(labels)
+    partners = np.arange(n)
+    for i in range(n):
+        for step in range(n // 2, n // 2 + n):
+            j = (i + step) % n
+            if labels[j] != labels[i]:
+                partners[i] = j
+                break
+    return partners
+
+
+def mismatched_attention(test: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """Attention maps Σ_c A⊙V⊙V of every test video with the audio of a sample of another class.
+
+    A map that localises because of the sound moves (or fades) when the sound is swapped; one that scores the
+    same with the wrong audio is a saliency map, whatever its pointing accuracy. None without audio-side and
+    video maps.
+    """
+    import torch
+
+    from acoustic_ssl.evaluation.extract import audio_maps_of
+    from acoustic_ssl.models.attention import localization_map
+
+    if "video_map" not in test or not ({"audio_map", "audio_raw"} & set(test)):
+        return None
+    partners = mismatched_partners(test["labels"])
+    audio = torch.as_tensor(audio_maps_of(test)[partners])
+    return localization_map(audio, torch.as_tensor(test["video_map"])).numpy()
 
 
 def localization_metrics(
@@ -183,24 +258,73 @@ def localization_metrics(
     object_size_m: Mapping[int, float] | None = None,
     overlays: int = OVERLAYS_PER_MAP,
     mask_at: str = "frame",
+    per_sample: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Scores of the ``attention`` and ``energy`` maps present in the features (see ``localization``).
+    """Scores of the ``attention`` and ``energy`` maps present in the features (see ``localization``), and
+    the ``any_object`` baseline (pointing at a random visible object, sound ignored) with the mean number of
+    visible objects per scored sample. ``object_pointing_accuracy`` of a map: how often its maximum falls on
+    any visible object, sounding or not (low = the map points at the background). ``attention_mismatched``:
+    the attention of each video with the audio of a clip of another class (:func:`mismatched_attention`),
+    the control that tells audio-visual localisation from saliency.
 
     ``overlays`` PNGs per map (evenly spread over the scored samples) go to ``overlay_dir``; ``mask_at``:
-    where the map is binarised (``localization.score_maps``).
+    where the map is binarised (``localization.score_samples``); per-sample outcomes go into ``per_sample``
+    when given.
     """
-    from acoustic_ssl.evaluation.localization import save_overlay, score_maps
+    from acoustic_ssl.evaluation.localization import (
+        any_object_pointing,
+        boxes_to_mask,
+        gt_boxes,
+        save_overlay,
+        score_samples,
+        summarise_scores,
+        visible_objects,
+    )
 
     names = (("attention", "attention_map"), ("energy", "energy_map"))
     maps = {name: test[key] for name, key in names if key in test}
     if not maps:
         return {}
-    masks, boxes, size = ground_truth_masks(test, raw_dir, object_size_m)
-    result = {name: score_maps(heat, masks, method=method, mask_at=mask_at) for name, heat in maps.items()}
+    mismatched = mismatched_attention(test)
+    if mismatched is not None:
+        maps["attention_mismatched"] = mismatched
+    rows, camera = ground_truth_rows(test, raw_dir)
+    sizes = _object_sizes(object_size_m)
+    masks, boxes, size = _sounding_masks(rows, camera, sizes)
+    result: dict[str, dict[str, float]] = {}
+    outcomes: dict[str, dict[str, list]] = {}
+    # every visible object, sounding or not: does a map point at *an* object, or at the background?
+    objects = [
+        boxes_to_mask(gt_boxes(r, camera.focal_px, sizes), size) if m is not None else None
+        for r, m in zip(rows, masks, strict=True)
+    ]
+    for name, heat in maps.items():
+        hits, cious = score_samples(heat, masks, method=method, mask_at=mask_at)
+        on_object, object_cious = score_samples(heat, objects, method=method, mask_at=mask_at)
+        result[name] = summarise_scores(hits, cious)
+        on_any = summarise_scores(on_object, object_cious)
+        result[name]["object_pointing_accuracy"] = on_any["pointing_accuracy"]
+        outcomes[name] = {
+            "hit": [None if h is None else int(h) for h in hits],
+            "ciou": cious,
+            "on_object": [None if h is None else int(h) for h in on_object],
+        }
+    baseline = [any_object_pointing(r, m) for r, m in zip(rows, masks, strict=True)]
     scored = [i for i, m in enumerate(masks) if m is not None]
+    counts = [visible_objects(rows[i]) for i in scored]
+    result["any_object"] = {
+        "pointing_accuracy": float(np.mean([baseline[i] for i in scored])) if scored else float("nan"),
+        "visible_objects_mean": float(np.mean(counts)) if counts else float("nan"),
+        "inverse_visible_objects_mean": float(np.mean([1.0 / c for c in counts])) if counts else float("nan"),
+        "n": float(len(scored)),
+    }
+    outcomes["any_object"] = {"hit": baseline}
+    if per_sample is not None:
+        per_sample["localization"] = outcomes
     if overlay_dir is not None and "thumbnails" in test and scored and overlays > 0:
         picks = [scored[int(j)] for j in np.linspace(0, len(scored) - 1, min(overlays, len(scored)))]
-        for name, heat in maps.items():
+        for name in (n for n, _ in names if n in maps):
+            heat = maps[name]
             for i in picks:
                 save_overlay(
                     Path(overlay_dir) / f"{name}_{i:05d}.png", test["thumbnails"][i], heat[i], boxes[i],
@@ -255,6 +379,11 @@ def compute_metrics(
     metrics: dict[str, Any] = classification_metrics(splits, ks=ks, probe=probe)
     if "logits" in test:
         metrics["classifier"] = classifier_metrics(splits)
+    per_sample: dict[str, Any] = {
+        "video_ids": test["video_ids"].tolist() if "video_ids" in test else None,
+        "labels": test["labels"].tolist(),
+        "knn_correct": metrics.pop("knn_correct", {}),
+    }
     n_classes = num_classes or int(max(int(s["labels"].max()) for s in splits.values())) + 1
     distances = retrieval_distances(test)
     if distances is not None:
@@ -262,14 +391,16 @@ def compute_metrics(
         if triplet_batch_size:
             ids = test["video_ids"]
             metrics["triplet"] = triplet_test_metrics(distances, ids, triplet_batch_size, margin)
+        per_sample.update(retrieval_hits(distances, test["labels"]))
         if out_dir is not None:
             write_json_atomic(Path(out_dir) / "retrieval_examples.json", retrieval_examples(distances))
     if raw_dir is not None:
         overlay_dir = Path(out_dir) / "localization" if out_dir is not None else None
         metrics["localization"] = localization_metrics(
-            test, raw_dir, overlay_dir, overlays=overlays, mask_at=localization_mask
+            test, raw_dir, overlay_dir, overlays=overlays, mask_at=localization_mask, per_sample=per_sample
         )
     metrics["summary"] = summary(metrics)
+    metrics["per_sample"] = per_sample
     return clean_json(metrics)
 
 

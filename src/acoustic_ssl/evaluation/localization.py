@@ -5,13 +5,16 @@ in video orientation) are upsampled bilinearly to the frame (480×640 by default
 in continuous coordinates where the frame spans [0, W] × [0, H], the camera's convention, i.e.
 ``align_corners=False``).
 
-Ground truth (``ground_truth.csv`` of the simulator: ``frame,source_id,class,x,y,distance_m,on_screen``;
-frames numbered from 1; x, y in 640×480 video pixels) becomes boxes centred on (x, y) with side
-``focal_px · OBJECT_SIZE_M[class] / distance_m`` (focal from ``camera.json``). For a sample (a 2-s clip
+Ground truth (``ground_truth.csv`` of the simulator: ``frame,source_id,class,x,y,distance_m,on_screen,
+sounding,x0,y0,x1,y1``, one row per object per frame; frames numbered from 1; pixels of the 640×480 video)
+gives each object's box as drawn (``x0..y1``, clipped to the frame, empty when nothing is visible) and
+whether it sounds; silent distractors have ``sounding = 0``. Files of the first simulator (columns up to
+``on_screen``) are read too: every row sounds, and the box of an on-screen row is centred on (x, y) with
+side ``focal_px · OBJECT_SIZE_M[class] / distance_m`` (focal from ``camera.json``). For a sample (a 2-s clip
 starting at second ``start``) the frames used are those the loader fed to the video network (``nr_frames``
 picked by linspace over the 12·L frames, e.g. indices 0 and 23 → frames ``start·12 + 1`` and
-``start·12 + 24``); the GT mask is the union of the boxes of every on-screen source in those frames. Samples
-with no on-screen source are skipped.
+``start·12 + 24``); the GT mask is the union of the boxes of the *sounding* objects in those frames, so a
+map that points at a silent object misses. Samples with no visible sounding object are skipped.
 
 Scores:
 
@@ -23,7 +26,11 @@ Scores:
   truth is one exact set of boxes, so the annotator-consensus weighting of Flickr-SoundNet's cIoU
   (``evaluation.boxes``) has nothing to weigh here (it reduces to this formula);
 * success rate at τ = 0.0, 0.1, …, 1.0: fraction of samples with cIoU > τ; AUC = trapezoidal area of the
-  success curve over τ ∈ [0, 1].
+  success curve over τ ∈ [0, 1];
+* the "any object" baseline (:func:`any_object_pointing`): the expected pointing accuracy of a perfect
+  object detector that ignores the sound, pointing at the centre of one visible object chosen at random; it
+  is sounding objects / visible objects, 1 with one object on screen and about 1/(objects on screen) with
+  silent distractors.
 """
 
 from __future__ import annotations
@@ -110,6 +117,8 @@ def auc(thresholds: Sequence[float], rates: Sequence[float]) -> float:
 # ----------------------------------------------------------------------------------------------- ground truth
 @dataclass(frozen=True)
 class GroundTruthRow:
+    """One object in one frame. ``box`` is (x0, y0, x1, y1) as drawn, None in files without box columns."""
+
     frame: int
     source_id: int
     label: int
@@ -117,6 +126,22 @@ class GroundTruthRow:
     y: float
     distance_m: float
     on_screen: bool
+    sounding: bool = True
+    box: tuple[float, float, float, float] | None = None
+
+    @property
+    def visible(self) -> bool:
+        """Whether any of the object is in the frame (files without boxes: its centre is)."""
+        if self.box is None:
+            return self.on_screen
+        return self.box[2] > self.box[0] and self.box[3] > self.box[1]
+
+
+BOX_COLUMNS = ("x0", "y0", "x1", "y1")
+
+
+def _flag(value: str | None) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes"}
 
 
 def read_ground_truth(path: str | Path) -> dict[int, list[GroundTruthRow]]:
@@ -124,7 +149,10 @@ def read_ground_truth(path: str | Path) -> dict[int, list[GroundTruthRow]]:
     rows: dict[int, list[GroundTruthRow]] = {}
     try:
         with open(path, newline="", encoding="utf-8") as handle:
-            for line_no, rec in enumerate(csv.DictReader(handle), start=2):
+            reader = csv.DictReader(handle)
+            has_box = set(BOX_COLUMNS) <= set(reader.fieldnames or ())
+            has_sounding = "sounding" in (reader.fieldnames or ())
+            for line_no, rec in enumerate(reader, start=2):
                 try:
                     row = GroundTruthRow(
                         frame=int(rec["frame"]),
@@ -133,7 +161,9 @@ def read_ground_truth(path: str | Path) -> dict[int, list[GroundTruthRow]]:
                         x=float(rec["x"]),
                         y=float(rec["y"]),
                         distance_m=float(rec["distance_m"]),
-                        on_screen=str(rec["on_screen"]).strip().lower() in {"1", "true", "yes"},
+                        on_screen=_flag(rec["on_screen"]),
+                        sounding=_flag(rec["sounding"]) if has_sounding else True,
+                        box=tuple(float(rec[k]) for k in BOX_COLUMNS) if has_box else None,  # type: ignore[arg-type]
                     )
                 except (KeyError, TypeError, ValueError) as exc:
                     raise DataError(f"{path}:{line_no}: bad ground-truth row ({exc})") from exc
@@ -153,14 +183,59 @@ def frames_used(start: int, sample_seconds: int = 2, nr_frames: int = 2, fps: in
 def gt_boxes(
     rows: Sequence[GroundTruthRow], focal_px: float, object_size_m: Mapping[int, float] | Sequence[float]
 ) -> np.ndarray:
-    """Boxes [n, 4] (x0, y0, x1, y1) of the on-screen rows."""
+    """Boxes [n, 4] (x0, y0, x1, y1) of the visible rows: their own box, or for files without box columns a
+    square of side ``focal_px · size / distance`` around an on-screen centre. Filter ``sounding`` first to
+    score against the sound sources only."""
     boxes = []
     for r in rows:
-        if not r.on_screen or r.distance_m <= 0:
+        if not r.visible:
+            continue
+        if r.box is not None:
+            boxes.append(r.box)
+            continue
+        if r.distance_m <= 0:
             continue
         half = focal_px * float(object_size_m[r.label]) / r.distance_m / 2.0
         boxes.append((r.x - half, r.y - half, r.x + half, r.y + half))
     return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+
+
+def box_centre(row: GroundTruthRow) -> tuple[float, float]:
+    """Centre of the visible part of an object (its box's centre; the point itself without boxes)."""
+    if row.box is None:
+        return row.x, row.y
+    x0, y0, x1, y1 = row.box
+    return (x0 + x1) / 2.0, (y0 + y1) / 2.0
+
+
+def any_object_pointing(rows: Sequence[GroundTruthRow], gt: np.ndarray | None) -> float | None:
+    """Expected pointing hit of "point at a random visible object" for one sample (None when not scored).
+
+    Each visible object (in any of the sample's frames; its first such frame) is pointed at through the
+    centre of its box; the value is the share of those points that fall in the sounding-object mask ``gt``
+    (a mask in the boxes' pixel frame).
+    """
+    if gt is None or not np.any(gt):
+        return None
+    first: dict[int, GroundTruthRow] = {}
+    for r in sorted(rows, key=lambda r: r.frame):
+        if r.visible:
+            first.setdefault(r.source_id, r)
+    if not first:
+        return None
+    height, width = gt.shape
+    hits = []
+    for r in first.values():
+        x, y = box_centre(r)
+        col = min(max(int(np.floor(x)), 0), width - 1)
+        row = min(max(int(np.floor(y)), 0), height - 1)
+        hits.append(bool(gt[row, col]))
+    return float(np.mean(hits))
+
+
+def visible_objects(rows: Sequence[GroundTruthRow]) -> int:
+    """Number of distinct objects visible in any of a sample's frames."""
+    return len({r.source_id for r in rows if r.visible})
 
 
 def boxes_to_mask(boxes: np.ndarray, size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
@@ -170,6 +245,53 @@ def boxes_to_mask(boxes: np.ndarray, size: tuple[int, int] = FRAME_SIZE) -> np.n
     for x0, y0, x1, y1 in np.asarray(boxes).reshape(-1, 4):
         mask |= ((cy >= y0) & (cy <= y1))[:, None] & ((cx >= x0) & (cx <= x1))[None, :]
     return mask
+
+
+def score_samples(
+    heatmaps: Sequence[np.ndarray] | np.ndarray,
+    gt_masks: Sequence[np.ndarray | None],
+    method: str = "mean",
+    fraction: float = 0.5,
+    mask_at: str = "frame",
+) -> tuple[list[bool | None], list[float | None]]:
+    """Per sample: pointing hit and cIoU, None where the GT mask is None/empty (the sample is not scored).
+
+    ``mask_at``: binarise the upsampled map (``"frame"``) or the map itself, then upsample (``"map"``).
+    """
+    if mask_at not in ("frame", "map"):
+        raise ValueError(f"unknown mask_at {mask_at!r} (use 'frame' or 'map')")
+    hits: list[bool | None] = []
+    cious: list[float | None] = []
+    for heat, gt in zip(heatmaps, gt_masks, strict=True):
+        if gt is None or not np.any(gt):
+            hits.append(None)
+            cious.append(None)
+            continue
+        up = upsample_map(heat, gt.shape)
+        hits.append(pointing_hit(up, gt))
+        if mask_at == "map":
+            pred = upsample_map(binarize(heat, method, fraction).astype(np.float64), gt.shape) > 0.5
+        else:
+            pred = binarize(up, method, fraction)
+        cious.append(ciou(pred, gt))
+    return hits, cious
+
+
+def summarise_scores(
+    hits: Sequence[bool | None], cious: Sequence[float | None], thresholds: Sequence[float] = THRESHOLDS
+) -> dict[str, float]:
+    """Pointing accuracy, mean cIoU, success rates and AUC of per-sample scores (None = not scored)."""
+    scored_hits = [h for h in hits if h is not None]
+    scored_cious = [c for c in cious if c is not None]
+    rates = success_curve(scored_cious, thresholds)
+    result: dict[str, float] = {
+        "pointing_accuracy": float(np.mean(scored_hits)) if scored_hits else float("nan"),
+        "ciou_mean": float(np.mean(scored_cious)) if scored_cious else float("nan"),
+        "n": float(len(scored_cious)),
+    }
+    result.update({f"success@{t:.1f}": float(r) for t, r in zip(thresholds, rates, strict=True)})
+    result["auc"] = auc(thresholds, rates) if scored_cious else float("nan")
+    return result
 
 
 def score_maps(
@@ -183,30 +305,10 @@ def score_maps(
     """Pointing accuracy, mean cIoU, success rates and AUC over samples whose GT mask is not None/empty.
 
     Keys: ``pointing_accuracy``, ``ciou_mean``, ``success@τ`` for every τ, ``auc``, ``n`` (samples scored).
-    ``mask_at``: binarise the upsampled map (``"frame"``) or the map itself, then upsample (``"map"``).
+    ``mask_at``: as :func:`score_samples`.
     """
-    if mask_at not in ("frame", "map"):
-        raise ValueError(f"unknown mask_at {mask_at!r} (use 'frame' or 'map')")
-    hits, cious = [], []
-    for heat, gt in zip(heatmaps, gt_masks, strict=True):
-        if gt is None or not np.any(gt):
-            continue
-        up = upsample_map(heat, gt.shape)
-        hits.append(pointing_hit(up, gt))
-        if mask_at == "map":
-            pred = upsample_map(binarize(heat, method, fraction).astype(np.float64), gt.shape) > 0.5
-        else:
-            pred = binarize(up, method, fraction)
-        cious.append(ciou(pred, gt))
-    rates = success_curve(cious, thresholds)
-    result: dict[str, float] = {
-        "pointing_accuracy": float(np.mean(hits)) if hits else float("nan"),
-        "ciou_mean": float(np.mean(cious)) if cious else float("nan"),
-        "n": float(len(cious)),
-    }
-    result.update({f"success@{t:.1f}": float(r) for t, r in zip(thresholds, rates, strict=True)})
-    result["auc"] = auc(thresholds, rates) if cious else float("nan")
-    return result
+    hits, cious = score_samples(heatmaps, gt_masks, method, fraction, mask_at)
+    return summarise_scores(hits, cious, thresholds)
 
 
 def save_overlay(

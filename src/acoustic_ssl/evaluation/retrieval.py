@@ -86,12 +86,19 @@ def tiled_audio_distances(
     return out
 
 
+def first_relevant_rank(
+    order: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray
+) -> np.ndarray:
+    """0-based rank of each query's first same-class gallery item (int64 max when there is none)."""
+    relevant = np.asarray(gallery_labels)[order] == np.asarray(query_labels)[:, None]
+    return np.where(relevant.any(axis=1), relevant.argmax(axis=1), np.iinfo(np.int64).max)
+
+
 def recall_at_ranks(
     order: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray, ranks: Sequence[int] = RANKS
 ) -> dict[str, float]:
     """``recall@k`` for each k (k larger than the gallery is clipped to its size)."""
-    relevant = np.asarray(gallery_labels)[order] == np.asarray(query_labels)[:, None]
-    first_hit = np.where(relevant.any(axis=1), relevant.argmax(axis=1), np.iinfo(np.int64).max)
+    first_hit = first_relevant_rank(order, query_labels, gallery_labels)
     return {f"recall@{k}": float(np.mean(first_hit < min(k, order.shape[1]))) for k in ranks}
 
 

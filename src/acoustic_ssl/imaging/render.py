@@ -58,13 +58,16 @@ def _available_frames(video_dir: Path) -> list[int]:
 
 
 def read_ground_truth(path: Path) -> dict[int, list[tuple[float, float, str]]]:
-    """On-screen source positions per 1-based frame: ``{frame: [(x, y, class), ...]}``."""
+    """On-screen sounding objects per 1-based frame: ``{frame: [(x, y, class), ...]}`` (silent distractors,
+    ``sounding = 0``, are left out: the overlay marks what the acoustic image should show)."""
     marks: dict[int, list[tuple[float, float, str]]] = {}
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             for line_no, row in enumerate(csv.DictReader(handle), start=2):
                 try:
                     if str(row["on_screen"]).strip().lower() not in ("1", "true"):
+                        continue
+                    if str(row.get("sounding") or "1").strip() == "0":
                         continue
                     marks.setdefault(int(row["frame"]), []).append(
                         (float(row["x"]), float(row["y"]), str(row["class"]))

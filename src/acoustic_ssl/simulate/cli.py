@@ -15,8 +15,14 @@ sprite of the source over a per-location background.
 
 Output: class_K/data_NNN/{audio/A_%06d.dc, MFCC_Image/Data_%d.mat, video/I_%06d.bmp, video_time.txt,
 ground_truth.csv} and, at the root, array_geometry.csv, camera.json, simulation.json.
-ground_truth.csv: frame,source_id,class,x,y,distance_m,on_screen (x, y in pixels of the 640x480 reference
-camera; source 0 is the video's class, others are off-screen interferers).
+ground_truth.csv: frame,source_id,class,x,y,distance_m,on_screen,sounding,x0,y0,x1,y1, one row per object
+per frame (x, y: centre, x0..y1: the drawn sprite's box clipped to the frame, all in pixels of the 640x480
+reference camera; id 0 is the video's class source, then the off-screen interferers, the --extra-sources
+and the --distractors, which have sounding = 0).
+
+Scenes that pose the localisation question: --locations P records every video at one of P places shared by
+all classes (the background then identifies neither the class nor the video), --distractors D puts D silent
+objects of other classes on screen, --extra-sources E adds E sounding on-screen objects of other classes.
 
 The same --seed gives byte-identical files whatever --workers; re-running into the same folder with the same
 parameters skips finished videos (resume).
@@ -108,6 +114,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="parallel processes (default: number of CPUs; each holds ~0.5 GB of beamformer)",
     )
+    scenes = parser.add_argument_group("scene composition (recorded in simulation.json)")
+    scenes.add_argument(
+        "--locations",
+        type=int,
+        default=0,
+        metavar="P",
+        help="pool of P places shared by all classes, each class's videos spread evenly over it "
+        "(default: 0, every video its own place of its class's kind)",
+    )
+    scenes.add_argument(
+        "--distractors",
+        type=int,
+        default=0,
+        metavar="D",
+        help="silent on-screen objects of other classes per video (0-6, default: 0; fewer when they do "
+        "not fit without overlapping)",
+    )
+    scenes.add_argument(
+        "--extra-sources",
+        type=int,
+        default=0,
+        metavar="E",
+        help="sounding on-screen objects of other classes per video besides the class source "
+        "(0-4, default: 0)",
+    )
+    scenes.add_argument(
+        "--extra-level-db",
+        type=float,
+        nargs=2,
+        default=(0.0, 6.0),
+        metavar=("LOW", "HIGH"),
+        help="how far below the class source each extra source is, uniform in [LOW, HIGH] dB (default: 0 6)",
+    )
     parser.add_argument(
         "--audio-only",
         action="store_true",
@@ -118,7 +157,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the simulation and print where it went."""
-    from acoustic_ssl.simulate.dataset import simulate_dataset
+    from acoustic_ssl.simulate.dataset import SceneComposition, simulate_dataset
 
     extras = _extras(args)
     if extras.sounds is not None:
@@ -138,6 +177,12 @@ def handle(args: argparse.Namespace) -> int:
         workers=args.workers,
         write_images=not args.audio_only,
         extras=extras,
+        composition=SceneComposition(
+            locations=args.locations,
+            distractors=args.distractors,
+            extra_sources=args.extra_sources,
+            extra_level_db=tuple(args.extra_level_db),
+        ),
     )
     print(f"simulated dataset written to {root}")
     return 0

@@ -7,6 +7,13 @@ cores). A video folder with ``ground_truth.csv`` (written last) is complete and 
 run again with the same parameters; ``simulation.json`` records those parameters, and a different set in an
 existing folder is refused rather than mixed.
 
+Locations: with ``locations = P > 0`` the backgrounds come from a pool of P places shared by all classes;
+each class spreads its videos evenly over the pool (video ``l`` of class ``K`` gets entry ``l mod P`` of a
+random permutation drawn per class and per round of P videos), so a place identifies neither the class nor
+the video, and several videos of different classes are recorded at the same place, as a fixed camera would.
+``simulation.json`` lists each video's place (``video_locations``). ``P = 0`` gives every video a background
+of its own, of its class's kind (the original simulator's scenes).
+
 Root files: ``array_geometry.csv`` (:meth:`ArrayGeometry.save`), ``camera.json`` (the 640 × 480 reference
 camera, the frame of the ground-truth pixels) and ``simulation.json``.
 
@@ -39,8 +46,60 @@ if TYPE_CHECKING:
     from acoustic_ssl.simulate.clips import SoundBank
     from acoustic_ssl.simulate.room import Room
 
-SIMULATOR_VERSION = 2  # 2: interpolated emission times, float32 noise phases, torch sensor noise (speed)
+# 2: interpolated emission times, float32 noise phases, torch sensor noise (speed); scene composition
+SIMULATOR_VERSION = 2
+SITE_STREAM = 10_000  # spawn-key prefix of the location pool's seeds (video seeds use (class, location))
 GEOMETRY_FILE, CAMERA_FILE, SIMULATION_FILE = "array_geometry.csv", "camera.json", "simulation.json"
+
+
+@dataclass(frozen=True)
+class SceneComposition:
+    """What the videos show besides their class source, and where they are recorded (see the module doc).
+
+    ``locations``: size of the shared pool of places (0: one place per video, of its class's kind);
+    ``distractors``: silent objects of other classes on screen; ``extra_sources``: sounding on-screen
+    objects of other classes, each ``extra_level_db`` (uniform range) below the class source.
+    """
+
+    locations: int = 0
+    distractors: int = 0
+    extra_sources: int = 0
+    extra_level_db: tuple[float, float] = (0.0, 6.0)
+
+    def validate(self) -> None:
+        from acoustic_ssl.simulate.scene import Composition
+
+        if self.locations < 0:
+            raise ConfigError(f"locations must be >= 0 (0: one per video), got {self.locations}")
+        try:
+            Composition(self.distractors, self.extra_sources, tuple(self.extra_level_db))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+
+    def describe(self) -> dict[str, Any]:
+        from acoustic_ssl.simulate import scene
+
+        return {
+            "locations": self.locations,
+            "distractors": self.distractors,
+            "extra_sources": self.extra_sources,
+            "extra_source_level_db": [float(v) for v in self.extra_level_db],
+            "max_overlap": scene.MAX_OVERLAP,
+            "placement_tries": scene.PLACEMENT_TRIES,
+        }
+
+    def site(self, seed: int, class_index: int, location: int) -> int | None:
+        return video_site(seed, class_index, location, self.locations) if self.locations else None
+
+    def video_locations(self, seed: int, classes: Sequence[int], videos_per_class: int) -> dict[str, int]:
+        """Place of every video, ``class_K/data_NNN`` → pool index (empty without a pool)."""
+        if not self.locations:
+            return {}
+        return {
+            video_dir_name(c, v).as_posix(): int(self.site(seed, c, v))  # type: ignore[arg-type]
+            for c in classes
+            for v in range(videos_per_class)
+        }
 
 
 @dataclass(frozen=True)
@@ -56,6 +115,10 @@ class VideoJob:
     frame_size: tuple[int, int]
     write_images: bool
     extras: Extras | None = None
+    site: int | None = None
+    distractors: int = 0
+    extra_sources: int = 0
+    extra_level_db: tuple[float, float] = (0.0, 6.0)
 
 
 @dataclass(frozen=True)
@@ -94,12 +157,24 @@ def video_seed(seed: int, class_index: int, location: int) -> np.random.SeedSequ
     return np.random.SeedSequence(entropy=seed, spawn_key=(class_index, location))
 
 
+def site_seed(seed: int, site: int) -> np.random.SeedSequence:
+    """The seed of one place of the shared pool (its background)."""
+    return np.random.SeedSequence(entropy=seed, spawn_key=(SITE_STREAM, site))
+
+
+def video_site(seed: int, class_index: int, location: int, pool: int) -> int:
+    """The place (0..pool-1) of video ``location`` of a class: every class covers the pool evenly."""
+    rounds = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SITE_STREAM + 1, class_index,
+                                                                          location // pool)))
+    return int(rounds.permutation(pool)[location % pool])
+
+
 def simulate_video(job: VideoJob) -> str:
     """Simulate and write one video (single-threaded, so the bytes do not depend on the thread count)."""
     import torch
 
     from acoustic_ssl.simulate.render import render_video
-    from acoustic_ssl.simulate.scene import make_scene
+    from acoustic_ssl.simulate.scene import Composition, Site, make_scene
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -114,6 +189,8 @@ def simulate_video(job: VideoJob) -> str:
             video_seed(job.seed, job.class_index, job.location),
             sounds=extras.sounds,
             room=extras.rooms.get(job.class_index),
+            composition=Composition(job.distractors, job.extra_sources, job.extra_level_db),
+            site=None if job.site is None else Site(job.site, site_seed(job.seed, job.site)),
         )
         render_video(
             Path(job.video_dir),
@@ -137,6 +214,7 @@ def _parameters(
     frame_size: tuple[int, int],
     write_images: bool,
     extras: Extras,
+    composition: SceneComposition,
 ) -> dict[str, Any]:
     from acoustic_ssl.imaging.geometry import PinholeCamera
     from acoustic_ssl.simulate import propagation, scene
@@ -169,6 +247,8 @@ def _parameters(
         "per_video_seed": "numpy SeedSequence(seed, spawn_key=(class, location))",
         "sounds": extras.sounds.describe() if extras.sounds else "procedural (simulate/sounds.py)",
         "rooms": {str(c): room.to_dict() for c, room in sorted(extras.rooms.items())} or "free field",
+        "composition": composition.describe(),
+        "video_locations": composition.video_locations(seed, classes, videos_per_class),
     }
 
 
@@ -214,21 +294,25 @@ def simulate_dataset(
     workers: int | None = None,
     write_images: bool = True,
     extras: Extras | None = None,
+    composition: SceneComposition | None = None,
 ) -> Path:
     """Write a simulated raw ACIVW dataset to ``out_dir`` and return it.
 
     ``write_images=False`` writes only audio, ``video_time.txt`` and ground truth (no beamforming, no frames):
     a fast audio-only dataset. ``workers`` defaults to the number of CPUs; 1 runs in this process.
     ``frame_size`` (height, width) defaults to the camera's size (480 x 640 for the reference camera).
+    ``composition`` sets shared locations, distractors and extra on-screen sources (default: none).
     """
     extras = extras or Extras()
     if frame_size is None:
         frame_size = (extras.camera.height, extras.camera.width) if extras.camera else (480, 640)
     chosen = _validate(videos_per_class, seconds, snr_db, classes, frame_size, workers)
+    composition = composition or SceneComposition()
+    composition.validate()
     root = Path(out_dir)
     frame_size = (int(frame_size[0]), int(frame_size[1]))
     parameters = _parameters(
-        videos_per_class, seconds, seed, float(snr_db), chosen, frame_size, write_images, extras
+        videos_per_class, seconds, seed, float(snr_db), chosen, frame_size, write_images, extras, composition
     )
     simulation_path = root / SIMULATION_FILE
     if simulation_path.exists():
@@ -259,6 +343,10 @@ def simulate_dataset(
             frame_size,
             write_images,
             extras if extras != Extras() else None,
+            composition.site(seed, c, location),
+            composition.distractors,
+            composition.extra_sources,
+            tuple(composition.extra_level_db),
         )
         for c in chosen
         for location in range(videos_per_class)

@@ -9,11 +9,15 @@ Per frame ``k`` (1-based, 12 per second) the folder receives, exactly as the Dua
   the stored audio reproduces the stored images; sensor orientation (the video rotated by 180°).
 * ``video/I_%06d.bmp``: the frame at the middle of the audio frame, ``t = (k − 0.5) / 12`` s.
 
-``ground_truth.csv`` (``frame,source_id,class,x,y,distance_m,on_screen``) gives every source at the same
-instant ``t``: ``x, y`` are pixel coordinates of the **640 × 480 reference camera** (``camera.json``),
-whatever ``frame_size`` the bmp files have (multiply by ``width / 640`` and ``height / 480`` for the
-stored frames); ``distance_m`` is the distance to the camera/array centre; ``on_screen`` is 1 when the
-point projects inside the reference frame. It is written last, so its presence marks a complete video.
+``ground_truth.csv`` (``frame,source_id,class,x,y,distance_m,on_screen,sounding,x0,y0,x1,y1``) has one row
+per object (sound sources, then silent distractors) per frame, at the same instant ``t``: ``x, y`` are pixel
+coordinates of the object's centre in the **640 × 480 reference camera** (``camera.json``), whatever
+``frame_size`` the bmp files have (multiply by ``width / 640`` and ``height / 480`` for the stored frames);
+``distance_m`` is the distance to the camera/array centre; ``on_screen`` is 1 when the centre projects
+inside the reference frame; ``sounding`` is 1 for sound sources, 0 for distractors; ``x0, y0, x1, y1`` is
+the box of the sprite as drawn, clipped to the frame (empty, x0 = x1, when nothing of it is visible;
+always empty for the off-screen interferers, which are heard but never drawn). It is written last, so its
+presence marks a complete video.
 """
 
 from __future__ import annotations
@@ -30,19 +34,14 @@ from acoustic_ssl.data.raw_writer import write_dc, write_frame, write_video_time
 from acoustic_ssl.imaging.beamform import Beamformer
 from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
 from acoustic_ssl.io_utils import write_text_atomic
-from acoustic_ssl.simulate.objects import OBJECTS
 from acoustic_ssl.simulate.propagation import DiffuseNoise, PointSource
-from acoustic_ssl.simulate.scene import FULL_SCALE, Scene
-from acoustic_ssl.simulate.sprites import Appearance, draw_sprite, finish_frame, make_background
+from acoustic_ssl.simulate.scene import FULL_SCALE, Scene, frame_times, object_boxes
+from acoustic_ssl.simulate.sprites import Appearance, draw_sprite, finish_frame, make_background, sprite_tilt
 
-GROUND_TRUTH_HEADER = "frame,source_id,class,x,y,distance_m,on_screen"
+GROUND_TRUTH_HEADER = "frame,source_id,class,x,y,distance_m,on_screen,sounding,x0,y0,x1,y1"
 CLIP_COLUMNS = ",clip,clip_start_s"  # appended with --sounds: the user clip of each source ("" = procedural)
 INT_MAX = int(FULL_SCALE) - 1
-
-
-def frame_times(num_frames: int) -> np.ndarray:
-    """Instant (s) each video frame shows and the ground truth describes: the middle of its audio frame."""
-    return (np.arange(num_frames) + 0.5) / FRAMES_PER_SECOND
+__all__ = ["GROUND_TRUTH_HEADER", "FrameRenderer", "frame_times", "ground_truth_rows", "render_video"]
 
 
 def quantise(pressure: np.ndarray) -> np.ndarray:
@@ -76,27 +75,26 @@ def microphone_frames(scene: Scene, mic_positions: np.ndarray):  # -> Iterator[n
 
 
 def ground_truth_rows(scene: Scene, camera: PinholeCamera) -> list[str]:
-    """CSV rows (no header) for every frame and source, in frame order then source id."""
+    """CSV rows (no header) for every frame and object, in frame order then object id."""
     times = frame_times(scene.num_frames)
+    per_object = []
+    for obj in scene.objects:
+        pixels, boxes, inside = object_boxes(obj.class_index, obj.trajectory, obj.facing, camera, times)
+        boxes = np.nan_to_num(boxes, nan=0.0)
+        boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0.0, camera.width)
+        boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0.0, camera.height)
+        if not obj.visible:
+            boxes[:] = 0.0
+        distance = np.linalg.norm(obj.trajectory.at(times), axis=-1)
+        per_object.append((obj, pixels, distance, inside, boxes))
     rows = []
-    per_source = []
-    for source in scene.sources:
-        points = source.trajectory.at(times)
-        pixels, in_front = camera.project(points)
-        inside = (
-            in_front
-            & (pixels[:, 0] >= 0)
-            & (pixels[:, 0] < camera.width)
-            & (pixels[:, 1] >= 0)
-            & (pixels[:, 1] < camera.height)
-        )
-        per_source.append((source, pixels, np.linalg.norm(points, axis=-1), inside))
     for k in range(scene.num_frames):
-        for source, pixels, distance, inside in per_source:
+        for obj, pixels, distance, inside, boxes in per_object:
+            x0, y0, x1, y1 = boxes[k]
             rows.append(
-                f"{k + 1},{source.source_id},{source.class_index},{pixels[k, 0]:.2f},{pixels[k, 1]:.2f},"
-                f"{distance[k]:.3f},{int(inside[k])}"
-                + (f",{_csv_field(source.clip)},{source.clip_start_s:.3f}" if scene.uses_clips else "")
+                f"{k + 1},{obj.object_id},{obj.class_index},{pixels[k, 0]:.2f},{pixels[k, 1]:.2f},"
+                f"{distance[k]:.3f},{int(inside[k])},{int(obj.sounding)},{x0:.2f},{y0:.2f},{x1:.2f},{y1:.2f}"
+                + (f",{_csv_field(obj.clip)},{obj.clip_start_s:.3f}" if scene.uses_clips else "")
             )
     return rows
 
@@ -106,7 +104,7 @@ def _csv_field(text: str) -> str:
 
 
 class FrameRenderer:
-    """Draws the main source's sprite over the location background for each frame time.
+    """Draws every visible object's sprite (farthest first) over the location background at each frame time.
 
     A ``frame_size`` other than 480 × 640 scales the reference-camera pixels by width/640 and height/480;
     the sprite scale uses the mean of the two factors (a non-4:3 frame is a stretched view).
@@ -117,34 +115,41 @@ class FrameRenderer:
         self.camera = camera
         self.height, self.width = frame_size
         self.rng = scene.visual_rng
-        background = make_background(scene.class_index, self.height, self.width, self.rng)
+        if scene.site is None:
+            background = make_background(scene.class_index, self.height, self.width, self.rng)
+        else:
+            site_rng = np.random.default_rng(scene.site.seed)
+            background = make_background(None, self.height, self.width, site_rng)
         self.background = background.astype(np.uint8)
-        self.appearance = Appearance.random(scene.class_index, self.rng)
+        self.objects = [obj for obj in scene.objects if obj.visible]
+        looks = scene.looks_rng or self.rng
+        self.appearances = [  # the class source's look comes from the visual stream, as without distractors
+            Appearance.random(obj.class_index, self.rng if i == 0 else looks)
+            for i, obj in enumerate(self.objects)
+        ]
         self.scale_x = self.width / camera.width
         self.scale_y = self.height / camera.height
 
     def frame(self, index: int, time_s: float) -> np.ndarray:
         """BGR uint8 frame ``index`` (0-based) at ``time_s``."""
-        source = self.scene.sources[0]
-        position = source.trajectory.at(np.array([time_s]))[0]
+        at = np.array([time_s])
+        positions = [obj.trajectory.at(at)[0] for obj in self.objects]
         image = Image.fromarray(self.background, mode="RGB")
-        if position[2] > 0.1:
+        for i in sorted(range(len(self.objects)), key=lambda i: -positions[i][2]):
+            obj, position = self.objects[i], positions[i]
+            if position[2] <= 0.1:
+                continue
             pixels, _ = self.camera.project(position[None])
             x, y = pixels[0]
             px_per_m = self.camera.focal_px * 0.5 * (self.scale_x + self.scale_y) / position[2]
-            tilt = 0.0
-            if OBJECTS[self.scene.class_index].motion == "fly":  # drones bank into their lateral motion
-                tilt = float(
-                    np.clip(0.08 * source.trajectory.velocity(np.array([time_s]))[0, 0], -0.35, 0.35)
-                )
             draw_sprite(
                 image,
-                self.scene.class_index,
+                obj.class_index,
                 (x * self.scale_x, y * self.scale_y),
                 px_per_m,
-                self.appearance,
-                facing=source.facing,
-                tilt_rad=tilt,
+                self.appearances[i],
+                facing=obj.facing,
+                tilt_rad=float(sprite_tilt(obj.class_index, obj.trajectory.velocity(at)[:, 0])[0]),
                 frame_index=index,
                 rng=self.rng,
             )

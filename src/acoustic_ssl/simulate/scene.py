@@ -11,6 +11,15 @@ centre, x right, y down, z forward, metres).
   the frame, so some frames are legitimately off screen (``on_screen = 0`` in the ground truth).
 * Off-screen interferers (ids 1, 2): 0–2 sources of other classes, in front of the camera but outside the
   field of view (azimuth from hfov/2 + 8° to 80°, elevation ±20°), 4–25 m away, static or drifting slowly.
+* Composition (:class:`Composition`, off by default): on-screen sounding sources of other classes
+  (``extra_sources``, ids after the interferers, each ``extra_level_db`` below the class source) and silent
+  visual distractors (``distractors``: objects of other classes drawn like the sources but making no sound,
+  the last ids). Each keeps its class's placement and motion model; placements whose box overlaps an object
+  already placed (by more than ``MAX_OVERLAP`` of the smaller box, in any frame) are redrawn, up to
+  ``PLACEMENT_TRIES`` times, after which the object is left out (a large train leaves little room).
+* Location (:class:`Site`): with a pool of locations shared by all classes, the background is the pool
+  entry's (drawn from the entry's own seed, so every video at that location shows the same place, as a fixed
+  camera would); without one, every video has its own background of its class's kind.
 * Diffuse background noise (:class:`~acoustic_ssl.simulate.propagation.DiffuseNoise`) and uncorrelated sensor
   self-noise (white, independent per microphone).
 
@@ -20,6 +29,7 @@ clip) to ``level_dbfs`` ∈ [−38, −26] dBFS, full scale 2^23 (see :mod:`acou
 diffuse + sensor noise: interferers take 20–60 % of the noise power (split evenly) when present, the diffuse
 field 50–90 % of the rest, sensor noise the remainder. Gains use the mean of 1/r² over the trajectory, so the
 realised SNR of a clip matches ``snr_db`` to within a fraction of a dB (the signals have unit RMS per clip).
+On-screen extra sources are not noise: they add to the scene at their own level.
 """
 
 from __future__ import annotations
@@ -46,7 +56,15 @@ KNOT_STEP_S = 0.02
 KNOT_MARGIN_S = 0.5  # trajectories start this long before t = 0 (sound emitted before the first frame)
 MAX_INTERFERERS = 2
 INTERFERER_COUNT_PROBS = (0.3, 0.5, 0.2)
-RNG_STREAMS = 8  # independent generator streams per video: placement, sounds, noise, visuals
+MAX_EXTRA_SOURCES = 4
+MAX_DISTRACTORS = 6
+MAX_OVERLAP = 0.1  # largest share of the smaller box two on-screen objects may overlap
+PLACEMENT_TRIES = 30
+# Independent generator streams per video: 0 placement, 1 class sound, 2 noise, 3 visuals, 4-5 interferer
+# sounds, 6 composition placement, 7 composition looks, 8.. extra-source sounds, then the room. Streams are
+# spawned by index, so adding streams leaves the others (and scenes without composition) unchanged.
+ROOM_STREAM = 8 + MAX_EXTRA_SOURCES
+RNG_STREAMS = ROOM_STREAM + 1
 
 
 @dataclass
@@ -61,6 +79,57 @@ class SceneSource:
     gain: float
     facing: float  # +1 faces right in the video, -1 left (sprites mirror accordingly)
     clip: str = ""  # the user clip (``--sounds``), relative to the sounds folder; "" = procedural
+    clip_start_s: float = 0.0
+    visible: bool = True  # drawn in the video when on screen (off-screen interferers are not)
+
+
+@dataclass(frozen=True)
+class Distractor:
+    """A silent on-screen object of another class: drawn in the video, absent from the audio."""
+
+    object_id: int
+    class_index: int
+    trajectory: Trajectory
+    facing: float
+
+
+@dataclass(frozen=True)
+class Composition:
+    """What else is on screen besides the class source (the same for every video of a dataset)."""
+
+    distractors: int = 0
+    extra_sources: int = 0
+    extra_level_db: tuple[float, float] = (0.0, 6.0)  # how far below the class source, dB (uniform)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.distractors <= MAX_DISTRACTORS:
+            raise ValueError(f"distractors must be 0..{MAX_DISTRACTORS}, got {self.distractors}")
+        if not 0 <= self.extra_sources <= MAX_EXTRA_SOURCES:
+            raise ValueError(f"extra sources must be 0..{MAX_EXTRA_SOURCES}, got {self.extra_sources}")
+        low, high = self.extra_level_db
+        if not (math.isfinite(low) and math.isfinite(high) and 0.0 <= low <= high):
+            raise ValueError(f"extra source levels must be 0 <= low <= high dB, got {self.extra_level_db}")
+
+
+@dataclass(frozen=True)
+class Site:
+    """A location of a shared pool: its index and the seed its background is drawn from."""
+
+    index: int
+    seed: np.random.SeedSequence
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    """Anything with a place in the video: a sound source or a distractor (the ground-truth rows)."""
+
+    object_id: int
+    class_index: int
+    trajectory: Trajectory
+    facing: float
+    sounding: bool
+    visible: bool
+    clip: str = ""  # the user clip it plays (``--sounds``); "" = procedural or silent
     clip_start_s: float = 0.0
 
 
@@ -82,6 +151,21 @@ class Scene:
     room: Room | None = None  # reflections and reverberation (``--room``); None = free field
     room_rng: np.random.Generator | None = None
     uses_clips: bool = False  # made with a sound bank: the ground truth names each source's clip
+    distractors: list[Distractor] = field(default_factory=list)
+    looks_rng: np.random.Generator | None = None  # appearances of the extra sources and distractors
+    site: Site | None = None
+
+    @property
+    def objects(self) -> list[SceneObject]:
+        """Sources then distractors, in id order."""
+        out = [
+            SceneObject(s.source_id, s.class_index, s.trajectory, s.facing, True, s.visible, s.clip,
+                        s.clip_start_s)
+            for s in self.sources
+        ]
+        out += [SceneObject(d.object_id, d.class_index, d.trajectory, d.facing, False, True)
+                for d in self.distractors]
+        return out
 
     @property
     def num_samples(self) -> int:
@@ -90,6 +174,11 @@ class Scene:
     @property
     def num_frames(self) -> int:
         return self.seconds * FRAMES_PER_SECOND
+
+
+def frame_times(num_frames: int) -> np.ndarray:
+    """Instant (s) each video frame shows and the ground truth describes: the middle of its audio frame."""
+    return (np.arange(num_frames) + 0.5) / FRAMES_PER_SECOND
 
 
 def _wander(rng: np.random.Generator, t: np.ndarray, amplitude: float, max_hz: float) -> np.ndarray:
@@ -192,24 +281,99 @@ def _signal_for(
     return synthesize(class_index, length, rng), lead, "", 0.0
 
 
+def object_boxes(
+    class_index: int, trajectory: Trajectory, facing: float, camera: PinholeCamera, times: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where an object is in the reference camera at ``times``: centre pixels [T, 2], its sprite's box
+    (x0, y0, x1, y1) [T, 4] (unclipped; NaN behind the camera) and whether the centre is on screen [T]."""
+    from acoustic_ssl.simulate.sprites import parts_extent, sprite_parts, sprite_tilt
+
+    points = trajectory.at(times)
+    pixels, in_front = camera.project(points)
+    tilts = sprite_tilt(class_index, trajectory.velocity(times)[:, 0])
+    extents = {t: parts_extent(sprite_parts(class_index, facing=facing, tilt_rad=t)) for t in set(tilts)}
+    scale = camera.focal_px / np.where(in_front, points[:, 2], np.nan)
+    offsets = np.array([extents[t] for t in tilts])
+    boxes = np.concatenate([pixels, pixels], axis=1) + offsets * scale[:, None]
+    inside = (
+        in_front
+        & (pixels[:, 0] >= 0)
+        & (pixels[:, 0] < camera.width)
+        & (pixels[:, 1] >= 0)
+        & (pixels[:, 1] < camera.height)
+    )
+    return pixels, boxes, inside
+
+
+def _visible_area(boxes: np.ndarray, camera: PinholeCamera) -> np.ndarray:
+    """Boxes [..., 4] clipped to the frame (NaN boxes → empty)."""
+    clipped = np.nan_to_num(boxes, nan=-1.0)
+    clipped[..., 0::2] = np.clip(clipped[..., 0::2], 0.0, camera.width)
+    clipped[..., 1::2] = np.clip(clipped[..., 1::2], 0.0, camera.height)
+    return clipped
+
+
+def overlaps(a: np.ndarray, b: np.ndarray, camera: PinholeCamera, limit: float = MAX_OVERLAP) -> bool:
+    """Whether two objects' visible boxes [T, 4] overlap by more than ``limit`` of the smaller one, any T."""
+    a, b = _visible_area(a, camera), _visible_area(b, camera)
+    width = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
+    height = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
+    shared = np.clip(width, 0, None) * np.clip(height, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    smaller = np.minimum(area_a, area_b)
+    return bool(np.any(shared > limit * np.maximum(smaller, 1e-9)))
+
+
+def _place_objects(
+    count: int,
+    classes: list[int],
+    seconds: int,
+    camera: PinholeCamera,
+    rng: np.random.Generator,
+    placed: list[np.ndarray],
+) -> list[tuple[int, Trajectory, float]]:
+    """Up to ``count`` (class, path, facing) of the given classes, each overlapping no box in ``placed``."""
+    times = frame_times(seconds * FRAMES_PER_SECOND)
+    out = []
+    for _ in range(count):
+        for _ in range(PLACEMENT_TRIES):
+            other = int(rng.choice(classes))
+            path, facing = main_trajectory(OBJECTS[other], seconds, camera, rng)
+            boxes = object_boxes(other, path, facing, camera, times)[1]
+            if not any(overlaps(boxes, previous, camera) for previous in placed):
+                placed.append(boxes)
+                out.append((other, path, facing))
+                break
+    return out
+
+
 def make_scene(
     class_index: int,
     seconds: int,
     snr_db: float,
     camera: PinholeCamera,
     seed: np.random.SeedSequence,
+    *,
     sounds: SoundBank | None = None,
     room: Room | None = None,
+    composition: Composition | None = None,
+    site: Site | None = None,
 ) -> Scene:
     """Draw one video's scene from its seed (independent streams: placement, sounds, noise, visuals, room).
 
     ``sounds``: user clips replace the procedural sounds of their classes; ``room``: every path is kept inside
-    it (pulled towards the camera along the line of sight) and the renderer adds its reflections."""
+    it (pulled towards the camera along the line of sight) and the renderer adds its reflections;
+    ``composition`` adds on-screen sources and distractors; ``site`` is the video's place in a shared pool of
+    locations (None: a background of its own).
+    """
     if not 0 <= class_index < NUM_CLASSES:
         raise ValueError(f"class index must be 0..{NUM_CLASSES - 1}, got {class_index}")
+    composition = composition or Composition()
     streams = [np.random.default_rng(child) for child in seed.spawn(RNG_STREAMS)]
     placement, main_sound, noise_rng, visual_rng = streams[0], streams[1], streams[2], streams[3]
     interferer_sounds = streams[4 : 4 + MAX_INTERFERERS]
+    composition_rng, looks_rng, extra_sounds = streams[6], streams[7], streams[8:ROOM_STREAM]
 
     level_dbfs = placement.uniform(*LEVEL_DBFS_RANGE)
     level = FULL_SCALE * 10.0 ** (level_dbfs / 20.0)
@@ -237,9 +401,37 @@ def make_scene(
         other_gain = math.sqrt(power / _mean_inverse_square_range(path, seconds))
         other_facing = float(placement.choice([-1.0, 1.0]))
         sources.append(
-            SceneSource(k + 1, other_class, path, other_signal, other_lead, other_gain, other_facing,
-                        other_clip, other_start)
+            SceneSource(
+                k + 1, other_class, path, other_signal, other_lead, other_gain, other_facing, other_clip,
+                other_start, visible=False,
+            )
         )
+
+    distractors: list[Distractor] = []
+    if composition.extra_sources or composition.distractors:
+        times = frame_times(seconds * FRAMES_PER_SECOND)
+        placed = [object_boxes(class_index, trajectory, facing, camera, times)[1]]
+        extras = _place_objects(composition.extra_sources, others, seconds, camera, composition_rng, placed)
+        for k, (other_class, path, other_facing) in enumerate(extras):
+            below_db = composition_rng.uniform(*composition.extra_level_db)
+            if room is not None:
+                path = room.contain(path)
+            other_signal, other_lead, other_clip, other_start = _signal_for(
+                other_class, path, seconds, extra_sounds[k], sounds
+            )
+            other_level = level * 10.0 ** (-below_db / 20.0)
+            other_gain = other_level / math.sqrt(_mean_inverse_square_range(path, seconds))
+            sources.append(
+                SceneSource(
+                    len(sources), other_class, path, other_signal, other_lead, other_gain, other_facing,
+                    other_clip, other_start,
+                )
+            )
+        silent = _place_objects(composition.distractors, others, seconds, camera, composition_rng, placed)
+        distractors = [
+            Distractor(len(sources) + k, other_class, path, other_facing)
+            for k, (other_class, path, other_facing) in enumerate(silent)
+        ]
 
     diffuse_share = (1.0 - interferer_share) * placement.uniform(0.5, 0.9)
     sensor_share = 1.0 - interferer_share - diffuse_share
@@ -256,6 +448,10 @@ def make_scene(
         visual_rng=visual_rng,
         shares={"interferers": interferer_share, "diffuse": diffuse_share, "sensor": sensor_share},
         room=room,
-        room_rng=streams[6] if room is not None else None,
+        room_rng=streams[ROOM_STREAM] if room is not None else None,
         uses_clips=sounds is not None,
+        distractors=distractors,
+        looks_rng=looks_rng,
+        site=site,
     )
+

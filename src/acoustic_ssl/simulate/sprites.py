@@ -173,6 +173,70 @@ class Appearance:
         return cls({key: _jitter(value, rng) for key, value in PALETTES[class_index].items()})
 
 
+# ("poly" | "line", points (n, 2) in metres, line width in metres, colour key)
+Part = tuple[str, np.ndarray, float, str]
+
+
+def sprite_parts(
+    class_index: int,
+    *,
+    facing: float = 1.0,
+    tilt_rad: float = 0.0,
+    frame_index: int = 0,
+    rng: np.random.Generator | None = None,
+) -> list[Part]:
+    """The class's shapes as polygons and polylines in metres around the object's centre (y down), mirrored
+    to face ``facing`` and tilted by ``tilt_rad``: what :func:`draw_sprite` draws and :func:`sprite_box`
+    bounds."""
+    rng = rng or np.random.default_rng(0)
+    cos_t, sin_t = math.cos(tilt_rad), math.sin(tilt_rad)
+    rotation = np.array([[cos_t * facing, -sin_t], [sin_t * facing, cos_t]])
+    parts: list[Part] = []
+    for shape in _shapes(class_index, frame_index, rng):
+        kind, colour = shape[0], shape[-1]
+        width = 0.0
+        if kind == "rect":
+            x0, y0, x1, y1 = shape[1:5]
+            points = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+        elif kind == "ellipse":
+            ex, ey, rx, ry = shape[1:5]
+            points = [(ex + rx * math.cos(a), ey + ry * math.sin(a)) for a in _ELLIPSE_ANGLES]
+        elif kind == "poly":
+            points = shape[1]
+        else:  # line
+            points, width = shape[1], float(shape[2])
+        parts.append(("line" if kind == "line" else "poly", np.asarray(points) @ rotation.T, width, colour))
+    return parts
+
+
+_ELLIPSE_ANGLES = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+
+
+def parts_extent(parts: list[Part]) -> tuple[float, float, float, float]:
+    """Bounding box (x0, y0, x1, y1) in metres of sprite parts, line widths included."""
+    lows = np.min([p[1].min(axis=0) - p[2] / 2 for p in parts], axis=0)
+    highs = np.max([p[1].max(axis=0) + p[2] / 2 for p in parts], axis=0)
+    return float(lows[0]), float(lows[1]), float(highs[0]), float(highs[1])
+
+
+def sprite_box(
+    class_index: int, centre_xy: tuple[float, float], px_per_m: float, *, facing: float = 1.0,
+    tilt_rad: float = 0.0,
+) -> tuple[float, float, float, float]:
+    """Pixel box (x0, y0, x1, y1) of the sprite drawn at ``centre_xy`` with ``px_per_m`` (ground truth)."""
+    x0, y0, x1, y1 = parts_extent(sprite_parts(class_index, facing=facing, tilt_rad=tilt_rad))
+    cx, cy = centre_xy
+    return cx + x0 * px_per_m, cy + y0 * px_per_m, cx + x1 * px_per_m, cy + y1 * px_per_m
+
+
+def sprite_tilt(class_index: int, velocity_x: np.ndarray) -> np.ndarray:
+    """Tilt (rad) of the sprite per lateral velocity (m/s): flying objects bank into their motion."""
+    velocity_x = np.asarray(velocity_x, dtype=np.float64)
+    if OBJECTS[class_index].motion != "fly":
+        return np.zeros_like(velocity_x)
+    return np.clip(0.08 * velocity_x, -0.35, 0.35)
+
+
 def draw_sprite(
     frame_rgb: Image.Image,
     class_index: int,
@@ -186,7 +250,6 @@ def draw_sprite(
     rng: np.random.Generator | None = None,
 ) -> None:
     """Draw the class sprite onto ``frame_rgb`` (RGB, modified in place) centred at ``centre_xy`` pixels."""
-    rng = rng or np.random.default_rng(0)
     extent_px = OBJECT_SIZE_M[class_index] * px_per_m
     half = math.ceil(0.75 * extent_px) + 3
     cx, cy = centre_xy
@@ -196,29 +259,17 @@ def draw_sprite(
     if extent_px < 0.5:
         return
     scale = px_per_m * SUPERSAMPLE
-    offset_x, offset_y = (cx - left) * SUPERSAMPLE, (cy - top) * SUPERSAMPLE
-    cos_t, sin_t = math.cos(tilt_rad), math.sin(tilt_rad)
-
-    def to_px(x: float, y: float) -> tuple[float, float]:
-        x *= facing
-        return (offset_x + scale * (cos_t * x - sin_t * y), offset_y + scale * (sin_t * x + cos_t * y))
-
+    offset = np.array([(cx - left) * SUPERSAMPLE, (cy - top) * SUPERSAMPLE])
+    parts = sprite_parts(class_index, facing=facing, tilt_rad=tilt_rad, frame_index=frame_index, rng=rng)
     layer = Image.new("RGBA", (2 * half * SUPERSAMPLE, 2 * half * SUPERSAMPLE), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
-    for shape in _shapes(class_index, frame_index, rng):
-        kind, colour = shape[0], appearance.colours[shape[-1]] + (255,)
-        if kind == "rect":
-            x0, y0, x1, y1 = shape[1:5]
-            draw.polygon([to_px(x0, y0), to_px(x1, y0), to_px(x1, y1), to_px(x0, y1)], fill=colour)
-        elif kind == "ellipse":
-            ex, ey, rx, ry = shape[1:5]
-            angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
-            draw.polygon([to_px(ex + rx * math.cos(a), ey + ry * math.sin(a)) for a in angles], fill=colour)
-        elif kind == "poly":
-            draw.polygon([to_px(x, y) for x, y in shape[1]], fill=colour)
-        elif kind == "line":
-            width = max(round(shape[2] * scale), 1)
-            draw.line([to_px(x, y) for x, y in shape[1]], fill=colour, width=width, joint="curve")
+    for kind, points, width, colour_key in parts:
+        colour = appearance.colours[colour_key] + (255,)
+        xy = [tuple(p) for p in (offset + scale * points).tolist()]
+        if kind == "poly":
+            draw.polygon(xy, fill=colour)
+        else:
+            draw.line(xy, fill=colour, width=max(round(width * scale), 1), joint="curve")
     small = layer.resize((2 * half, 2 * half), Image.Resampling.BOX)
     frame_rgb.paste(small, (left, top), small)  # PIL clips the parts outside the frame
 
@@ -230,26 +281,41 @@ def _smooth_field(rng: np.random.Generator, height: int, width: int, cells: int)
     return np.asarray(image)
 
 
-def make_background(class_index: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """A location's background, RGB float32 (H, W, 3): sky/ground or wall/floor, texture and clutter."""
-    spec = OBJECTS[class_index]
+GROUNDS = {1: (40, 90, 130), 0: (120, 110, 100), 9: (80, 80, 85), 8: (110, 110, 115)}  # water, rails, road
+GRASS = (70, 130, 60)
+FLOORS = ((150, 110, 70), (120, 120, 125), (170, 150, 120))
+SHARED_INDOOR_SHARE = 0.4
+
+
+def make_background(
+    class_index: int | None, height: int, width: int, rng: np.random.Generator
+) -> np.ndarray:
+    """A location's background, RGB float32 (H, W, 3): sky/ground or wall/floor, texture and clutter.
+
+    ``class_index`` gives the class's own kind of place (water under boats, rails under trains, a room for the
+    indoor classes); ``None`` draws a place of any kind (indoor or outdoor, any ground), for locations shared
+    by every class.
+    """
+    if class_index is None:
+        indoor = bool(rng.random() < SHARED_INDOOR_SHARE)
+        ground = (*GROUNDS.values(), GRASS)[rng.integers(len(GROUNDS) + 1)]
+        rails = not indoor and bool(rng.random() < 0.25)
+    else:
+        indoor = OBJECTS[class_index].indoor
+        ground = GROUNDS.get(class_index, GRASS)
+        rails = class_index == 0
     rows = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
-    if spec.indoor:
+    if indoor:
         split = rng.uniform(0.55, 0.75)
         upper_top = np.array(_jitter((215, 205, 185), rng), np.float32)
         upper_bottom = upper_top * rng.uniform(0.8, 0.95)
-        lower_top = np.array(
-            _jitter(((150, 110, 70), (120, 120, 125), (170, 150, 120))[rng.integers(3)], rng), np.float32
-        )
+        lower_top = np.array(_jitter(FLOORS[rng.integers(3)], rng), np.float32)
         lower_bottom = lower_top * rng.uniform(0.7, 0.9)
     else:
         split = rng.uniform(0.35, 0.55)
         overcast = rng.random() < 0.3
         upper_top = np.array(_jitter((150, 150, 155) if overcast else (70, 130, 210), rng), np.float32)
         upper_bottom = np.array(_jitter((200, 200, 205) if overcast else (180, 210, 240), rng), np.float32)
-        ground = {1: (40, 90, 130), 0: (120, 110, 100), 9: (80, 80, 85), 8: (110, 110, 115)}.get(
-            class_index, (70, 130, 60)
-        )
         lower_top = np.array(_jitter(ground, rng), np.float32)
         lower_bottom = lower_top * rng.uniform(0.6, 0.85)
     upper_t = np.clip(rows / split, 0, 1)
@@ -266,7 +332,7 @@ def make_background(class_index: int, height: int, width: int, rng: np.random.Ge
     canvas = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8), mode="RGB")
     draw = ImageDraw.Draw(canvas)
     horizon = int(split * height)
-    if spec.indoor:  # a window or door, a skirting board
+    if indoor:  # a window or door, a skirting board
         x0 = int(rng.uniform(0.05, 0.7) * width)
         draw.rectangle(
             [x0, int(0.15 * height), x0 + int(0.2 * width), int((split - 0.1) * height)],
@@ -287,7 +353,7 @@ def make_background(class_index: int, height: int, width: int, rng: np.random.Ge
                 draw.rectangle([x0, horizon - h, x0 + w, horizon], fill=colour)
             else:
                 draw.polygon([(x0, horizon), (x0 + w // 2, horizon - h), (x0 + w, horizon)], fill=colour)
-        if class_index == 0:
+        if rails:
             for offset in (0.12, 0.16):
                 y = int((split + offset) * height)
                 draw.line([(0, y), (width, y)], fill=(60, 55, 50), width=max(height // 120, 1))
