@@ -97,3 +97,22 @@ def test_overlay_png(tmp_path: Path) -> None:
     out = tmp_path / "o.png"
     save_overlay(out, np.zeros((112, 149, 3), np.uint8), np.eye(12, 16), np.array([[10, 10, 100, 100]]), "x")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_overlay_draws_the_map_in_frame_orientation(tmp_path: Path) -> None:
+    """A map hot in its top-right cells is drawn hot (jet: red) at the top right of the picture."""
+    from PIL import Image
+
+    heat = np.zeros((12, 16))
+    heat[:3, 12:] = 1.0
+    out = tmp_path / "o.png"
+    save_overlay(out, np.zeros((120, 160, 3), np.uint8), heat)
+    rgb = np.asarray(Image.open(out).convert("RGB")).astype(float)
+    redness = rgb[..., 0] - rgb[..., 2]  # jet: red where hot, blue where cold
+    h, w = redness.shape
+    quadrants = {
+        "top right": redness[: h // 3, w // 2 :].mean(),
+        "top left": redness[: h // 3, : w // 2].mean(),
+        "bottom right": redness[-h // 3 :, w // 2 :].mean(),
+    }
+    assert max(quadrants, key=quadrants.get) == "top right", quadrants
