@@ -43,6 +43,18 @@ def test_selfsup_transfer_features_follow_the_original_formulas() -> None:
         assert out[key].shape == (3, 128), key
     np.testing.assert_allclose(np.linalg.norm(out["audio"], axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(out["joint"], out["audio"] + out["video"], rtol=1e-6)
+    # the frozen acoustic network's target: l2n of its frame-mean map summed over positions
+    with torch.inference_mode():
+        batches = [_batch(2)["acoustic"], _batch(1, start=2)["acoustic"]]
+        frames = [acoustic.outputs(x.flatten(0, 1))["embedding"].unflatten(0, (len(x), 24)) for x in batches]
+        target = torch.cat([m.mean(dim=1).sum(dim=(2, 3)) for m in frames]).numpy()
+    expected = target / np.linalg.norm(target, axis=1, keepdims=True)
+    np.testing.assert_allclose(out["acoustic"], expected, rtol=0, atol=1e-5)
+    # the energy map: the acoustic images averaged over the sample's frames (loader orientation), as energy
+    from acoustic_ssl.imaging.mfcc import mfcc_to_energy
+
+    images = torch.cat(batches).double().mean(dim=1).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(out["energy_map"], mfcc_to_energy(images), rtol=1e-5)
     assert out["video_map"].shape == (3, 128, 12, 16) and "audio_map" not in out
     assert out["attention_map"].shape == (3, 12, 16)
     assert out["energy_map"].shape == (3, 36, 48) and np.all(out["energy_map"] > 0)

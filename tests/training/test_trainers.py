@@ -195,6 +195,7 @@ def test_trainer_logs_the_naive_loss_of_its_checkpoints(
     assert set(models) == EXPECTED_ROLES[case] and info["epoch"] == 3 and info["kind"] == kind
     optimizer = json.loads((ckpt / "last.json").read_text())["optimizer"]
     assert {g["lr"] for g in optimizer["param_groups"]} == {spec["optim"]["lr"]}
+    assert sorted(g["weight_decay"] for g in optimizer["param_groups"]) == [0.0, 5e-4]  # the L2 set, the rest
     random, last = _weights(ckpt / "random"), _weights(ckpt / "last")
     trainable = [k for k in random if not k.startswith("model/acoustic/") or case == "selfsup_acoustic_video"]
     assert all(not torch.equal(random[k], last[k]) for k in trainable if k.endswith("conv1.weight"))
