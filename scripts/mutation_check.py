@@ -52,6 +52,7 @@ HEAR = ("tests/evaluation/test_hear.py",)
 SCENES = ("tests/evaluation/test_scenes.py",)
 DEMO = ("tests/test_demo_report.py", "tests/test_demo.py")
 DATA = ("tests/data/test_data_dataset.py", "tests/data/test_data_raw.py")
+BOXES = ("tests/evaluation/test_boxes.py",)
 MODELS = ("tests/models",)
 
 
@@ -229,6 +230,10 @@ MUTATIONS: tuple[Mutation, ...] = (
       "return load_stats(legacy)",
       "return None",
       EXTRACT + HEAR + TRAINER),
+    M("C3", "training/checkpoint.py", "checkpoints store the statistics under swapped names",
+      "zip((STATS_MEAN, STATS_STD), spectrogram_stats, strict=True)",
+      "zip((STATS_STD, STATS_MEAN), spectrogram_stats, strict=True)",
+      TRAINER + EXTRACT + HEAR),
     # feature extraction (evaluation/extract.py)
     M("E1", "evaluation/extract.py", "localisation map mirrored left-right (extraction)",
       'out["attention_map"] = localization_map(audio_map, video_map)',
@@ -270,7 +275,11 @@ MUTATIONS: tuple[Mutation, ...] = (
       'out["audio"] = audio_vector(audio_map)',
       'out["audio"] = l2n(out["audio_raw"])',
       EXTRACT),
-    # metrics (evaluation/evaluate.py, knn.py, retrieval.py, localization.py)
+    M("E11", "evaluation/extract.py", "frames used recorded for 2 frames whatever the run's",
+      "frames_used(int(s), sample_length, nr_frames)",
+      "frames_used(int(s), sample_length, 2)",
+      EXTRACT + METRICS),
+    # metrics (evaluation/evaluate.py, knn.py, retrieval.py, localization.py, boxes.py)
     M("V1", "evaluation/evaluate.py", "headline 'audio kNN' reports the joint feature",
       'for k in ("audio", "features", "acoustic") if k in knn',
       'for k in ("joint", "audio", "features", "acoustic") if k in knn',
@@ -331,6 +340,10 @@ MUTATIONS: tuple[Mutation, ...] = (
       "a = np.maximum(np.asarray(audio_embeddings, dtype=np.float64), 0.0)",
       "a = np.asarray(audio_embeddings, dtype=np.float64)",
       METRICS),
+    M("Q4", "evaluation/retrieval.py", "confusion rows not divided by k",
+      "per_class = np.bincount(q, minlength=num_classes).astype(np.float64) * k",
+      "per_class = np.bincount(q, minlength=num_classes).astype(np.float64)",
+      METRICS),
     M("P1", "evaluation/localization.py", "upsampled maps mirrored left-right",
       "@ heat @ _interp_matrix(size[1], heat.shape[1]).T",
       "@ heat[:, ::-1] @ _interp_matrix(size[1], heat.shape[1]).T",
@@ -343,6 +356,18 @@ MUTATIONS: tuple[Mutation, ...] = (
       "/ r.distance_m / 2.0",
       "/ r.distance_m",
       METRICS + DEMO),
+    M("X1", "evaluation/boxes.py", "pixel boxes scaled with width and height swapped",
+      "np.array([GRID / width, GRID / height, GRID / width, GRID / height])",
+      "np.array([GRID / height, GRID / width, GRID / height, GRID / width])",
+      BOXES),
+    M("X2", "evaluation/boxes.py", "Flickr consensus map without the two-annotator halving",
+      "return np.minimum(total / 2.0, 1.0)",
+      "return np.minimum(total, 1.0)",
+      BOXES),
+    M("X3", "evaluation/boxes.py", "prediction thresholded at the lower quartile, not the median",
+      "threshold = np.sort(up, axis=None)[up.size // 2]",
+      "threshold = np.sort(up, axis=None)[up.size // 4]",
+      BOXES),
     # the HEAR module (evaluation/hear.py)
     M("H1", "evaluation/hear.py", "HEAR spectrograms not z-scored",
       "spec = (spec - self.mean[:, None]) / self.std[:, None]",
@@ -413,6 +438,10 @@ MUTATIONS: tuple[Mutation, ...] = (
     M("D7", "demo/layout.py", "the 'random init' row evaluates the trained model",
       '("random", "selfsup_video", "random"),',
       '("random", "selfsup_video", None),',
+      DEMO),
+    M("D8", "demo/summary.py", "random-init localisation read from the trained video row",
+      '[scores[s]["random"]["attention_pointing"] for s in seeds]',
+      '[scores[s]["selfsup_video"]["attention_pointing"] for s in seeds]',
       DEMO),
     # data glue that training and evaluation rely on (data/dataset.py)
     M("G1", "data/dataset.py", "video frames mirrored by the loader",

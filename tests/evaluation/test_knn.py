@@ -53,10 +53,10 @@ def test_protocol_chooses_k_on_validation() -> None:
 
 def test_protocol_reports_the_test_accuracy_at_the_k_chosen_on_validation() -> None:
     result = knn_protocol(*KNN_SPLITS, ks=(1, 3, 5))
-    assert [result[f"val_accuracy@{k}"] for k in (1, 3, 5)] == [0.0, 1.0, 0.0]
-    assert [result[f"test_accuracy@{k}"] for k in (1, 3, 5)] == [1.0, 0.5, 1.0]
+    assert [result[f"val_accuracy@{k}"] for k in (1, 3, 5)] == [0.5, 1.0, 0.5]
+    assert [result[f"test_accuracy@{k}"] for k in (1, 3, 5)] == [1.0, 0.0, 1.0]
     # neither the largest k, nor the smallest, nor the k that is best on the test set
-    assert result["k"] == 3 and result["val_accuracy"] == 1.0 and result["accuracy"] == 0.5
+    assert result["k"] == 3 and result["val_accuracy"] == 1.0 and result["accuracy"] == 0.0
 
 
 def test_protocol_smallest_k_wins_validation_ties_and_skips_large_k() -> None:
