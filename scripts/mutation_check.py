@@ -5,7 +5,7 @@ Each mutation replaces one exact fragment of one line of ``src/acoustic_ssl`` (t
 exactly once in its file) in a temporary copy of the repository, then runs the tests that cover that code
 (``-x``: it stops at the first failure); a mutation is *caught* when they fail or run past ``--timeout``.
 Before any mutation the same test sets run on the unmutated copy and must pass, so a caught mutation is
-the mutation's doing. Not part of CI: ~30-60 min on 2 cores (a caught mutation stops early).
+the mutation's doing. Not part of CI: ~15 min on 2 cores (a caught mutation stops early).
 
     .venv/bin/python scripts/mutation_check.py                  # every mutation
     .venv/bin/python scripts/mutation_check.py --only R1 K1     # some of them
