@@ -90,6 +90,24 @@ def test_video_frames_0_and_23_minus_bgr_means(dataset_list: Path) -> None:
     assert resized.shape == (2, 3, 12, 16) and resized[1, 0].mean() == pytest.approx(23 - 123.68, abs=1e-3)
 
 
+def test_video_frames_keep_the_stored_orientation_pixel_by_pixel(tmp_path: Path) -> None:
+    """Frames of arbitrary content come out as stored (rows top to bottom, columns left to right, BGR), minus
+    the per-channel means: only the acoustic images are rotated."""
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 256, size=(2, 12, 6, 8, 3), dtype=np.uint8)  # 2 s of 12 frames
+    paths = []
+    for second in (1, 2):
+        path = tmp_path / "class_1" / "data_004" / f"Data_{second:03d}.tfrecord"
+        write_record(path, {"classes": 1, "location": 4, "video/image": frames[second - 1]})
+        paths.append(path)
+    write_list(tmp_path / "list.txt", paths)
+    video = ACIVWDataset(tmp_path / "list.txt", mode="inference", modalities=("video",))[0]["video"]
+    means = np.array([123.68, 116.78, 103.94], np.float32)
+    for got, stored in ((video[0], frames[0, 0]), (video[1], frames[1, 11])):  # frames 0 and 23
+        expected = (stored.astype(np.float32) - means).transpose(2, 0, 1)
+        np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=1e-4)
+
+
 def test_inference_order_is_consecutive_and_non_overlapping(dataset_list: Path) -> None:
     dataset = ACIVWDataset(
         dataset_list, mode="inference", total_length=2, sample_length=1, modalities=("video",)

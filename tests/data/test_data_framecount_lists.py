@@ -15,7 +15,8 @@ from acoustic_ssl.data import framecount, make_lists, read_list, reroot_lists
 from acoustic_ssl.data.lists import duplicate_entries, original_split, split_counts
 from acoustic_ssl.errors import AcousticSSLWarning, DataError
 
-REFERENCE_LISTS = Path("/work/shared/reference/lists")
+# The released ACIVW split lists, in the project's shared folder beside the repository (CI lays it there too).
+REFERENCE_LISTS = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "lists"
 
 
 def _touch_records(root: Path, videos: dict[tuple[int, int], int]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import h5py
@@ -85,15 +86,49 @@ def test_mat_wrong_shape_or_variable_is_an_error(tmp_path: Path) -> None:
         read_mfcc_mat(tmp_path / "Data_7.mat")
 
 
+def _bmp_24bit(rows_bgr: list[list[tuple[int, int, int]]]) -> bytes:
+    """A 24-bit BMP written byte by byte from the format: rows bottom-up, B G R per pixel, rows padded to
+    4 bytes."""
+    height, width = len(rows_bgr), len(rows_bgr[0])
+    stride = (3 * width + 3) // 4 * 4
+    pixels = b"".join(
+        bytes(v for pixel in row for v in pixel).ljust(stride, b"\0") for row in reversed(rows_bgr)
+    )
+    header = struct.pack("<2sIHHI", b"BM", 54 + len(pixels), 0, 0, 54)
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, len(pixels), 2835, 2835, 0, 0)
+    return header + info + pixels
+
+
+def _bmp_pixels(data: bytes) -> np.ndarray:
+    """The pixel bytes of a bottom-up 24-bit BMP as stored, as (H, W, 3) top row first (B, G, R order)."""
+    offset, _, width, height, _, bits = struct.unpack_from("<IIiiHH", data, 10)
+    assert bits == 24 and height > 0
+    stride = (3 * width + 3) // 4 * 4
+    rows = [np.frombuffer(data, np.uint8, 3 * width, offset + r * stride) for r in range(height)]
+    return np.stack(rows[::-1]).reshape(height, width, 3)
+
+
+# Top row: pure red, green, blue; bottom row: distinct values in every channel.
+BMP_BGR = [[(0, 0, 255), (0, 255, 0), (255, 0, 0)], [(10, 20, 30), (40, 50, 60), (70, 80, 90)]]
+
+
 def test_bmp_is_read_as_bgr(tmp_path: Path) -> None:
-    bgr = np.zeros((4, 5, 3), np.uint8)
-    bgr[..., 0] = 10  # blue
-    bgr[..., 2] = 250  # red
-    write_bmp(tmp_path / "I_000001.bmp", bgr)
-    np.testing.assert_array_equal(read_bmp(tmp_path / "I_000001.bmp"), bgr)
+    """Bytes written from the BMP format itself (not by our writer) come back in BGR order, top row first."""
+    path = tmp_path / "I_000001.bmp"
+    path.write_bytes(_bmp_24bit(BMP_BGR))
+    frame = read_bmp(path)
+    np.testing.assert_array_equal(frame, np.array(BMP_BGR, np.uint8))
+    assert frame[0, 0].tolist() == [0, 0, 255]  # red: its last channel
     (tmp_path / "I_000002.bmp").write_bytes(b"not an image")
     with pytest.raises(DataError, match=r"I_000002\.bmp.*cannot decode"):
         read_bmp(tmp_path / "I_000002.bmp")
+
+
+def test_bmp_is_written_as_the_format_stores_bgr(tmp_path: Path) -> None:
+    """Our writer's pixel bytes, read straight from the file: B G R, as a DualCam .bmp holds them."""
+    bgr = np.array(BMP_BGR, np.uint8)
+    write_bmp(tmp_path / "I_000001.bmp", bgr)
+    np.testing.assert_array_equal(_bmp_pixels((tmp_path / "I_000001.bmp").read_bytes()), bgr)
 
 
 def test_video_seconds(tmp_path: Path) -> None:

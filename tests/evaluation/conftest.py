@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,12 @@ def save_tiny_checkpoint(path: Path, roles: dict[str, tuple[str, dict]], config:
     info = {"epoch": 0, "kind": "selfsup", "config": config or {}}
     save_checkpoint(path, models=models, specs=specs, info=info)
     return path
+
+
+@pytest.fixture(scope="session")
+def make_checkpoint() -> Callable[..., Path]:
+    """``save_tiny_checkpoint``, for tests that need a checkpoint of other roles or another run config."""
+    return save_tiny_checkpoint
 
 
 @pytest.fixture(scope="session")

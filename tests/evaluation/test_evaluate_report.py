@@ -82,6 +82,9 @@ def test_summary_and_clean_json() -> None:
     assert s == {"audio_knn_accuracy": 0.7, "audio_knn_feature": "features", "joint_knn_accuracy": None,
                  "classifier_accuracy": None, "triplet_test_accuracy": None, "retrieval_recall_at_1": None,
                  "localization_accuracy": 0.2, "localization_map": "energy"}
+    both = summary({"localization": {"energy": {"pointing_accuracy": 0.9},
+                                      "attention": {"pointing_accuracy": 0.4}}})
+    assert both["localization_accuracy"] == 0.4 and both["localization_map"] == "attention"  # the learned map
 
 
 def test_a_supervised_checkpoint_reports_its_own_test_accuracy() -> None:

@@ -42,3 +42,53 @@ def test_short_audio_and_checkpoint(tiny_dataset: dict[str, Path]) -> None:
     assert model.normalized  # statistics from the run config
     emb, ts = get_timestamp_embeddings(torch.randn(1, 1000), model)
     assert emb.shape == (1, 1, 128) and ts.tolist() == [[0.0]]
+
+
+def _naive_embedding(net: torch.nn.Module, window: torch.Tensor, stats_dir: Path | None) -> torch.Tensor:
+    """What HearNet must see for a 2-s window: peaked to ±256 as the ACIVW loader does, the data layer's
+    spectrogram, z-scored per bin with the run's statistics; ReLU of the embedding."""
+    from acoustic_ssl.data.audio import PEAK_SCALE, waveform_to_spectrogram
+    from acoustic_ssl.data.stats import load_stats
+
+    spec = waveform_to_spectrogram(window * (PEAK_SCALE / window.abs().max()))
+    if stats_dir is not None:
+        mean, std = (torch.as_tensor(v, dtype=torch.float32)[:, None] for v in load_stats(stats_dir))
+        spec = (spec - mean) / torch.where(std > 0, std, 1.0)
+    with torch.inference_mode():
+        return torch.relu(net.outputs(spec[None])["embedding"])[0]
+
+
+def test_timestamp_and_scene_embeddings_feed_the_z_scored_spectrogram(tiny_dataset: dict[str, Path]) -> None:
+    from acoustic_ssl.training.checkpoint import load_checkpoint
+
+    model = load_model(str(tiny_dataset["checkpoint"]))
+    net = load_checkpoint(tiny_dataset["checkpoint"])[0]["audio"]
+    g = torch.Generator().manual_seed(5)
+    t = torch.arange(3 * 22050) / 22050
+    audio = (0.3 * torch.sin(2 * torch.pi * 700 * t) + 0.05 * torch.randn(t.shape, generator=g))[None]
+    emb, ts = get_timestamp_embeddings(audio, model)
+    for index in (20, 40):  # windows [0, 2 s] and [1, 3 s], centred on 1 s and 2 s
+        assert ts[0, index] == 50.0 * index
+        start = (index - 20) * 1102.5
+        window = audio[0, round(start) : round(start) + 44100]
+        expected = _naive_embedding(net, window, tiny_dataset["stats"])
+        torch.testing.assert_close(emb[0, index], expected, rtol=0, atol=1e-4 * float(expected.abs().max()))
+        unnormalised = _naive_embedding(net, window, None)
+        assert (unnormalised - expected).abs().max() > 0.1 * expected.abs().max()  # the z-score matters
+    scene = get_scene_embeddings(audio, model)
+    every_500_ms = emb[0, ::10].mean(dim=0)
+    torch.testing.assert_close(scene[0], every_500_ms, rtol=0, atol=1e-5 * float(scene.abs().max()))
+
+
+def test_random_init_model_uses_given_statistics(tiny_dataset: dict[str, Path]) -> None:
+    from acoustic_ssl.models import HearNet
+
+    torch.manual_seed(0)
+    net = HearNet()
+    audio = torch.randn(1, 44100) * 0.2
+    plain, _ = get_timestamp_embeddings(audio, load_model())
+    normalised, _ = get_timestamp_embeddings(audio, load_model(stats_dir=str(tiny_dataset["stats"])))
+    window = torch.nn.functional.pad(audio[0], (22050, 22050))[22050 : 22050 + 44100]  # centred on 1 s
+    torch.testing.assert_close(plain[0, 20], _naive_embedding(net, window, None), rtol=0, atol=1e-4)
+    expected = _naive_embedding(net, window, tiny_dataset["stats"])
+    torch.testing.assert_close(normalised[0, 20], expected, rtol=0, atol=1e-4 * float(expected.abs().max()))

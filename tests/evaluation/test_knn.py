@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hand_cases import KNN_SPLITS
 
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.evaluation.knn import (
@@ -50,6 +51,14 @@ def test_protocol_chooses_k_on_validation() -> None:
     assert result["test_accuracy@1"] == pytest.approx(0.5)
 
 
+def test_protocol_reports_the_test_accuracy_at_the_k_chosen_on_validation() -> None:
+    result = knn_protocol(*KNN_SPLITS, ks=(1, 3, 5))
+    assert [result[f"val_accuracy@{k}"] for k in (1, 3, 5)] == [0.5, 1.0, 0.5]
+    assert [result[f"test_accuracy@{k}"] for k in (1, 3, 5)] == [1.0, 0.0, 1.0]
+    # neither the largest k, nor the smallest, nor the k that is best on the test set
+    assert result["k"] == 3 and result["val_accuracy"] == 1.0 and result["accuracy"] == 0.0
+
+
 def test_protocol_smallest_k_wins_validation_ties_and_skips_large_k() -> None:
     train = np.array([[0.0], [1.0], [2.0], [5.0], [6.0]])
     labels = np.array([0, 0, 1, 1, 1])
@@ -72,6 +81,8 @@ def test_linear_probe_separable() -> None:
     result = linear_probe(xtr, ytr, xva, yva, xte, yte, cs=(0.01, 1.0))
     assert result["accuracy"] == 1.0
     assert result["C"] == 0.01  # both C separate the data: the smallest wins the tie
+    mislabelled = linear_probe(xtr, ytr, xva, (yva + 1) % 3, xte, yte, cs=(0.01, 1.0))
+    assert mislabelled["val_accuracy"] == 0.0 and mislabelled["accuracy"] == 1.0  # the test split's score
 
 
 def test_aggregate_runs() -> None:

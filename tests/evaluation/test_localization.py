@@ -109,6 +109,8 @@ def test_the_mask_can_be_taken_on_the_map_grid_before_upsampling() -> None:
     assert score_maps([heat], [gt], mask_at="frame")["ciou_mean"] < 1.0
     with pytest.raises(ValueError, match="mask_at"):
         score_maps([heat], [gt], mask_at="pixels")
+
+
 def test_boxes_sounding_flags_and_any_object_baseline(tmp_path: Path) -> None:
     """New-format ground truth: boxes as drawn, silent distractors excluded from the mask, the any-object
     baseline = sounding objects / visible objects."""
@@ -134,3 +136,22 @@ def test_boxes_sounding_flags_and_any_object_baseline(tmp_path: Path) -> None:
     assert any_object_pointing(rows, None) is None
     only_source = [rows[0], rows[1]]
     assert any_object_pointing(only_source, mask) == 1.0
+
+
+def test_overlay_draws_the_map_in_frame_orientation(tmp_path: Path) -> None:
+    """A map hot in its top-right cells is drawn hot (jet: red) at the top right of the picture."""
+    from PIL import Image
+
+    heat = np.zeros((12, 16))
+    heat[:3, 12:] = 1.0
+    out = tmp_path / "o.png"
+    save_overlay(out, np.zeros((120, 160, 3), np.uint8), heat)
+    rgb = np.asarray(Image.open(out).convert("RGB")).astype(float)
+    redness = rgb[..., 0] - rgb[..., 2]  # jet: red where hot, blue where cold
+    h, w = redness.shape
+    quadrants = {
+        "top right": redness[: h // 3, w // 2 :].mean(),
+        "top left": redness[: h // 3, : w // 2].mean(),
+        "bottom right": redness[-h // 3 :, w // 2 :].mean(),
+    }
+    assert max(quadrants, key=quadrants.get) == "top right", quadrants

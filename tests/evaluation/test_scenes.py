@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.evaluation import scenes
@@ -18,6 +20,7 @@ from acoustic_ssl.evaluation.scenes import (
     read_scene_folder,
     scene_transfer,
 )
+from acoustic_ssl.models import HearNet
 
 RATE = 8000
 SCENES = ("park", "metro", "street")
@@ -154,3 +157,46 @@ def test_the_original_mis_scaled_statistics() -> None:
     np.testing.assert_allclose(std[0, :, 0], crops.std(axis=(0, 2)), rtol=1e-9)
     scaled, _ = crop_statistics(crops, n_clips=4, original=True)
     np.testing.assert_allclose(scaled, mean * 5 / 257, rtol=1e-12)  # spec §7 item 8
+class _SpyNet(HearNet):
+    """A HearNet whose 128-d feature the test chooses, recording every spectrogram batch it is fed."""
+
+    def __init__(self, feature: Any) -> None:
+        super().__init__()
+        self.feature = feature
+        self.inputs: list[torch.Tensor] = []
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        self.inputs.append(x.clone())
+        return self.feature(x)
+
+
+def _band_energy(x: torch.Tensor) -> torch.Tensor:
+    """Time mean of the first 128 (z-scored) bins: 440 Hz, 2.5 kHz and noise scenes differ there."""
+    return torch.exp(x.mean(dim=2)[:, :128])
+
+
+@pytest.fixture(scope="module")
+def scene_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_scene_folder(
+        tmp_path_factory.mktemp("scenes") / "tut", train_per_scene=5, test_per_scene=2, valid_per_scene=1
+    )
+
+
+def test_scene_transfer_feeds_z_scored_training_crops_and_scores_per_crop(scene_folder: Path) -> None:
+    spy = _SpyNet(_band_energy)
+    result = scene_transfer(spy, scene_folder, ks=(1, 3), probe=False)
+    assert result["n_test_crops"] == 3 * 2 * CROPS_PER_CLIP
+    assert result["knn"]["accuracy"] == 1.0  # separable features, labels aligned with their crops
+    fed = torch.cat(spy.inputs)
+    assert fed.shape[1:] == (257, 200)
+    train = fed[: 3 * 5 * CROPS_PER_CLIP]  # the training crops come first
+    mean, std = train.double().mean(dim=(0, 2)), train.double().std(dim=(0, 2), unbiased=False)
+    varying = std > 1e-6
+    assert varying.sum() > 200
+    assert mean.abs().max() < 1e-3 and (std[varying] - 1).abs().max() < 1e-3  # z-scored per bin
+
+
+def test_scene_transfer_with_uninformative_features_is_at_chance(scene_folder: Path) -> None:
+    """Constant features give every test crop the same class: a third of the balanced test crops."""
+    result = scene_transfer(_SpyNet(lambda x: torch.ones(len(x), 128)), scene_folder, ks=(1, 3), probe=False)
+    assert result["knn"]["accuracy"] == pytest.approx(1 / 3)

@@ -70,21 +70,41 @@ def test_layout_and_file_counts(tiny: Path) -> None:
 
 
 def test_ground_truth_rows_are_consistent_with_projection(tiny: Path) -> None:
-    camera = PinholeCamera()
+    """Every row is its source's 3-D position at the middle of the frame's audio, (k − 0.5)/12 s, projected
+    here by the pinhole formula of ``camera.json``: x = W/2 + f·X/Z, y = H/2 + f·Y/Z, f = (W/2)/tan(hfov/2).
+    The sources are those of the video's scene, drawn again from the video's seed."""
+    import math
+
+    from acoustic_ssl.simulate.dataset import video_seed
+    from acoustic_ssl.simulate.scene import make_scene
+
+    camera = json.loads((tiny / "camera.json").read_text())
+    params = json.loads((tiny / "simulation.json").read_text())
+    width, height = camera["width"], camera["height"]
+    focal = width / 2 / math.tan(math.radians(camera["hfov_deg"]) / 2)
     for class_index in (2, 5):
         video = tiny / f"class_{class_index}" / "data_000"
-        assert (video / GROUND_TRUTH_FILE).read_text().splitlines()[0] == GROUND_TRUTH_HEADER
+        header = (video / GROUND_TRUTH_FILE).read_text().splitlines()[0].split(",")
+        assert header[:7] == GROUND_TRUTH_HEADER.split(",")[:7]
         rows = _ground_truth(video)
         main_rows = [r for r in rows if r["source_id"] == "0"]
         assert [int(r["frame"]) for r in main_rows] == list(range(1, 13))
         assert all(int(r["class"]) == class_index for r in main_rows)
+        seed = video_seed(params["seed"], class_index, 0)
+        scene = make_scene(class_index, params["seconds"], params["snr_db"], PinholeCamera(**camera), seed)
+        by_source = {s.source_id: s for s in scene.sources}
+        assert {int(r["source_id"]) for r in rows} >= set(by_source)
         for r in rows:
-            x, y, distance = float(r["x"]), float(r["y"]), float(r["distance_m"])
-            inside = 0 <= x < camera.width and 0 <= y < camera.height
-            assert int(r["on_screen"]) == int(inside)
-            assert 1.0 < distance < 40.0
-            if r["source_id"] != "0":
-                assert r["on_screen"] == "0" and int(r["class"]) != class_index
+            source = by_source.get(int(r["source_id"]))
+            if source is None:
+                continue
+            assert int(r["class"]) == source.class_index
+            px, py, pz = source.trajectory.at(np.array([(int(r["frame"]) - 0.5) / 12.0]))[0]
+            assert float(r["distance_m"]) == pytest.approx(math.sqrt(px * px + py * py + pz * pz), abs=2e-3)
+            x, y = width / 2 + focal * px / pz, height / 2 + focal * py / pz
+            assert (float(r["x"]), float(r["y"])) == pytest.approx((x, y), abs=0.01)
+            assert int(r["on_screen"]) == int(pz > 0 and 0 <= x < width and 0 <= y < height)
+            assert 1.0 < float(r["distance_m"]) < 40.0
 
 
 def test_same_seed_identical_bytes_any_workers_and_other_seed_differs(tiny: Path, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from naive_losses import naive_batch_all, naive_batch_hard, naive_distillation
 
 from acoustic_ssl.training.losses import (
     distillation_loss,
@@ -18,32 +19,6 @@ from acoustic_ssl.training.losses import (
     triplet_batch_hard,
     triplet_loss,
 )
-
-
-def naive_batch_all(d: torch.Tensor, same: torch.Tensor, margin: float) -> tuple[float, float]:
-    """(loss, accuracy) by enumerating every (anchor i, positive j, negative k)."""
-    total, positive, valid = 0.0, 0, 0
-    n, m = d.shape
-    for i in range(n):
-        for j in range(m):
-            for k in range(m):
-                if same[i, j] and not same[i, k]:
-                    valid += 1
-                    term = max(float(d[i, j] - d[i, k]) + margin, 0.0)
-                    total += term
-                    positive += term > 1e-16
-    return total / (positive + 1e-16), 1.0 - positive / (valid + 1e-16)
-
-
-def naive_batch_hard(d: torch.Tensor, same: torch.Tensor, margin: float) -> float:
-    losses = []
-    for i in range(d.shape[0]):
-        positives = [float(d[i, j]) for j in range(d.shape[1]) if same[i, j]]
-        negatives = [float(d[i, k]) for k in range(d.shape[1]) if not same[i, k]]
-        hp = max([*positives, 0.0])
-        hn = min(negatives) if negatives else float(d[i].max()) + min(float(x) for x in d[i])
-        losses.append(max(hp - hn + margin, 0.0))
-    return sum(losses) / len(losses)
 
 
 def random_batch(n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,28 +97,6 @@ def test_transfer_loss_matches_naive(epoch: int) -> None:
     assert (got.audio_video.item(), got.audio_acoustic.item()) == pytest.approx((l_av, l_aa), rel=1e-4)
     summed = transfer_loss(d_av, same, audio, acoustic_map.sum(dim=(2, 3)), alpha, 0.2, epoch)
     assert summed.loss.item() == pytest.approx(expected, rel=1e-4)
-
-
-def naive_distillation(
-    s: torch.Tensor, y: torch.Tensor, t: torch.Tensor, lam: float, temp: float, average: str
-) -> float:
-    total_hard, total_soft = 0.0, 0.0
-    for b in range(s.shape[0]):
-        log_p = [float(v) - math.log(sum(math.exp(float(x)) for x in s[b])) for v in s[b]]
-        if average == "softmax":
-            q = [0.0] * s.shape[1]
-            for f in range(t.shape[1]):
-                z = sum(math.exp(float(x) / temp) for x in t[b, f])
-                for c in range(s.shape[1]):
-                    q[c] += math.exp(float(t[b, f, c]) / temp) / z / t.shape[1]
-        else:
-            mean = [float(t[b, :, c].mean()) / temp for c in range(s.shape[1])]
-            z = sum(math.exp(x) for x in mean)
-            q = [math.exp(x) / z for x in mean]
-        total_hard -= log_p[int(y[b])]
-        total_soft -= sum(qc * lp for qc, lp in zip(q, log_p, strict=True))
-    n = s.shape[0]
-    return (1 - lam) * total_hard / n + lam * total_soft / n
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,555 @@
+#!/usr/bin/env python3
+"""Plant plausible one-line bugs in training and evaluation, one at a time, and count those the tests catch.
+
+Each mutation replaces one exact fragment of one line of ``src/acoustic_ssl`` (the fragment must occur
+exactly once in its file) in a temporary copy of the repository, then runs the tests that cover that code
+(``-x``: it stops at the first failure); a mutation is *caught* when they fail or run past ``--timeout``.
+Before any mutation the same test sets run on the unmutated copy and must pass, so a caught mutation is
+the mutation's doing. Not part of CI: ~15 min on 2 cores (a caught mutation stops early).
+
+    .venv/bin/python scripts/mutation_check.py                  # every mutation
+    .venv/bin/python scripts/mutation_check.py --only R1 K1     # some of them
+    .venv/bin/python scripts/mutation_check.py --list           # what would be planted
+
+Prints one line per mutation, and as its last line one JSON object: ``mutations`` (count), ``caught``,
+``caught_fraction``, ``survived`` (ids) and ``seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+IGNORED = (".git", ".venv", "__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache", "demo_out", "build")
+
+# Test sets, most specific first (``-x`` stops at the first failure: early files make caught mutations fast).
+OBJECTIVES = ("tests/training/test_objectives.py", "tests/training/test_losses.py")
+TRAINER = (
+    "tests/training/test_trainers.py",
+    "tests/training/test_resume.py",
+    "tests/training/test_checkpoint.py",
+    "tests/training/test_new_model.py",
+)
+EXTRACT = ("tests/evaluation/test_extract.py",)
+METRICS = (
+    "tests/evaluation/test_compute_metrics.py",
+    "tests/evaluation/test_knn.py",
+    "tests/evaluation/test_retrieval.py",
+    "tests/evaluation/test_localization.py",
+    "tests/evaluation/test_evaluate_report.py",
+    "tests/test_demo_report.py",
+)
+HEAR = ("tests/evaluation/test_hear.py",)
+SCENES = ("tests/evaluation/test_scenes.py",)
+DEMO = ("tests/test_demo_report.py", "tests/test_demo.py")
+DATA = ("tests/data/test_data_dataset.py", "tests/data/test_data_raw.py")
+BOXES = ("tests/evaluation/test_boxes.py",)
+MODELS = ("tests/models",)
+
+
+@dataclass(frozen=True)
+class Mutation:
+    id: str
+    path: str  # under src/acoustic_ssl
+    what: str  # the bug, in words
+    old: str  # the fragment replaced (exactly once in the file)
+    new: str
+    tests: tuple[str, ...]  # run in this order
+
+
+M = Mutation
+# fmt: off
+MUTATIONS: tuple[Mutation, ...] = (
+    # objectives: positives, weights, schedules (training/objectives.py), frame pooling (models/base.py)
+    M("O1", "training/objectives.py", "self-supervised positives: same class, not same video",
+      'same_video_mask(gather(batch["video_id"]))',
+      'same_video_mask(gather(batch["label"]))',
+      OBJECTIVES + TRAINER),
+    M("O2", "training/objectives.py", "transfer objective swaps α and 1 − α",
+      'gather(out["acoustic"]), self.alpha,',
+      'gather(out["acoustic"]), 1.0 - self.alpha,',
+      OBJECTIVES + TRAINER),
+    M("O3", "training/objectives.py", "self-supervised loss never switches to batch-hard",
+      "losses.triplet_loss(d, same, self.margin, epoch, self.hard_from_epoch)",
+      "losses.triplet_loss(d, same, self.margin, 0, self.hard_from_epoch)",
+      OBJECTIVES + TRAINER),
+    M("O4", "training/objectives.py", "validation with batch-hard, not batch-all",
+      '"loss": losses.triplet_batch_all(d, same, self.margin),',
+      '"loss": losses.triplet_batch_hard(d, same, self.margin),',
+      OBJECTIVES + TRAINER),
+    M("O5", "training/objectives.py", "transfer target: max over positions, not the sum",
+      'out["acoustic"] = target.sum(dim=(2, 3))',
+      'out["acoustic"] = target.amax(dim=(2, 3))',
+      OBJECTIVES + TRAINER + EXTRACT),
+    M("O6", "training/objectives.py", "transfer validates with batch-hard",
+      "self._terms(out, batch, epoch=0, grad=False)",
+      "self._terms(out, batch, epoch=self.hard_from_epoch, grad=False)",
+      OBJECTIVES + TRAINER),
+    M("O7", "training/objectives.py", "distillation swaps λ and 1 − λ",
+      'out["teacher"], self.lambda_, self.temperature',
+      'out["teacher"], 1.0 - self.lambda_, self.temperature',
+      OBJECTIVES + TRAINER),
+    M("O8", "training/objectives.py", "distillation averages teacher logits before the softmax",
+      '"teacher": frames["logits"],',
+      '"teacher": frames["logits"].mean(dim=1, keepdim=True),',
+      OBJECTIVES + TRAINER),
+    M("O9", "training/objectives.py", "distillation teacher feature of the first frame only",
+      '"acoustic": frames["features"].mean(dim=1),',
+      '"acoustic": frames["features"][:, 0],',
+      OBJECTIVES + TRAINER),
+    M("O10", "training/objectives.py", "supervised accuracy from the argmin",
+      'accuracy = (out["logits"].argmax(1) == batch["label"])',
+      'accuracy = (out["logits"].argmin(1) == batch["label"])',
+      OBJECTIVES + TRAINER),
+    M("O11", "training/objectives.py", "distillation temperature ignored",
+      'out["teacher"], self.lambda_, self.temperature, self.teacher_average',
+      'out["teacher"], self.lambda_, 1.0, self.teacher_average',
+      OBJECTIVES + TRAINER),
+    M("O12", "training/objectives.py", "distillation teacher_average ignored",
+      'out["teacher"], self.lambda_, self.temperature, self.teacher_average',
+      'out["teacher"], self.lambda_, self.temperature, "softmax"',
+      OBJECTIVES + TRAINER),
+    M("B1", "models/base.py", "temporal pooling keeps the first frame only",
+      "{key: value.mean(dim=1) for key, value in self.per_frame(x).items()}",
+      "{key: value[:, 0] for key, value in self.per_frame(x).items()}",
+      OBJECTIVES + EXTRACT + TRAINER),
+    M("B2", "models/base.py", "temporal pooling by max, not mean",
+      "{key: value.mean(dim=1) for key, value in self.per_frame(x).items()}",
+      "{key: value.amax(dim=1) for key, value in self.per_frame(x).items()}",
+      OBJECTIVES + EXTRACT + TRAINER),
+    M("B3", "models/base.py", "frames regrouped into the wrong samples",
+      "value.reshape(b, f, *value.shape[1:]).float()",
+      "value.reshape(f, b, *value.shape[1:]).transpose(0, 1).float()",
+      OBJECTIVES + EXTRACT + TRAINER),
+    # attention maps (models/attention.py)
+    M("A1", "models/attention.py", "HearNet audio map tiled without ReLU",
+      "return torch.relu(a)[:, :, None, None]",
+      "return a[:, :, None, None]",
+      OBJECTIVES + EXTRACT + METRICS),
+    M("A2", "models/attention.py", "localisation map mirrored left-right (model side)",
+      "(audio_map.float() * video_map.float().square()).sum(dim=1)",
+      "(audio_map.float() * video_map.float().square()).sum(dim=1).flip(-1)",
+      EXTRACT + METRICS),
+    M("A3", "models/attention.py", "localisation map without the squared video map",
+      "(audio_map.float() * video_map.float().square()).sum(dim=1)",
+      "(audio_map.float() * video_map.float()).sum(dim=1)",
+      EXTRACT + METRICS),
+    # losses (tested primitives; the objectives must still reach them)
+    M("L1", "training/losses.py", "transfer loss swaps α and 1 − α",
+      "TransferLoss((1.0 - alpha) * l_av + alpha * l_aa,",
+      "TransferLoss(alpha * l_av + (1.0 - alpha) * l_aa,",
+      OBJECTIVES + TRAINER),
+    M("L2", "training/losses.py", "distillation loss swaps λ and 1 − λ",
+      "return (1.0 - lam) * hard + lam * soft",
+      "return lam * hard + (1.0 - lam) * soft",
+      OBJECTIVES + TRAINER),
+    M("L3", "training/losses.py", "batch-hard one epoch late",
+      "if epoch >= hard_from_epoch:",
+      "if epoch > hard_from_epoch:",
+      OBJECTIVES + TRAINER),
+    # the trainer (training/run.py)
+    M("R1", "training/run.py", "the best checkpoint is the worst epoch",
+      'valid["accuracy"] > best["accuracy"]:',
+      'valid["accuracy"] < best["accuracy"]:',
+      TRAINER),
+    M("R2", "training/run.py", "accuracy ties not broken by the lower loss",
+      'and valid["loss"] <= best["loss"]',
+      'and True',
+      TRAINER),
+    M("R3", "training/run.py", "every epoch becomes the best",
+      "if reset or best is None or",
+      "if True or best is None or",
+      TRAINER),
+    M("R4", "training/run.py", "the trainer never passes the epoch (no batch-hard)",
+      "self.objective.loss(out, batch, self.pos.epoch)",
+      "self.objective.loss(out, batch, 0)",
+      TRAINER),
+    M("R5", "training/run.py", "no optimizer step",
+      "        self.optimizer.step()",
+      "        self.optimizer.zero_grad()",
+      TRAINER),
+    M("R6", "training/run.py", "validation batches not weighted by their size",
+      "sums[k] = sums.get(k, 0.0) + float(v) * n",
+      "sums[k] = sums.get(k, 0.0) + float(v)",
+      TRAINER),
+    M("R7", "training/run.py", "validation in training mode",
+      "        self.objective.eval()\n",
+      "        self.objective.train()\n",
+      TRAINER),
+    M("R8", "training/run.py", "epoch metrics not weighted by batch size",
+      "pos.sums[k] = pos.sums.get(k, 0.0) + v * samples",
+      "pos.sums[k] = pos.sums.get(k, 0.0) + v",
+      TRAINER),
+    M("R9", "training/run.py", "epoch metrics divided by the step count",
+      "v / max(pos.samples, 1) for k, v in pos.sums.items()",
+      "v / max(pos.step, 1) for k, v in pos.sums.items()",
+      TRAINER),
+    M("R10", "training/run.py", "the seed is ignored",
+      "seed_everything(cfg.experiment.seed)",
+      "seed_everything(0)",
+      TRAINER),
+    M("R11", "training/run.py", "the learning rate is ignored",
+      "            lr=o.lr,",
+      "            lr=1e-3,",
+      TRAINER),
+    M("R12", "training/run.py", "no weight decay",
+      "decay_parameter_groups(self.objective.nets, o.weight_decay)",
+      "decay_parameter_groups(self.objective.nets, 0.0)",
+      TRAINER),
+    M("R13", "training/run.py", "a mid-epoch resume repeats the batches already done",
+      "self.sampler.start = self.pos.batch_in_epoch * self.local_batch",
+      "self.sampler.start = 0",
+      TRAINER),
+    M("R14", "training/run.py", "resume does not restore the Adam state",
+      "restore_optimizer(self.optimizer, tensors, info, source=path)",
+      "(self.optimizer, tensors, info, path)",
+      TRAINER),
+    M("R15", "training/run.py", "validation on the training list",
+      '_dataset(cfg, cfg.data.valid_list, "inference"',
+      '_dataset(cfg, cfg.data.train_list, "inference"',
+      TRAINER),
+    M("R16", "training/run.py", "training feeds spectrograms without z-scoring",
+      "self.normalization = _normalization(cfg)",
+      "self.normalization = None",
+      TRAINER),
+    # checkpoints (training/checkpoint.py)
+    M("C1", "training/checkpoint.py", "stored statistics read swapped",
+      'check_stats(mean, std, f"{source}{SUFFIX_TENSORS}")',
+      'check_stats(std, mean, f"{source}{SUFFIX_TENSORS}")',
+      TRAINER + EXTRACT + HEAR),
+    M("C2", "training/checkpoint.py", "a checkpoint's run statistics ignored",
+      "return load_stats(legacy)",
+      "return None",
+      EXTRACT + HEAR + TRAINER),
+    M("C3", "training/checkpoint.py", "checkpoints store the statistics under swapped names",
+      "zip((STATS_MEAN, STATS_STD), spectrogram_stats, strict=True)",
+      "zip((STATS_STD, STATS_MEAN), spectrogram_stats, strict=True)",
+      TRAINER + EXTRACT + HEAR),
+    # feature extraction (evaluation/extract.py)
+    M("E1", "evaluation/extract.py", "localisation map mirrored left-right (extraction)",
+      'out["attention_map"] = localization_map(audio_map, video_map)',
+      'out["attention_map"] = localization_map(audio_map, video_map).flip(-1)',
+      EXTRACT + METRICS),
+    M("E2", "evaluation/extract.py", "joint feature without the audio",
+      'out["joint"] = out["video"] + out["audio"]',
+      'out["joint"] = out["video"]',
+      EXTRACT),
+    M("E3", "evaluation/extract.py", "acoustic feature not normalised",
+      'out["acoustic"] = l2n(embedded["acoustic"])',
+      'out["acoustic"] = embedded["acoustic"]',
+      EXTRACT),
+    M("E4", "evaluation/extract.py", "thumbnails left in BGR",
+      "return small.flip(1).clamp(0, 255)",
+      "return small.clamp(0, 255)",
+      EXTRACT + METRICS),
+    M("E5", "evaluation/extract.py", "thumbnails without the loader's mean",
+      "bgr = video[:, 0] + mean",
+      "bgr = video[:, 0]",
+      EXTRACT),
+    M("E6", "evaluation/extract.py", "energy map of the first acoustic frame only",
+      'batch["acoustic"].double().mean(dim=1)',
+      'batch["acoustic"].double()[:, 0]',
+      EXTRACT + METRICS),
+    M("E7", "evaluation/extract.py", "extraction feeds spectrograms without z-scoring",
+      '"normalize": Normalization.from_stats(',
+      '"normalize": None and Normalization.from_stats(',
+      EXTRACT + HEAR),
+    M("E8", "evaluation/extract.py", "extraction ignores the run's number of frames",
+      'nr_frames = int(data_config.get("nr_frames") or 2)',
+      "nr_frames = 2",
+      EXTRACT),
+    M("E9", "evaluation/extract.py", "video feature with the maps swapped",
+      'out["video"] = video_vector(audio_map, video_map)',
+      'out["video"] = video_vector(video_map, audio_map)',
+      EXTRACT),
+    M("E10", "evaluation/extract.py", "audio feature without the ReLU of the audio map",
+      'out["audio"] = audio_vector(audio_map)',
+      'out["audio"] = l2n(out["audio_raw"])',
+      EXTRACT),
+    M("E11", "evaluation/extract.py", "frames used recorded for 2 frames whatever the run's",
+      "frames_used(int(s), sample_length, nr_frames)",
+      "frames_used(int(s), sample_length, 2)",
+      EXTRACT + METRICS),
+    # metrics (evaluation/evaluate.py, knn.py, retrieval.py, localization.py, boxes.py)
+    M("V1", "evaluation/evaluate.py", "headline 'audio kNN' reports the joint feature",
+      'for k in ("audio", "features", "acoustic") if k in knn',
+      'for k in ("joint", "audio", "features", "acoustic") if k in knn',
+      METRICS),
+    M("V2", "evaluation/evaluate.py", "k chosen on the test split, scored on validation",
+      'val[key], val["labels"], test[key], test["labels"])',
+      'test[key], test["labels"], val[key], val["labels"])',
+      METRICS),
+    M("V3", "evaluation/evaluate.py", "retrieval with audio and video maps swapped",
+      'attention_distances(test["audio_map"], test["video_map"])',
+      'attention_distances(test["video_map"], test["audio_map"])',
+      METRICS),
+    M("V4", "evaluation/evaluate.py", "video→audio retrieval ranks in the audio→video direction",
+      '("video_to_audio", distances.T)',
+      '("video_to_audio", distances)',
+      METRICS),
+    M("V5", "evaluation/evaluate.py", "the run's test list used for validation",
+      '"validation": data.get("valid_list")',
+      '"validation": data.get("test_list")',
+      METRICS),
+    M("V6", "evaluation/evaluate.py", "localisation maps mirrored before scoring",
+      "maps = {name: test[key] for name, key in names if key in test}",
+      "maps = {name: test[key][..., ::-1] for name, key in names if key in test}",
+      METRICS),
+    M("V7", "evaluation/evaluate.py", "ground truth of the sample's first frame only",
+      "for f in frames for r in cache[vid].get(int(f), [])]",
+      "for f in frames[:1] for r in cache[vid].get(int(f), [])]",
+      METRICS + DEMO),
+    M("V8", "evaluation/evaluate.py", "headline localisation from the energy map",
+      'for k in ("attention", "energy") if k in loc',
+      'for k in ("energy", "attention") if k in loc',
+      METRICS),
+    M("K1", "evaluation/knn.py", "kNN reports the test accuracy at the largest k",
+      'accuracy=result[f"test_accuracy@{best_k}"]',
+      'accuracy=result[f"test_accuracy@{kmax}"]',
+      METRICS),
+    M("K2", "evaluation/knn.py", "validation ties go to the largest k",
+      "if val_acc > best_val:",
+      "if val_acc >= best_val:",
+      METRICS),
+    M("K3", "evaluation/knn.py", "k chosen on the test split",
+      "if val_acc > best_val:",
+      "if test_acc > best_val:",
+      METRICS),
+    M("K4", "evaluation/knn.py", "linear probe reports the validation accuracy",
+      '{"accuracy": _accuracy(clf.predict(xte), test_labels)',
+      '{"accuracy": _accuracy(clf.predict(xva), val_labels)',
+      METRICS),
+    M("Q1", "evaluation/retrieval.py", "recall@k counts k + 1 items",
+      "first_hit < min(k, order.shape[1])",
+      "first_hit <= min(k, order.shape[1])",
+      METRICS),
+    M("Q2", "evaluation/retrieval.py", "retrieval ranks the farthest first",
+      'return np.argsort(d, axis=1, kind="stable")',
+      'return np.argsort(-d, axis=1, kind="stable")',
+      METRICS),
+    M("Q3", "evaluation/retrieval.py", "tiled retrieval without the ReLU",
+      "a = np.maximum(np.asarray(audio_embeddings, dtype=np.float64), 0.0)",
+      "a = np.asarray(audio_embeddings, dtype=np.float64)",
+      METRICS),
+    M("Q4", "evaluation/retrieval.py", "confusion rows not divided by k",
+      "per_class = np.bincount(q, minlength=num_classes).astype(np.float64) * k",
+      "per_class = np.bincount(q, minlength=num_classes).astype(np.float64)",
+      METRICS),
+    M("P1", "evaluation/localization.py", "upsampled maps mirrored left-right",
+      "@ heat @ _interp_matrix(size[1], heat.shape[1]).T",
+      "@ heat[:, ::-1] @ _interp_matrix(size[1], heat.shape[1]).T",
+      METRICS),
+    M("P2", "evaluation/localization.py", "overlay draws the map mirrored",
+      'extent=(0, w, h, 0), cmap="jet"',
+      'extent=(w, 0, h, 0), cmap="jet"',
+      METRICS),
+    M("P3", "evaluation/localization.py", "ground-truth boxes twice too large",
+      "/ r.distance_m / 2.0",
+      "/ r.distance_m",
+      METRICS + DEMO),
+    M("X1", "evaluation/boxes.py", "pixel boxes scaled with width and height swapped",
+      "np.array([GRID / width, GRID / height, GRID / width, GRID / height])",
+      "np.array([GRID / height, GRID / width, GRID / height, GRID / width])",
+      BOXES),
+    M("X2", "evaluation/boxes.py", "Flickr consensus map without the two-annotator halving",
+      "return np.minimum(total / 2.0, 1.0)",
+      "return np.minimum(total, 1.0)",
+      BOXES),
+    M("X3", "evaluation/boxes.py", "prediction thresholded at the lower quartile, not the median",
+      "threshold = np.sort(up, axis=None)[up.size // 2]",
+      "threshold = np.sort(up, axis=None)[up.size // 4]",
+      BOXES),
+    # the HEAR module (evaluation/hear.py)
+    M("H1", "evaluation/hear.py", "HEAR spectrograms not z-scored",
+      "spec = (spec - self.mean[:, None]) / self.std[:, None]",
+      "spec = spec",
+      HEAR),
+    M("H2", "evaluation/hear.py", "HEAR spectrograms centred but not scaled",
+      "spec = (spec - self.mean[:, None]) / self.std[:, None]",
+      "spec = spec - self.mean[:, None]",
+      HEAR),
+    M("H3", "evaluation/hear.py", "HEAR windows not peak-normalised",
+      "scaled = torch.where(peak > 0,",
+      "scaled = windows if True else torch.where(peak > 0,",
+      HEAR),
+    M("H4", "evaluation/hear.py", "HEAR embeddings without the ReLU",
+      "return torch.relu(self.net.features(spec))",
+      "return self.net.features(spec)",
+      HEAR),
+    M("H5", "evaluation/hear.py", "HEAR ignores the checkpoint's statistics",
+      "return HearModel(net) if stats is None else HearModel(net, *stats)",
+      "return HearModel(net)",
+      HEAR),
+    M("H6", "evaluation/hear.py", "scene embedding of the first window only",
+      "return embeddings.mean(dim=1)",
+      "return embeddings[:, 0]",
+      HEAR),
+    # scene transfer (evaluation/scenes.py)
+    M("S1", "evaluation/scenes.py", "crops get other clips' labels",
+      "return np.repeat([c.label for c in clips], CROPS_PER_CLIP)",
+      "return np.tile([c.label for c in clips], CROPS_PER_CLIP)",
+      SCENES),
+    M("S2", "evaluation/scenes.py", "k chosen on the test crops (original protocol)",
+      "val_x, val_y = features(folder.valid), labels(folder.valid)",
+      "val_x, val_y = features(folder.test), labels(folder.test)",
+      SCENES),
+    M("S3", "evaluation/scenes.py", "scene statistics always mis-scaled",
+      "mean, std = crop_statistics(train_spec, len(train_clips), original_stats)",
+      "mean, std = crop_statistics(train_spec, len(train_clips), True)",
+      SCENES),
+    M("S4", "evaluation/scenes.py", "crops not z-scored",
+      "return hearnet_features(net, (spectrograms - mean) / std, batch_size)",
+      "return hearnet_features(net, spectrograms, batch_size)",
+      SCENES),
+    # the demo (demo/summary.py, demo/layout.py)
+    M("D1", "demo/summary.py", "sample std instead of population std",
+      "return float(np.mean(present)), float(np.std(present))",
+      "return float(np.mean(present)), float(np.std(present, ddof=1))",
+      DEMO),
+    M("D2", "demo/summary.py", "median over seeds instead of the mean",
+      "return float(np.mean(present)), float(np.std(present))",
+      "return float(np.median(present)), float(np.std(present))",
+      DEMO),
+    M("D3", "demo/summary.py", "localisation columns swapped",
+      'LOCALIZATION_ROWS = {"audio_video": "selfsup_video", "acoustic_video": "selfsup_acoustic"}',
+      'LOCALIZATION_ROWS = {"audio_video": "selfsup_acoustic", "acoustic_video": "selfsup_video"}',
+      DEMO),
+    M("D4", "demo/summary.py", "demo reports video→audio recall",
+      '"retrieval", "audio_to_video", f"recall@{k}"',
+      '"retrieval", "video_to_audio", f"recall@{k}"',
+      DEMO),
+    M("D5", "demo/summary.py", "chance level from the first test sample only",
+      "shares = [float(m.mean()) for m in masks if",
+      "shares = [float(m.mean()) for m in masks[:1] if",
+      DEMO),
+    M("D6", "demo/summary.py", "energy baseline of the wrong row",
+      '[scores[s]["selfsup_acoustic"]["energy_pointing"] for s in seeds]',
+      '[scores[s]["selfsup_video"]["energy_pointing"] for s in seeds]',
+      DEMO),
+    M("D7", "demo/layout.py", "the 'random init' row evaluates the trained model",
+      '("random", "selfsup_video", "random"),',
+      '("random", "selfsup_video", None),',
+      DEMO),
+    M("D8", "demo/summary.py", "random-init localisation read from the trained video row",
+      '[scores[s]["random"]["attention_pointing"] for s in seeds]',
+      '[scores[s]["selfsup_video"]["attention_pointing"] for s in seeds]',
+      DEMO),
+    # data glue that training and evaluation rely on (data/dataset.py)
+    M("G1", "data/dataset.py", "video frames mirrored by the loader",
+      "np.ascontiguousarray(centred.transpose(0, 3, 1, 2))",
+      "np.ascontiguousarray(centred[:, :, ::-1].transpose(0, 3, 1, 2))",
+      DATA),
+    M("G2", "data/dataset.py", "acoustic images flipped vertically only",
+      "rotated = images[:, ::-1, ::-1, :]",
+      "rotated = images[:, ::-1, :, :]",
+      DATA + METRICS),
+)
+# fmt: on
+ISSUE_EXAMPLES = ("O1", "O2", "R1", "K1", "H1", "E1")
+
+
+def copy_repository(target: Path) -> None:
+    shutil.copytree(ROOT, target, ignore=shutil.ignore_patterns(*IGNORED), symlinks=True)
+
+
+def run_tests(copy: Path, tests: tuple[str, ...], timeout: float) -> tuple[str, float, str]:
+    """('pass' | 'fail' | 'timeout', seconds, first failing test or last output line) of pytest there."""
+    env = {**os.environ, "PYTHONPATH": str(copy / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *dict.fromkeys(tests)]
+    started = time.monotonic()
+    try:
+        done = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "timeout", time.monotonic() - started, f"no result within {timeout:.0f} s"
+    seconds = time.monotonic() - started
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    failed = [line.split(" - ")[0] for line in lines if line.startswith(("FAILED ", "ERROR "))]
+    detail = failed[0] if failed else (lines[-1] if lines else "")
+    return ("pass" if done.returncode == 0 else "fail"), seconds, detail
+
+
+def check_applicable(mutations: tuple[Mutation, ...]) -> None:
+    for m in mutations:
+        text = (ROOT / "src" / "acoustic_ssl" / m.path).read_text(encoding="utf-8")
+        count = text.count(m.old)
+        if count != 1:
+            sys.exit(f"mutation {m.id}: {m.path} holds its fragment {count} times (must be once): {m.old!r}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", metavar="ID", help="run only these mutations")
+    parser.add_argument("--list", action="store_true", help="list the mutations and exit")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per test run (default 600)")
+    args = parser.parse_args()
+    mutations = MUTATIONS
+    if args.only:
+        unknown = set(args.only) - {m.id for m in MUTATIONS}
+        if unknown:
+            parser.error(f"unknown mutation ids: {', '.join(sorted(unknown))}")
+        mutations = tuple(m for m in MUTATIONS if m.id in args.only)
+    check_applicable(mutations)
+    if args.list:
+        for m in mutations:
+            print(f"{m.id:4} {m.path}: {m.what}")
+        return 0
+
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mutation_check_") as folder:
+        copy = Path(folder) / "repo"
+        copy_repository(copy)
+        imported = subprocess.run(
+            [sys.executable, "-c", "import acoustic_ssl; print(acoustic_ssl.__file__)"],
+            env={**os.environ, "PYTHONPATH": str(copy / "src")}, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        if not Path(imported).is_relative_to(copy):
+            sys.exit(f"the tests would import {imported}, not the copy's package: is PYTHONPATH overridden?")
+        every_test = tuple(dict.fromkeys(t for m in mutations for t in m.tests))
+        status, seconds, last = run_tests(copy, every_test, args.timeout)  # the unmutated copy must pass
+        if status != "pass":
+            sys.exit(f"the unmutated tests fail ({status}, {seconds:.0f} s): {last}")
+        print(f"baseline: {len(every_test)} test files pass unmutated ({seconds:.0f} s)", flush=True)
+        survived: list[str] = []
+        for i, m in enumerate(mutations, start=1):
+            source = copy / "src" / "acoustic_ssl" / m.path
+            original = source.read_text(encoding="utf-8")
+            source.write_text(original.replace(m.old, m.new, 1), encoding="utf-8")
+            try:
+                status, seconds, last = run_tests(copy, m.tests, args.timeout)
+            finally:
+                source.write_text(original, encoding="utf-8")
+            caught = status != "pass"
+            if not caught:
+                survived.append(m.id)
+            verdict = "caught  " if caught else "SURVIVED"
+            example = " (issue example)" if m.id in ISSUE_EXAMPLES else ""
+            by = f": {last}" if caught else ""
+            print(
+                f"[{i}/{len(mutations)}] {verdict} {m.id:4} {m.what}{example} [{seconds:.0f} s]{by}",
+                flush=True,
+            )
+    total = len(mutations)
+    caught = total - len(survived)
+    print(f"caught {caught} of {total} mutations; survived: {', '.join(survived) or 'none'}")
+    summary = {
+        "mutations": total,
+        "caught": caught,
+        "caught_fraction": round(caught / total, 3),
+        "survived": survived,
+        "seconds": round(time.monotonic() - started),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""``compute_metrics`` / ``evaluate_checkpoint`` wire the tested protocols together: which split plays which
+role, which feature is the headline, which way retrieval ranks, where localisation maps point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from hand_cases import KNN_SPLITS
+
+from acoustic_ssl.evaluation.evaluate import compute_metrics, evaluate_checkpoint, localization_metrics
+from acoustic_ssl.evaluation.knn import knn_protocol
+from acoustic_ssl.evaluation.retrieval import retrieval_metrics
+from acoustic_ssl.models import attention_distance
+
+
+def _one_hot(labels: np.ndarray) -> np.ndarray:
+    return np.eye(2)[labels]
+
+
+def _knn_splits() -> dict[str, dict[str, np.ndarray]]:
+    """``audio`` = the hand case (k = 3 chosen on validation, test accuracy 0.0); ``video`` and ``joint``
+    separate the classes perfectly (accuracy 1.0 at every k)."""
+    train, train_y, val, val_y, test, test_y = KNN_SPLITS
+    splits = {}
+    for name, x, y in (("training", train, train_y), ("validation", val, val_y), ("testing", test, test_y)):
+        splits[name] = {"labels": y, "audio": x, "video": _one_hot(y), "joint": 2 * _one_hot(y)}
+    return splits
+
+
+def test_knn_fits_on_training_chooses_k_on_validation_and_scores_the_audio_feature_on_test() -> None:
+    metrics = compute_metrics(_knn_splits(), ks=(1, 3, 5), probe=False)
+    knn = metrics["knn"]["audio"]
+    assert knn == pytest.approx(knn_protocol(*KNN_SPLITS, ks=(1, 3, 5)))
+    assert knn["k"] == 3 and knn["accuracy"] == 0.0
+    train, train_y, val, val_y, test, test_y = KNN_SPLITS
+    roles_swapped = knn_protocol(train, train_y, test, test_y, val, val_y, ks=(1, 3, 5))
+    assert roles_swapped["accuracy"] != knn["accuracy"]  # k chosen on the test split would show
+    assert metrics["knn"]["video"]["accuracy"] == metrics["knn"]["joint"]["accuracy"] == 1.0
+    summary = metrics["summary"]
+    assert summary["audio_knn_feature"] == "audio" and summary["audio_knn_accuracy"] == 0.0
+
+
+def _naive_distances(audio_maps: torch.Tensor, video_maps: torch.Tensor) -> np.ndarray:
+    """d[i, j]: audio map i against video map j, one pair at a time."""
+    n = len(audio_maps)
+    return np.array(
+        [[float(attention_distance(audio_maps[i : i + 1], video_maps[j : j + 1])[0, 0]) for j in range(n)]
+         for i in range(n)]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("audio_kind", ["hearnet", "dualcamnet"])
+def test_retrieval_ranks_videos_for_audio_queries_and_audio_for_video_queries(audio_kind: str) -> None:
+    g = torch.Generator().manual_seed(7)
+    n = 9
+    labels = np.arange(n) % 3
+    video_maps = torch.exp(1.5 * torch.randn(n, 128, 12, 16, generator=g))
+    test: dict[str, Any] = {"labels": labels, "video_map": video_maps.numpy()}
+    if audio_kind == "hearnet":
+        raw = torch.randn(n, 128, generator=g)
+        test["audio_raw"] = raw.numpy()
+        audio_maps = torch.relu(raw)[:, :, None, None].expand(n, 128, 12, 16)
+    else:
+        audio_maps = torch.exp(1.5 * torch.randn(n, 128, 12, 16, generator=g))
+        test["audio_map"] = audio_maps.numpy()
+    splits = {"training": {"labels": labels}, "validation": {"labels": labels}, "testing": test}
+    retrieval = compute_metrics(splits, probe=False)["retrieval"]
+
+    d = _naive_distances(audio_maps, video_maps)
+    expected = {
+        "audio_to_video": retrieval_metrics(d, labels, labels),
+        "video_to_audio": retrieval_metrics(d.T, labels, labels),
+    }
+    assert expected["audio_to_video"] != expected["video_to_audio"]  # the two directions differ here
+    swapped = _naive_distances(video_maps, audio_maps) if audio_kind == "dualcamnet" else None
+    for direction, scores in expected.items():
+        got = {k: v for k, v in retrieval[direction].items() if k != "confusion"}
+        assert got == pytest.approx(scores, abs=1e-9), direction
+        recalls = [got[f"recall@{k}"] for k in (1, 2, 5, 10, 30)]
+        assert recalls == sorted(recalls) and recalls[-1] == 1.0  # monotone in k; the gallery has every class
+    if swapped is not None:  # maps taken the other way round (video map as the audio side) rank otherwise
+        assert retrieval_metrics(swapped, labels, labels) != expected["audio_to_video"]
+
+
+def _hot_cells(test: dict[str, np.ndarray], raw_dir: Path, mirror: bool) -> np.ndarray:
+    """One hot 12×16 cell per sample, under the source its ground truth places in the 640×480 frame."""
+    import csv
+
+    from acoustic_ssl.data.layout import split_video_id, video_dir_name
+
+    maps = np.zeros((len(test["labels"]), 12, 16))
+    for i, (vid, frames) in enumerate(zip(test["video_ids"], test["frames"], strict=True)):
+        path = raw_dir / video_dir_name(*split_video_id(int(vid))) / "ground_truth.csv"
+        with open(path, newline="") as handle:
+            row = next(r for r in csv.DictReader(handle) if int(r["frame"]) == int(frames[0]))
+        col = int(float(row["x"]) // 40)
+        maps[i, int(float(row["y"]) // 40), 15 - col if mirror else col] = 1.0
+    return maps
+
+
+def test_localisation_scores_maps_in_video_orientation(evaluated_run: Path, extracted: Path) -> None:
+    from acoustic_ssl.evaluation.extract import load_features
+
+    raw_dir = evaluated_run.parent / "raw"
+    arrays, _ = load_features(extracted)
+    test = {k: arrays[k] for k in ("labels", "video_ids", "frames")}
+    hits = localization_metrics({**test, "attention_map": _hot_cells(test, raw_dir, mirror=False)}, raw_dir)
+    assert hits["attention"]["n"] == 9 and hits["attention"]["pointing_accuracy"] == 1.0
+    mirrored = {**test, "attention_map": _hot_cells(test, raw_dir, mirror=True)}
+    assert localization_metrics(mirrored, raw_dir)["attention"]["pointing_accuracy"] == 0.0
+
+
+def test_evaluate_extracts_each_split_from_the_run_list(
+    tiny_dataset: dict[str, Path], make_checkpoint: Any, tmp_path: Path
+) -> None:
+    from acoustic_ssl.data import read_list
+    from acoustic_ssl.evaluation.extract import load_features
+
+    records = read_list(tiny_dataset["list"])  # class, video, second order: 4 records per video
+    videos = [records[i : i + 4] for i in range(0, len(records), 4)]
+    parts = {
+        "train_list": [r for v in videos[0::2] for r in v],  # video 1 of each class, 4 s
+        "valid_list": [r for v in videos[1::2] for r in v[:2]],  # video 2, first 2 s
+        "test_list": [r for v in videos[1::2] for r in v[2:]],  # video 2, last 2 s
+    }
+    data: dict[str, Any] = {"stats_dir": str(tiny_dataset["stats"]), "nr_frames": 1, "video_size": [112, 149]}
+    for key, paths in parts.items():
+        data[key] = str(tmp_path / f"{key}.txt")
+        Path(data[key]).write_text("".join(f"{p}\n" for p in paths))
+    roles = {"video": ("resnet18", {"output_stride": 8, "width": 4}), "audio": ("hearnet", {})}
+    checkpoint = make_checkpoint(tmp_path / "run" / "checkpoints" / "random", roles, {"data": data})
+    metrics = evaluate_checkpoint(checkpoint, tmp_path / "eval", ks=(1, 3), probe=False, device="cpu")
+    args = []
+    for split, key in (("training", "train_list"), ("validation", "valid_list"), ("testing", "test_list")):
+        arrays, meta = load_features(tmp_path / "eval" / f"features_{split}.npz")
+        assert meta["list"] == data[key] and len(arrays["labels"]) == len(parts[key]) // 2
+        args += [arrays["audio"], arrays["labels"]]
+    assert metrics["knn"]["audio"] == pytest.approx(knn_protocol(*args, ks=(1, 3)))

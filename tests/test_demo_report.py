@@ -1,0 +1,116 @@
+"""The demo's comparison table: how it aggregates seeds, maps rows to columns and sets the chance level."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from acoustic_ssl.demo.config import load_demo_config, preset_path
+from acoustic_ssl.demo.summary import build_report, localization_chance
+
+ROWS = ("random", "supervised", "selfsup_video", "selfsup_acoustic", "transfer")
+SEEDS = (0, 1, 2)
+
+
+def _value(row: str, seed: int, offset: float) -> float:
+    """Distinct per row and metric, asymmetric over seeds (mean ≠ median, population ≠ sample std)."""
+    return round(0.1 * ROWS.index(row) + 0.02 * seed**2 + offset, 6)
+
+
+def _metrics(row: str, seed: int) -> dict[str, Any]:
+    """A metrics.json as ``evaluate`` writes it (the keys the demo reads), with both retrieval directions and
+    both localisation maps so that picking the wrong one shows."""
+    metrics: dict[str, Any] = {
+        "summary": {"audio_knn_accuracy": _value(row, seed, 0.0)},
+        "localization": {
+            name: {
+                "pointing_accuracy": _value(row, seed, offset),
+                "ciou_mean": _value(row, seed, offset + 0.01),
+                "auc": _value(row, seed, offset + 0.02),
+            }
+            for name, offset in (("attention", 0.3), ("energy", 0.5))
+        },
+    }
+    if row != "supervised":
+        metrics["retrieval"] = {
+            name: {f"recall@{k}": _value(row, seed, offset + 0.001 * k) for k in (1, 5, 10)}
+            for name, offset in (("audio_to_video", 0.1), ("video_to_audio", 0.2))
+        }
+    return metrics
+
+
+def _expected(row: str, offset: float) -> tuple[float, float]:
+    values = [_value(row, seed, offset) for seed in SEEDS]
+    return float(np.mean(values)), float(np.std(values))  # plain mean, population std
+
+
+def test_report_is_the_mean_and_population_std_over_seeds_of_each_row() -> None:
+    config = load_demo_config(preset_path("test"))
+    per_seed = {seed: {row: _metrics(row, seed) for row in ROWS} for seed in SEEDS}
+    report = build_report(config, per_seed, chance=0.125, stage_seconds={"a": 1.0}, stage_cpu={"a": 2.0})
+    assert report["seeds"] == list(SEEDS) and report["localization_chance"] == 0.125
+    for row in ("random", "supervised", "selfsup_video", "transfer"):
+        mean, std = _expected(row, 0.0)
+        assert report["audio_knn_accuracy"][row] == pytest.approx(mean)
+        assert report["audio_knn_accuracy_std"][row] == pytest.approx(std)
+        for k in (1, 5, 10):
+            if row == "supervised":
+                assert report[f"retrieval_recall_at_{k}"][row] is None
+                continue
+            mean, std = _expected(row, 0.1 + 0.001 * k)  # audio → video
+            assert report[f"retrieval_recall_at_{k}"][row] == pytest.approx(mean)
+            assert report[f"retrieval_recall_at_{k}_std"][row] == pytest.approx(std)
+        for seed in SEEDS:
+            assert report["per_seed"][str(seed)][row]["knn_accuracy"] == _value(row, seed, 0.0)
+    assert report["acoustic_knn_accuracy"] == pytest.approx(_expected("selfsup_acoustic", 0.0)[0])
+    for column, row in (("audio_video", "selfsup_video"), ("acoustic_video", "selfsup_acoustic")):
+        for key, offset in (("accuracy", 0.3), ("ciou", 0.31), ("auc", 0.32)):
+            mean, std = _expected(row, offset)  # the attention map of the row's own networks
+            assert report[f"localization_{key}"][column] == pytest.approx(mean)
+            assert report[f"localization_{key}_std"][column] == pytest.approx(std)
+    assert report["localization_energy_accuracy"] == pytest.approx(_expected("selfsup_acoustic", 0.5)[0])
+    assert report["localization_random_init_accuracy"] == pytest.approx(_expected("random", 0.3)[0])
+
+
+def test_a_seed_without_a_score_is_left_out_of_its_mean() -> None:
+    config = load_demo_config(preset_path("test"))
+    per_seed = {seed: {row: _metrics(row, seed) for row in ROWS} for seed in SEEDS}
+    del per_seed[1]["transfer"]["summary"]["audio_knn_accuracy"]
+    report = build_report(config, per_seed, chance=None, stage_seconds={}, stage_cpu={})
+    present = [_value("transfer", seed, 0.0) for seed in (0, 2)]
+    assert report["audio_knn_accuracy"]["transfer"] == pytest.approx(np.mean(present))
+    assert report["audio_knn_accuracy_std"]["transfer"] == pytest.approx(np.std(present))
+
+
+def test_chance_is_the_mean_share_of_the_frame_inside_the_sounding_boxes(tmp_path: Path) -> None:
+    """Hand-computed: a 100×100 box in a 640×480 frame, then two of them (the source moved between the
+    sample's two frames); a sample with its source off screen is not scored."""
+    from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, video_dir_name, video_id
+    from acoustic_ssl.evaluation.extract import save_features
+    from acoustic_ssl.imaging.geometry import PinholeCamera
+    from acoustic_ssl.simulate.objects import OBJECT_SIZE_M
+
+    camera = PinholeCamera(640, 480, 60.0)
+    raw = tmp_path / "raw"
+    camera.save(raw / "camera.json")
+    distance = camera.focal_px * OBJECT_SIZE_M[0] / 100.0  # a 100-pixel box
+    positions = {1: [(150, 150), (150, 150)], 2: [(150, 150), (350, 350)], 3: [(-500, 150), (-500, 150)]}
+    for location, (first, last) in positions.items():
+        lines = ["frame,source_id,class,x,y,distance_m,on_screen"]
+        for frame in range(1, 25):
+            x, y = first if frame < 24 else last
+            lines.append(f"{frame},0,0,{x},{y},{distance:.6f},{int(x > 0)}")
+        path = raw / video_dir_name(0, location) / GROUND_TRUTH_FILE
+        path.parent.mkdir(parents=True)
+        path.write_text("\n".join(lines) + "\n")
+    arrays = {
+        "labels": np.zeros(3, np.int64),
+        "video_ids": np.array([video_id(0, loc) for loc in positions]),
+        "starts": np.zeros(3, np.int64),
+        "frames": np.array([[1, 24]] * 3),
+    }
+    features = save_features(tmp_path / "features_testing.npz", arrays, {})
+    assert localization_chance(features, raw) == pytest.approx((10_000 + 20_000) / 2 / (640 * 480), rel=0.03)
