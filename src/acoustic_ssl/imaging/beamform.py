@@ -40,6 +40,12 @@ Together they divide the ~11 GFLOP per second of audio of the plain complex prod
 memory to 226 MB (453 MB without the array symmetry) for the default setup. ``cache_steering=False``
 recomputes the steering per chunk instead (little memory, slower). :func:`direct_power` is the plain float64
 implementation the fast path is tested against.
+
+Devices. Every step is torch, so ``Beamformer(setup, device="cuda")`` holds the steering on the GPU and runs
+the FFT, the per-bin products (all frames of a batch in one matmul per bin), the mel bank and the MFCC
+there; only the frames go in and the 12 coefficients per cell come out. Only the work sizes differ
+(``tuning``): small chunks that stay in a CPU's caches, or large products for an accelerator. On CUDA the
+products are kept in full float32 even when training enabled TF32 (:func:`ieee_float32_matmul`).
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ ground_truth.csv} and, at the root, array_geometry.csv, camera.json, simulation.
 ground_truth.csv: frame,source_id,class,x,y,distance_m,on_screen (x, y in pixels of the 640x480 reference
 camera; source 0 is the video's class, others are off-screen interferers).
 
-The same --seed gives byte-identical files whatever --workers; re-running into the same folder with the same
-parameters skips finished videos (resume).
+The same --seed gives byte-identical files whatever --workers (on one kind of --device); re-running into
+the same folder with the same parameters skips finished videos (resume).
 
 Your own array, camera, sounds and rooms:
   --array FILE --camera FILE   simulate your array (CSV mic,x,y,z or Acoular MicGeom XML; .dc frames then hold
@@ -106,7 +106,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--workers",
         type=int,
         metavar="N",
-        help="parallel processes (default: number of CPUs; each holds ~0.5 GB of beamformer)",
+        help="parallel processes (default: number of CPUs; each holds ~0.5 GB of beamformer, on the GPU "
+        "with --device cuda)",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="where the acoustic images are beamformed: auto (a CUDA GPU if one is visible, else the CPU), "
+        "cpu, cuda or cuda:N; a GPU's images equal the CPU's within float32 rounding, not bit for bit",
     )
     parser.add_argument(
         "--audio-only",
@@ -118,8 +125,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the simulation and print where it went."""
+    from acoustic_ssl.device import pick_device
     from acoustic_ssl.simulate.dataset import simulate_dataset
 
+    device = pick_device(args.device, setting="--device")
     extras = _extras(args)
     if extras.sounds is not None:
         missing = [c for c in (args.classes or range(10)) if c not in extras.sounds.clips]
@@ -138,6 +147,7 @@ def handle(args: argparse.Namespace) -> int:
         workers=args.workers,
         write_images=not args.audio_only,
         extras=extras,
+        device=str(device),
     )
     print(f"simulated dataset written to {root}")
     return 0
