@@ -1,18 +1,33 @@
-"""Training-input throughput: 2-s samples with all modalities through DataLoader(num_workers=2).
+"""Training-input throughput: 2-s samples through ACIVWDataset + DataLoader, where the loader's time goes, and
+samples/s per CPU core for every input path.
 
-Builds its own small dataset (default 4 videos x 6 s at full size, written with write_record in a temp dir),
-then times (1) TFRecord samples through ACIVWDataset (full preprocessing: flips, resample, STFT, video
-means), (2) decoding only (read_record of the two records of a sample), (3) the same samples from a packed
-folder (`acoustic-ssl pack`), (4) when TensorFlow is importable, tf.data parsing of the same files (GZIP
-TFRecordDataset + parse_single_sequence_example + decode_raw, no preprocessing): ratio_vs_tf compares (1)
-with it, parse_ratio_vs_tf compares (2). Also reports where one record's read time goes (inflate vs
-the rest). Last line: one JSON object.
+Builds its own small dataset (default 4 videos x 6 s at full size, 224x298 frames, written with write_record
+in a temp dir), then times
+
+1. TFRecord samples with all modalities through ACIVWDataset and DataLoader(--workers) (full preprocessing:
+   flips, resample, STFT, video means); (2) decoding only (read_record of the two records of a sample);
+   (3) the same samples from a packed folder (`acoustic-ssl pack`); (4) when TensorFlow is importable,
+   tf.data parsing of the same files (GZIP TFRecordDataset + parse_single_sequence_example + decode_raw, no
+   preprocessing): ratio_vs_tf compares (1) with it, parse_ratio_vs_tf compares (2);
+2. a profile of one sample's CPU work, stage by stage, single-threaded (ms of process CPU time per 2-s
+   sample): reading the files, GZIP inflation, TFRecord framing + CRC, protobuf parsing, resampling, STFT,
+   video frames (uint8 -> float minus the means, channels first), acoustic images (flip, copy), collation
+   into a batch, and a packed row;
+3. for the two pairs of the `paper` preset (audio+video, acoustic+video) and four input paths -- GZIP records
+   or a packed folder, each finished in the loader (the CPU default) or on the device (`data.preprocess_on =
+   device`, a GPU's default: uint8 frames, waveforms and stored images leave the loader, `finish` runs on the
+   GPU) -- samples per CPU-second of one loader worker (``__getitem__`` + collation, single-threaded, by
+   process CPU time, so other jobs on the machine do not count) and samples/s of DataLoader(--workers) by the
+   wall clock. The per-core figure times the cores a machine gives its loader is what it can feed a GPU.
+
+Last line: one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -173,6 +188,105 @@ def record_breakdown(paths: list[Path]) -> dict[str, float]:
     }
 
 
+PAIRS = {"audio_video": ("audio", "video"), "acoustic_video": ("acoustic", "video")}
+PATHS = ("records", "records_on_device", "packed", "packed_on_device")
+
+
+def cpu_ms(fn, repeats: int) -> float:
+    """Milliseconds of process CPU time per call of ``fn`` (after one untimed call)."""
+    fn()
+    start = time.process_time()
+    for _ in range(repeats):
+        fn()
+    return (time.process_time() - start) / repeats * 1e3
+
+
+def stage_profile(paths: list[Path], packed_dir: Path, repeats: int, batch_size: int) -> dict[str, float]:
+    """CPU milliseconds per 2-s sample (two records) of each stage of the loader, single-threaded."""
+    from torch.utils.data import default_collate
+
+    from acoustic_ssl.data import ACIVWDataset, read_record
+    from acoustic_ssl.data.audio import sensor_audio_to_waveform, waveform_to_spectrogram
+    from acoustic_ssl.data.packed import PackedRecords
+    from acoustic_ssl.data.tfrecord import _decompress, _read_file, iter_framed, parse_sequence_example
+
+    two = paths[:2]
+    raws = [_read_file(p) for p in two]
+    inflated = [_decompress(r, p) for r, p in zip(raws, two, strict=True)]
+    payloads = [next(iter(iter_framed(b, p))) for b, p in zip(inflated, two, strict=True)]
+    records = [read_record(p) for p in two]
+    sensor = np.concatenate([r["audio/data"] for r in records])
+    waveform = sensor_audio_to_waveform(sensor)
+    frames = np.stack([records[0]["video/image"][0], records[1]["video/image"][11]])
+    images = np.concatenate([r["audio/image"] for r in records])
+    means = np.asarray((103.939, 116.779, 123.68), dtype=np.float32)
+    common = {"mode": "training", "total_length": 2, "sample_length": 2}
+    finished = ACIVWDataset(paths, modalities=("audio", "video"), **common)
+    deferred = ACIVWDataset(paths, modalities=("audio", "video"), device_preprocessing=True, **common)
+    items = [finished[i % len(finished)] for i in range(batch_size)]
+    raw_items = [deferred[i % len(deferred)] for i in range(batch_size)]
+    packed = PackedRecords(packed_dir)
+    keys = ("audio/data", "video/image")
+    batch = default_collate(raw_items)
+    profile = {
+        "file_read": cpu_ms(lambda: [_read_file(p) for p in two], repeats),
+        "gzip_inflate": cpu_ms(lambda: [_decompress(r, p) for r, p in zip(raws, two, strict=True)], repeats),
+        "framing_crc": cpu_ms(lambda: [list(iter_framed(b, p)) for b, p in zip(inflated, two, strict=True)],
+                              repeats),
+        "protobuf_parse": cpu_ms(lambda: [parse_sequence_example(q, p, None)
+                                          for q, p in zip(payloads, two, strict=True)], repeats),
+        "resample": cpu_ms(lambda: sensor_audio_to_waveform(sensor), repeats),
+        "stft": cpu_ms(lambda: waveform_to_spectrogram(waveform), repeats),
+        "video_frames": cpu_ms(
+            lambda: np.ascontiguousarray((frames.astype(np.float32) - means).transpose(0, 3, 1, 2)), repeats
+        ),
+        "acoustic_flip": cpu_ms(
+            lambda: np.ascontiguousarray(images[:, ::-1, ::-1, :].transpose(0, 3, 1, 2)), repeats
+        ),
+        "collate_finished": cpu_ms(lambda: default_collate(items), repeats) / batch_size,
+        "collate_raw": cpu_ms(lambda: default_collate(raw_items), repeats) / batch_size,
+        "packed_row": cpu_ms(lambda: [{k: np.array(v) for k, v in packed.read(r, keys).items()
+                                       if isinstance(v, np.ndarray)} for r in (0, 1)], repeats),
+        "finish_on_cpu": cpu_ms(lambda: deferred.finish(batch), repeats) / batch_size,
+    }
+    return profile
+
+
+def per_core_rate(dataset, batch_size: int, epochs: int) -> float:
+    """Samples per CPU-second of one loader worker's work (``__getitem__`` + collation), single-threaded."""
+    from torch.utils.data import default_collate
+
+    order = np.random.default_rng(0).permutation(len(dataset))
+    default_collate([dataset[int(i)] for i in order[:batch_size]])  # warm-up: page cache, filter design
+    count, start = 0, time.process_time()
+    for _ in range(epochs):
+        for first in range(0, len(order) - batch_size + 1, batch_size):
+            default_collate([dataset[int(i)] for i in order[first : first + batch_size]])
+            count += batch_size
+    return count / (time.process_time() - start)
+
+
+def input_paths(list_file: Path, packed_dir: Path, args: argparse.Namespace) -> dict[str, dict[str, dict]]:
+    """Per pair and path: samples per CPU-second of one worker, and samples/s of DataLoader(--workers)."""
+    from acoustic_ssl.data import ACIVWDataset
+
+    results: dict[str, dict[str, dict]] = {}
+    for pair, modalities in PAIRS.items():
+        results[pair] = {}
+        for path in PATHS:
+            source = packed_dir if path.startswith("packed") else list_file
+            dataset = ACIVWDataset(
+                source, mode="training", total_length=2, sample_length=2, modalities=modalities,
+                device_preprocessing=path.endswith("on_device"),
+            )  # fmt: skip
+            per_core = per_core_rate(dataset, args.batch_size, args.epochs)
+            loader = time_loader(dataset, args.epochs, args.workers, args.batch_size)
+            results[pair][path] = {"per_core": round(per_core, 1), "loader": round(loader, 1)}
+            print(f"  {pair:15s} {path:18s} {per_core:7.1f} samples per CPU-second   "
+                  f"{loader:7.1f} samples/s with {args.workers} workers", flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=4)
@@ -180,6 +294,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="timed passes over the samples")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--profile-repeats", type=int, default=20, help="timed calls per profiled stage")
     args = parser.parse_args()
 
     import torch
@@ -200,7 +315,8 @@ def main() -> None:
             f"read_record {breakdown['read_record_ms']:.1f} ms/record, of which GZIP inflation "
             f"{breakdown['inflate_ms']:.1f} ms ({breakdown['record_mb']:.2f} MB compressed)"
         )
-        common = {"mode": "training", "total_length": 2, "sample_length": 2, "modalities": (0, 1, 2)}
+        every = ("acoustic", "audio", "video")
+        common = {"mode": "training", "total_length": 2, "sample_length": 2, "modalities": every}
         records = ACIVWDataset(root / "list.txt", **common)
         samples_per_s = time_loader(records, args.epochs, args.workers, args.batch_size)
         print(f"TFRecord samples/s (2-s, all modalities, {args.workers} workers): {samples_per_s:.1f}")
@@ -212,6 +328,11 @@ def main() -> None:
         print(f"packed samples/s: {packed_per_s:.1f}")
         tf_per_s = time_tensorflow(paths, args.epochs, args.workers)
         print("TensorFlow: " + ("not importable" if tf_per_s is None else f"{tf_per_s:.1f} samples/s"))
+        profile = stage_profile(paths, root / "packed", args.profile_repeats, args.batch_size)
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in profile.items())
+        print(f"CPU ms per 2-s sample, single-threaded: {stages}")
+        print(f"input paths (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):")
+        paths_result = input_paths(root / "list.txt", root / "packed", args)
     result = {
         "samples_per_s": round(samples_per_s, 2),
         "packed_samples_per_s": round(packed_per_s, 2),
@@ -223,6 +344,10 @@ def main() -> None:
         "inflate_ms": round(breakdown["inflate_ms"], 2),
         "records": len(paths),
         "workers": args.workers,
+        "profile_ms_per_sample": {k: round(v, 3) for k, v in profile.items()},
+        "paths": paths_result,
+        "load_average": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
     }
     print(json.dumps(result))
 

@@ -371,3 +371,30 @@ def test_pack_removes_the_staging_folder_of_a_killed_pack_and_reserves_its_space
     assert err.startswith(f"acoustic-ssl pack: error: {tmp_path / 'packed'}: cannot write packed folder "
                           "(No space left on device; it needs ")
     assert not stale.exists() and not list(tmp_path.glob(".packed*")) and not (tmp_path / "packed").exists()
+
+
+@pytest.mark.parametrize("video_size", [None, (12, 20)])
+def test_device_preprocessing_finishes_batches_as_the_loader_does(
+    dataset_list: Path, tmp_path: Path, video_size: tuple[int, int] | None
+) -> None:
+    """The GPU path (raw uint8 frames, waveforms and stored images collated, finished on the device), run on
+    the CPU: the same batches as the loader's own preprocessing."""
+    stats = tmp_path / "stats"
+    compute_stats(dataset_list, stats)
+    common = {"mode": "training", "normalize": load_normalization(stats), "video_size": video_size, "seed": 3}
+    finished = ACIVWDataset(dataset_list, **common)
+    deferred = ACIVWDataset(dataset_list, device_preprocessing=True, **common)
+    item = deferred[1]
+    assert item["frames"].dtype == torch.uint8 and item["frames"].shape == (2, 24, 32, 3)
+    assert item["waveform"].shape == (44100,) and item["acoustic_stored"].shape == (24, 36, 48, 12)
+    assert {"video", "spectrogram", "acoustic"}.isdisjoint(item)
+    expected = next(iter(DataLoader(finished, batch_size=3)))
+    batch = deferred.finish(next(iter(DataLoader(deferred, batch_size=3))))
+    assert batch.keys() == expected.keys()
+    for key, value in expected.items():
+        assert batch[key].shape == value.shape and batch[key].dtype == value.dtype, key
+        scale = float(value.abs().max()) if value.is_floating_point() else 0.0
+        torch.testing.assert_close(batch[key], value, rtol=0, atol=1e-5 * scale)
+    video = batch["video"].flatten(0, 1)
+    assert video.is_contiguous(memory_format=torch.channels_last)  # what the image networks want
+    assert finished.finish(expected) == expected  # a finished batch passes through

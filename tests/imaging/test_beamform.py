@@ -147,3 +147,61 @@ def test_default_spiral_is_point_symmetric(geometry: ArrayGeometry) -> None:
     shifted = geometry.positions.copy()
     shifted[0, 0] += 1e-6
     assert point_symmetric_pairs(shifted) is None
+
+
+@pytest.mark.parametrize("bent", [False, True])
+def test_accelerator_code_path_matches_float64_reference(
+    geometry: ArrayGeometry,
+    camera: PinholeCamera,
+    plane_wave: PlaneWave,
+    bent: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The GPU's code (torch transposes, large bin chunks, tensors in and out), run on the CPU."""
+    import torch
+
+    import acoustic_ssl.imaging.beamform as beamform
+
+    positions = geometry.positions.copy()
+    if bent:  # no grid symmetry: every direction computed
+        positions[:, 2] = 0.02 * np.sin(7.0 * positions[:, 0])
+    setup = ImagingSetup(ArrayGeometry(positions), camera, rows=12, cols=16, drop_mics=(3, 77))
+    source = camera.pixel_rays(450.0, 300.0)
+    frames = 1000.0 * plane_wave(setup.geometry, source, n_frames=5, seed=4, noise=0.02)
+    monkeypatch.setattr(beamform, "DEVICE_CHUNK_BYTES", 200_000)  # several chunks of bins, one ragged
+    beamformer = Beamformer(setup, frame_batch=3, tuning="accelerator")  # two batches, one ragged
+    assert beamformer._bin_chunk(3) < setup.num_bins
+    reference = direct_power(frames, setup)
+    power = beamformer.power(torch.from_numpy(frames))
+    assert isinstance(power, torch.Tensor) and power.dtype == torch.float32 and power.shape == reference.shape
+    scale = reference.max(axis=(1, 2), keepdims=True)  # per frame and bin
+    assert (np.abs(power.numpy() - reference) / scale).max() < 1e-4
+    images = beamformer.images(torch.from_numpy(frames.astype(np.float32)))
+    reference_images = power_to_mfcc(reference)
+    assert isinstance(images, torch.Tensor) and images.dtype == torch.float32
+    assert np.abs(images.numpy() - reference_images).max() / np.abs(reference_images).max() < 1e-4
+    cpu_images = Beamformer(setup).images(frames)  # NumPy in, NumPy out: the same images
+    assert isinstance(cpu_images, np.ndarray)
+    np.testing.assert_allclose(cpu_images, images.numpy(), rtol=0, atol=1e-5 * np.abs(cpu_images).max())
+
+
+def test_full_float32_products_on_cuda_whatever_training_set() -> None:
+    import torch
+
+    from acoustic_ssl.imaging.beamform import ieee_float32_matmul
+
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True  # as training sets it
+    try:
+        with ieee_float32_matmul(torch.device("cuda", 0)):
+            assert torch.backends.cuda.matmul.allow_tf32 is False
+        assert torch.backends.cuda.matmul.allow_tf32 is True
+        with ieee_float32_matmul(torch.device("cpu")):
+            assert torch.backends.cuda.matmul.allow_tf32 is True
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+
+
+def test_unknown_tuning_is_refused(camera: PinholeCamera, geometry: ArrayGeometry) -> None:
+    with pytest.raises(ValueError, match="tuning"):
+        Beamformer(ImagingSetup(geometry, camera, rows=2, cols=2), tuning="gpu")

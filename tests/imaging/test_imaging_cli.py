@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.io
 import soundfile
+import torch
 from PIL import Image
 
 from acoustic_ssl.cli import main
@@ -71,7 +72,7 @@ def test_beamform_dc_frames(
     for index, frame in enumerate(frames, start=3):  # numbering follows the .dc files
         write_dc(video / "audio" / f"A_{index:06d}.dc", frame)
     out = tmp_path / "out"
-    assert main(["beamform", str(video), str(out), "--geometry", str(geometry_file)]) == 0
+    assert main(["beamform", str(video), str(out), "--geometry", str(geometry_file), "--device", "cpu"]) == 0
     assert sorted(p.name for p in out.glob("*.mat")) == ["Data_3.mat", "Data_4.mat"]
     expected = beamformer.images(frames)[1]
     stored = scipy.io.loadmat(out / "Data_4.mat")["MFCC"]
@@ -100,6 +101,11 @@ def test_beamform_user_errors(
     assert "16000 Hz" in capsys.readouterr().err
     assert main(["beamform", str(wav), str(tmp_path / "o"), "--geometry", str(tmp_path / "none.csv")]) == 2
     assert "none.csv" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["beamform", str(wav), str(tmp_path / "o"), "--geometry", str(geometry_file),
+                     "--device", "cuda"]) == 2
+        error = capsys.readouterr().err.strip()
+        assert error.endswith("--device=cuda: no CUDA device is available (use cpu or auto)"), error
 
 
 def _blob_mfcc(stored_cell: tuple[int, int]) -> np.ndarray:

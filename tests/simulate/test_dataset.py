@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+import torch
 
 from acoustic_ssl.cli import main
 from acoustic_ssl.data.layout import (
@@ -127,7 +128,7 @@ def test_a_run_in_another_process_writes_the_same_bytes(tiny: Path, tmp_path: Pa
     command = [
         sys.executable, "-m", "acoustic_ssl", "simulate", str(tmp_path / "cli"), "--seed", "11",
         "--videos-per-class", "1", "--seconds", "1", "--classes", "2", "5", "--frame-size", "48", "64",
-        "--workers", "1",
+        "--workers", "1", "--device", "cpu",
     ]  # fmt: skip
     env = {**os.environ, "ACOUSTIC_SSL_NO_PROGRESS": "1", "PYTHONHASHSEED": "3"}
     subprocess.run(command, check=True, env=env, capture_output=True)
@@ -148,6 +149,17 @@ def test_invalid_arguments_are_config_errors(tmp_path: Path) -> None:
         simulate_dataset(tmp_path, videos_per_class=1, seconds=1, seed=0, classes=[10])
     with pytest.raises(ConfigError, match="seconds"):
         simulate_dataset(tmp_path, videos_per_class=1, seconds=0, seed=0)
+
+
+def test_cli_refuses_a_missing_gpu_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is visible")
+    args = ["simulate", str(tmp_path / "g"), "--seed", "1", "--videos-per-class", "1", "--seconds", "1",
+            "--device", "cuda"]  # fmt: skip
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.endswith("--device=cuda: no CUDA device is available (use cpu or auto)"), error
+    assert not (tmp_path / "g").exists()
 
 
 def test_cli_audio_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -175,7 +175,9 @@ class Normalization:
         return self.mean[:, 0].numpy(), self.std[:, 0].numpy()
 
     def __call__(self, spectrogram: torch.Tensor) -> torch.Tensor:
-        return (spectrogram - self.mean) / self.std
+        """Z-scored ``spectrogram``, on its device (a GPU batch of ``ACIVWDataset.finish`` stays there)."""
+        device = spectrogram.device
+        return (spectrogram - self.mean.to(device)) / self.std.to(device)
 
 
 def load_normalization(stats_dir: str | os.PathLike[str]) -> Normalization:

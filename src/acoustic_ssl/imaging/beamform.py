@@ -40,10 +40,17 @@ Together they divide the ~11 GFLOP per second of audio of the plain complex prod
 memory to 226 MB (453 MB without the array symmetry) for the default setup. ``cache_steering=False``
 recomputes the steering per chunk instead (little memory, slower). :func:`direct_power` is the plain float64
 implementation the fast path is tested against.
+
+Devices. Every step is torch, so ``Beamformer(setup, device="cuda")`` holds the steering on the GPU and runs
+the FFT, the per-bin products (all frames of a batch in one matmul per bin), the mel bank and the MFCC
+there; only the frames go in and the 12 coefficients per cell come out. Only the work sizes differ
+(``tuning``): small chunks that stay in a CPU's caches, or large products for an accelerator. On CUDA the
+products are kept in full float32 even when training enabled TF32 (:func:`ieee_float32_matmul`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
 
@@ -58,6 +65,8 @@ from acoustic_ssl.imaging.setup import SPEED_OF_SOUND, ImagingSetup
 __all__ = ["SPEED_OF_SOUND", "Beamformer", "analysis_window", "direct_power", "point_symmetric_pairs"]
 
 STEERING_CACHE_BYTES = 2**30  # steering larger than this is recomputed per chunk unless asked otherwise
+CPU_FRAME_BATCH, DEVICE_FRAME_BATCH = 48, 256  # default frames per batch on the CPU and on accelerators
+DEVICE_CHUNK_BYTES = 256 * 2**20  # matmul products per chunk of bins on an accelerator
 PAIR_TOLERANCE_M = 1e-9  # partners must mirror each other this closely (phase error < 1e-7 rad at 6 kHz)
 
 
@@ -70,15 +79,20 @@ def analysis_window(name: str | None, length: int) -> np.ndarray:
     raise ValueError(f"unknown window {name!r}; use 'hann' or None")
 
 
-def _check_frames(frames: np.ndarray | torch.Tensor, setup: ImagingSetup) -> np.ndarray:
-    """Frames as (F, all microphones, frame_length), dropped channels removed."""
-    array = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
+def _check_frames(frames: np.ndarray | torch.Tensor, setup: ImagingSetup) -> np.ndarray | torch.Tensor:
+    """Frames as (F, all microphones, frame_length) minus the dropped channels; arrays stay arrays and
+    tensors stay tensors (on their device)."""
+    array = frames if isinstance(frames, torch.Tensor) else np.asarray(frames)
     if array.ndim == 2:
         array = array[None]
     expected = (setup.geometry.num_mics, setup.frame_length)
-    if array.ndim != 3 or array.shape[1:] != expected:
-        raise DataError(f"frames must be (frames, {expected[0]}, {expected[1]}), got {array.shape}")
-    return array[:, setup.active_mics] if setup.drop_mics else array
+    if array.ndim != 3 or tuple(array.shape[1:]) != expected:
+        raise DataError(f"frames must be (frames, {expected[0]}, {expected[1]}), got {tuple(array.shape)}")
+    if not setup.drop_mics:
+        return array
+    if isinstance(array, torch.Tensor):
+        return array[:, torch.from_numpy(setup.active_mics).to(array.device)]
+    return array[:, setup.active_mics]
 
 
 def direct_power(frames: np.ndarray, setup: ImagingSetup) -> np.ndarray:
@@ -102,7 +116,10 @@ def direct_power(frames: np.ndarray, setup: ImagingSetup) -> np.ndarray:
     >>> direct_power(np.zeros((128, 1024)), setup).shape
     (1, 3, 4, 512)
     """
-    frames = _check_frames(frames, setup).astype(np.float64)
+    checked = _check_frames(frames, setup)
+    if isinstance(checked, torch.Tensor):
+        checked = checked.detach().cpu().numpy()
+    frames = checked.astype(np.float64)
     first, stop = setup.bin_range
     windowed = frames * analysis_window(setup.window, setup.frame_length)
     spectra = np.fft.rfft(windowed, n=setup.n_fft, axis=-1)[..., first:stop]
@@ -131,7 +148,8 @@ def point_symmetric_pairs(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 class Beamformer:
-    """Fast float32 delay-and-sum acoustic imaging for one :class:`~acoustic_ssl.imaging.setup.ImagingSetup`.
+    """Fast float32 delay-and-sum acoustic imaging for one :class:`~acoustic_ssl.imaging.setup.ImagingSetup`,
+    on the CPU or on any torch device.
 
     Parameters
     ----------
@@ -140,8 +158,18 @@ class Beamformer:
     cache_steering : bool, optional
         Precompute the steering once (fast; 226 MB for the default setup, see :attr:`steering_bytes`), or
         recompute it per chunk of bins (little memory, slower); by default cached up to 1 GiB.
-    frame_batch : int
-        Frames transformed together (memory grows linearly with it).
+    frame_batch : int, optional
+        Frames transformed together (memory grows linearly with it); default 48 on the CPU, 256 on an
+        accelerator (whose kernels want large products).
+    device : str or torch.device
+        Where the steering is cached and every step runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...;
+        :func:`acoustic_ssl.device.pick_device` turns ``auto`` into one). NumPy frames are copied there and
+        the results copied back as NumPy arrays; tensors stay on the device: frames given as a tensor give
+        tensors on ``device``.
+    tuning : {"cpu", "accelerator"}, optional
+        Work sizes for a CPU's caches (48 frames, 16 bins per product, NumPy's transposes) or for an
+        accelerator's large kernels (256 frames, products of up to 256 MiB); by default the device's. The
+        results are the same either way (``"accelerator"`` on the CPU is how the GPU code is tested).
 
     Examples
     --------
@@ -163,20 +191,33 @@ class Beamformer:
     True
     >>> beamformer.images(frames).shape  # 12 MFCC per cell, as the dataset's Data_%d.mat
     (1, 9, 12, 12)
+    >>> import torch
+    >>> beamformer.images(torch.from_numpy(frames)).dtype  # tensors in, tensors out (on the device)
+    torch.float32
     """
 
     def __init__(
-        self, setup: ImagingSetup | ArrayGeometry, cache_steering: bool | None = None, frame_batch: int = 48
+        self,
+        setup: ImagingSetup | ArrayGeometry,
+        cache_steering: bool | None = None,
+        frame_batch: int | None = None,
+        device: str | torch.device = "cpu",
+        tuning: str | None = None,
     ) -> None:
         if isinstance(setup, ArrayGeometry):
             setup = ImagingSetup(setup)
         self.setup = setup
-        self.frame_batch = frame_batch
+        self.device = torch.device(device)
+        self.tuning = tuning or ("cpu" if self.device.type == "cpu" else "accelerator")
+        if self.tuning not in ("cpu", "accelerator"):
+            raise ValueError(f"unknown tuning {tuning!r}; use 'cpu' or 'accelerator'")
+        on_cpu = self.tuning == "cpu"
+        self.frame_batch = frame_batch or (CPU_FRAME_BATCH if on_cpu else DEVICE_FRAME_BATCH)
         self.n_bins = setup.num_bins
         self._first_bin = setup.bin_range[0]
         scaled_window = analysis_window(setup.window, setup.frame_length) / setup.num_active_mics  # the 1/M
-        self._window = torch.from_numpy(scaled_window.astype(np.float32))
-        self._mel_bank = torch.from_numpy(setup.mel_bank.astype(np.float32))
+        self._window = torch.from_numpy(scaled_window.astype(np.float32)).to(self.device)
+        self._mel_bank = torch.from_numpy(setup.mel_bank.astype(np.float32)).to(self.device)
 
         delays = setup.steering_delays()
         num_dirs = len(delays)
@@ -184,17 +225,18 @@ class Beamformer:
             delays[::-1], -delays, rtol=0.0, atol=1e-9 * max(np.abs(delays).max(), 1e-12)
         )
         self.mic_pairs = point_symmetric_pairs(setup.active_geometry.positions)
+        self._pairs = None
+        if self.mic_pairs is not None:
+            self._pairs = [torch.from_numpy(i).to(self.device) for i in self.mic_pairs]
         kept_delays = delays[: num_dirs // 2] if self.symmetric else delays
         if self.mic_pairs is not None:
             kept_delays = kept_delays[:, self.mic_pairs[0]]
-        self._kept_delays = torch.from_numpy(np.ascontiguousarray(kept_delays))  # (D', M')
-        # ~2 MB of matmul output per chunk keeps the elementwise passes in cache.
-        self._bin_chunk = 16
+        self._kept_delays = torch.from_numpy(np.ascontiguousarray(kept_delays)).to(self.device)  # (D', M')
         self._steering: torch.Tensor | None = None
         if cache_steering is None:
             cache_steering = 2 * self.n_bins * self._kept_delays.numel() * 4 <= STEERING_CACHE_BYTES
         if cache_steering:
-            self._steering = torch.empty(2, self.n_bins, *self._kept_delays.shape)
+            self._steering = torch.empty(2, self.n_bins, *self._kept_delays.shape, device=self.device)
             for start in range(0, self.n_bins, 32):
                 stop = min(start + 32, self.n_bins)
                 self.steering_chunk(start, stop, out=self._steering[:, start:stop])
@@ -220,14 +262,23 @@ class Beamformer:
     def sample_rate(self) -> float:
         return self.setup.sample_rate
 
+    def _bin_chunk(self, num_frames: int) -> int:
+        """Bins per pair of matmuls. On the CPU 16 (~2 MB of output per 12 frames keeps the elementwise
+        passes in cache); elsewhere as many as fit ``DEVICE_CHUNK_BYTES`` of products (few, large kernels)."""
+        if self.tuning == "cpu":
+            return 16
+        per_bin = 2 * len(self._kept_delays) * 2 * num_frames * 4
+        return max(1, min(self.n_bins, DEVICE_CHUNK_BYTES // per_bin))
+
     def _filters_touching(self, start: int, stop: int) -> tuple[int, int]:
         """Row range [low, high) of the mel filters with weight on bins [start, stop) (may be empty)."""
-        rows = np.flatnonzero(self._mel_bank[:, start:stop].numpy().any(axis=1))
+        rows = np.flatnonzero(self.setup.mel_bank[:, start:stop].any(axis=1))
         return (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, 0)
 
     @property
     def steering_bytes(self) -> int:
-        """Memory held by the precomputed steering matrices (0 with ``cache_steering=False``)."""
+        """Memory held by the precomputed steering matrices on :attr:`device` (0 with
+        ``cache_steering=False``)."""
         return 0 if self._steering is None else self._steering.numel() * self._steering.element_size()
 
     def steering_chunk(self, start: int, stop: int, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -237,8 +288,10 @@ class Beamformer:
         ``f τ`` is formed in float64 and reduced modulo one cycle before the float32 sin/cos, so the phase
         error stays ~1e-7 rad although ``2π f τ`` reaches ~40 rad at the top bins."""
         if out is None:
-            out = torch.empty(2, stop - start, *self._kept_delays.shape)
-        bins = torch.arange(self._first_bin + start, self._first_bin + stop, dtype=torch.float64)
+            out = torch.empty(2, stop - start, *self._kept_delays.shape, device=self.device)
+        bins = torch.arange(
+            self._first_bin + start, self._first_bin + stop, dtype=torch.float64, device=self.device
+        )
         freqs = bins * (self.setup.sample_rate / self.setup.n_fft)
         cycles = freqs[:, None, None] * self._kept_delays[None]
         phase = cycles.frac_().to(torch.float32).mul_(-2.0 * math.pi)
@@ -246,23 +299,34 @@ class Beamformer:
         torch.sin(phase, out=out[1])
         return out
 
-    def spectra(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-hand sides ``[U_a, V_a]`` and ``[−V_b, U_b]``, each [bins, M', 2F] float32 (see the module
-        docstring), of frames (F, active mics, frame_length): spectra ``X / M`` per bin, folded onto mic pairs
-        when the array is point-symmetric (the FFT is linear, so the pair sums and differences are formed on
-        the samples)."""
-        signal = torch.from_numpy(np.asarray(frames, dtype=np.float32)) * self._window  # window / M folded in
-        if self.mic_pairs is None:
+    def _signal(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Frames (F, active mics, frame_length) as float32 on :attr:`device` (NumPy input is narrowed to
+        32 bits before the copy, so no more than 4 bytes per sample cross the bus)."""
+        if isinstance(frames, torch.Tensor):
+            return frames.to(self.device, torch.float32)
+        array = np.asarray(frames)
+        if array.dtype.itemsize > 4 or array.dtype.kind not in "fi":
+            array = array.astype(np.float32)
+        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device).to(torch.float32)
+
+    def spectra(self, frames: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-hand sides ``[U_a, V_a]`` and ``[−V_b, U_b]``, each [bins, M', 2F] float32 on the device
+        (see the module docstring), of frames (F, active mics, frame_length): spectra ``X / M`` per bin,
+        folded onto mic pairs when the array is point-symmetric (the FFT is linear, so the pair sums and
+        differences are formed on the samples)."""
+        signal = self._signal(frames) * self._window  # window / M folded in
+        if self._pairs is None:
             signal = signal[:, None]  # (F, 1, M, N)
         else:
-            first, second = signal[:, self.mic_pairs[0]], signal[:, self.mic_pairs[1]]
+            first, second = signal[:, self._pairs[0]], signal[:, self._pairs[1]]
             signal = torch.stack([first + second, first - second], dim=1)  # (F, 2, M/2, N)
         n_fft = self.setup.n_fft
         spectrum = torch.fft.rfft(signal, n=None if n_fft == self.setup.frame_length else n_fft, dim=-1)
-        spectrum = spectrum[..., self._first_bin : self._first_bin + self.n_bins]
-        spectra = torch.view_as_real(spectrum).numpy()  # (F, G, M', K, 2)
-        # (K, G, M', 2, F); numpy's strided copy beats torch's for this transpose
-        bins_first = torch.from_numpy(np.ascontiguousarray(spectra.transpose(3, 1, 2, 4, 0)))
+        spectrum = torch.view_as_real(spectrum[..., self._first_bin : self._first_bin + self.n_bins])
+        if self.tuning == "cpu":  # (K, G, M', 2, F); numpy's strided copy beats torch's here
+            bins_first = torch.from_numpy(np.ascontiguousarray(spectrum.numpy().transpose(3, 1, 2, 4, 0)))
+        else:
+            bins_first = spectrum.permute(3, 1, 2, 4, 0).contiguous()
         with_a = bins_first[:, 0].flatten(2)  # [U_a, V_a]
         u_b, v_b = bins_first[:, -1, :, 0], bins_first[:, -1, :, 1]
         return with_a, torch.cat([-v_b, u_b], dim=2)  # B @ [−V_b, U_b] = [−BV, BU]: j·(B X_b)
@@ -273,13 +337,15 @@ class Beamformer:
         """Yield ``(start, stop, P, P_mirror)`` per chunk of kept bins, each [stop-start, D', F]: the power of
         the kept directions and, on a symmetric grid, of their 180° mirrors (else None).
 
-        With ``[AU, AV]`` and ``[−BV, BU]`` from the two matmuls, their sum is ``[Re Y, Im Y]`` of the kept
-        direction and their difference ``[Re, −Im]`` of its mirror (``W_mirror = conj(W)``)."""
+        With ``[AU, AV]`` and ``[−BV, BU]`` from the two batched matmuls (one product per bin, all frames
+        at once), their sum is ``[Re Y, Im Y]`` of the kept direction and their difference ``[Re, −Im]`` of
+        its mirror (``W_mirror = conj(W)``)."""
         rhs_a, rhs_b = spectra
         num_frames = rhs_a.shape[2] // 2
-        products = torch.empty(2, self._bin_chunk, len(self._kept_delays), 2 * num_frames)
-        for start in range(0, self.n_bins, self._bin_chunk):
-            stop = min(start + self._bin_chunk, self.n_bins)
+        chunk = self._bin_chunk(num_frames)
+        products = torch.empty(2, chunk, len(self._kept_delays), 2 * num_frames, device=self.device)
+        for start in range(0, self.n_bins, chunk):
+            stop = min(start + chunk, self.n_bins)
             if self._steering is not None:
                 steering = self._steering[:, start:stop]
             else:
@@ -292,54 +358,86 @@ class Beamformer:
             yield (start, stop, kept[..., :num_frames] + kept[..., num_frames:],
                    None if mirror is None else mirror[..., :num_frames] + mirror[..., num_frames:])
 
-    def _batches(self, frames: np.ndarray | torch.Tensor) -> list[np.ndarray]:
+    def _batches(self, frames: np.ndarray | torch.Tensor) -> list[np.ndarray | torch.Tensor]:
         array = _check_frames(frames, self.setup)
         return [array[i : i + self.frame_batch] for i in range(0, len(array), self.frame_batch)]
 
-    def power(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Beamformed power float32 (F, rows, cols, bins) of frames (F, M, frame_length) (or (M,
-        frame_length)),
-        in squared sample units, stored orientation."""
+    def _power_tensor(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Power float32 (F, rows·cols, bins) on the device."""
         batches = self._batches(frames)
-        out = torch.empty(sum(len(b) for b in batches), self.rows * self.cols, self.n_bins)
+        count = sum(len(b) for b in batches)
+        out = torch.empty(count, self.rows * self.cols, self.n_bins, device=self.device)
         kept = len(self._kept_delays)
         first = 0
-        for batch in batches:
-            bins_first = out[first : first + len(batch)].permute(2, 1, 0)  # (K, D, F) view
-            first += len(batch)
-            for start, stop, power, mirror in self.chunk_power(self.spectra(batch)):
-                bins_first[start:stop, :kept] = power
-                if mirror is not None:
-                    bins_first[start:stop, kept:] = mirror.flip(1)
-        return out.view(-1, self.rows, self.cols, self.n_bins).numpy()
+        with ieee_float32_matmul(self.device):
+            for batch in batches:
+                bins_first = out[first : first + len(batch)].permute(2, 1, 0)  # (K, D, F) view
+                first += len(batch)
+                for start, stop, power, mirror in self.chunk_power(self.spectra(batch)):
+                    bins_first[start:stop, :kept] = power
+                    if mirror is not None:
+                        bins_first[start:stop, kept:] = mirror.flip(1)
+        return out
 
-    def mel_energies(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
+    def _mel_batch(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Mel energies float64 (F, rows, cols, 24) on the device of one batch of frames."""
+        count, kept = len(batch), len(self._kept_delays)
+        mel = torch.zeros(N_MELS, self.rows * self.cols, count, device=self.device)
+        for start, stop, power, mirror in self.chunk_power(self.spectra(batch)):
+            low, high = self._filters_touching(start, stop)
+            if low == high:  # no band over these bins
+                continue
+            bank = self._mel_bank[low:high, start:stop]
+            mel[low:high, :kept].view(high - low, -1).addmm_(bank, power.reshape(stop - start, -1))
+            if mirror is not None:
+                mel[low:high, kept:].view(high - low, -1).addmm_(bank, mirror.reshape(stop - start, -1))
+        if self.symmetric:
+            mel[:, kept:] = mel[:, kept:].flip(1)
+        return mel.to(torch.float64).view(N_MELS, self.rows, self.cols, count).permute(3, 1, 2, 0)
+
+    def _mel_tensor(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Mel energies float64 (F, rows, cols, 24) on the device."""
+        with ieee_float32_matmul(self.device):
+            outputs = [self._mel_batch(batch) for batch in self._batches(frames)]
+        if not outputs:
+            return torch.zeros(0, self.rows, self.cols, N_MELS, dtype=torch.float64, device=self.device)
+        return torch.cat(outputs)
+
+    def power(self, frames: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Beamformed power float32 (F, rows, cols, bins) of frames (F, M, frame_length) (or (M,
+        frame_length)), in squared sample units, stored orientation (a tensor on the device for tensor
+        frames)."""
+        power = self._power_tensor(frames).view(-1, self.rows, self.cols, self.n_bins)
+        return power if isinstance(frames, torch.Tensor) else power.cpu().numpy()
+
+    def mel_energies(self, frames: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """Mel-band energies float64 (F, rows, cols, 24) of the beamformed power, without materialising it:
         the filterbank is applied per chunk of bins, only to the few filters overlapping the chunk."""
-        outputs = []
-        for batch in self._batches(frames):
-            count = len(batch)
-            mel = torch.zeros(N_MELS, self.rows * self.cols, count)
-            kept = len(self._kept_delays)
-            for start, stop, power, mirror in self.chunk_power(self.spectra(batch)):
-                low, high = self._filters_touching(start, stop)
-                if low == high:  # no band over these bins
-                    continue
-                bank = self._mel_bank[low:high, start:stop]
-                mel[low:high, :kept].view(high - low, -1).addmm_(bank, power.view(stop - start, -1))
-                if mirror is not None:
-                    mel[low:high, kept:].view(high - low, -1).addmm_(bank, mirror.view(stop - start, -1))
-            if self.symmetric:
-                mel[:, kept:] = mel[:, kept:].flip(1)
-            mel = mel.to(torch.float64).view(N_MELS, self.rows, self.cols, count).permute(3, 1, 2, 0)
-            outputs.append(mel.numpy())
-        return np.concatenate(outputs) if outputs else np.zeros((0, self.rows, self.cols, N_MELS))
+        mel = self._mel_tensor(frames)
+        return mel if isinstance(frames, torch.Tensor) else mel.cpu().numpy()
 
     def power_to_mfcc(self, power: np.ndarray) -> np.ndarray:
         """MFCC float32 (..., 12) of beamformed power (..., bins) of this setup (the reference recipe)."""
         mel = np.asarray(power).astype(np.float64, copy=False) @ self.setup.mel_bank.T
         return mel_energies_to_mfcc(mel).astype(np.float32)
 
-    def images(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
-        """MFCC acoustic images float32 (F, rows, cols, 12), stored orientation, as in ``Data_%d.mat``."""
-        return mel_energies_to_mfcc(self.mel_energies(frames)).astype(np.float32)
+    def images(self, frames: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """MFCC acoustic images float32 (F, rows, cols, 12), stored orientation, as in ``Data_%d.mat`` (the
+        MFCC is taken on the device; a tensor there for tensor frames)."""
+        images = mel_energies_to_mfcc(self._mel_tensor(frames)).to(torch.float32)
+        return images if isinstance(frames, torch.Tensor) else images.cpu().numpy()
+
+
+@contextlib.contextmanager
+def ieee_float32_matmul(device: torch.device) -> Iterator[None]:
+    """Full float32 matrix products on CUDA within the block: training enables TF32 (10-bit mantissa,
+    ~1e-3 relative error), which the 1e-4 precision of the images cannot afford."""
+    if device.type != "cuda":
+        yield
+        return
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous

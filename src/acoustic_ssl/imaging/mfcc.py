@@ -24,8 +24,13 @@ energy used for localisation maps. It is approximate because 12 of 24 cepstral t
 from __future__ import annotations
 
 import functools
+import sys
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 SENSOR_SAMPLE_RATE = 12288
 N_FFT = 1024
@@ -86,8 +91,21 @@ def lifter_weights() -> np.ndarray:
     return weights
 
 
-def mel_energies_to_mfcc(mel: np.ndarray) -> np.ndarray:
-    """Steps 2-4 of the recipe on mel energies (..., 24): floor, log, DCT, lifter -> (..., 12)."""
+def _is_tensor(value: Any) -> bool:
+    """A torch tensor, without importing torch for NumPy callers (a tensor means torch is loaded)."""
+    return "torch" in sys.modules and isinstance(value, sys.modules["torch"].Tensor)
+
+
+def mel_energies_to_mfcc(mel: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Steps 2-4 of the recipe on mel energies (..., 24): floor, log, DCT, lifter -> (..., 12), float64.
+
+    A tensor stays on its device (the GPU beamformer's images never leave it), with the same matrices."""
+    if _is_tensor(mel):
+        import torch
+
+        log_mel = mel.to(torch.float64).clamp(min=MEL_FLOOR).log()
+        dct = torch.from_numpy(np.array(dct_matrix().T)).to(mel.device)
+        return (log_mel @ dct) * torch.from_numpy(np.array(lifter_weights())).to(mel.device)
     log_mel = np.log(np.maximum(np.asarray(mel, dtype=np.float64), MEL_FLOOR))
     return (log_mel @ dct_matrix().T) * lifter_weights()
 

@@ -20,7 +20,7 @@ import json
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from acoustic_ssl.errors import DataError
 from acoustic_ssl.imaging.setup import ImagingSetup
 from acoustic_ssl.imaging.sources import Recording, check_recording, frame_batches, frame_numbers
 from acoustic_ssl.io_utils import atomic_path, progress, write_json_atomic
+
+if TYPE_CHECKING:
+    import torch
 
 STACK_SUFFIXES = (".h5", ".hdf5", ".npz")
 PARAMETERS_FILE = "imaging.json"
@@ -177,17 +180,20 @@ def beamform_recording(
     out: Path,
     features: str = "mfcc",
     full_dtype: str | None = None,
-    frame_batch: int = 48,
+    frame_batch: int | None = None,
+    device: str | torch.device = "cpu",
 ) -> int:
     """Beamform every frame of ``recording`` into ``out`` (a folder, or an ``.h5``/``.npz`` stack), streaming
-    ``frame_batch`` frames at a time with a progress bar; returns the number of images."""
+    ``frame_batch`` frames at a time (default: the device's, see ``Beamformer``) with a progress bar, on
+    ``device``; returns the number of images."""
     from acoustic_ssl.imaging.beamform import Beamformer
 
     count = check_recording(recording, setup)
     numbers = frame_numbers(recording, setup, count)
     if not is_stack(out):
         check_folder_grid(setup)
-    beamformer = Beamformer(setup, frame_batch=frame_batch)
+    beamformer = Beamformer(setup, frame_batch=frame_batch, device=device)
+    frame_batch = beamformer.frame_batch
     meta = parameters(setup, recording.path, numbers, features)
     bar = progress(None, desc="beamform", total=count, unit="frame")
     batches = frame_batches(recording, setup, frame_batch)

@@ -24,8 +24,8 @@ Scenes that pose the localisation question: --locations P records every video at
 all classes (the background then identifies neither the class nor the video), --distractors D puts D silent
 objects of other classes on screen, --extra-sources E adds E sounding on-screen objects of other classes.
 
-The same --seed gives byte-identical files whatever --workers; re-running into the same folder with the same
-parameters skips finished videos (resume).
+The same --seed gives byte-identical files whatever --workers (on one kind of --device); re-running into
+the same folder with the same parameters skips finished videos (resume).
 
 Your own array, camera, sounds and rooms:
   --array FILE --camera FILE   simulate your array (CSV mic,x,y,z or Acoular MicGeom XML; .dc frames then hold
@@ -112,7 +112,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--workers",
         type=int,
         metavar="N",
-        help="parallel processes (default: number of CPUs; each holds ~0.5 GB of beamformer)",
+        help="parallel processes (default: number of CPUs; each holds ~0.5 GB of beamformer, on the GPU "
+        "with --device cuda)",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="where the acoustic images are beamformed: auto (a CUDA GPU if one is visible, else the CPU), "
+        "cpu, cuda or cuda:N; a GPU's images equal the CPU's within float32 rounding, not bit for bit",
     )
     scenes = parser.add_argument_group("scene composition (recorded in simulation.json)")
     scenes.add_argument(
@@ -157,8 +164,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the simulation and print where it went."""
+    from acoustic_ssl.device import pick_device
     from acoustic_ssl.simulate.dataset import SceneComposition, simulate_dataset
 
+    device = pick_device(args.device, setting="--device")
     extras = _extras(args)
     if extras.sounds is not None:
         missing = [c for c in (args.classes or range(10)) if c not in extras.sounds.clips]
@@ -183,6 +192,7 @@ def handle(args: argparse.Namespace) -> int:
             extra_sources=args.extra_sources,
             extra_level_db=tuple(args.extra_level_db),
         ),
+        device=str(device),
     )
     print(f"simulated dataset written to {root}")
     return 0

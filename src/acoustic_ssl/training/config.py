@@ -39,6 +39,7 @@ from acoustic_ssl.data.layout import FRAMES_PER_SECOND, Modality
 from acoustic_ssl.device import DEVICE_CHOICES, valid_device
 from acoustic_ssl.errors import ConfigError
 from acoustic_ssl.models.registry import MODELS
+from acoustic_ssl.training.devices import PREPROCESS_CHOICES
 from acoustic_ssl.training.objectives import OBJECTIVES, Objective
 from acoustic_ssl.typed_config import (
     apply_overrides,
@@ -80,6 +81,7 @@ class DataConfig:
     batch_size: int = 64
     valid_batch_size: int = 0
     num_workers: int = 0
+    preprocess_on: str = "auto"  # loader | device | auto (device on a GPU): training.devices
 
 
 # Keys of a [models.<role>] table that are not arguments of the network: where its weights start from.
@@ -292,6 +294,12 @@ def _validate(cfg: Config, source: str) -> None:
         _require(getattr(d, key) >= 1, source, f"data.{key}", f"must be ≥ 1, got {getattr(d, key)}")
     _require(d.valid_batch_size >= 0, source, "data.valid_batch_size", "must be ≥ 0 (0 = data.batch_size)")
     _require(d.num_workers >= 0, source, "data.num_workers", "must be ≥ 0")
+    _require(
+        d.preprocess_on in PREPROCESS_CHOICES,
+        source,
+        "data.preprocess_on",
+        f"expected {', '.join(PREPROCESS_CHOICES)}, got {d.preprocess_on!r}",
+    )
     _require(
         d.total_length % d.sample_length == 0,
         source,

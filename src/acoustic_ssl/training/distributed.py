@@ -56,6 +56,11 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigError(f"environment variable {name}={value!r} is not an integer") from None
 
 
+def process_group_backend(device: torch.device) -> str:
+    """NCCL for processes that each drive a CUDA GPU, gloo for everything else (CPU)."""
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
 def setup(device_preference: str) -> DistInfo:
     """Join the process group announced by the launcher's environment (no-op for a single process)."""
     world_size = _env_int("WORLD_SIZE", 1)
@@ -65,9 +70,8 @@ def setup(device_preference: str) -> DistInfo:
     if world_size > 1 and not dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(
-            backend,
+            process_group_backend(device),
             init_method="env://",
             rank=rank,
             world_size=world_size,

@@ -49,6 +49,7 @@ from acoustic_ssl.models import (
     decay_parameter_groups,
     weight_decay_parameters,
 )
+from acoustic_ssl.training import devices
 from acoustic_ssl.training import distributed as ddp
 from acoustic_ssl.training.checkpoint import (
     CheckpointError,
@@ -103,7 +104,13 @@ def _normalization(cfg: Config) -> Normalization | None:
     return None
 
 
-def _dataset(cfg: Config, list_file: str, mode: str, normalization: Normalization | None) -> ACIVWDataset:
+def _dataset(
+    cfg: Config,
+    list_file: str,
+    mode: str,
+    normalization: Normalization | None,
+    device_preprocessing: bool = False,
+) -> ACIVWDataset:
     d, modalities = cfg.data, cfg.modalities
     return ACIVWDataset(
         list_file,
@@ -116,6 +123,7 @@ def _dataset(cfg: Config, list_file: str, mode: str, normalization: Normalizatio
         normalize=normalization,
         video_size=tuple(d.video_size) if d.video_size else None,
         seed=cfg.experiment.seed,
+        device_preprocessing=device_preprocessing,
     )
 
 
@@ -176,8 +184,13 @@ class Trainer:
         self._setup_determinism()
         seed_everything(cfg.experiment.seed)
         self.normalization = _normalization(cfg)
-        self.train_set = _dataset(cfg, cfg.data.train_list, "training", self.normalization)
-        self.valid_set = _dataset(cfg, cfg.data.valid_list, "inference", self.normalization)
+        self.bf16 = devices.use_bf16(info.device, cfg.runtime.bf16)
+        if cfg.runtime.bf16 and info.device.type == "cuda" and not self.bf16 and info.is_main:
+            print(f"runtime.bf16=true: {torch.cuda.get_device_name(info.device)} has no native bf16 "
+                  "(compute capability < 8.0); training in float32", file=sys.stderr)
+        on_device = devices.preprocess_on_device(cfg.data.preprocess_on, info.device)
+        self.train_set = _dataset(cfg, cfg.data.train_list, "training", self.normalization, on_device)
+        self.valid_set = _dataset(cfg, cfg.data.valid_list, "inference", self.normalization, on_device)
         if len(self.train_set) == 0 or len(self.valid_set) == 0:
             raise TrainingError(
                 f"{cfg.data.train_list} / {cfg.data.valid_list}: no samples to train/validate on"
@@ -245,15 +258,11 @@ class Trainer:
             teacher, self.teacher_spec = load_teacher(cfg)
             teacher = teacher.to(device)
         objective = build_objective(cfg.experiment.kind, nets, teacher, **asdict(cfg.loss)).to(device)
-        if cfg.runtime.channels_last and device.type == "cuda":
-            for net in objective.nets.values():
-                if net.modality is Modality.VIDEO:  # image networks: NHWC weights for tensor cores
-                    net.to(memory_format=torch.channels_last)
+        objective.nets = devices.prepare_networks(
+            objective.nets, device, channels_last=cfg.runtime.channels_last, distributed=self.info.distributed
+        )
         model: nn.Module = objective
         if self.info.distributed:
-            if device.type == "cuda":
-                # BatchNorm over the global batch, as one process would see it (SyncBatchNorm is CUDA-only).
-                objective.nets = nn.SyncBatchNorm.convert_sync_batchnorm(objective.nets)
             model = nn.parallel.DistributedDataParallel(
                 objective, device_ids=[device.index] if device.type == "cuda" else None
             )
@@ -306,13 +315,12 @@ class Trainer:
         )
 
     # ---------------------------------------------------------------------------------------- batches
-    def _to_device(self, batch: Batch) -> Batch:
-        non_blocking = self.info.device.type == "cuda"
-        return {k: v.to(self.info.device, non_blocking=non_blocking) for k, v in batch.items()}
+    def _on_device(self, batches: Iterable[Batch], dataset: ACIVWDataset) -> devices.DeviceFeed:
+        """``batches`` copied to the device ahead of use and finished there (``data.preprocess_on``)."""
+        return devices.DeviceFeed(batches, self.info.device, dataset.finish)
 
     def _autocast(self) -> Any:
-        enabled = self.cfg.runtime.bf16 and self.info.device.type == "cuda"
-        return torch.autocast(device_type=self.info.device.type, dtype=torch.bfloat16, enabled=enabled)
+        return devices.autocast(self.info.device, self.bf16)
 
     def _loader(self, dataset: Any, batch_size: int, sampler: Any, epoch: int) -> DataLoader:
         generator = torch.Generator()
@@ -323,9 +331,8 @@ class Trainer:
             sampler=sampler,
             shuffle=False,
             drop_last=False,
-            num_workers=self.cfg.data.num_workers,
-            pin_memory=self.info.device.type == "cuda",
             generator=generator,
+            **devices.loader_options(self.info.device, self.cfg.data.num_workers),
         )
 
     @staticmethod
@@ -335,7 +342,7 @@ class Trainer:
     # ------------------------------------------------------------------------------------------ epochs
     def train_epoch(self, stop: StopRequest) -> bool:
         """One (possibly resumed) epoch; returns False when a stop was requested (``last`` saved)."""
-        batches = self._epoch_batches()
+        batches = self._on_device(self._epoch_batches(), self.train_set)
         self.model.train()
         for batch in self._until_stopped(batches, stop):
             values = self._step(batch)
@@ -375,9 +382,8 @@ class Trainer:
         self.stopped = True
 
     def _step(self, batch: Batch) -> dict[str, float]:
-        """One optimizer step: device, autocast forward, loss, finite check, backward, Adam; returns the
-        batch's metrics averaged over processes."""
-        batch = self._to_device(batch)
+        """One optimizer step on a batch already on the device: autocast forward, loss, finite check,
+        backward, Adam; returns the batch's metrics averaged over processes."""
         with self._autocast():
             out = self.model(batch)
         loss, metrics = self.objective.loss(out, batch, self.pos.epoch)
@@ -463,8 +469,8 @@ class Trainer:
         sums: dict[str, float] = {}
         count = 0
         with ddp.local_only():
-            for batch in progress(loader, desc="validation", total=len(loader), unit="batch"):
-                batch = self._to_device(batch)
+            bar = progress(loader, desc="validation", total=len(loader), unit="batch")
+            for batch in self._on_device(bar, self.valid_set):
                 with self._autocast():
                     out = self.objective(batch)
                 n = self.local_batch_size(batch)
