@@ -186,6 +186,9 @@ def test_scene_transfer_feeds_z_scored_training_crops_and_scores_per_crop(scene_
     spy = _SpyNet(_band_energy)
     result = scene_transfer(spy, scene_folder, ks=(1, 3), probe=False)
     assert result["n_test_crops"] == 3 * 2 * CROPS_PER_CLIP
+    # k is chosen on the validation fold (1 clip per scene), never on the test fold (2 per scene)
+    assert result["n_valid_crops"] == 3 * 1 * CROPS_PER_CLIP
+    assert result["n_fit_crops"] == 3 * 5 * CROPS_PER_CLIP
     assert result["knn"]["accuracy"] == 1.0  # separable features, labels aligned with their crops
     fed = torch.cat(spy.inputs)
     assert fed.shape[1:] == (257, 200)
