@@ -1,7 +1,8 @@
 """Benchmark: how fast ``acoustic-ssl simulate`` writes a dataset (128-channel audio, acoustic images, video).
 
-Workload: the demo's videos (all 10 classes, 2-s videos, 240 × 320 frames, 20 dB SNR), ``--videos-per-class``
-of them per class. Two measurements in one run:
+Workload: the videos of the demo's ``tiny`` preset (all 10 classes, its video length, frame size, SNR and
+scene composition: shared places and silent distractors, read from the packaged preset),
+``--videos-per-class`` of them per class. Two measurements in one run:
 
 1. **Speed**: ``simulate_dataset`` with ``--workers`` processes (default 2, the demo's); the real-time factor
    ``simulate_realtime_factor`` is seconds of audio written per second of wall-clock time (the one-time
@@ -38,10 +39,16 @@ os.environ.setdefault("ACOUSTIC_SSL_NO_PROGRESS", "1")
 
 import torch
 
+from acoustic_ssl.demo.config import load_demo_config, preset_path
 from acoustic_ssl.imaging import beamform
 from acoustic_ssl.simulate import dataset, propagation, render, scene
+from acoustic_ssl.simulate.dataset import SceneComposition
 
-SECONDS, FRAME_SIZE, SNR_DB = 2, (240, 320), 20.0
+DEMO = load_demo_config(preset_path("tiny")).simulate
+SECONDS, FRAME_SIZE, SNR_DB = DEMO.seconds, (DEMO.frame_size[0], DEMO.frame_size[1]), DEMO.snr_db
+COMPOSITION = SceneComposition(
+    locations=DEMO.locations, distractors=DEMO.distractors, extra_sources=DEMO.extra_sources
+)
 
 
 def simulate(out: Path, videos_per_class: int, seed: int, workers: int) -> tuple[float, float]:
@@ -56,6 +63,7 @@ def simulate(out: Path, videos_per_class: int, seed: int, workers: int) -> tuple
         snr_db=SNR_DB,
         frame_size=FRAME_SIZE,
         workers=workers,
+        composition=COMPOSITION,
     )
     return time.perf_counter() - start, _cpu_seconds() - cpu
 

@@ -145,14 +145,19 @@ def test_preset_typos_are_errors() -> None:
 
 
 def test_demo_test_preset_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Every stage runs, every artifact exists, report.json has the documented keys, a re-run skips it all."""
+    """Every stage runs, every artifact exists, report.json has the documented keys, a second run from scratch
+    writes the same report.json, a re-run skips it all."""
     out = tmp_path / "demo"
     assert main(["demo", "--preset", "test", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert str(out / "report.html") in printed
 
     report = json.loads((out / "report.json").read_text())
-    assert report["preset"] == "test" and report["seeds"] == [0] and report["seconds"] > 0
+    assert report["preset"] == "test" and report["seeds"] == [0]
+    composition = json.loads((out / "raw" / "simulation.json").read_text())["composition"]
+    assert (composition["locations"], composition["distractors"]) == (2, 1)  # the preset's scenes
+    assert (report["dataset"]["locations"], report["dataset"]["distractors"]) == (2, 1)
+    assert json.loads((out / "timings.json").read_text())["seconds"] > 0
     _check_report_relations(out, report)
 
     page = (out / "report.html").read_text()
@@ -178,6 +183,11 @@ def test_demo_test_preset_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert not list((out / "stages").glob("*.started"))
     markers = {name: read_marker(out, name) for name in stage_names}
     assert all(m["seconds"] >= 0 and m["run_id"] for m in markers.values())
+
+    again = tmp_path / "again"  # the same seed on the same machine: the same report, byte for byte
+    assert main(["demo", "--preset", "test", "--out", str(again)]) == 0
+    assert (again / "report.json").read_bytes() == (out / "report.json").read_bytes()
+    capsys.readouterr()
 
     started = time.monotonic()
     assert main(["demo", "--out", str(out)]) == 0  # same preset remembered, nothing to do
@@ -206,7 +216,7 @@ def _check_report_relations(out: Path, report: dict) -> None:
         checkpoint = name or config.runs[run].checkpoint
         folder = out / "runs" / run / "seed0" / "evaluation" / checkpoint
         metrics = json.loads((folder / "metrics.json").read_text())
-        assert metrics["checkpoint_name"] == checkpoint and metrics["epoch"] == (0 if row == "random" else 1)
+        assert metrics["checkpoint_name"] == checkpoint and metrics["epoch"] == (0 if row.startswith("random") else 1)
         test, _ = load_features(folder / "features_testing.npz")
         assert len(test["labels"]) == 3 and sorted(test["labels"]) == [0, 1, 2]  # one test clip per class
         rows[row] = metrics, test
@@ -228,6 +238,11 @@ def _check_report_relations(out: Path, report: dict) -> None:
         assert report["localization_accuracy"][key] == attention["pointing_accuracy"]
     energy = rows["selfsup_acoustic"][0]["localization"]["energy"]["pointing_accuracy"]
     assert report["localization_energy_accuracy"] == energy
+    for key, row in (("", "random"), ("_acoustic", "random_acoustic")):  # each model's own untrained maps
+        attention = rows[row][0]["localization"]["attention"]["pointing_accuracy"]
+        assert report[f"localization_random_init{key}_accuracy"] == attention
+    untrained, trained = (Path(rows[r][0]["checkpoint"]) for r in ("random_acoustic", "selfsup_acoustic"))
+    assert untrained.parent == trained.parent and untrained.name == "random"
     assert report["acoustic_knn_accuracy"] == rows["selfsup_acoustic"][0]["summary"]["audio_knn_accuracy"]
     masks, _, _ = ground_truth_masks(rows["selfsup_acoustic"][1], out / "raw")
     shares = [m.mean() for m in masks if m is not None and m.any()]

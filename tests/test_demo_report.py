@@ -1,4 +1,5 @@
-"""The demo's comparison table: how it aggregates seeds, maps rows to columns and sets the chance level."""
+"""The demo's comparison table: how it aggregates seeds, maps rows to columns, sets the chance level, and
+draws the intervals and paired comparisons from the right rows' per-sample outcomes."""
 
 from __future__ import annotations
 
@@ -10,9 +11,14 @@ import pytest
 
 from acoustic_ssl.demo.config import load_demo_config, preset_path
 from acoustic_ssl.demo.summary import build_report, localization_chance
+from acoustic_ssl.errors import DataError
+from acoustic_ssl.evaluation.statistics import bootstrap_ci, paired_difference
 
-ROWS = ("random", "supervised", "selfsup_video", "selfsup_acoustic", "transfer")
+ROWS = ("random", "random_acoustic", "supervised", "selfsup_video", "selfsup_acoustic", "transfer")
 SEEDS = (0, 1, 2)
+VIDEOS = np.repeat(np.arange(6), 2)  # 12 test clips: 6 videos of 2 clips, 2 videos per class
+LABELS = VIDEOS // 2
+OUTCOMES = ("knn", "joint", "attention", "energy", "attention_mismatched", "any_object")
 
 
 def _value(row: str, seed: int, offset: float) -> float:
@@ -20,11 +26,30 @@ def _value(row: str, seed: int, offset: float) -> float:
     return round(0.1 * ROWS.index(row) + 0.02 * seed**2 + offset, 6)
 
 
+def _hits(row: str, seed: int, outcome: str) -> list[int]:
+    """Per-sample 0/1 outcomes, different for every row, seed and outcome."""
+    rng = np.random.default_rng([ROWS.index(row), seed, OUTCOMES.index(outcome)])
+    return rng.integers(0, 2, size=len(VIDEOS)).tolist()
+
+
+def _per_sample(row: str, seed: int) -> dict[str, Any]:
+    """``per_sample`` as ``evaluate`` writes it; the "features" kNN key is not the headline one."""
+    loc = {name: {"hit": _hits(row, seed, name), "ciou": [0.5] * len(VIDEOS)} for name in OUTCOMES[2:5]}
+    loc["any_object"] = {"hit": _hits(row, seed, "any_object")}
+    knn = {"audio": _hits(row, seed, "knn"), "joint": _hits(row, seed, "joint"), "features": [0] * 12}
+    return {"video_ids": VIDEOS.tolist(), "labels": LABELS.tolist(), "knn_correct": knn, "localization": loc}
+
+
 def _metrics(row: str, seed: int) -> dict[str, Any]:
     """A metrics.json as ``evaluate`` writes it (the keys the demo reads), with both retrieval directions and
     both localisation maps so that picking the wrong one shows."""
     metrics: dict[str, Any] = {
-        "summary": {"audio_knn_accuracy": _value(row, seed, 0.0)},
+        "summary": {
+            "audio_knn_accuracy": _value(row, seed, 0.0),
+            "audio_knn_feature": "audio",
+            "joint_knn_accuracy": _value(row, seed, 0.05),
+        },
+        "per_sample": _per_sample(row, seed),
         "localization": {
             name: {
                 "pointing_accuracy": _value(row, seed, offset),
@@ -34,6 +59,7 @@ def _metrics(row: str, seed: int) -> dict[str, Any]:
             for name, offset in (("attention", 0.3), ("energy", 0.5))
         },
     }
+    metrics["localization"]["any_object"] = {"pointing_accuracy": _value(row, seed, 0.7)}
     if row != "supervised":
         metrics["retrieval"] = {
             name: {f"recall@{k}": _value(row, seed, offset + 0.001 * k) for k in (1, 5, 10)}
@@ -50,7 +76,7 @@ def _expected(row: str, offset: float) -> tuple[float, float]:
 def test_report_is_the_mean_and_population_std_over_seeds_of_each_row() -> None:
     config = load_demo_config(preset_path("test"))
     per_seed = {seed: {row: _metrics(row, seed) for row in ROWS} for seed in SEEDS}
-    report = build_report(config, per_seed, chance=0.125, stage_seconds={"a": 1.0}, stage_cpu={"a": 2.0})
+    report = build_report(config, per_seed, chance=[0.1, 0.15])
     assert report["seeds"] == list(SEEDS) and report["localization_chance"] == 0.125
     for row in ("random", "supervised", "selfsup_video", "transfer"):
         mean, std = _expected(row, 0.0)
@@ -79,7 +105,7 @@ def test_a_seed_without_a_score_is_left_out_of_its_mean() -> None:
     config = load_demo_config(preset_path("test"))
     per_seed = {seed: {row: _metrics(row, seed) for row in ROWS} for seed in SEEDS}
     del per_seed[1]["transfer"]["summary"]["audio_knn_accuracy"]
-    report = build_report(config, per_seed, chance=None, stage_seconds={}, stage_cpu={})
+    report = build_report(config, per_seed, chance=None)
     present = [_value("transfer", seed, 0.0) for seed in (0, 2)]
     assert report["audio_knn_accuracy"]["transfer"] == pytest.approx(np.mean(present))
     assert report["audio_knn_accuracy_std"]["transfer"] == pytest.approx(np.std(present))
@@ -113,4 +139,69 @@ def test_chance_is_the_mean_share_of_the_frame_inside_the_sounding_boxes(tmp_pat
         "frames": np.array([[1, 24]] * 3),
     }
     features = save_features(tmp_path / "features_testing.npz", arrays, {})
-    assert localization_chance(features, raw) == pytest.approx((10_000 + 20_000) / 2 / (640 * 480), rel=0.03)
+    shares = localization_chance(features, raw)
+    assert shares == pytest.approx([10_000 / (640 * 480), 20_000 / (640 * 480)], rel=0.03)
+
+
+def _seeds_of(row: str, outcome: str, key: str | None = None) -> np.ndarray:
+    """[seeds, samples] of one row's outcome as the fixture wrote it."""
+    if key is None:
+        return np.array([_hits(row, seed, outcome) for seed in SEEDS], dtype=float)
+    return np.array([_per_sample(row, seed)[key][outcome] for seed in SEEDS], dtype=float)
+
+
+def test_intervals_come_from_each_rows_own_outcomes_clustered_by_video() -> None:
+    config = load_demo_config(preset_path("test"))
+    per_seed = {seed: {row: _metrics(row, seed) for row in ROWS} for seed in SEEDS}
+    report = build_report(config, per_seed, chance=[0.1, 0.15, 0.2])
+    for row in ("random", "selfsup_video", "transfer"):
+        expected = bootstrap_ci(_seeds_of(row, "knn"), VIDEOS, LABELS)
+        assert report["audio_knn_accuracy_ci95"][row] == pytest.approx(expected.as_list())
+        joint = bootstrap_ci(_seeds_of(row, "joint"), VIDEOS, LABELS)
+        assert report["joint_knn_accuracy_ci95"][row] == pytest.approx(joint.as_list())
+    assert set(report["audio_knn_accuracy_ci95"]) == set(report["audio_knn_accuracy"])
+    for column, row in (("audio_video", "selfsup_video"), ("acoustic_video", "selfsup_acoustic")):
+        expected = bootstrap_ci(_seeds_of(row, "attention"), VIDEOS, LABELS)
+        assert report["localization_accuracy_ci95"][column] == pytest.approx(expected.as_list())
+    for key, row, outcome in (
+        ("localization_random_init_accuracy", "random", "attention"),
+        ("localization_random_init_acoustic_accuracy", "random_acoustic", "attention"),
+        ("localization_energy_accuracy", "selfsup_acoustic", "energy"),
+        ("localization_any_object_accuracy", "selfsup_acoustic", "any_object"),
+    ):
+        expected = bootstrap_ci(_seeds_of(row, outcome), VIDEOS, LABELS)
+        assert report[f"{key}_ci95"] == pytest.approx(expected.as_list()), key
+    assert report["localization_chance"] == pytest.approx(0.15)
+    assert report["test_samples"] == 12 and report["test_videos"] == 6
+    assert {"cpu_model", "torch_threads", "torch_version", "onednn_version"} <= set(report["machine"])
+
+
+def test_comparisons_pair_the_rows_that_carry_each_claim() -> None:
+    config = load_demo_config(preset_path("test"))
+    per_seed = {seed: {row: _metrics(row, seed) for row in ROWS} for seed in SEEDS}
+    comparisons = build_report(config, per_seed, chance=None)["comparisons"]
+    for name, (first, second) in {
+        "selfsup_vs_random": (("selfsup_video", "knn"), ("random", "knn")),
+        "transfer_vs_video": (("transfer", "knn"), ("selfsup_video", "knn")),
+        "localization_audio_video_vs_random_init": (("selfsup_video", "attention"), ("random", "attention")),
+        "localization_acoustic_video_vs_random_init": (
+            ("selfsup_acoustic", "attention"),
+            ("random_acoustic", "attention"),
+        ),
+        "localization_acoustic_video_vs_energy": (
+            ("selfsup_acoustic", "attention"),
+            ("selfsup_acoustic", "energy"),
+        ),
+    }.items():
+        expected = paired_difference(_seeds_of(*first), _seeds_of(*second), VIDEOS, LABELS)
+        assert comparisons[name]["difference"] == pytest.approx(expected.difference), name
+        assert comparisons[name]["ci95"] == pytest.approx([expected.low, expected.high]), name
+        assert comparisons[name]["verdict"] == expected.verdict
+
+
+def test_rows_scored_on_other_clips_are_an_error() -> None:
+    config = load_demo_config(preset_path("test"))
+    per_seed = {seed: {row: _metrics(row, seed) for row in ROWS} for seed in SEEDS}
+    per_seed[2]["transfer"]["per_sample"]["video_ids"] = list(range(12))
+    with pytest.raises(DataError, match="row transfer of seed 2 was scored on other test clips"):
+        build_report(config, per_seed, chance=None)

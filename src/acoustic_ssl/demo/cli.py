@@ -21,7 +21,7 @@ network) -> extract -> evaluate (kNN, retrieval, localisation) -> report (DIR/re
 
 Every stage calls the ordinary commands (listed in DIR/commands.sh, to run them one by one) and leaves a
 marker DIR/stages/<stage>.done; rerunning the same command resumes after the last finished stage. Presets
-ship with the package in {folder} (test: ~1 min; tiny: ~5 min on 2 CPU cores; small: 3 seeds, ~30 min;
+ship with the package in {folder} (test: ~30 s; tiny: ~14 min on 2 CPU cores; small: 3 seeds, ~31 min;
 paper: full size, GPU); copy one, edit it and pass it with --config.
 """
 
@@ -133,19 +133,33 @@ def handle_demo(args: argparse.Namespace) -> int:
         runner=lambda argv: run_command(argv, args.build_parser),
     )
     report = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
-    print(_headline(report))
+    timings = json.loads((out_dir / "timings.json").read_text(encoding="utf-8"))
+    print(_headline(report, timings))
     print(f"one-by-one commands: {commands_file}")
     print(f"report: {out_dir / 'report.html'} (also report.md, report.json)")
     return 0
 
 
-def _headline(report: dict) -> str:
-    """A few lines with the main numbers of report.json."""
+HEADLINE_COMPARISONS = (
+    "selfsup_vs_random",
+    "transfer_vs_video",
+    "localization_audio_video_vs_random_init",
+    "localization_acoustic_video_vs_random_init",
+)
+
+
+def _headline(report: dict, timings: dict) -> str:
+    """A few lines with the main numbers of report.json and the verdicts of the paper's comparisons."""
     knn = report.get("audio_knn_accuracy", {})
     loc = report.get("localization_accuracy", {})
     parts = [f"audio kNN accuracy: {', '.join(f'{k} {v:.3f}' for k, v in knn.items() if v is not None)}"]
     parts.append(
         f"localisation accuracy: {', '.join(f'{k} {v:.3f}' for k, v in loc.items() if v is not None)}"
     )
-    parts.append(f"total time of the stages: {report.get('seconds', 0.0):.0f} s")
+    for name in HEADLINE_COMPARISONS:
+        found = (report.get("comparisons") or {}).get(name)
+        if found:
+            low, high = found["ci95"]
+            parts.append(f"{name}: {found['difference']:+.3f} [{low:+.3f}, {high:+.3f}] {found['verdict']}")
+    parts.append(f"total time of the stages: {timings.get('seconds', 0.0):.0f} s")
     return "\n".join(parts)

@@ -41,6 +41,9 @@ class SimulateSettings:
     """Arguments of ``acoustic-ssl simulate``: the size and difficulty of the synthetic dataset.
 
     ``seed`` fixes the dataset and its split; ``[demo] seed``/``seeds`` vary the training only.
+    ``locations``, ``distractors`` and ``extra_sources`` compose the scenes (``simulate --help``): shared
+    places and silent objects on screen, so that neither the background nor "point at the only object"
+    answers the localisation question.
     """
 
     seed: int = 0
@@ -49,6 +52,9 @@ class SimulateSettings:
     snr_db: float
     frame_size: tuple[int, ...] = (480, 640)
     classes: tuple[int, ...] = ()
+    locations: int = 0
+    distractors: int = 0
+    extra_sources: int = 0
     workers: int = 0
 
 

@@ -14,7 +14,9 @@ Layout of the output folder ``DIR``::
     details/            the per-run report of ``acoustic-ssl report``       (report)
     report.{html,md,json}, commands.sh, stages/*.done
 
-Rows of the comparison: ``random`` (the audio+video networks of the video run before training), ``supervised``
+Rows of the comparison: ``random`` (the audio+video networks of the video run before training),
+``random_acoustic`` (the acoustic+video networks before training: the untrained baseline of the acoustic
+model's localisation), ``supervised``
 (HearNet classifier), ``selfsup_video`` (HearNet+ResNet18), ``selfsup_acoustic`` (DualCamNet+ResNet18) and
 ``transfer`` (HearNet+ResNet18 guided by the frozen acoustic network of the same seed).
 """
@@ -29,6 +31,7 @@ SPLITS = ("training", "validation", "testing")
 # Evaluated rows: (row, training run, checkpoint name or None for the run's configured one).
 ROWS: tuple[tuple[str, str, str | None], ...] = (
     ("random", "selfsup_video", "random"),
+    ("random_acoustic", "selfsup_acoustic", "random"),
     ("supervised", "supervised", None),
     ("selfsup_video", "selfsup_video", None),
     ("selfsup_acoustic", "selfsup_acoustic", None),

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from acoustic_ssl.demo.config import RUNS, DemoConfig
 from acoustic_ssl.demo.layout import ROWS, SPLITS, eval_dir, row_checkpoint, run_checkpoint, run_dir
+from acoustic_ssl.demo.render import write_demo_report
 from acoustic_ssl.demo.stages import Stage, format_command
-from acoustic_ssl.demo.summary import write_demo_report
 from acoustic_ssl.io_utils import write_text_atomic
 
 
@@ -53,8 +53,10 @@ def _data_stages(config: DemoConfig, out_dir: Path) -> DataPlan:
     ]
     if sim.classes:
         simulate_cmd += ["--classes", *map(str, sim.classes)]
-    if sim.workers:
-        simulate_cmd += ["--workers", str(sim.workers)]
+    for flag, value in (("--locations", sim.locations), ("--distractors", sim.distractors),
+                        ("--extra-sources", sim.extra_sources), ("--workers", sim.workers)):
+        if value:
+            simulate_cmd += [flag, str(value)]
     convert_cmd = ["convert", str(raw), str(records)]
     if config.convert.workers:
         convert_cmd += ["--workers", str(config.convert.workers)]

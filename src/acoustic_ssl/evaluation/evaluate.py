@@ -9,8 +9,9 @@
   plus confusion matrices at 1/5/10), ``localization`` (``attention`` map and acoustic ``energy`` map) and
   ``summary`` with the headline numbers (``audio_knn_accuracy``, ``retrieval_recall_at_1``,
   ``localization_accuracy``), and ``per_sample``: the outcome of every test sample (``video_ids``,
-  ``labels``; ``knn_correct`` per feature key, audio→video ``retrieval_hit@k``, localisation ``hit`` /
-  ``ciou`` per map and the ``any_object`` baseline, null where a sample is not scored), from which
+  ``labels``; ``knn_correct`` per feature key, ``classifier_correct``, audio→video ``retrieval_hit@k``,
+  localisation ``hit`` / ``ciou`` per map and the ``any_object`` baseline, null where a sample is not
+  scored), from which
   :mod:`acoustic_ssl.evaluation.statistics` draws its confidence intervals; NaN is written as null;
 * ``retrieval_examples.json``: top-10 gallery indices of a few audio queries (every 5th from index 9, as the
   original ``crossmodal.py``) for the report;
@@ -384,6 +385,9 @@ def compute_metrics(
         "labels": test["labels"].tolist(),
         "knn_correct": metrics.pop("knn_correct", {}),
     }
+    if "logits" in test:
+        correct = test["logits"].argmax(axis=1) == test["labels"]
+        per_sample["classifier_correct"] = correct.astype(int).tolist()
     n_classes = num_classes or int(max(int(s["labels"].max()) for s in splits.values())) + 1
     distances = retrieval_distances(test)
     if distances is not None:
