@@ -216,7 +216,7 @@ def _report_stage(config: DemoConfig, out_dir: Path) -> Stage:
         outputs=(out_dir / "details",),
         deps=tuple(f"evaluate:{row}:seed{seed}" for seed in config.seed_list for row, _, _ in ROWS),
         action=lambda: write_demo_report(config, out_dir),
-        action_key="report-v1",
+        action_key="report-v2",  # v2: intervals, comparisons, timings.json,
     )
 
 

@@ -11,8 +11,8 @@
   ``localization_accuracy``), and ``per_sample``: the outcome of every test sample (``video_ids``,
   ``labels``; ``knn_correct`` per feature key, ``classifier_correct``, audio→video ``retrieval_hit@k``,
   localisation ``hit`` / ``ciou`` per map and the ``any_object`` baseline, null where a sample is not
-  scored), from which
-  :mod:`acoustic_ssl.evaluation.statistics` draws its confidence intervals; NaN is written as null;
+  scored), from which :mod:`acoustic_ssl.evaluation.statistics` draws its confidence intervals; NaN is
+  written as null;
 * ``retrieval_examples.json``: top-10 gallery indices of a few audio queries (every 5th from index 9, as the
   original ``crossmodal.py``) for the report;
 * ``localization/*.png``: overlays of a sample of test frames.
@@ -75,13 +75,18 @@ def classification_metrics(
     return result
 
 
+def classifier_correct(part: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per sample of a split: is the supervised checkpoint's own prediction (argmax of its logits) right."""
+    return part["logits"].argmax(axis=1) == part["labels"]
+
+
 def classifier_metrics(splits: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, float]:
-    """A supervised checkpoint's own accuracy (argmax of its logits) on the test split, and on validation."""
+    """A supervised checkpoint's own accuracy on the test split, and on validation."""
     result = {}
     for split, key in (("testing", "accuracy"), ("validation", "val_accuracy")):
         part = splits.get(split, {})
         if "logits" in part:
-            result[key] = float(np.mean(part["logits"].argmax(axis=1) == part["labels"]))
+            result[key] = float(np.mean(classifier_correct(part)))
     return result
 
 
@@ -386,8 +391,7 @@ def compute_metrics(
         "knn_correct": metrics.pop("knn_correct", {}),
     }
     if "logits" in test:
-        correct = test["logits"].argmax(axis=1) == test["labels"]
-        per_sample["classifier_correct"] = correct.astype(int).tolist()
+        per_sample["classifier_correct"] = classifier_correct(test).astype(int).tolist()
     n_classes = num_classes or int(max(int(s["labels"].max()) for s in splits.values())) + 1
     distances = retrieval_distances(test)
     if distances is not None:
