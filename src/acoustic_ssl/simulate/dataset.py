@@ -47,7 +47,8 @@ if TYPE_CHECKING:
     from acoustic_ssl.simulate.room import Room
 
 # 2: interpolated emission times, float32 noise phases, torch sensor noise (speed); scene composition
-SIMULATOR_VERSION = 2
+# 3: microphone signals as a centre signal and crossfaded residual-delay FIRs (speed; within -60 dB of 2)
+SIMULATOR_VERSION = 3
 SITE_STREAM = 10_000  # spawn-key prefix of the location pool's seeds (video seeds use (class, location))
 GEOMETRY_FILE, CAMERA_FILE, SIMULATION_FILE = "array_geometry.csv", "camera.json", "simulation.json"
 
@@ -176,8 +177,10 @@ def video_site(seed: int, class_index: int, location: int, pool: int) -> int:
 
 
 def simulate_video(job: VideoJob) -> str:
-    """Simulate and write one video (single-threaded, so the bytes do not depend on the thread count)."""
+    """Simulate and write one video (single-threaded, torch and NumPy's BLAS alike, so the bytes do not
+    depend on the thread count and parallel workers do not oversubscribe the cores)."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     from acoustic_ssl.simulate.render import render_video
     from acoustic_ssl.simulate.scene import Composition, Site, make_scene
@@ -185,27 +188,28 @@ def simulate_video(job: VideoJob) -> str:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        state = _state(job.write_images, job.extras, job.device)
-        extras = job.extras or Extras()
-        scene = make_scene(
-            job.class_index,
-            job.seconds,
-            job.snr_db,
-            state["camera"],
-            video_seed(job.seed, job.class_index, job.location),
-            sounds=extras.sounds,
-            room=extras.rooms.get(job.class_index),
-            composition=Composition(job.distractors, job.extra_sources, job.extra_level_db),
-            site=None if job.site is None else Site(job.site, site_seed(job.seed, job.site)),
-        )
-        render_video(
-            Path(job.video_dir),
-            scene,
-            state["geometry"],
-            state["camera"],
-            state.get("beamformer") if job.write_images else None,
-            job.frame_size,
-        )
+        with threadpool_limits(1, user_api="blas"):
+            state = _state(job.write_images, job.extras, job.device)
+            extras = job.extras or Extras()
+            scene = make_scene(
+                job.class_index,
+                job.seconds,
+                job.snr_db,
+                state["camera"],
+                video_seed(job.seed, job.class_index, job.location),
+                sounds=extras.sounds,
+                room=extras.rooms.get(job.class_index),
+                composition=Composition(job.distractors, job.extra_sources, job.extra_level_db),
+                site=None if job.site is None else Site(job.site, site_seed(job.seed, job.site)),
+            )
+            render_video(
+                Path(job.video_dir),
+                scene,
+                state["geometry"],
+                state["camera"],
+                state.get("beamformer") if job.write_images else None,
+                job.frame_size,
+            )
     finally:
         torch.set_num_threads(threads)
     return job.video_dir
@@ -245,6 +249,8 @@ def _parameters(
         "max_interferers": scene.MAX_INTERFERERS,
         "speed_of_sound_mps": propagation.SPEED_OF_SOUND,
         "oversample": propagation.OVERSAMPLE,
+        "residual_step": propagation.RESIDUAL_STEP,
+        "fir_taps": propagation.FIR_TAPS,
         "diffuse_directions": propagation.DIFFUSE_DIRECTIONS,
         "camera": json.loads(camera.to_json()),
         "array": array,
