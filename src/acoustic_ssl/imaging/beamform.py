@@ -67,6 +67,7 @@ __all__ = ["SPEED_OF_SOUND", "Beamformer", "analysis_window", "direct_power", "p
 STEERING_CACHE_BYTES = 2**30  # steering larger than this is recomputed per chunk unless asked otherwise
 CPU_FRAME_BATCH, DEVICE_FRAME_BATCH = 48, 256  # default frames per batch on the CPU and on accelerators
 DEVICE_CHUNK_BYTES = 256 * 2**20  # matmul products per chunk of bins on an accelerator
+STEERING_STEP = 32  # bins between exact steering phases (angle addition in between)
 PAIR_TOLERANCE_M = 1e-9  # partners must mirror each other this closely (phase error < 1e-7 rad at 6 kHz)
 
 
@@ -233,13 +234,13 @@ class Beamformer:
             kept_delays = kept_delays[:, self.mic_pairs[0]]
         self._kept_delays = torch.from_numpy(np.ascontiguousarray(kept_delays)).to(self.device)  # (D', M')
         self._steering: torch.Tensor | None = None
+        self._rotations: torch.Tensor | None = None  # cos, sin of −2π j Δf τ, j < STEERING_STEP (on demand)
         if cache_steering is None:
             cache_steering = 2 * self.n_bins * self._kept_delays.numel() * 4 <= STEERING_CACHE_BYTES
         if cache_steering:
             self._steering = torch.empty(2, self.n_bins, *self._kept_delays.shape, device=self.device)
-            for start in range(0, self.n_bins, 32):
-                stop = min(start + 32, self.n_bins)
-                self.steering_chunk(start, stop, out=self._steering[:, start:stop])
+            self.steering_chunk(0, self.n_bins, out=self._steering)
+            self._rotations = None  # only needed to build the cache
 
     # Shorthands for the setup's most used fields.
     @property
@@ -285,19 +286,33 @@ class Beamformer:
         """Real steering [2, stop-start, D', M'] float32 of kept bins ``start … stop-1``: ``cos φ`` then ``sin
         φ``, φ = −2π f τ.
 
-        ``f τ`` is formed in float64 and reduced modulo one cycle before the float32 sin/cos, so the phase
-        error stays ~1e-7 rad although ``2π f τ`` reaches ~40 rad at the top bins."""
+        Every ``STEERING_STEP``-th kept bin gets exact phases (:meth:`_phases`); the bins after it add the
+        rotation ``−2π j Δf τ`` (``Δf`` the bin spacing, ``j < STEERING_STEP``, exact the same way) by angle
+        addition, ``cos(a + r) = cos a cos r − sin a sin r`` and ``sin(a + r) = sin a cos r + cos a sin r``:
+        four products per element instead of a sine and a cosine, error ~3e-7 rad. The anchors are fixed
+        bins, so every chunking gives the same values."""
         if out is None:
             out = torch.empty(2, stop - start, *self._kept_delays.shape, device=self.device)
-        bins = torch.arange(
-            self._first_bin + start, self._first_bin + stop, dtype=torch.float64, device=self.device
-        )
-        freqs = bins * (self.setup.sample_rate / self.setup.n_fft)
-        cycles = freqs[:, None, None] * self._kept_delays[None]
-        phase = cycles.frac_().to(torch.float32).mul_(-2.0 * math.pi)
-        torch.cos(phase, out=out[0])
-        torch.sin(phase, out=out[1])
+        if self._rotations is None:
+            steps = torch.arange(STEERING_STEP, dtype=torch.float64, device=self.device)
+            self._rotations = self._phases(steps)
+        for anchor in range(start - start % STEERING_STEP, stop, STEERING_STEP):
+            first, last = max(anchor, start), min(anchor + STEERING_STEP, stop)
+            base = self._phases(torch.tensor([float(self._first_bin + anchor)], device=self.device))[:, 0]
+            cos_r, sin_r = self._rotations[:, first - anchor : last - anchor]
+            cos_out, sin_out = out[0, first - start : last - start], out[1, first - start : last - start]
+            torch.mul(cos_r, base[0], out=cos_out).addcmul_(sin_r, base[1], value=-1.0)
+            torch.mul(cos_r, base[1], out=sin_out).addcmul_(sin_r, base[0])
         return out
+
+    def _phases(self, bins: torch.Tensor) -> torch.Tensor:
+        """``cos φ`` and ``sin φ`` [2, len(bins), D', M'] float32 of φ = −2π f τ at (float64) FFT bin numbers
+        ``bins``: ``f τ`` is formed in float64 and reduced modulo one cycle before the float32 sin/cos, so the
+        phase error stays ~1e-7 rad although ``2π f τ`` reaches ~40 rad at the top bins."""
+        freqs = bins.to(torch.float64) * (self.setup.sample_rate / self.setup.n_fft)
+        cycles = (freqs[:, None, None] * self._kept_delays[None]).frac_()
+        phase = cycles.to(torch.float32).mul_(-2.0 * math.pi)
+        return torch.stack([torch.cos(phase), torch.sin(phase)])
 
     def _signal(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Frames (F, active mics, frame_length) as float32 on :attr:`device` (NumPy input is narrowed to

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,41 +177,34 @@ def video_site(seed: int, class_index: int, location: int, pool: int) -> int:
 
 
 def simulate_video(job: VideoJob) -> str:
-    """Simulate and write one video (single-threaded, torch and NumPy's BLAS alike, so the bytes do not
-    depend on the thread count and parallel workers do not oversubscribe the cores)."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
+    """Simulate and write one video, single-threaded (:func:`_single_threaded`)."""
     from acoustic_ssl.simulate.render import render_video
     from acoustic_ssl.simulate.scene import Composition, Site, make_scene
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1, user_api="blas"):
-            state = _state(job.write_images, job.extras, job.device)
-            extras = job.extras or Extras()
-            scene = make_scene(
-                job.class_index,
-                job.seconds,
-                job.snr_db,
-                state["camera"],
-                video_seed(job.seed, job.class_index, job.location),
-                sounds=extras.sounds,
-                room=extras.rooms.get(job.class_index),
-                composition=Composition(job.distractors, job.extra_sources, job.extra_level_db),
-                site=None if job.site is None else Site(job.site, site_seed(job.seed, job.site)),
-            )
-            render_video(
-                Path(job.video_dir),
-                scene,
-                state["geometry"],
-                state["camera"],
-                state.get("beamformer") if job.write_images else None,
-                job.frame_size,
-            )
-    finally:
-        torch.set_num_threads(threads)
+    def simulate() -> None:
+        state = _state(job.write_images, job.extras, job.device)
+        extras = job.extras or Extras()
+        scene = make_scene(
+            job.class_index,
+            job.seconds,
+            job.snr_db,
+            state["camera"],
+            video_seed(job.seed, job.class_index, job.location),
+            sounds=extras.sounds,
+            room=extras.rooms.get(job.class_index),
+            composition=Composition(job.distractors, job.extra_sources, job.extra_level_db),
+            site=None if job.site is None else Site(job.site, site_seed(job.seed, job.site)),
+        )
+        render_video(
+            Path(job.video_dir),
+            scene,
+            state["geometry"],
+            state["camera"],
+            state.get("beamformer") if job.write_images else None,
+            job.frame_size,
+        )
+
+    _single_threaded(simulate)
     return job.video_dir
 
 
@@ -379,8 +372,30 @@ def simulate_dataset(
         methods = multiprocessing.get_all_start_methods()
         fork = "fork" in methods and not str(device).startswith("cuda")
         context = multiprocessing.get_context("fork" if fork else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(simulate_video, job) for job in jobs]
-            for future in progress(as_completed(futures), desc="simulate", total=len(jobs), unit="video"):
-                future.result()
+        shared = fork and write_images and "beamformer" not in _WORKER_STATE
+        if shared:  # forked workers inherit it: one steering precompute, its memory shared copy-on-write
+            _single_threaded(lambda: _state(True, extras if extras != Extras() else None, str(device)))
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                futures = [pool.submit(simulate_video, job) for job in jobs]
+                for future in progress(as_completed(futures), desc="simulate", total=len(jobs), unit="video"):
+                    future.result()
+        finally:
+            if shared:  # ~230 MB that this process does not need
+                _WORKER_STATE.pop("beamformer", None)
     return root
+
+
+def _single_threaded(work: Callable[[], Any]) -> Any:
+    """``work()`` with one torch thread and one BLAS thread: the bytes written do not depend on the thread
+    count, and parallel workers (or other jobs on a busy machine) do not fight for the cores."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1, user_api="blas"):
+            return work()
+    finally:
+        torch.set_num_threads(threads)
