@@ -164,14 +164,17 @@ def render_video(
     beamformer: Beamformer | None,
     frame_size: tuple[int, int],
 ) -> None:
-    """Write all files of one video; without a beamformer only audio and ground truth are written."""
+    """Write all files of one video; without a beamformer only audio and ground truth are written.
+
+    Frames are written in place, not through temporaries: ``ground_truth.csv``, written last and atomically,
+    marks the video complete, and an incomplete one is simulated again from its first frame."""
     video_dir = Path(video_dir)
     renderer = FrameRenderer(scene, camera, frame_size) if beamformer is not None else None
     times = frame_times(scene.num_frames)
     block: list[np.ndarray] = []
     for k, audio in enumerate(microphone_frames(scene, geometry.positions)):
         if renderer is None:
-            write_dc(audio_frame_path(video_dir, k + 1), audio)
+            write_dc(audio_frame_path(video_dir, k + 1), audio, atomic=False)
             continue
         block.append(audio)
         if len(block) == beamformer.frame_batch or k == scene.num_frames - 1:  # batches amortise the steering
@@ -179,7 +182,8 @@ def render_video(
             first = k + 1 - len(block)
             for j, (frame_audio, image) in enumerate(zip(block, images, strict=True)):
                 index = first + j
-                write_frame(video_dir, index + 1, frame_audio, image, renderer.frame(index, times[index]))
+                bgr = renderer.frame(index, times[index])
+                write_frame(video_dir, index + 1, frame_audio, image, bgr, atomic=False)
             block = []
     write_video_time(video_dir, math.floor(scene.num_frames / FRAMES_PER_SECOND))
     rows = ground_truth_rows(scene, camera)
