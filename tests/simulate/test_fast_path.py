@@ -14,18 +14,21 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+import scipy.fft
 import torch
 
 from acoustic_ssl.data.layout import SAMPLES_PER_FRAME
 from acoustic_ssl.imaging.beamform import Beamformer
 from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
 from acoustic_ssl.simulate.propagation import (
+    DIFFUSE_DIRECTIONS,
     FS,
     OVERSAMPLE,
     SPEED_OF_SOUND,
-    DiffuseNoise,
     PointSource,
     Trajectory,
+    fibonacci_sphere,
+    random_rotation,
 )
 from acoustic_ssl.simulate.render import microphone_frames, quantise
 from acoustic_ssl.simulate.room import INDOOR_ROOMS, Reverberation
@@ -70,10 +73,46 @@ class PerSamplePointSource(PointSource):
         return value * gain
 
 
+class FormerDiffuseNoise:
+    """The former diffuse noise: steering phasors from float32 phases, one batched product for all bins, the
+    inverse FFT on the strided (bins-first) result, twelve sine-windowed blocks at a time."""
+
+    block = 2 * SAMPLES_PER_FRAME
+
+    def __init__(self, mic_positions: np.ndarray, rng: np.random.Generator, tilt_db: float) -> None:
+        self._rng = rng
+        directions = fibonacci_sphere(DIFFUSE_DIRECTIONS) @ random_rotation(rng).T
+        freqs = np.fft.rfftfreq(self.block, 1.0 / FS)
+        lead = mic_positions @ directions.T / SPEED_OF_SOUND
+        phase = (2.0 * np.pi * freqs).astype(np.float32)[:, None, None] * lead.astype(np.float32)[None]
+        self._steering = (np.cos(phase) + 1j * np.sin(phase)).astype(np.complex64)  # (K, M, D)
+        shape = (np.maximum(freqs, 100.0) / 100.0) ** (tilt_db / 6.0206)
+        shape[freqs < 20.0] = 0.0
+        power = (shape[0] ** 2 + 2.0 * np.sum(shape[1:-1] ** 2) + shape[-1] ** 2) / self.block
+        self._shape = (shape / np.sqrt(power) / np.sqrt(DIFFUSE_DIRECTIONS)).astype(np.float32)
+        self._window = np.sin(np.pi * (np.arange(self.block) + 0.5) / self.block).astype(np.float32)
+        self._queue: list[np.ndarray] = []
+        self._carry = self._new_blocks(1)[0, :, SAMPLES_PER_FRAME:]
+
+    def _new_blocks(self, count: int) -> np.ndarray:
+        white = scipy.fft.rfft(self._rng.standard_normal((count, DIFFUSE_DIRECTIONS, self.block)), axis=-1)
+        spectra = white.astype(np.complex64).transpose(2, 1, 0) * self._shape[:, None, None]  # (K, D, count)
+        at_mics = np.matmul(self._steering, spectra)  # (K, M, count)
+        return scipy.fft.irfft(at_mics.transpose(2, 1, 0), self.block, axis=-1) * self._window
+
+    def next_frame(self) -> np.ndarray:
+        if not self._queue:
+            self._queue = list(self._new_blocks(12))[::-1]
+        block = self._queue.pop()
+        frame = self._carry + block[:, :SAMPLES_PER_FRAME]
+        self._carry = block[:, SAMPLES_PER_FRAME:]
+        return frame
+
+
 def per_sample_frames(scene: Scene, mic_positions: np.ndarray) -> Iterator[np.ndarray]:
     """The former ``render.microphone_frames``: sources, room, diffuse and sensor noise, frame by frame."""
     sources = [PerSamplePointSource(s.signal, s.lead, s.trajectory, s.gain) for s in scene.sources]
-    diffuse = DiffuseNoise(mic_positions, scene.noise_rng, tilt_db_per_octave=scene.diffuse_tilt_db)
+    diffuse = FormerDiffuseNoise(mic_positions, scene.noise_rng, scene.diffuse_tilt_db)
     sensor = torch.Generator().manual_seed(int(scene.noise_rng.integers(2**62)))
     reverberation = None
     if scene.room is not None:

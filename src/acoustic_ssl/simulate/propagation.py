@@ -67,6 +67,8 @@ RESIDUAL_STEP = 64  # samples between the knots of the per-microphone residual d
 FIR_TAPS, FIR_BETA, FIR_TABLE = 16, 12.0, 512  # fractional-delay filters on the half-sample grid
 PERIODIC_PAD = 2048  # periodic continuation of a source signal on each side before its upsampling
 FRAMES_PER_BATCH = 12  # diffuse-noise blocks drawn together
+BIN_GROUP = 16  # diffuse-noise bins multiplied and transposed together
+PHASOR_STEP = 32  # bins between exactly computed steering phasors (angle addition in between)
 FS = float(SENSOR_SAMPLE_RATE)
 
 
@@ -245,14 +247,19 @@ def _crossfaded_filters(read: np.ndarray, gain: np.ndarray) -> tuple[np.ndarray,
     return left[:-1], low
 
 
-def _phasors(freqs: np.ndarray, lead: np.ndarray) -> np.ndarray:
-    """``exp(2πj f τ)`` complex64 (K, M, D) from float32 phases (below 40 rad: error < 4e-6 rad, negligible
-    for noise; 8× faster than a complex128 exp)."""
-    phase = (2.0 * np.pi * freqs).astype(np.float32)[:, None, None] * lead.astype(np.float32)[None]
-    phasors = np.empty(phase.shape, dtype=np.complex64)
-    np.cos(phase, out=phasors.real)
-    np.sin(phase, out=phasors.imag)
-    return phasors
+def _phasors(bins: int, spacing_hz: float, lead: np.ndarray) -> np.ndarray:
+    """``exp(2πj f_k τ)`` complex64 (bins, M, D) at ``f_k = k · spacing_hz``: exact phases (float64, reduced
+    modulo a cycle) at every ``PHASOR_STEP``-th bin and for the rotations by ``j · spacing_hz``, ``j <
+    PHASOR_STEP``; a bin in between is the product of its anchor and its rotation (error ~1e-7 rad, a fifth
+    of the time of a sine and a cosine per element)."""
+
+    def exact(steps: np.ndarray) -> np.ndarray:
+        phase = 2.0 * np.pi * np.modf(steps[:, None, None] * (spacing_hz * lead)[None])[0]
+        return (np.cos(phase) + 1j * np.sin(phase)).astype(np.complex64)
+
+    anchors = exact(np.arange(0, bins, PHASOR_STEP, dtype=np.float64))
+    rotations = exact(np.arange(PHASOR_STEP, dtype=np.float64))
+    return (anchors[:, None] * rotations[None]).reshape(-1, *lead.shape)[:bins]
 
 
 def fibonacci_sphere(count: int) -> np.ndarray:
@@ -283,7 +290,7 @@ class DiffuseNoise:
         directions = fibonacci_sphere(DIFFUSE_DIRECTIONS) @ random_rotation(rng).T
         freqs = np.fft.rfftfreq(self.block, 1.0 / FS)
         lead = mic_positions @ directions.T / SPEED_OF_SOUND  # (M, D): how much earlier than the origin
-        self._steering = _phasors(freqs, lead)  # (K, M, D)
+        self._steering = _phasors(len(freqs), freqs[1], lead)  # (K, M, D)
         shape = (np.maximum(freqs, 100.0) / 100.0) ** (tilt_db_per_octave / 6.0206)
         shape[freqs < 20.0] = 0.0
         # Parseval: normalise so that each plane wave has unit variance in the time domain.
@@ -294,12 +301,18 @@ class DiffuseNoise:
         self._carry = self._new_blocks(1)[0, :, SAMPLES_PER_FRAME:]
 
     def _new_blocks(self, count: int) -> np.ndarray:
-        """``count`` sine-windowed blocks (count, M, 2048), drawn together (one batched product per bin)."""
+        """``count`` sine-windowed blocks (count, M, 2048), drawn together: one product per bin, the bins in
+        groups whose transpose to blocks-first stays in cache, then one inverse FFT of contiguous rows."""
         white = scipy.fft.rfft(self._rng.standard_normal((count, DIFFUSE_DIRECTIONS, self.block)), axis=-1)
-        spectra = white.astype(np.complex64).transpose(2, 1, 0) * self._shape[:, None, None]  # (K, D, count)
-        at_mics = np.matmul(self._steering, spectra)  # (K, M, count)
-        # scipy's FFT handles this strided layout ~20% faster than numpy's
-        return scipy.fft.irfft(at_mics.transpose(2, 1, 0), self.block, axis=-1) * self._window
+        spectra = (white.astype(np.complex64) * self._shape).transpose(2, 1, 0)  # (K, D, count)
+        bins, num_mics = self._steering.shape[:2]
+        at_mics = np.empty((count, num_mics, bins), dtype=np.complex64)
+        for start in range(0, bins, BIN_GROUP):
+            product = np.matmul(self._steering[start : start + BIN_GROUP], spectra[start : start + BIN_GROUP])
+            at_mics[:, :, start : start + BIN_GROUP] = product.transpose(2, 1, 0)
+        blocks = scipy.fft.irfft(at_mics, self.block, axis=-1)
+        blocks *= self._window
+        return blocks
 
     def next_frame(self) -> np.ndarray:
         """The next (M, 1024) frame of diffuse noise (overlap-add of sine-windowed blocks)."""
