@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import scipy.fft
 from scipy.signal import butter, fftconvolve, sosfilt
 
 from acoustic_ssl.data.layout import NUM_CLASSES, SENSOR_SAMPLE_RATE
@@ -52,14 +53,14 @@ def _shaped_noise(
     n: int, rng: np.random.Generator, low_hz: float, high_hz: float, slope_db_per_octave: float = 0.0
 ) -> np.ndarray:
     """Gaussian noise band-limited to [low_hz, high_hz] with a spectral tilt, unit RMS (FFT shaping)."""
-    spectrum = np.fft.rfft(rng.standard_normal(n))
+    spectrum = scipy.fft.rfft(rng.standard_normal(n))
     freqs = np.fft.rfftfreq(n, 1.0 / FS)
     gain = np.zeros_like(freqs)
     band = (freqs >= low_hz) & (freqs <= min(high_hz, NYQUIST))
     gain[band] = (np.maximum(freqs[band], 1.0) / max(low_hz, 1.0)) ** (slope_db_per_octave / 6.0206)
     # Soft band edges (half an octave) so band limits do not ring.
     gain *= _soft_edge(freqs, low_hz, rising=True) * _soft_edge(freqs, high_hz, rising=False)
-    noise = np.fft.irfft(spectrum * gain, n)
+    noise = scipy.fft.irfft(spectrum * gain, n)
     return noise / (np.sqrt(np.mean(noise**2)) + 1e-12)
 
 
@@ -80,14 +81,21 @@ def _harmonics(
     step = np.exp(1j * phase)  # k-th harmonic = step**k, by repeated products (cheaper than sin per partial)
     partial = np.ones_like(step)
     out = np.zeros_like(f0)
+    term = np.empty_like(f0)
+    low, high = float(f0.min()), float(f0.max())
     for k, amp in enumerate(amplitudes, start=1):
         partial *= step
         if amp == 0.0:
             continue
-        audible = np.clip((max_hz - k * f0) / 200.0, 0.0, 1.0)  # fade partials out near the band limit
-        if not audible.any():
+        if k * low >= max_hz:  # silent everywhere (the fade below is zero)
             break
-        out += amp * audible * (partial * np.exp(1j * rng.uniform(0, 2 * np.pi))).imag
+        offset = rng.uniform(0, 2 * np.pi)
+        # Im(partial · e^{j offset}), without forming the complex product
+        np.multiply(partial.imag, amp * np.cos(offset), out=term)
+        term += (amp * np.sin(offset)) * partial.real
+        if k * high > max_hz - 200.0:  # fade partials out near the band limit
+            term *= np.clip((max_hz - k * f0) / 200.0, 0.0, 1.0)
+        out += term
     return out
 
 
@@ -390,9 +398,9 @@ def synthesize(class_index: int, n_samples: int, rng: np.random.Generator) -> np
         raise ValueError(f"class index must be 0..{NUM_CLASSES - 1}, got {class_index}")
     signal = CLASS_SOUNDS[class_index](n_samples, rng)
     tilt = rng.uniform(-2.0, 2.0)
-    spectrum = np.fft.rfft(signal)
+    spectrum = scipy.fft.rfft(signal)
     freqs = np.maximum(np.fft.rfftfreq(n_samples, 1.0 / FS), 50.0)
-    signal = np.fft.irfft(spectrum * (freqs / 1000.0) ** (tilt / 6.0206), n_samples)
+    signal = scipy.fft.irfft(spectrum * (freqs / 1000.0) ** (tilt / 6.0206), n_samples)
     return _unit_rms(signal)
 
 
