@@ -129,27 +129,41 @@ class FrameRenderer:
         ]
         self.scale_x = self.width / camera.width
         self.scale_y = self.height / camera.height
+        self._times = frame_times(scene.num_frames)
+        self._placed = self._place(self._times)  # every frame's placements at once (vectorised)
+
+    def _place(self, times: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+        """Per visible object at ``times``: depth z, centre x and y (frame pixels), pixels per metre, tilt."""
+        placed = []
+        for obj in self.objects:
+            position = obj.trajectory.at(times)
+            pixels, _ = self.camera.project(position)
+            depth = position[:, 2]
+            px_per_m = self.camera.focal_px * 0.5 * (self.scale_x + self.scale_y) / depth
+            tilt = sprite_tilt(obj.class_index, obj.trajectory.velocity(times)[:, 0])
+            placed.append((depth, pixels[:, 0] * self.scale_x, pixels[:, 1] * self.scale_y, px_per_m, tilt))
+        return placed
 
     def frame(self, index: int, time_s: float) -> np.ndarray:
         """BGR uint8 frame ``index`` (0-based) at ``time_s``."""
-        at = np.array([time_s])
-        positions = [obj.trajectory.at(at)[0] for obj in self.objects]
+        if index < len(self._times) and time_s == self._times[index]:
+            placed, column = self._placed, index
+        else:
+            placed, column = self._place(np.array([time_s])), 0
         image = Image.fromarray(self.background, mode="RGB")
-        for i in sorted(range(len(self.objects)), key=lambda i: -positions[i][2]):
-            obj, position = self.objects[i], positions[i]
-            if position[2] <= 0.1:
+        for i in sorted(range(len(self.objects)), key=lambda i: -placed[i][0][column]):
+            depth, x, y, px_per_m, tilt = (values[column] for values in placed[i])
+            if depth <= 0.1:
                 continue
-            pixels, _ = self.camera.project(position[None])
-            x, y = pixels[0]
-            px_per_m = self.camera.focal_px * 0.5 * (self.scale_x + self.scale_y) / position[2]
+            obj = self.objects[i]
             draw_sprite(
                 image,
                 obj.class_index,
-                (x * self.scale_x, y * self.scale_y),
+                (x, y),
                 px_per_m,
                 self.appearances[i],
                 facing=obj.facing,
-                tilt_rad=float(sprite_tilt(obj.class_index, obj.trajectory.velocity(at)[:, 0])[0]),
+                tilt_rad=float(tilt),
                 frame_index=index,
                 rng=self.rng,
             )

@@ -10,6 +10,7 @@ BGR uint8, the order OpenCV reads (and ``raw_writer.write_bmp`` expects).
 from __future__ import annotations
 
 import colorsys
+import functools
 import math
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from PIL import Image, ImageDraw
 from acoustic_ssl.simulate.objects import OBJECT_SIZE_M, OBJECTS
 
 SUPERSAMPLE = 2
+DRONE, FOUNTAIN = 2, 3  # the animated sprites: rotor blur per frame, droplets drawn at random
 Shape = tuple  # ("rect" | "ellipse" | "poly" | "line", geometry..., colour key)
 
 # Base colours (RGB) per class; jittered per video.
@@ -187,8 +189,27 @@ def sprite_parts(
 ) -> list[Part]:
     """The class's shapes as polygons and polylines in metres around the object's centre (y down), mirrored
     to face ``facing`` and tilted by ``tilt_rad``: what :func:`draw_sprite` draws and :func:`sprite_box`
-    bounds."""
-    rng = rng or np.random.default_rng(0)
+    bounds.
+
+    Every frame draws every sprite, so parts are cached (read-only arrays) unless they come from ``rng`` (the
+    fountain's droplets); only the drone's rotor blur depends on ``frame_index``."""
+    if class_index == FOUNTAIN and rng is not None:
+        return _parts(class_index, facing, tilt_rad, frame_index, rng)
+    frame_index = frame_index if class_index == DRONE else 0
+    return _cached_parts(class_index, float(facing), float(tilt_rad), frame_index)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_parts(class_index: int, facing: float, tilt_rad: float, frame_index: int) -> list[Part]:
+    parts = _parts(class_index, facing, tilt_rad, frame_index, np.random.default_rng(0))
+    for part in parts:
+        part[1].setflags(write=False)
+    return parts
+
+
+def _parts(
+    class_index: int, facing: float, tilt_rad: float, frame_index: int, rng: np.random.Generator
+) -> list[Part]:
     cos_t, sin_t = math.cos(tilt_rad), math.sin(tilt_rad)
     rotation = np.array([[cos_t * facing, -sin_t], [sin_t * facing, cos_t]])
     parts: list[Part] = []
