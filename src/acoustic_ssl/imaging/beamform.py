@@ -23,14 +23,14 @@ bins (:meth:`Beamformer.chunk_power`), and the mel/MFCC reduction (:meth:`Beamfo
 
 Speed. Per bin this is a matrix product ``W_f [D, M] @ X_f [M, F]`` (D directions, 1728 by default, F frames).
 The steering is precomputed once as real float32 blocks ``A = cos φ`` and ``B = sin φ`` (φ = −2π f τ) and each
-chunk of bins runs two real batched matmuls, ``A @ [U_a, V_a] = [AU, AV]`` and ``B @ [−V_b, U_b] = [−BV,
-BU]``: their sum is ``[Re Y, Im Y]`` (``Re Y = AU − BV``, ``Im Y = AV + BU``), and ``P`` is the sum of its two
-halves squared. Two exact symmetries shrink the work when they hold (both do for the default camera and
-spiral array):
+chunk of bins runs two real batched matmuls, ``P = A @ [U, V] = [AU, AV]`` and ``Q = B @ [U, V] = [BU, BV]``
+(``X = U + jV``): ``Re Y = AU − BV`` and ``Im Y = AV + BU`` are sums and differences of their halves, and the
+power is the sum of their squares. Two exact symmetries shrink the work when they hold (both do for the
+default camera and spiral array):
 
 * grid: with the principal point at the image centre and the array in the z = 0 plane, the direction
-  ``d`` and its 180° mirror have opposite delays, so ``W_mirror = conj(W)``: the *difference* of the same two
-  products is ``[Re, −Im]`` of the mirror's ``Y``, and only half the directions are stored;
+  ``d`` and its 180° mirror have opposite delays, so ``W_mirror = conj(W)``: the same two products with the
+  sign of the B terms flipped give the mirror's ``Y``, and only half the directions are stored;
 * array: if every microphone ``m`` has a partner ``m'`` at ``−p_m`` (point-symmetric array; the 8-arm spiral
   is), ``W_m' = conj(W_m)`` and the sum folds onto the M/2 pairs: ``Y = A (X_m + X_m') + j B (X_m − X_m')``,
   i.e. ``[U_a, V_a]`` are the real/imaginary parts of the pair sums and ``[U_b, V_b]`` of the pair
@@ -264,10 +264,11 @@ class Beamformer:
         return self.setup.sample_rate
 
     def _bin_chunk(self, num_frames: int) -> int:
-        """Bins per pair of matmuls. On the CPU 16 (~2 MB of output per 12 frames keeps the elementwise
-        passes in cache); elsewhere as many as fit ``DEVICE_CHUNK_BYTES`` of products (few, large kernels)."""
+        """Bins per pair of matmuls. On the CPU 4 (the four [4, 864, 2F] work tensors of
+        :meth:`_squared_chunks` stay near the core for the elementwise passes); elsewhere as many as fit
+        ``DEVICE_CHUNK_BYTES`` of products (few, large kernels)."""
         if self.tuning == "cpu":
-            return 16
+            return 4
         per_bin = 2 * len(self._kept_delays) * 2 * num_frames * 4
         return max(1, min(self.n_bins, DEVICE_CHUNK_BYTES // per_bin))
 
@@ -325,53 +326,69 @@ class Beamformer:
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device).to(torch.float32)
 
     def spectra(self, frames: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-hand sides ``[U_a, V_a]`` and ``[−V_b, U_b]``, each [bins, M', 2F] float32 on the device
+        """Right-hand sides ``[U_a, V_a]`` and ``[U_b, V_b]``, each [bins, M', 2F] float32 on the device
         (see the module docstring), of frames (F, active mics, frame_length): spectra ``X / M`` per bin,
         folded onto mic pairs when the array is point-symmetric (the FFT is linear, so the pair sums and
-        differences are formed on the samples)."""
-        signal = self._signal(frames) * self._window  # window / M folded in
+        differences are formed on the samples, and windowed after)."""
+        signal = self._signal(frames)
         if self._pairs is None:
-            signal = signal[:, None]  # (F, 1, M, N)
+            folded = (signal * self._window)[:, None]  # (F, 1, M, N), window / M folded in
         else:
             first, second = signal[:, self._pairs[0]], signal[:, self._pairs[1]]
-            signal = torch.stack([first + second, first - second], dim=1)  # (F, 2, M/2, N)
+            folded = torch.empty(len(signal), 2, *first.shape[1:], device=self.device)  # (F, 2, M/2, N)
+            torch.add(first, second, out=folded[:, 0])
+            torch.sub(first, second, out=folded[:, 1])
+            folded.mul_(self._window)
         n_fft = self.setup.n_fft
-        spectrum = torch.fft.rfft(signal, n=None if n_fft == self.setup.frame_length else n_fft, dim=-1)
+        spectrum = torch.fft.rfft(folded, n=None if n_fft == self.setup.frame_length else n_fft, dim=-1)
         spectrum = torch.view_as_real(spectrum[..., self._first_bin : self._first_bin + self.n_bins])
         if self.tuning == "cpu":  # (K, G, M', 2, F); numpy's strided copy beats torch's here
             bins_first = torch.from_numpy(np.ascontiguousarray(spectrum.numpy().transpose(3, 1, 2, 4, 0)))
         else:
             bins_first = spectrum.permute(3, 1, 2, 4, 0).contiguous()
-        with_a = bins_first[:, 0].flatten(2)  # [U_a, V_a]
-        u_b, v_b = bins_first[:, -1, :, 0], bins_first[:, -1, :, 1]
-        return with_a, torch.cat([-v_b, u_b], dim=2)  # B @ [−V_b, U_b] = [−BV, BU]: j·(B X_b)
+        return bins_first[:, 0].flatten(2), bins_first[:, -1].flatten(2)
 
-    def chunk_power(
+    def _squared_chunks(
         self, spectra: tuple[torch.Tensor, torch.Tensor]
-    ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor | None]]:
-        """Yield ``(start, stop, P, P_mirror)`` per chunk of kept bins, each [stop-start, D', F]: the power of
-        the kept directions and, on a symmetric grid, of their 180° mirrors (else None).
+    ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
+        """Yield ``(start, stop, s², d²)`` per chunk of kept bins, each [stop-start, D', 2F] (real parts in
+        the first F columns, imaginary in the last): ``s = P + swap(Q)`` and ``d = P − swap(Q)`` with the
+        products ``P = A @ [U_a, V_a]`` and ``Q = B @ [U_b, V_b]`` (``swap`` exchanges the halves).
 
-        With ``[AU, AV]`` and ``[−BV, BU]`` from the two batched matmuls (one product per bin, all frames
-        at once), their sum is ``[Re Y, Im Y]`` of the kept direction and their difference ``[Re, −Im]`` of
-        its mirror (``W_mirror = conj(W)``)."""
+        As ``Re Y = AU_a − BV_b`` and ``Im Y = AV_a + BU_b``, the kept directions' power is ``d_re² +
+        s_im²``; their mirrors (conjugate steering: the B terms change sign) have ``s_re² + d_im²``. The
+        tensors are reused from one chunk to the next."""
         rhs_a, rhs_b = spectra
         num_frames = rhs_a.shape[2] // 2
         chunk = self._bin_chunk(num_frames)
-        products = torch.empty(2, chunk, len(self._kept_delays), 2 * num_frames, device=self.device)
+        shape = (chunk, len(self._kept_delays), 2 * num_frames)
+        buffers = [torch.empty(shape, device=self.device) for _ in range(4)]
+        half = slice(None, num_frames), slice(num_frames, None)
         for start in range(0, self.n_bins, chunk):
             stop = min(start + chunk, self.n_bins)
             if self._steering is not None:
                 steering = self._steering[:, start:stop]
             else:
                 steering = self.steering_chunk(start, stop)
-            with_a, with_b = products[0, : stop - start], products[1, : stop - start]
-            torch.matmul(steering[0], rhs_a[start:stop], out=with_a)  # [AU, AV]
-            torch.matmul(steering[1], rhs_b[start:stop], out=with_b)  # [−BV, BU]
-            mirror = with_a.sub(with_b).square_() if self.symmetric else None
-            kept = with_a.add_(with_b).square_()
-            yield (start, stop, kept[..., :num_frames] + kept[..., num_frames:],
-                   None if mirror is None else mirror[..., :num_frames] + mirror[..., num_frames:])
+            p, q, total, difference = (buffer[: stop - start] for buffer in buffers)
+            torch.matmul(steering[0], rhs_a[start:stop], out=p)
+            torch.matmul(steering[1], rhs_b[start:stop], out=q)
+            for mine, other in ((0, 1), (1, 0)):
+                torch.add(p[..., half[mine]], q[..., half[other]], out=total[..., half[mine]])
+                torch.sub(p[..., half[mine]], q[..., half[other]], out=difference[..., half[mine]])
+            yield start, stop, total.square_(), difference.square_()
+
+    def chunk_power(
+        self, spectra: tuple[torch.Tensor, torch.Tensor]
+    ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor | None]]:
+        """Yield ``(start, stop, P, P_mirror)`` per chunk of kept bins, each [stop-start, D', F]: the power of
+        the kept directions and, on a symmetric grid, of their 180° mirrors (else None); from
+        :meth:`_squared_chunks`."""
+        for start, stop, total, difference in self._squared_chunks(spectra):
+            frames = total.shape[2] // 2
+            power = difference[..., :frames] + total[..., frames:]
+            mirror = total[..., :frames] + difference[..., frames:] if self.symmetric else None
+            yield start, stop, power, mirror
 
     def _batches(self, frames: np.ndarray | torch.Tensor) -> list[np.ndarray | torch.Tensor]:
         array = _check_frames(frames, self.setup)
@@ -395,20 +412,24 @@ class Beamformer:
         return out
 
     def _mel_batch(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Mel energies float64 (F, rows, cols, 24) on the device of one batch of frames."""
+        """Mel energies float64 (F, rows, cols, 24) on the device of one batch of frames: the filterbank
+        applied to ``s²`` and ``d²`` (:meth:`_squared_chunks`) chunk by chunk, only the filters overlapping
+        the chunk, and the halves combined once at the end."""
         count, kept = len(batch), len(self._kept_delays)
-        mel = torch.zeros(N_MELS, self.rows * self.cols, count, device=self.device)
-        for start, stop, power, mirror in self.chunk_power(self.spectra(batch)):
+        mel = torch.zeros(2, N_MELS, kept, 2 * count, device=self.device)  # of s², of d²
+        for start, stop, total, difference in self._squared_chunks(self.spectra(batch)):
             low, high = self._filters_touching(start, stop)
             if low == high:  # no band over these bins
                 continue
             bank = self._mel_bank[low:high, start:stop]
-            mel[low:high, :kept].view(high - low, -1).addmm_(bank, power.reshape(stop - start, -1))
-            if mirror is not None:
-                mel[low:high, kept:].view(high - low, -1).addmm_(bank, mirror.reshape(stop - start, -1))
+            mel[0, low:high].view(high - low, -1).addmm_(bank, total.view(stop - start, -1))
+            mel[1, low:high].view(high - low, -1).addmm_(bank, difference.view(stop - start, -1))
+        total, difference = mel
+        power = difference[..., :count] + total[..., count:]
         if self.symmetric:
-            mel[:, kept:] = mel[:, kept:].flip(1)
-        return mel.to(torch.float64).view(N_MELS, self.rows, self.cols, count).permute(3, 1, 2, 0)
+            mirror = total[..., :count] + difference[..., count:]
+            power = torch.cat([power, mirror.flip(1)], dim=1)
+        return power.to(torch.float64).view(N_MELS, self.rows, self.cols, count).permute(3, 1, 2, 0)
 
     def _mel_tensor(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Mel energies float64 (F, rows, cols, 24) on the device."""
