@@ -30,7 +30,7 @@ def dc_bytes(samples: np.ndarray) -> memoryview:
 
     if samples.ndim != 2 or samples.shape[1] != SAMPLES_PER_FRAME or len(samples) == 0:  # any array (--array)
         raise DataError(f"audio frame must be (mics, {SAMPLES_PER_FRAME}), got {samples.shape}")
-    words = torch.from_numpy(np.ascontiguousarray(samples, dtype="<i4"))
+    words = torch.from_numpy(np.asarray(samples, dtype="<i4"))
     return memoryview(words.t().contiguous().numpy()).cast("B")
 
 

@@ -188,9 +188,11 @@ class PointSource:
         blocks = -(-n // hop)
         knots = np.arange(blocks + 1) * hop  # frame-relative sample indices
         delays = self.distances(mic_positions, first_sample + knots) * to_samples  # D_m (M, blocks + 1)
-        # D_0 every `step` samples, as far beyond the knots as the FIR taps of the farthest residual reach.
+        # D_0 every `step` samples (whole multiples of it: the same grid whatever frames a call renders), as
+        # far beyond the knots as the FIR taps of the farthest residual reach.
         reach = int(np.ceil(np.abs(delays - delays.mean(axis=0)).max())) + FIR_TAPS // 2 + 8
-        fine = np.arange(-reach - step, knots[-1] + reach + 2 * step, step)
+        lowest = (first_sample - reach - step) // step * step - first_sample
+        fine = np.arange(lowest, knots[-1] + reach + 2 * step, step)
         centre = mic_positions.mean(axis=0, keepdims=True)
         centre_fine = self.distances(centre, first_sample + fine)[0] * to_samples
         # e_m = (D_m − D_0) / (1 − dD_0/dt), D_0 and its slope as the centre signal's interpolation has them.

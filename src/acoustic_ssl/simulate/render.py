@@ -23,6 +23,7 @@ presence marks a complete video.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ from acoustic_ssl.simulate.sprites import Appearance, draw_sprite, finish_frame,
 GROUND_TRUTH_HEADER = "frame,source_id,class,x,y,distance_m,on_screen,sounding,x0,y0,x1,y1"
 CLIP_COLUMNS = ",clip,clip_start_s"  # appended with --sounds: the user clip of each source ("" = procedural)
 INT_MAX = int(FULL_SCALE) - 1
+FRAMES_PER_CHUNK = 4  # audio frames rendered together
 __all__ = ["GROUND_TRUTH_HEADER", "FrameRenderer", "frame_times", "ground_truth_rows", "render_video"]
 
 
@@ -51,8 +53,9 @@ def quantise(pressure: np.ndarray) -> np.ndarray:
     return pressure.astype(np.int32)
 
 
-def microphone_frames(scene: Scene, mic_positions: np.ndarray):  # -> Iterator[np.ndarray]
-    """Yield the int32 (M, 1024) audio frames of the scene, in order."""
+def microphone_frames(scene: Scene, mic_positions: np.ndarray) -> Iterator[np.ndarray]:
+    """Yield the int32 (M, 1024) audio frames of the scene, in order, rendered ``FRAMES_PER_CHUNK`` at a time
+    (fewer, larger products; the sensor noise is the same stream as drawn frame by frame)."""
     sources = [PointSource(s.signal, s.lead, s.trajectory, s.gain) for s in scene.sources]
     diffuse = DiffuseNoise(mic_positions, scene.noise_rng, tilt_db_per_octave=scene.diffuse_tilt_db)
     sensor = torch.Generator().manual_seed(int(scene.noise_rng.integers(2**62)))  # 3x numpy's normals
@@ -62,16 +65,23 @@ def microphone_frames(scene: Scene, mic_positions: np.ndarray):  # -> Iterator[n
 
         signals = [(s.signal, s.lead, s.trajectory, s.gain) for s in scene.sources]
         reverberation = Reverberation(scene.room, mic_positions, signals, scene.num_frames, scene.room_rng)
-    for k in range(scene.num_frames):
-        first = k * SAMPLES_PER_FRAME
-        pressure = sources[0].render(mic_positions, first)
+    num_mics = len(mic_positions)
+    for first_frame in range(0, scene.num_frames, FRAMES_PER_CHUNK):
+        count = min(FRAMES_PER_CHUNK, scene.num_frames - first_frame)
+        first, n = first_frame * SAMPLES_PER_FRAME, count * SAMPLES_PER_FRAME
+        pressure = sources[0].render(mic_positions, first, n)
         for source in sources[1:]:
-            pressure += source.render(mic_positions, first)
-        if reverberation is not None:
-            pressure += reverberation.next_frame()
-        pressure += scene.diffuse_std * diffuse.next_frame()
-        pressure += scene.sensor_std * torch.randn(pressure.shape, generator=sensor).numpy()
-        yield quantise(pressure)
+            pressure += source.render(mic_positions, first, n)
+        frames = pressure.reshape(num_mics, count, SAMPLES_PER_FRAME)
+        for j in range(count):
+            if reverberation is not None:
+                frames[:, j] += reverberation.next_frame()
+            frames[:, j] += scene.diffuse_std * diffuse.next_frame()
+        noise = torch.randn((count, num_mics, SAMPLES_PER_FRAME), generator=sensor)
+        samples = torch.from_numpy(frames).add_(noise.transpose(0, 1), alpha=scene.sensor_std)
+        samples.round_().clamp_(-INT_MAX - 1, INT_MAX)  # as quantise(), frames first
+        quantised = torch.empty((count, num_mics, SAMPLES_PER_FRAME), dtype=torch.int32)
+        yield from quantised.copy_(samples.transpose(0, 1)).numpy()
 
 
 def ground_truth_rows(scene: Scene, camera: PinholeCamera) -> list[str]:
