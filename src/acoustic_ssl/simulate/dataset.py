@@ -47,7 +47,8 @@ if TYPE_CHECKING:
     from acoustic_ssl.simulate.room import Room
 
 # 2: interpolated emission times, float32 noise phases, torch sensor noise (speed); scene composition
-# 3: microphone signals as a centre signal and crossfaded residual-delay FIRs (speed; within -60 dB of 2)
+# 3: microphone signals as a centre signal and crossfaded residual-delay FIRs (within -60 dB of 2); diffuse
+#    noise in one-frame blocks with short crossfades (same statistics, other draws); all for speed
 SIMULATOR_VERSION = 3
 SITE_STREAM = 10_000  # spawn-key prefix of the location pool's seeds (video seeds use (class, location))
 GEOMETRY_FILE, CAMERA_FILE, SIMULATION_FILE = "array_geometry.csv", "camera.json", "simulation.json"
@@ -245,6 +246,7 @@ def _parameters(
         "residual_step": propagation.RESIDUAL_STEP,
         "fir_taps": propagation.FIR_TAPS,
         "diffuse_directions": propagation.DIFFUSE_DIRECTIONS,
+        "diffuse_overlap": propagation.DIFFUSE_OVERLAP,
         "camera": json.loads(camera.to_json()),
         "array": array,
         "ground_truth_pixels": f"{camera.width}x{camera.height} camera of camera.json; scale by frame_size "

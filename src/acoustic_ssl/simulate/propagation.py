@@ -45,9 +45,11 @@ The 128 signals are rendered in two steps, so that the per-sample work is done o
 Diffuse noise (:class:`DiffuseNoise`): ``DIFFUSE_DIRECTIONS`` independent plane waves arriving from directions
 spread uniformly over the sphere (Fibonacci lattice, randomly rotated per video), each with a pink-ish
 spectrum, summed with their exact per-microphone phase shifts. It is generated block-wise in the frequency
-domain (2048-sample blocks, hop 1024 = one video frame, sine window, so overlap-add keeps the variance
-constant), twelve blocks at a time. The result has the low-frequency coherence and high-frequency incoherence
-of a diffuse field, and no dominant direction. Uncorrelated sensor self-noise is added by the scene.
+domain, twelve blocks at a time: a block is one period of ``1024 + DIFFUSE_OVERLAP`` samples (so a delay is
+an exact circular shift, its wrap-around inside the overlap), the frame's 1024 samples plus an overlap that
+crossfades into the next block with sine and cosine tapers (squares summing to one: the variance stays
+constant). The result has the low-frequency coherence and high-frequency incoherence of a diffuse field, and
+no dominant direction. Uncorrelated sensor self-noise is added by the scene.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ RESIDUAL_STEP = 64  # samples between the knots of the per-microphone residual d
 FIR_TAPS, FIR_BETA, FIR_TABLE = 16, 12.0, 512  # fractional-delay filters on the half-sample grid
 PERIODIC_PAD = 2048  # periodic continuation of a source signal on each side before its upsampling
 FRAMES_PER_BATCH = 12  # diffuse-noise blocks drawn together
+DIFFUSE_OVERLAP = 128  # samples over which successive diffuse-noise blocks crossfade
 BIN_GROUP = 16  # diffuse-noise bins multiplied and transposed together
 PHASOR_STEP = 32  # bins between exactly computed steering phasors (angle addition in between)
 FS = float(SENSOR_SAMPLE_RATE)
@@ -285,7 +288,7 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
 class DiffuseNoise:
     """Spatially diffuse noise at the microphones, unit variance per microphone, one frame at a time."""
 
-    block = 2 * SAMPLES_PER_FRAME
+    block = SAMPLES_PER_FRAME + DIFFUSE_OVERLAP
 
     def __init__(self, mic_positions: np.ndarray, rng: np.random.Generator, tilt_db_per_octave: float = -3.0):
         self._rng = rng
@@ -298,12 +301,14 @@ class DiffuseNoise:
         # Parseval: normalise so that each plane wave has unit variance in the time domain.
         power = (shape[0] ** 2 + 2.0 * np.sum(shape[1:-1] ** 2) + shape[-1] ** 2) / self.block
         self._shape = (shape / np.sqrt(power) / np.sqrt(DIFFUSE_DIRECTIONS)).astype(np.float32)
-        self._window = np.sin(np.pi * (np.arange(self.block) + 0.5) / self.block).astype(np.float32)
+        taper = (np.arange(DIFFUSE_OVERLAP) + 0.5) * (np.pi / 2.0 / DIFFUSE_OVERLAP)
+        self._window = np.ones(self.block, dtype=np.float32)
+        self._window[:DIFFUSE_OVERLAP], self._window[SAMPLES_PER_FRAME:] = np.sin(taper), np.cos(taper)
         self._queue: list[np.ndarray] = []
         self._carry = self._new_blocks(1)[0, :, SAMPLES_PER_FRAME:]
 
     def _new_blocks(self, count: int) -> np.ndarray:
-        """``count`` sine-windowed blocks (count, M, 2048), drawn together: one product per bin, the bins in
+        """``count`` tapered blocks (count, M, block), drawn together: one product per bin, the bins in
         groups whose transpose to blocks-first stays in cache, then one inverse FFT of contiguous rows."""
         white = scipy.fft.rfft(self._rng.standard_normal((count, DIFFUSE_DIRECTIONS, self.block)), axis=-1)
         spectra = (white.astype(np.complex64) * self._shape).transpose(2, 1, 0)  # (K, D, count)
@@ -317,10 +322,12 @@ class DiffuseNoise:
         return blocks
 
     def next_frame(self) -> np.ndarray:
-        """The next (M, 1024) frame of diffuse noise (overlap-add of sine-windowed blocks)."""
+        """The next (M, 1024) frame of diffuse noise: a block's first 1024 samples, the previous block's
+        overlap added to their start."""
         if not self._queue:
             self._queue = list(self._new_blocks(FRAMES_PER_BATCH))[::-1]
         block = self._queue.pop()
-        frame = self._carry + block[:, :SAMPLES_PER_FRAME]
+        frame = block[:, :SAMPLES_PER_FRAME].copy()
+        frame[:, :DIFFUSE_OVERLAP] += self._carry
         self._carry = block[:, SAMPLES_PER_FRAME:]
         return frame
