@@ -374,6 +374,8 @@ def simulate_dataset(
         methods = multiprocessing.get_all_start_methods()
         fork = "fork" in methods and not str(device).startswith("cuda")
         context = multiprocessing.get_context("fork" if fork else "spawn")
+        if fork:  # imported once here rather than in every worker
+            import acoustic_ssl.simulate.render  # noqa: F401
         shared = fork and write_images and "beamformer" not in _WORKER_STATE
         if shared:  # forked workers inherit it: one steering precompute, its memory shared copy-on-write
             _single_threaded(lambda: _state(True, extras if extras != Extras() else None, str(device)))

@@ -111,6 +111,7 @@ def _fractional_delay_table() -> np.ndarray:
 
 
 _FIR = _fractional_delay_table()
+_FIR_SLOPE = _FIR[1:] - _FIR[:-1]  # from one table entry to the next
 
 
 def _lagrange(upsampled: np.ndarray, position: np.ndarray) -> np.ndarray:
@@ -230,26 +231,22 @@ def _crossfaded_filters(read: np.ndarray, gain: np.ndarray) -> tuple[np.ndarray,
 
     Microphone ``m`` reads the centre signal at half sample ``2t + read = 2t + a + μ`` (``a`` integer, ``0 <=
     μ < 1``): its taps sit on rows ``a − FIR_TAPS/2 + 1 … a + FIR_TAPS/2`` relative to ``2t``; the ``R`` rows
-    from ``low`` hold every microphone's taps at every knot of the frame.
+    from ``low`` hold every microphone's taps at every knot of the call.
     """
     whole = np.floor(read)
     fraction = (read - whole) * FIR_TABLE
     entry = np.minimum(fraction.astype(np.int64), FIR_TABLE - 1)
     between = (fraction - entry).astype(np.float32)[..., None]
-    taps = _FIR[entry] * (1.0 - between) + _FIR[entry + 1] * between  # (M, knots, FIR_TAPS)
+    taps = _FIR[entry] + _FIR_SLOPE[entry] * between  # (M, knots, FIR_TAPS), linear between table entries
     taps *= gain.astype(np.float32)[..., None]
     whole = whole.astype(np.int64)
-    low, span = int(whole.min()) - (FIR_TAPS // 2 - 1), int(whole.max() - whole.min()) + FIR_TAPS
+    lowest = int(whole.min())
+    span = int(whole.max()) - lowest + FIR_TAPS
     num_mics, knots = read.shape
-    # Knot k's filters fill left[k, :, :R] and, as the next knot of block k − 1, left[k − 1, :, R:].
-    left = np.zeros((knots, num_mics, 2 * span), dtype=np.float32)
-    starts = (np.arange(knots) * num_mics + np.arange(num_mics)[:, None]) * 2 * span + whole - whole.min()
-    columns = (starts[..., None] + np.arange(FIR_TAPS)).reshape(-1)
-    flat, values = left.reshape(-1), taps.reshape(-1)
-    flat[columns] = values
-    later = columns >= num_mics * 2 * span  # knots 1 …: one block back, in the right half
-    flat[columns[later] - (num_mics * 2 * span - span)] = values[later]
-    return left[:-1], low
+    filters = np.zeros((knots, num_mics, span), dtype=np.float32)  # F_k: row m has its taps from a − lowest
+    starts = (np.arange(knots)[:, None] * num_mics + np.arange(num_mics)) * span + (whole - lowest).T
+    np.put(filters, starts[..., None] + np.arange(FIR_TAPS), taps.transpose(1, 0, 2))
+    return np.concatenate([filters[:-1], filters[1:]], axis=2), lowest - (FIR_TAPS // 2 - 1)
 
 
 def _phasors(bins: int, spacing_hz: float, lead: np.ndarray) -> np.ndarray:
