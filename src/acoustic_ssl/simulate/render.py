@@ -139,6 +139,7 @@ class FrameRenderer:
         ]
         self.scale_x = self.width / camera.width
         self.scale_y = self.height / camera.height
+        self._noise = torch.Generator().manual_seed(int(self.rng.integers(2**62)))  # the camera's noise
         self._times = frame_times(scene.num_frames)
         self._placed = self._place(self._times)  # every frame's placements at once (vectorised)
 
@@ -177,7 +178,7 @@ class FrameRenderer:
                 frame_index=index,
                 rng=self.rng,
             )
-        return finish_frame(np.asarray(image, dtype=np.float32), self.rng)
+        return finish_frame(np.asarray(image, dtype=np.float32), self.rng, self._noise)
 
 
 def render_video(

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 
 from acoustic_ssl.simulate.objects import OBJECT_SIZE_M, OBJECTS
@@ -381,10 +382,13 @@ def make_background(
     return np.asarray(canvas, dtype=np.float32)
 
 
-def finish_frame(rgb: np.ndarray, rng: np.random.Generator, noise_std: float = 2.0) -> np.ndarray:
-    """Add sensor noise and a slight flicker to an RGB frame; return BGR uint8."""
+def finish_frame(
+    rgb: np.ndarray, rng: np.random.Generator, noise: torch.Generator, noise_std: float = 2.0
+) -> np.ndarray:
+    """Add sensor noise (from the torch generator ``noise``: its normals cost half of NumPy's) and a slight
+    flicker (from ``rng``) to an RGB frame; return BGR uint8."""
     flicker = 1.0 + rng.uniform(-0.02, 0.02)
-    noisy = rng.standard_normal(rgb.shape, dtype=np.float32)
+    noisy = torch.randn(rgb.shape, generator=noise).numpy()
     noisy *= noise_std
     noisy += rgb * np.float32(flicker) + np.float32(0.5)
-    return np.clip(noisy, 0, 255).astype(np.uint8)[..., ::-1]
+    return np.clip(noisy, 0, 255, out=noisy).astype(np.uint8)[..., ::-1]
