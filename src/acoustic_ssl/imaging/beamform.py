@@ -23,8 +23,8 @@ bins (:meth:`Beamformer.chunk_power`), and the mel/MFCC reduction (:meth:`Beamfo
 
 Speed. Per bin this is a matrix product ``W_f [D, M] @ X_f [M, F]`` (D directions, 1728 by default, F frames).
 The steering is precomputed once as real float32 blocks ``A = cos φ`` and ``B = sin φ`` (φ = −2π f τ) and each
-chunk of bins runs two real batched matmuls, ``P = A @ [U, V] = [AU, AV]`` and ``Q = B @ [U, V] = [BU, BV]``
-(``X = U + jV``): ``Re Y = AU − BV`` and ``Im Y = AV + BU`` are sums and differences of their halves, and the
+chunk of bins runs two real batched matmuls, ``P = A @ [U, V] = [AU, AV]`` and ``Q = B @ [V, U] = [BV, BU]``
+(``X = U + jV``): ``Re Y = AU − BV`` and ``Im Y = AV + BU`` are halves of ``P − Q`` and ``P + Q``, and the
 power is the sum of their squares. Two exact symmetries shrink the work when they hold (both do for the
 default camera and spiral array):
 
@@ -264,11 +264,11 @@ class Beamformer:
         return self.setup.sample_rate
 
     def _bin_chunk(self, num_frames: int) -> int:
-        """Bins per pair of matmuls. On the CPU 4 (the four [4, 864, 2F] work tensors of
-        :meth:`_squared_chunks` stay near the core for the elementwise passes); elsewhere as many as fit
-        ``DEVICE_CHUNK_BYTES`` of products (few, large kernels)."""
+        """Bins per pair of matmuls. On the CPU 16 (~2 MB per work tensor of :meth:`_squared_chunks` for
+        12 frames keeps the elementwise passes in cache); elsewhere as many as fit ``DEVICE_CHUNK_BYTES`` of
+        products (few, large kernels)."""
         if self.tuning == "cpu":
-            return 4
+            return 16
         per_bin = 2 * len(self._kept_delays) * 2 * num_frames * 4
         return max(1, min(self.n_bins, DEVICE_CHUNK_BYTES // per_bin))
 
@@ -326,7 +326,7 @@ class Beamformer:
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device).to(torch.float32)
 
     def spectra(self, frames: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-hand sides ``[U_a, V_a]`` and ``[U_b, V_b]``, each [bins, M', 2F] float32 on the device
+        """Right-hand sides ``[U_a, V_a]`` and ``[V_b, U_b]``, each [bins, M', 2F] float32 on the device
         (see the module docstring), of frames (F, active mics, frame_length): spectra ``X / M`` per bin,
         folded onto mic pairs when the array is point-symmetric (the FFT is linear, so the pair sums and
         differences are formed on the samples, and windowed after)."""
@@ -346,36 +346,34 @@ class Beamformer:
             bins_first = torch.from_numpy(np.ascontiguousarray(spectrum.numpy().transpose(3, 1, 2, 4, 0)))
         else:
             bins_first = spectrum.permute(3, 1, 2, 4, 0).contiguous()
-        return bins_first[:, 0].flatten(2), bins_first[:, -1].flatten(2)
+        swapped = bins_first[:, -1].flip(2)  # [V_b, U_b]: the products' halves line up (_squared_chunks)
+        return bins_first[:, 0].flatten(2), swapped.flatten(2)
 
     def _squared_chunks(
         self, spectra: tuple[torch.Tensor, torch.Tensor]
     ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
-        """Yield ``(start, stop, s², d²)`` per chunk of kept bins, each [stop-start, D', 2F] (real parts in
-        the first F columns, imaginary in the last): ``s = P + swap(Q)`` and ``d = P − swap(Q)`` with the
-        products ``P = A @ [U_a, V_a]`` and ``Q = B @ [U_b, V_b]`` (``swap`` exchanges the halves).
+        """Yield ``(start, stop, s², d²)`` per chunk of kept bins, each [stop-start, D', 2F] (first F columns
+        from real parts, last F from imaginary parts): ``s = P + Q`` and ``d = P − Q`` of the products ``P = A
+        @ [U_a, V_a] = [AU_a, AV_a]`` and ``Q = B @ [V_b, U_b] = [BV_b, BU_b]``.
 
         As ``Re Y = AU_a − BV_b`` and ``Im Y = AV_a + BU_b``, the kept directions' power is ``d_re² +
         s_im²``; their mirrors (conjugate steering: the B terms change sign) have ``s_re² + d_im²``. The
         tensors are reused from one chunk to the next."""
         rhs_a, rhs_b = spectra
-        num_frames = rhs_a.shape[2] // 2
-        chunk = self._bin_chunk(num_frames)
-        shape = (chunk, len(self._kept_delays), 2 * num_frames)
-        buffers = [torch.empty(shape, device=self.device) for _ in range(4)]
-        half = slice(None, num_frames), slice(num_frames, None)
+        chunk = self._bin_chunk(rhs_a.shape[2] // 2)
+        shape = (chunk, len(self._kept_delays), rhs_a.shape[2])
+        buffers = [torch.empty(shape, device=self.device) for _ in range(3)]
         for start in range(0, self.n_bins, chunk):
             stop = min(start + chunk, self.n_bins)
             if self._steering is not None:
                 steering = self._steering[:, start:stop]
             else:
                 steering = self.steering_chunk(start, stop)
-            p, q, total, difference = (buffer[: stop - start] for buffer in buffers)
+            p, q, total = (buffer[: stop - start] for buffer in buffers)
             torch.matmul(steering[0], rhs_a[start:stop], out=p)
             torch.matmul(steering[1], rhs_b[start:stop], out=q)
-            for mine, other in ((0, 1), (1, 0)):
-                torch.add(p[..., half[mine]], q[..., half[other]], out=total[..., half[mine]])
-                torch.sub(p[..., half[mine]], q[..., half[other]], out=difference[..., half[mine]])
+            torch.add(p, q, out=total)
+            difference = p.sub_(q)
             yield start, stop, total.square_(), difference.square_()
 
     def chunk_power(
