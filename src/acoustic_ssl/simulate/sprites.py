@@ -222,7 +222,7 @@ def _parts(
             points = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
         elif kind == "ellipse":
             ex, ey, rx, ry = shape[1:5]
-            points = [(ex + rx * math.cos(a), ey + ry * math.sin(a)) for a in _ELLIPSE_ANGLES]
+            points = np.array([ex, ey]) + np.array([rx, ry]) * _UNIT_CIRCLE
         elif kind == "poly":
             points = shape[1]
         else:  # line
@@ -232,6 +232,7 @@ def _parts(
 
 
 _ELLIPSE_ANGLES = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+_UNIT_CIRCLE = np.array([(math.cos(a), math.sin(a)) for a in _ELLIPSE_ANGLES])  # (24, 2) ellipse outline
 
 
 def parts_extent(parts: list[Part]) -> tuple[float, float, float, float]:
