@@ -7,6 +7,7 @@
   one) a room, the quantised microphone frames of both (the same noise added) agree within −60 dB of the
   signal's RMS in every frame, and every MFCC of the acoustic images beamformed from them within 3e-3 of its
   range over the image (the highest coefficients, of small range, differ most: 1e-3).
+* Frames: the BMP bytes built with NumPy equal PIL's encoding (the former writer) for even and odd widths.
 * Diffuse noise: the former generator (2048-sample sine-windowed blocks, hop 1024) and the current one (one
   frame plus a 128-sample crossfade per block) draw different samples; their statistics agree: variance in
   every eighth of the frame within 3 %, the coherence of near, middle and far microphone pairs within 0.06
@@ -15,14 +16,17 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 import scipy.fft
 import torch
+from PIL import Image
 
 from acoustic_ssl.data.layout import SAMPLES_PER_FRAME
+from acoustic_ssl.data.raw_writer import bmp_bytes
 from acoustic_ssl.imaging.beamform import Beamformer
 from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
 from acoustic_ssl.simulate.propagation import (
@@ -208,3 +212,11 @@ def test_diffuse_noise_statistics_equal_the_former_generator() -> None:
     assert np.abs(current["variance"] / former["variance"].mean() - 1.0).max() < VARIANCE_TOLERANCE
     assert np.abs(current["coherence"] - former["coherence"]).max() < COHERENCE_TOLERANCE
     assert np.abs(current["spectrum"] / former["spectrum"] - 1.0).max() < SPECTRUM_TOLERANCE
+
+
+@pytest.mark.parametrize("shape", [(120, 160), (24, 32), (17, 21), (5, 3)])  # rows padded to 4 bytes or not
+def test_bmp_bytes_equal_pil_encoding(shape: tuple[int, int]) -> None:
+    bgr = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3)).astype(np.uint8)
+    encoded = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(bgr[..., ::-1])).save(encoded, format="BMP")
+    assert bmp_bytes(bgr) == encoded.getvalue()

@@ -203,7 +203,7 @@ def render_video(
             continue
         block.append(audio)
         if len(block) == beamformer.frame_batch or k == scene.num_frames - 1:  # batches amortise the steering
-            images = beamformer.images(np.stack(block).astype(np.float32))  # exact: 24-bit samples
+            images = beamformer.images(np.stack(block))  # int32, made float32 there (exact: 24-bit samples)
             first = k + 1 - len(block)
             for j, (frame_audio, image) in enumerate(zip(block, images, strict=True)):
                 index = first + j
