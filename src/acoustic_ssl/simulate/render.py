@@ -37,7 +37,14 @@ from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
 from acoustic_ssl.io_utils import write_text_atomic
 from acoustic_ssl.simulate.propagation import DiffuseNoise, PointSource
 from acoustic_ssl.simulate.scene import FULL_SCALE, Scene, frame_times, object_boxes
-from acoustic_ssl.simulate.sprites import Appearance, draw_sprite, finish_frame, make_background, sprite_tilt
+from acoustic_ssl.simulate.sprites import (
+    SUPERSAMPLE,
+    Appearance,
+    draw_sprite,
+    finish_frame,
+    make_background,
+    sprite_tilt,
+)
 
 GROUND_TRUTH_HEADER = "frame,source_id,class,x,y,distance_m,on_screen,sounding,x0,y0,x1,y1"
 CLIP_COLUMNS = ",clip,clip_start_s"  # appended with --sounds: the user clip of each source ("" = procedural)
@@ -131,6 +138,9 @@ class FrameRenderer:
             site_rng = np.random.default_rng(scene.site.seed)
             background = make_background(None, self.height, self.width, site_rng)
         self.background = background.astype(np.uint8)
+        self._canvas = Image.fromarray(self.background, mode="RGB").resize(
+            (self.width * SUPERSAMPLE, self.height * SUPERSAMPLE), Image.Resampling.NEAREST
+        )  # sprites are drawn on it, the frame is its box-filtered reduction
         self.objects = [obj for obj in scene.objects if obj.visible]
         looks = scene.looks_rng or self.rng
         self.appearances = [  # the class source's look comes from the visual stream, as without distractors
@@ -161,14 +171,14 @@ class FrameRenderer:
             placed, column = self._placed, index
         else:
             placed, column = self._place(np.array([time_s])), 0
-        image = Image.fromarray(self.background, mode="RGB")
+        canvas = self._canvas.copy()
         for i in sorted(range(len(self.objects)), key=lambda i: -placed[i][0][column]):
             depth, x, y, px_per_m, tilt = (values[column] for values in placed[i])
             if depth <= 0.1:
                 continue
             obj = self.objects[i]
             draw_sprite(
-                image,
+                canvas,
                 obj.class_index,
                 (x, y),
                 px_per_m,
@@ -178,6 +188,7 @@ class FrameRenderer:
                 frame_index=index,
                 rng=self.rng,
             )
+        image = canvas.resize((self.width, self.height), Image.Resampling.BOX)
         return finish_frame(np.asarray(image, dtype=np.float32), self.rng, self._noise)
 
 

@@ -2,7 +2,8 @@
 
 Sprites are drawn from shapes defined in metres around the sound source's centre (so a sprite's largest extent
 is ``OBJECT_SIZE_M[class]``), scaled by ``focal_px / distance`` in the output frame, mirrored to face the
-direction of motion, optionally tilted, supersampled 2× for smooth edges and composited over the background.
+direction of motion, optionally tilted, over the background on a canvas supersampled 2× and box-filtered down
+(smooth edges, one resize per frame).
 Colours are jittered per video. Each frame gets mild sensor noise and a slight brightness flicker. Frames are
 BGR uint8, the order OpenCV reads (and ``raw_writer.write_bmp`` expects).
 """
@@ -261,7 +262,7 @@ def sprite_tilt(class_index: int, velocity_x: np.ndarray) -> np.ndarray:
 
 
 def draw_sprite(
-    frame_rgb: Image.Image,
+    canvas: Image.Image,
     class_index: int,
     centre_xy: tuple[float, float],
     px_per_m: float,
@@ -272,29 +273,29 @@ def draw_sprite(
     frame_index: int = 0,
     rng: np.random.Generator | None = None,
 ) -> None:
-    """Draw the class sprite onto ``frame_rgb`` (RGB, modified in place) centred at ``centre_xy`` pixels."""
+    """Draw the class sprite centred at frame pixel ``centre_xy`` onto ``canvas``, the RGB frame supersampled
+    ``SUPERSAMPLE`` times (modified in place; the frame is the canvas reduced by a box filter, which smooths
+    the sprites' edges). A sprite less than half a pixel wide or entirely outside the frame is skipped."""
     extent_px = OBJECT_SIZE_M[class_index] * px_per_m
     half = math.ceil(0.75 * extent_px) + 3
     cx, cy = centre_xy
     left, top = math.floor(cx) - half, math.floor(cy) - half
-    if left > frame_rgb.width or top > frame_rgb.height or left + 2 * half < 0 or top + 2 * half < 0:
+    width, height = canvas.width // SUPERSAMPLE, canvas.height // SUPERSAMPLE
+    if left > width or top > height or left + 2 * half < 0 or top + 2 * half < 0:
         return
     if extent_px < 0.5:
         return
     scale = px_per_m * SUPERSAMPLE
-    offset = np.array([(cx - left) * SUPERSAMPLE, (cy - top) * SUPERSAMPLE])
+    offset = np.array([cx * SUPERSAMPLE, cy * SUPERSAMPLE])
     parts = sprite_parts(class_index, facing=facing, tilt_rad=tilt_rad, frame_index=frame_index, rng=rng)
-    layer = Image.new("RGBA", (2 * half * SUPERSAMPLE, 2 * half * SUPERSAMPLE), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
-    for kind, points, width, colour_key in parts:
-        colour = appearance.colours[colour_key] + (255,)
+    draw = ImageDraw.Draw(canvas)
+    for kind, points, line_width, colour_key in parts:
+        colour = appearance.colours[colour_key]
         xy = [tuple(p) for p in (offset + scale * points).tolist()]
         if kind == "poly":
             draw.polygon(xy, fill=colour)
         else:
-            draw.line(xy, fill=colour, width=max(round(width * scale), 1), joint="curve")
-    small = layer.resize((2 * half, 2 * half), Image.Resampling.BOX)
-    frame_rgb.paste(small, (left, top), small)  # PIL clips the parts outside the frame
+            draw.line(xy, fill=colour, width=max(round(line_width * scale), 1), joint="curve")
 
 
 def _smooth_field(rng: np.random.Generator, height: int, width: int, cells: int) -> np.ndarray:
