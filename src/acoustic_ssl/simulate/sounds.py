@@ -154,7 +154,7 @@ def _segments(
         on = not on
     ramp = max(int(ramp_s * FS), 1)
     kernel = np.hanning(2 * ramp + 1)
-    return np.convolve(env, kernel / kernel.sum(), mode="same")
+    return fftconvolve(env, kernel / kernel.sum(), mode="same")  # as np.convolve (1e-16), ~10x faster
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ def train(n: int, rng: np.random.Generator) -> np.ndarray:
         t = _times(n)
         start = rng.uniform(0.0, max(duration - 1.0, 0.0))
         gate = ((t >= start) & (t < start + rng.uniform(0.8, 2.5))).astype(float)
-        gate = np.convolve(gate, np.hanning(301) / np.hanning(301).sum(), mode="same")
+        gate = fftconvolve(gate, np.hanning(301) / np.hanning(301).sum(), mode="same")
         notes = rng.uniform(280.0, 700.0) * np.array([1.0, 1.26, 1.5][: rng.integers(2, 4)])
         horn = sum(_harmonics(np.full(n, f), 1.0 / np.arange(1, 9), rng) for f in notes)
         out += rng.uniform(1.0, 2.5) * gate * _unit_rms(horn)
