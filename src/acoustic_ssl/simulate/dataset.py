@@ -48,8 +48,8 @@ if TYPE_CHECKING:
 
 # 2: interpolated emission times, float32 noise phases, torch sensor noise (speed); scene composition
 # 3: microphone signals as a centre signal and crossfaded residual-delay FIRs (within -60 dB of 2); diffuse
-#    noise in one-frame blocks with short crossfades, camera noise from torch (same statistics, other draws);
-#    all for speed
+#    noise in one-frame blocks with short crossfades, camera noise from torch, source signals a few samples
+#    longer (fast FFT lengths): same statistics, other draws; all for speed
 SIMULATOR_VERSION = 3
 SITE_STREAM = 10_000  # spawn-key prefix of the location pool's seeds (video seeds use (class, location))
 GEOMETRY_FILE, CAMERA_FILE, SIMULATION_FILE = "array_geometry.csv", "camera.json", "simulation.json"
