@@ -37,10 +37,10 @@ The 128 signals are rendered in two steps, so that the per-sample work is done o
 
    ``R`` the rows spanned by all microphones' taps. The crossfade approximates the delay's linear motion
    between knots: for the fastest motions of the simulator (a train passing at 20 m/s, 11 m away, whose
-   residual delays move 0.08 sample per knot) the signals stay within −55 dB of per-sample interpolation
-   at every microphone and frame, −75 dB over the clip (``tests/simulate/test_fast_path.py`` holds that
-   per-sample renderer). The matrix products run at BLAS speed: ~2.5× less time than interpolating every
-   microphone's samples.
+   residual delays move 0.08 sample per knot) every microphone's every frame stays within −53 dB of
+   per-sample interpolation (relative to the clip's RMS), −74 dB over the clip
+   (``tests/simulate/test_fast_path.py`` holds that per-sample renderer). The products run at BLAS speed:
+   ~3× less time than interpolating every microphone's samples.
 
 Diffuse noise (:class:`DiffuseNoise`): ``DIFFUSE_DIRECTIONS`` independent plane waves arriving from directions
 spread uniformly over the sphere (Fibonacci lattice, randomly rotated per video), each with a pink-ish
