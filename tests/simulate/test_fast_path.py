@@ -124,7 +124,7 @@ def per_sample_frames(scene: Scene, mic_positions: np.ndarray) -> Iterator[np.nd
     """The former ``render.microphone_frames`` (sources, room, diffuse and sensor noise, frame by frame) with
     the per-sample renderer and the current diffuse noise (the same draws as the fast path's)."""
     sources = [PerSamplePointSource(s.signal, s.lead, s.trajectory, s.gain) for s in scene.sources]
-    diffuse = DiffuseNoise(mic_positions, scene.noise_rng, tilt_db_per_octave=scene.diffuse_tilt_db)
+    diffuse = DiffuseNoise(mic_positions, scene.noise_rng, scene.diffuse_tilt_db)
     sensor = torch.Generator().manual_seed(int(scene.noise_rng.integers(2**62)))
     reverberation = None
     if scene.room is not None:
@@ -134,7 +134,7 @@ def per_sample_frames(scene: Scene, mic_positions: np.ndarray) -> Iterator[np.nd
         pressure = sum(source.render(mic_positions, k * SAMPLES_PER_FRAME) for source in sources)
         if reverberation is not None:
             pressure += reverberation.next_frame()
-        pressure += scene.diffuse_std * diffuse.next_frame()
+        pressure += scene.diffuse_std * diffuse.next_frame()  # the fast path scales the spectra instead
         pressure += scene.sensor_std * torch.randn(pressure.shape, generator=sensor).numpy()
         yield quantise(pressure)
 

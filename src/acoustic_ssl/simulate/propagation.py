@@ -284,11 +284,18 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
 
 
 class DiffuseNoise:
-    """Spatially diffuse noise at the microphones, unit variance per microphone, one frame at a time."""
+    """Spatially diffuse noise at the microphones, standard deviation ``std`` per microphone (scaled in the
+    spectra: no pass over the frames), one frame at a time."""
 
     block = SAMPLES_PER_FRAME + DIFFUSE_OVERLAP
 
-    def __init__(self, mic_positions: np.ndarray, rng: np.random.Generator, tilt_db_per_octave: float = -3.0):
+    def __init__(
+        self,
+        mic_positions: np.ndarray,
+        rng: np.random.Generator,
+        tilt_db_per_octave: float = -3.0,
+        std: float = 1.0,
+    ) -> None:
         directions = fibonacci_sphere(DIFFUSE_DIRECTIONS) @ random_rotation(rng).T
         self._white = torch.Generator().manual_seed(int(rng.integers(2**62)))  # torch: half NumPy's cost
         freqs = np.fft.rfftfreq(self.block, 1.0 / FS)
@@ -296,9 +303,9 @@ class DiffuseNoise:
         self._steering = _phasors(len(freqs), freqs[1], lead)  # (K, M, D)
         shape = (np.maximum(freqs, 100.0) / 100.0) ** (tilt_db_per_octave / 6.0206)
         shape[freqs < 20.0] = 0.0
-        # Parseval: normalise so that each plane wave has unit variance in the time domain.
+        # Parseval: normalise so that the sum of the plane waves has variance std² in the time domain.
         power = (shape[0] ** 2 + 2.0 * np.sum(shape[1:-1] ** 2) + shape[-1] ** 2) / self.block
-        self._shape = (shape / np.sqrt(power) / np.sqrt(DIFFUSE_DIRECTIONS)).astype(np.float32)
+        self._shape = (shape * (std / np.sqrt(power * DIFFUSE_DIRECTIONS))).astype(np.float32)
         taper = (np.arange(DIFFUSE_OVERLAP) + 0.5) * (np.pi / 2.0 / DIFFUSE_OVERLAP)
         self._window = np.ones(self.block, dtype=np.float32)
         self._window[:DIFFUSE_OVERLAP], self._window[SAMPLES_PER_FRAME:] = np.sin(taper), np.cos(taper)

@@ -64,7 +64,7 @@ def microphone_frames(scene: Scene, mic_positions: np.ndarray) -> Iterator[np.nd
     """Yield the int32 (M, 1024) audio frames of the scene, in order, rendered ``FRAMES_PER_CHUNK`` at a time
     (fewer, larger products; the sensor noise is the same stream as drawn frame by frame)."""
     sources = [PointSource(s.signal, s.lead, s.trajectory, s.gain) for s in scene.sources]
-    diffuse = DiffuseNoise(mic_positions, scene.noise_rng, tilt_db_per_octave=scene.diffuse_tilt_db)
+    diffuse = DiffuseNoise(mic_positions, scene.noise_rng, scene.diffuse_tilt_db, std=scene.diffuse_std)
     sensor = torch.Generator().manual_seed(int(scene.noise_rng.integers(2**62)))  # 3x numpy's normals
     reverberation = None
     if scene.room is not None:
@@ -83,7 +83,7 @@ def microphone_frames(scene: Scene, mic_positions: np.ndarray) -> Iterator[np.nd
         for j in range(count):
             if reverberation is not None:
                 frames[:, j] += reverberation.next_frame()
-            frames[:, j] += scene.diffuse_std * diffuse.next_frame()
+            frames[:, j] += diffuse.next_frame()
         noise = torch.randn((count, num_mics, SAMPLES_PER_FRAME), generator=sensor)
         samples = torch.from_numpy(frames).add_(noise.transpose(0, 1), alpha=scene.sensor_std)
         samples.round_().clamp_(-INT_MAX - 1, INT_MAX)  # as quantise(), frames first
