@@ -11,9 +11,9 @@
   ``summary`` with the headline numbers (``audio_knn_accuracy``, ``retrieval_recall_at_1``,
   ``localization_accuracy``), and ``per_sample``: the outcome of every test sample (``video_ids``,
   ``labels``; ``knn_correct`` per feature key, ``classifier_correct``, audio→video ``retrieval_hit@k``,
-  localisation ``hit`` / ``ciou`` per map and the ``any_object`` baseline, null where a sample is not
-  scored), from which :mod:`acoustic_ssl.evaluation.statistics` draws its confidence intervals; NaN is
-  written as null;
+  localisation ``hit`` / ``ciou`` per map and the ``any_object`` and ``largest_object`` baselines, null
+  where a sample is not scored), from which :mod:`acoustic_ssl.evaluation.statistics` draws its
+  confidence intervals; NaN is written as null;
 * ``retrieval_examples.json``: top-10 gallery indices of a few audio queries (every 5th from index 9, as the
   original ``crossmodal.py``) for the report;
 * ``localization/*.png``: overlays of a sample of test frames.
@@ -242,9 +242,10 @@ def localization_metrics(
     mask_at: str = "frame",
     per_sample: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Scores of the ``attention`` and ``energy`` maps present in the features (see ``localization``), and
-    the ``any_object`` baseline (pointing at a random visible object, sound ignored) with the mean number of
-    visible objects per scored sample. ``object_pointing_accuracy`` of a map: how often its maximum falls on
+    """Scores of the ``attention`` and ``energy`` maps present in the features (see ``localization``), the
+    ``any_object`` baseline (pointing at a random visible object, sound ignored) with the mean number of
+    visible objects per scored sample, and the ``largest_object`` baseline (pointing at the largest visible
+    box: the size prior, sound ignored). ``object_pointing_accuracy`` of a map: how often its maximum falls on
     any visible object, sounding or not (low = the map points at the background). ``attention_mismatched``:
     the attention of each video with the audio of a clip of another class (:func:`mismatched_attention`),
     the control that tells audio-visual localisation from saliency (needs the ``objective``).
@@ -257,6 +258,7 @@ def localization_metrics(
         any_object_pointing,
         boxes_to_mask,
         gt_boxes,
+        largest_object_pointing,
         save_overlay,
         score_samples,
         summarise_scores,
@@ -301,6 +303,15 @@ def localization_metrics(
         "n": float(len(scored)),
     }
     outcomes["any_object"] = {"hit": baseline}
+    largest = [
+        largest_object_pointing(r, m, camera.focal_px, sizes) for r, m in zip(rows, masks, strict=True)
+    ]
+    largest_hits = [int(h) for h in largest if h is not None]
+    result["largest_object"] = {
+        "pointing_accuracy": float(np.mean(largest_hits)) if largest_hits else float("nan"),
+        "n": float(len(largest_hits)),
+    }
+    outcomes["largest_object"] = {"hit": [None if h is None else int(h) for h in largest]}
     if per_sample is not None:
         per_sample["localization"] = outcomes
     if overlay_dir is not None and "thumbnails" in test and scored and overlays > 0:
