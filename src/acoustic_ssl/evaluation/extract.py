@@ -34,7 +34,8 @@ attention_map      [N, 12, 16] float32      the objective's ``localization_map``
 energy_map         [N, 36, 48] float32      ``mfcc_to_energy`` of the time-mean acoustic image (video view)
 thumbnails         [N, h, w, 3] uint8       first used frame, RGB, ~150 px wide (report / overlays)
 meta               [] str (JSON)            checkpoint, split, run_kind, audio_kind, nr_frames, sample_length,
-                                            keys
+                                            keys (a baseline's file: baseline, run_kind "baseline", list,
+                                            split; ``evaluation.baselines``)
 =================  =======================  ================================================================
 
 The 128×12×16 maps take 98 kB per sample, so by default they are kept only for the ``testing`` split (the
