@@ -315,3 +315,23 @@ def test_bad_composition_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="locations"):
         simulate_dataset(tmp_path, videos_per_class=1, seconds=1, seed=0,
                          composition=SceneComposition(locations=-1))
+
+
+def test_first_location_simulates_those_videos_of_a_larger_simulation(tmp_path: Path) -> None:
+    """Test recordings beside long training ones: ``first_location`` numbers the videos from there, with the
+    scenes (audio, ground truth, place) those numbers have in one larger simulation of the same seed."""
+    composition = SceneComposition(locations=3, distractors=1)
+    common = {"seed": 5, "seconds": 1, "classes": [3], "workers": 1, "write_images": False,
+              "composition": composition}
+    whole = simulate_dataset(tmp_path / "whole", videos_per_class=4, **common)
+    tail = simulate_dataset(tmp_path / "tail", videos_per_class=2, first_location=2, **common)
+    assert sorted(p.name for p in (tail / "class_3").iterdir()) == ["data_002", "data_003"]
+    for name in ("data_002", "data_003"):
+        assert _files(tail / "class_3" / name) == _files(whole / "class_3" / name)
+    params = json.loads((tail / "simulation.json").read_text())
+    assert params["first_location"] == 2
+    whole_places = json.loads((whole / "simulation.json").read_text())["video_locations"]
+    assert params["video_locations"] == {k: v for k, v in whole_places.items() if k[-3:] in ("002", "003")}
+    assert "first_location" not in json.loads((whole / "simulation.json").read_text())  # old files unchanged
+    with pytest.raises(ConfigError, match="first_location must be >= 0"):
+        simulate_dataset(tmp_path / "bad", videos_per_class=1, first_location=-1, **common)

@@ -58,6 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--videos-per-class", type=int, required=True, metavar="N", help="videos per class")
     parser.add_argument(
+        "--first-location",
+        type=int,
+        default=0,
+        metavar="L",
+        help="number of the first video (data_L, ...; default 0): the same scenes as those videos of a "
+        "larger simulation with this seed, e.g. short test recordings beside the long ones of another folder",
+    )
+    parser.add_argument(
         "--seconds", type=int, required=True, metavar="S", help="length of every video in seconds"
     )
     parser.add_argument(
@@ -178,6 +186,7 @@ def handle(args: argparse.Namespace) -> int:
     root = simulate_dataset(
         args.out,
         videos_per_class=args.videos_per_class,
+        first_location=args.first_location,
         seconds=args.seconds,
         seed=args.seed,
         snr_db=args.snr_db,

@@ -91,14 +91,14 @@ class SceneComposition:
     def site(self, seed: int, class_index: int, location: int) -> int | None:
         return video_site(seed, class_index, location, self.locations) if self.locations else None
 
-    def video_locations(self, seed: int, classes: Sequence[int], videos_per_class: int) -> dict[str, int]:
+    def video_locations(self, seed: int, classes: Sequence[int], locations: Sequence[int]) -> dict[str, int]:
         """Place of every video, ``class_K/data_NNN`` → pool index (empty without a pool)."""
         if not self.locations:
             return {}
         return {
             video_dir_name(c, v).as_posix(): int(self.site(seed, c, v))  # type: ignore[arg-type]
             for c in classes
-            for v in range(videos_per_class)
+            for v in locations
         }
 
 
@@ -221,6 +221,7 @@ def _parameters(
     write_images: bool,
     extras: Extras,
     composition: SceneComposition,
+    first_location: int,
 ) -> dict[str, Any]:
     from acoustic_ssl.imaging.geometry import PinholeCamera
     from acoustic_ssl.simulate import propagation, scene
@@ -229,11 +230,13 @@ def _parameters(
     array = "ArrayGeometry.default() (see array_geometry.csv)"
     if extras.geometry is not None:
         array = f"user array of {extras.geometry.num_mics} microphones (see array_geometry.csv)"
+    locations = range(first_location, first_location + videos_per_class)
     return {
         "simulator_version": SIMULATOR_VERSION,
         "package_version": __version__,
         "seed": seed,
         "videos_per_class": videos_per_class,
+        **({"first_location": first_location} if first_location else {}),
         "seconds": seconds,
         "snr_db": snr_db,
         "classes": classes,
@@ -254,12 +257,13 @@ def _parameters(
         "sounds": extras.sounds.describe() if extras.sounds else "procedural (simulate/sounds.py)",
         "rooms": {str(c): room.to_dict() for c, room in sorted(extras.rooms.items())} or "free field",
         "composition": composition.describe(),
-        "video_locations": composition.video_locations(seed, classes, videos_per_class),
+        "video_locations": composition.video_locations(seed, classes, locations),
     }
 
 
 def _validate(
     videos_per_class: int,
+    first_location: int,
     seconds: int,
     snr_db: float,
     classes: Sequence[int] | None,
@@ -268,9 +272,12 @@ def _validate(
 ) -> list[int]:
     if videos_per_class < 1:
         raise ConfigError(f"videos_per_class must be at least 1, got {videos_per_class}")
-    if videos_per_class > 1000:
+    if first_location < 0:
+        raise ConfigError(f"first_location must be >= 0, got {first_location}")
+    if first_location + videos_per_class > 1000:
         raise ConfigError(
-            f"videos_per_class must be at most 1000 (folder names data_NNN), got {videos_per_class}"
+            f"first_location + videos_per_class must be at most 1000 (folder names data_NNN), got "
+            f"{first_location + videos_per_class}"
         )
     if seconds < 1:
         raise ConfigError(f"seconds must be at least 1, got {seconds}")
@@ -302,6 +309,7 @@ def simulate_dataset(
     extras: Extras | None = None,
     composition: SceneComposition | None = None,
     device: str = "cpu",
+    first_location: int = 0,
 ) -> Path:
     """Write a simulated raw ACIVW dataset to ``out_dir`` and return it.
 
@@ -309,19 +317,23 @@ def simulate_dataset(
     a fast audio-only dataset. ``workers`` defaults to the number of CPUs; 1 runs in this process.
     ``frame_size`` (height, width) defaults to the camera's size (480 x 640 for the reference camera).
     ``composition`` sets shared locations, distractors and extra on-screen sources (default: none).
+    ``first_location``: the videos are ``data_<first_location>`` onwards, the same scenes (per-video seeds
+    and places) as those numbers of a larger simulation with the same seed: e.g. a test set of short
+    recordings beside the long ones of another folder, at the same places, with no video id in common.
     ``device`` (a torch device, e.g. ``"cuda"``) is where every worker beamforms the acoustic images; the
     images of a GPU equal the CPU's within float32 rounding (1e-4 of each image), not bit for bit.
     """
     extras = extras or Extras()
     if frame_size is None:
         frame_size = (extras.camera.height, extras.camera.width) if extras.camera else (480, 640)
-    chosen = _validate(videos_per_class, seconds, snr_db, classes, frame_size, workers)
+    chosen = _validate(videos_per_class, first_location, seconds, snr_db, classes, frame_size, workers)
     composition = composition or SceneComposition()
     composition.validate()
     root = Path(out_dir)
     frame_size = (int(frame_size[0]), int(frame_size[1]))
     parameters = _parameters(
-        videos_per_class, seconds, seed, float(snr_db), chosen, frame_size, write_images, extras, composition
+        videos_per_class, seconds, seed, float(snr_db), chosen, frame_size, write_images, extras, composition,
+        first_location,
     )
     simulation_path = root / SIMULATION_FILE
     if simulation_path.exists():
@@ -359,7 +371,7 @@ def simulate_dataset(
             str(device),
         )
         for c in chosen
-        for location in range(videos_per_class)
+        for location in range(first_location, first_location + videos_per_class)
         if not (root / video_dir_name(c, location) / GROUND_TRUTH_FILE).exists()
     ]
     workers = min(workers or os.cpu_count() or 1, max(len(jobs), 1))

@@ -38,9 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
     parser = subparsers.add_parser(
         "train",
-        help="train a model from a preset (supervised, self-supervised, transfer, distillation)",
+        help="train a model from a preset (supervised, self-supervised, contrastive, transfer, distillation)",
         description=(
-            "Train one experiment. The kind (supervised | selfsup | transfer | distillation), models, data, "
+            "Train one experiment. The kind (supervised | selfsup | transfer | distillation | contrastive | "
+            "contrastive_transfer: its objective, which also decides the [loss] keys), models, data, "
             "optimizer and loss come from the config; the run directory receives the resolved config, "
             "metrics, TensorBoard logs and checkpoints. Under torchrun each process takes 1/N of the batch."
         ),
