@@ -11,6 +11,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -136,6 +137,17 @@ def replace_folder(staging: Path, target: Path) -> None:
         raise _write_error(target, exc) from exc
 
 
+def _lock_holder(fd: int) -> str:
+    """Who holds the lock file ``fd``: what the holder wrote into it (it writes just after taking the lock,
+    so wait a moment for a holder that has only just started)."""
+    for _ in range(40):
+        text = os.pread(fd, 512, 0).decode("utf-8", "replace").strip()
+        if text:
+            return text
+        time.sleep(0.005)
+    return "another process"
+
+
 @contextlib.contextmanager
 def folder_lock(folder: str | os.PathLike[str], command: str) -> Iterator[None]:
     """Hold an exclusive lock on ``folder`` (its ``LOCK_FILE``, created with the folder) for the block.
@@ -157,7 +169,7 @@ def folder_lock(folder: str | os.PathLike[str], command: str) -> Iterator[None]:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = os.pread(fd, 512, 0).decode("utf-8", "replace").strip() or "another process"
+                holder = _lock_holder(fd)
                 raise OutputError(
                     f"{printable_path(folder)}: in use by {holder}; wait for it to finish or choose another "
                     "output"

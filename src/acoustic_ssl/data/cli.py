@@ -50,8 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "exact ratio with librosa's kaiser_best filter, full scale 1.0 = 2^23), no acoustic images. "
             "OUT/labels.json maps label names to class indices; OUT/videos.csv lists every clip (its id is "
             "the annotation key). Clips shorter "
-            "than 1 s, without audio, or undecodable are skipped with one line each. Parallel; resumable and "
-            "atomic per clip (a finished data_NNN is kept, an interrupted one is redone)."
+            "than 1 s, without audio, truncated, with NaN/inf audio, undecodable or named in bytes that are "
+            "not UTF-8 are skipped with one line each; nothing importable is an error. Parallel; resumable "
+            "and atomic per clip (a finished data_NNN is kept, an interrupted one is redone); OUT is locked "
+            "while an import runs, and records in OUT that its videos.csv does not list are refused."
         ),
     )
     p.add_argument(
