@@ -181,6 +181,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise DataError("--only-boxes needs --boxes FILE")
     if args.boxes is not None and args.only_boxes:
         return _evaluate_boxes(args, out)
+    if args.boxes is not None:  # a bad annotation file stops before the long evaluation, not after it
+        from acoustic_ssl.evaluation.boxes import read_annotations
+
+        read_annotations(args.boxes, args.boxes_format)
     lists = {"training": args.train_list, "validation": args.valid_list, "testing": args.test_list}
     metrics = evaluate_checkpoint(
         args.checkpoint, out, lists={k: v for k, v in lists.items() if v}, raw_dir=args.raw_dir,
