@@ -144,6 +144,23 @@ def test_preset_typos_are_errors() -> None:
         parse_demo_config(text.replace('"optim.lr=1e-3"', '"optim"'), path)
 
 
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_an_unknown_key_in_a_train_set_line_fails_before_any_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dry_run: bool
+) -> None:
+    text = preset_path("test").read_text()
+    assert '"optim.lr=1e-3"' in text
+    edited = tmp_path / "mine.toml"
+    edited.write_text(text.replace('"optim.lr=1e-3"', '"optim.lrr=1e-3"'))
+    out = tmp_path / "demo"
+    dry = ["--dry-run"] if dry_run else []
+    assert main(["demo", "--config", str(edited), "--out", str(out), *dry]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"acoustic-ssl demo: error: {edited}: train.supervised (seed 0): {out}/configs/"
+                           "supervised.toml + --set: unknown key 'optim.lrr' (known: ")
+    assert not (out / "raw").exists() and not (out / "stages").exists()
+
+
 def test_demo_test_preset_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Every stage runs, every artifact exists, report.json has the documented keys, a second run from scratch
     writes the same report.json, a re-run skips it all."""

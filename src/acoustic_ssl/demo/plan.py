@@ -15,6 +15,7 @@ from acoustic_ssl.demo.config import RUNS, DemoConfig
 from acoustic_ssl.demo.layout import ROWS, SPLITS, eval_dir, row_checkpoint, run_checkpoint, run_dir
 from acoustic_ssl.demo.render import write_demo_report
 from acoustic_ssl.demo.stages import Stage, format_command
+from acoustic_ssl.errors import ConfigError
 from acoustic_ssl.io_utils import write_text_atomic
 
 
@@ -110,6 +111,20 @@ def _data_stages(config: DemoConfig, out_dir: Path) -> DataPlan:
     return DataPlan(stages, {split: packed / split for split in SPLITS}, ("stats", "pack"))
 
 
+def _check_training_config(
+    config: DemoConfig, run: str, seed: int, preset: Path, overrides: list[str]
+) -> None:
+    """Validate a train stage's config exactly as its ``train`` command will (unknown keys, values), so a
+    typo in a ``[train.*] set`` line fails at ``--dry-run`` and at the start, not hours later after the
+    data stages."""
+    from acoustic_ssl.training.config import load_config
+
+    try:
+        load_config(preset, overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{config.source}: train.{run} (seed {seed}): {exc}") from None
+
+
 def _training_stages(
     config: DemoConfig, out_dir: Path, seed: int, data: DataPlan, configs: dict[str, Path]
 ) -> list[Stage]:
@@ -136,6 +151,7 @@ def _training_stages(
             teacher = run_checkpoint(config, out_dir, "selfsup_acoustic", seed)
             overrides += [f"loss.alpha={config.train.alpha}", f"loss.teacher_checkpoint={teacher}"]
             deps = (*deps, f"train:selfsup_acoustic:seed{seed}")
+        _check_training_config(config, run, seed, configs[run], overrides)
         argv = ["train", "--config", str(configs[run])]
         for item in overrides:
             argv += ["--set", item]
