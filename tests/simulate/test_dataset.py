@@ -315,3 +315,23 @@ def test_bad_composition_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="locations"):
         simulate_dataset(tmp_path, videos_per_class=1, seconds=1, seed=0,
                          composition=SceneComposition(locations=-1))
+
+
+def test_a_folder_that_is_not_a_simulation_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = tmp_path / "acivw" / "class_0" / "data_000" / "audio" / "A_000001.dc"  # a recorded dataset
+    real.parent.mkdir(parents=True)
+    real.write_bytes(b"recorded")
+    args = ["simulate", str(tmp_path / "acivw"), "--seed", "1", "--videos-per-class", "1", "--seconds", "1",
+            "--classes", "0", "--workers", "1", "--audio-only"]
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"acoustic-ssl simulate: error: {tmp_path / 'acivw'}: holds class_0 but no simulation.json, so not a "
+        "simulation of this command; simulate into an empty or new folder"
+    )
+    assert real.read_bytes() == b"recorded" and sorted(p.name for p in (tmp_path / "acivw").iterdir()) == [
+        "class_0"]
+    room = ["--room", "all", "--room-size", "nan", "6", "3"]
+    assert main(["simulate", str(tmp_path / "new"), *args[2:], *room]) == 2
+    assert "room size must be width depth height of at least 1 m each" in capsys.readouterr().err

@@ -300,6 +300,22 @@ def _validate(
     return chosen
 
 
+def _check_not_foreign(root: Path) -> None:
+    """Refuse an output folder that holds anything but a simulation: videos are written as
+    ``class_K/data_NNN`` and finished ones are skipped by their ``ground_truth.csv``, so a real dataset (or
+    any folder) would get simulated files among its own. ``simulation.json`` marks a simulation (compared
+    with the parameters next); before it, only the root files written just ahead of it may be there."""
+    if not root.is_dir() or (root / SIMULATION_FILE).exists():
+        return
+    ours = {GEOMETRY_FILE, CAMERA_FILE}
+    foreign = sorted(p.name for p in root.iterdir() if p.name not in ours and not p.name.endswith(".tmp"))
+    if foreign:
+        raise DataError(
+            f"{root}: holds {foreign[0]} but no {SIMULATION_FILE}, so not a simulation of this command; "
+            "simulate into an empty or new folder"
+        )
+
+
 def simulate_dataset(
     out_dir: str | os.PathLike[str],
     *,
@@ -337,6 +353,7 @@ def simulate_dataset(
         videos_per_class, seconds, seed, float(snr_db), chosen, frame_size, write_images, extras, composition
     )))
     simulation_path = root / SIMULATION_FILE
+    _check_not_foreign(root)
     if simulation_path.exists():
         try:
             previous = json.loads(simulation_path.read_text(encoding="utf-8"))
