@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "OUT_DIR/class_K/data_NNN/Data_NNN.tfrecord (one SequenceExample per second, as the original "
             "convert_data.py). Video frames are resized to shorter side 224 with OpenCV-compatible bicubic. "
             "Resumable: existing records are kept (and temporaries of a killed run removed). All folders are "
-            "checked before anything is written. The same input gives byte-identical records."
+            "checked before anything is written; an acoustic image holding NaN/inf, an OUT_DIR that is "
+            "RAW_DIR or an import-video output are refused. The same input gives byte-identical records."
         ),
     )
     p.add_argument("raw_dir", type=Path, metavar="RAW_DIR", help="root of the raw class_K/data_NNN folders")
