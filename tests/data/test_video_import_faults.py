@@ -134,6 +134,9 @@ def test_a_foreign_record_tree_is_refused_and_left_alone(
     (good / "class_0" / "data_007").mkdir()
     assert import_video(src, good) == 2
     assert "(class_0/data_007; not listed in videos.csv)" in error_line(capsys)
+    assert import_video(src, src) == 2
+    itself = f"{src}: the output is SRC itself; write the records to another folder"
+    assert error_line(capsys).endswith(itself)
 
 
 def test_an_output_in_use_is_refused_naming_its_holder(

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from acoustic_ssl.data.layout import (
+    IMPORT_INDEX_FILE,
     KEY_ACOUSTIC,
     KEY_AUDIO,
     KEY_CLASS,
@@ -125,14 +126,12 @@ def _check_output(raw_root: Path, out_root: Path) -> None:
     """Refuse an output whose ``class_K/data_NNN`` folders are not this conversion's: the raw tree itself
     (records would be mixed into the raw video folders) or an ``import-video`` output (its records would
     count as already converted)."""
-    from acoustic_ssl.data.video_import import INDEX_FILE
-
     if out_root.resolve() == raw_root.resolve():
         raise DataError(f"{out_root}: the output is the raw tree itself; write the records to another folder")
-    if (out_root / INDEX_FILE).is_file():
+    if (out_root / IMPORT_INDEX_FILE).is_file():
         raise DataError(
-            f"{out_root}: holds the records of an import-video run ({INDEX_FILE}); write the records of "
-            f"{raw_root} to another folder"
+            f"{out_root}: holds the records of an import-video run ({IMPORT_INDEX_FILE}); write the records "
+            f"of {raw_root} to another folder"
         )
 
 

@@ -51,6 +51,7 @@ import numpy as np
 from acoustic_ssl.data.labels import read_labels, write_labels
 from acoustic_ssl.data.layout import (
     FRAMES_PER_SECOND,
+    IMPORT_INDEX_FILE,
     KEY_AUDIO,
     KEY_CLASS,
     KEY_LOCATION,
@@ -67,7 +68,7 @@ from acoustic_ssl.io_utils import atomic_path, folder_lock, progress
 
 __all__ = ["INDEX_FILE", "ImportSummary", "import_clip", "import_videos", "make_import_lists", "read_index"]
 
-INDEX_FILE = "videos.csv"
+INDEX_FILE = IMPORT_INDEX_FILE
 FULL_SCALE = 2**23  # int32 value of a full-scale (±1.0) sample: the simulator's 24-bit word
 TOLERANCE_SAMPLES = SAMPLES_PER_FRAME  # a clip short of its last whole second by ≤ 1/12 s is padded
 INDEX_COLUMNS = (
@@ -331,6 +332,8 @@ def import_videos(
     if not (math.isfinite(start) and start >= 0) or bad_seconds:
         raise DataError(f"--start must be >= 0 and --seconds > 0 (got {start}, {seconds})")
     src_root, out = Path(src).resolve(), Path(out_dir)
+    if out.resolve() == src_root:
+        raise DataError(f"{out}: the output is SRC itself; write the records to another folder")
     if csv_path is not None:
         clips, missing = read_clip_csv(csv_path, src_root, start, seconds)
         if not clips:
