@@ -13,7 +13,6 @@ from acoustic_ssl.evaluation.localization import (
     binarize,
     boxes_to_mask,
     ciou,
-    frames_used,
     gt_boxes,
     pointing_hit,
     read_ground_truth,
@@ -72,9 +71,6 @@ def test_boxes_and_mask(tmp_path: Path) -> None:
     np.testing.assert_allclose(boxes, [[50.0, 0.0, 150.0, 100.0]])  # side 400·0.5/2; off-screen row dropped
     mask = boxes_to_mask(np.array([[1.0, 1.0, 3.0, 2.0]]), (4, 5))
     assert np.argwhere(mask).tolist() == [[1, 1], [1, 2]]
-    assert frames_used(0) == [1, 24]
-    assert frames_used(3) == [37, 60]
-    assert frames_used(1, nr_frames=24) == list(range(13, 37))
 
 
 def test_score_maps() -> None:
