@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from acoustic_ssl.evaluation.hear import get_scene_embeddings, get_timestamp_embeddings, load_model
@@ -94,3 +95,17 @@ def test_random_init_model_uses_given_statistics(tiny_dataset: dict[str, Path]) 
     torch.testing.assert_close(plain[0, 20], _naive_embedding(net, window, None), rtol=0, atol=1e-4)
     expected = _naive_embedding(net, window, tiny_dataset["stats"])
     torch.testing.assert_close(normalised[0, 20], expected, rtol=0, atol=1e-4 * float(expected.abs().max()))
+
+
+def test_non_finite_audio_is_a_value_error_naming_the_sounds() -> None:
+    model = load_model()
+    audio = torch.randn(4, 4410) * 0.1
+    audio[1, 300] = float("nan")
+    audio[3, 7] = float("inf")
+    for embed in (get_timestamp_embeddings, get_scene_embeddings):
+        with pytest.raises(ValueError) as caught:
+            embed(audio, model)
+        assert str(caught.value) == (
+            "audio holds NaN or infinite samples in 2 of 4 sounds (sounds 1, 3; first: sound 1, sample 300 = "
+            "nan)"
+        )

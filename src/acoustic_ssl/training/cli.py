@@ -30,7 +30,8 @@ it reproduces and which keys to set. --variant NAME applies one of its [variants
 runtime.device=cpu. Every key is validated.
 Run directory: config.json, meta.json, metrics.jsonl, tb/ (tensorboard --logdir RUN/tb) and
 checkpoints/{{random,epoch_N,best,last}}.safetensors + .json. SIGINT/SIGTERM save 'last' and exit; resume
-with --resume RUN_DIR.
+with --resume RUN_DIR. A run locks its directory: a second train into it stops at once, naming the holder; a
+new run refuses a directory holding a finished run (resume it) or files that are not part of a run.
 """
 
 
