@@ -14,7 +14,8 @@ from hand_cases import KNN_SPLITS
 from acoustic_ssl.evaluation.evaluate import compute_metrics, evaluate_checkpoint, localization_metrics
 from acoustic_ssl.evaluation.knn import knn_protocol
 from acoustic_ssl.evaluation.retrieval import retrieval_metrics
-from acoustic_ssl.models import attention_distance
+from acoustic_ssl.models import ResNet18, attention_distance, build_model
+from acoustic_ssl.training.objectives import SelfSupervised
 
 
 def _one_hot(labels: np.ndarray) -> np.ndarray:
@@ -53,6 +54,10 @@ def _naive_distances(audio_maps: torch.Tensor, video_maps: torch.Tensor) -> np.n
     )  # fmt: skip
 
 
+def audio_role(audio_kind: str) -> str:
+    return "audio" if audio_kind == "hearnet" else "acoustic"
+
+
 @pytest.mark.parametrize("audio_kind", ["hearnet", "dualcamnet"])
 def test_retrieval_ranks_videos_for_audio_queries_and_audio_for_video_queries(audio_kind: str) -> None:
     g = torch.Generator().manual_seed(7)
@@ -68,7 +73,8 @@ def test_retrieval_ranks_videos_for_audio_queries_and_audio_for_video_queries(au
         audio_maps = torch.exp(1.5 * torch.randn(n, 128, 12, 16, generator=g))
         test["audio_map"] = audio_maps.numpy()
     splits = {"training": {"labels": labels}, "validation": {"labels": labels}, "testing": test}
-    retrieval = compute_metrics(splits, probe=False)["retrieval"]
+    objective = SelfSupervised({"video": ResNet18(width=4), audio_role(audio_kind): build_model(audio_kind)})
+    retrieval = compute_metrics(splits, objective=objective, probe=False)["retrieval"]
 
     d = _naive_distances(audio_maps, video_maps)
     expected = {
@@ -140,3 +146,90 @@ def test_evaluate_extracts_each_split_from_the_run_list(
         assert meta["list"] == data[key] and len(arrays["labels"]) == len(parts[key]) // 2
         args += [arrays["audio"], arrays["labels"]]
     assert metrics["knn"]["audio"] == pytest.approx(knn_protocol(*args, ks=(1, 3)))
+
+
+def test_largest_object_baseline_on_the_tiny_ground_truth(
+    evaluated_run: Path, extracted: Path, tmp_path: Path
+) -> None:
+    """End to end through ``localization_metrics``: per-sample hits under ``per_sample["localization"]``,
+    their mean as ``pointing_accuracy``. One object per frame: the largest is the source, wherever it is on
+    screen. A bigger silent distractor beside class 1's source (boxes as drawn) turns those samples into
+    misses, while pointing at a random object still hits half the time."""
+    import shutil
+
+    from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, video_dir_name
+    from acoustic_ssl.evaluation.extract import load_features
+    from acoustic_ssl.evaluation.localization import gt_boxes, read_ground_truth
+    from acoustic_ssl.imaging.geometry import PinholeCamera
+    from acoustic_ssl.simulate.objects import OBJECT_SIZE_M
+
+    arrays, _ = load_features(extracted)
+    test = {k: arrays[k] for k in ("labels", "locations", "video_ids", "frames")}
+    test["attention_map"] = np.zeros((len(test["labels"]), 12, 16))
+    scored = ~((test["locations"] == 2) & (test["frames"].min(axis=1) > 24))  # source off screen there
+    assert scored.sum() == 9
+
+    per_sample: dict[str, Any] = {}
+    result = localization_metrics(test, evaluated_run.parent / "raw", per_sample=per_sample)
+    hits = per_sample["localization"]["largest_object"]["hit"]
+    assert hits == [1 if s else None for s in scored]
+    assert result["largest_object"] == {"pointing_accuracy": 1.0, "n": 9.0}
+
+    raw = tmp_path / "raw"
+    shutil.copytree(evaluated_run.parent / "raw", raw)
+    focal = PinholeCamera.load(raw / "camera.json").focal_px
+    for loc in (1, 2):
+        path = raw / video_dir_name(1, loc) / GROUND_TRUTH_FILE
+        lines = ["frame,source_id,class,x,y,distance_m,on_screen,sounding,x0,y0,x1,y1"]
+        for frame, rows in sorted(read_ground_truth(path).items()):
+            (r,) = rows
+            box = gt_boxes([r], focal, OBJECT_SIZE_M)
+            x0, y0, x1, y1 = box[0] if len(box) else (0.0, 0.0, 0.0, 0.0)
+            lines.append(f"{frame},0,1,{r.x},{r.y},{r.distance_m},{int(r.on_screen)},1,{x0},{y0},{x1},{y1}")
+            lines.append(f"{frame},1,4,500,380,1.0,1,0,400,300,600,460")  # 200 × 160, silent, always there
+        path.write_text("\n".join(lines) + "\n")
+    per_sample = {}
+    result = localization_metrics(test, raw, per_sample=per_sample)
+    expected = [None if not s else int(label != 1) for s, label in zip(scored, test["labels"], strict=True)]
+    assert per_sample["localization"]["largest_object"]["hit"] == expected
+    assert result["largest_object"]["pointing_accuracy"] == pytest.approx(6 / 9)
+    assert result["largest_object"]["n"] == 9.0
+    any_hits = per_sample["localization"]["any_object"]["hit"]
+    assert [h for h, label in zip(any_hits, test["labels"], strict=True) if label == 1 and h is not None] == [
+        0.5, 0.5, 0.5
+    ]
+
+
+def test_chance_is_the_mean_share_of_the_frame_inside_the_sounding_boxes(tmp_path: Path) -> None:
+    """Hand-computed: a 100×100 box in a 640×480 frame, then two of them (the source moved between the
+    sample's two frames); a sample with its source off screen is not scored (null outcome)."""
+    from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, video_dir_name, video_id
+    from acoustic_ssl.imaging.geometry import PinholeCamera
+    from acoustic_ssl.simulate.objects import OBJECT_SIZE_M
+
+    camera = PinholeCamera(640, 480, 60.0)
+    raw = tmp_path / "raw"
+    camera.save(raw / "camera.json")
+    distance = camera.focal_px * OBJECT_SIZE_M[0] / 100.0  # a 100-pixel box
+    positions = {1: [(150, 150), (150, 150)], 2: [(150, 150), (350, 350)], 3: [(-500, 150), (-500, 150)]}
+    for location, (first, last) in positions.items():
+        lines = ["frame,source_id,class,x,y,distance_m,on_screen"]
+        for frame in range(1, 25):
+            x, y = first if frame < 24 else last
+            lines.append(f"{frame},0,0,{x},{y},{distance:.6f},{int(x > 0)}")
+        path = raw / video_dir_name(0, location) / GROUND_TRUTH_FILE
+        path.parent.mkdir(parents=True)
+        path.write_text("\n".join(lines) + "\n")
+    test = {
+        "labels": np.zeros(3, np.int64),
+        "video_ids": np.array([video_id(0, loc) for loc in positions]),
+        "frames": np.array([[1, 24]] * 3),
+        "attention_map": np.ones((3, 12, 16)),
+    }
+    per_sample: dict[str, Any] = {}
+    result = localization_metrics(test, raw, per_sample=per_sample)
+    shares = per_sample["localization"]["chance"]["hit"]
+    assert shares[:2] == pytest.approx([10_000 / (640 * 480), 20_000 / (640 * 480)], rel=0.03)
+    assert shares[2] is None
+    assert result["chance"]["pointing_accuracy"] == pytest.approx(np.mean(shares[:2]))
+    assert result["chance"]["n"] == 2

@@ -3,19 +3,23 @@
 ``evaluate_checkpoint`` writes into its output folder:
 
 * ``features_<split>.npz`` for training / validation / testing (see ``extract`` for the keys);
-* ``metrics.json``: ``knn`` and ``linear_probe`` per feature key, ``classifier`` (a supervised checkpoint's
-  own test accuracy: the original's test mode), ``triplet`` (a self-supervised / transfer checkpoint's
-  test-set triplet accuracy: the triplet trainers' test mode), ``retrieval`` (audio→video and video→audio,
-  plus confusion matrices at 1/5/10), ``localization`` (``attention`` map and acoustic ``energy`` map) and
+* ``metrics.json``: ``knn`` and ``linear_probe`` per feature key, the objective's test mode
+  (``Objective.test_metrics``: ``classifier``, a supervised checkpoint's own test accuracy; ``triplet``, the
+  triplet trainers' test-set triplet accuracy; ``contrastive``, the InfoNCE loss and in-batch retrieval
+  accuracy), ``retrieval`` (audio→video and video→audio by the objective's ``pair_distances``, plus
+  confusion matrices at 1/5/10), ``localization`` (its ``attention`` map and acoustic ``energy`` map) and
   ``summary`` with the headline numbers (``audio_knn_accuracy``, ``retrieval_recall_at_1``,
   ``localization_accuracy``), and ``per_sample``: the outcome of every test sample (``video_ids``,
   ``labels``; ``knn_correct`` per feature key, ``classifier_correct``, audio→video ``retrieval_hit@k``,
-  localisation ``hit`` / ``ciou`` per map and the ``any_object`` baseline, null where a sample is not
-  scored), from which :mod:`acoustic_ssl.evaluation.statistics` draws its confidence intervals; NaN is
-  written as null;
+  localisation ``hit`` / ``ciou`` per map and the ``any_object`` and ``largest_object`` baselines, null
+  where a sample is not scored), from which :mod:`acoustic_ssl.evaluation.statistics` draws its
+  confidence intervals; NaN is written as null;
 * ``retrieval_examples.json``: top-10 gallery indices of a few audio queries (every 5th from index 9, as the
   original ``crossmodal.py``) for the report;
 * ``localization/*.png``: overlays of a sample of test frames.
+
+``evaluate_baseline`` does the same for a baseline that needs no learning (``evaluation.baselines``): its
+features of the three lists, the kNN / probe metrics and per-sample outcomes, ``run_kind: "baseline"``.
 
 The functions below also work on already-loaded feature dicts, for callers that assemble their own reports.
 """
@@ -23,15 +27,19 @@ The functions below also work on already-loaded feature dicts, for callers that 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.evaluation.knn import KNN_KS, knn_predict, knn_protocol, linear_probe
 from acoustic_ssl.io_utils import write_json_atomic
+
+if TYPE_CHECKING:
+    from acoustic_ssl.training.objectives import Objective
+    from acoustic_ssl.training.trained import Trained
 
 SPLITS = ("training", "validation", "testing")
 LIST_FLAGS = {"training": "--train-list", "validation": "--valid-list", "testing": "--test-list"}
@@ -75,54 +83,23 @@ def classification_metrics(
     return result
 
 
-def classifier_correct(part: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Per sample of a split: is the supervised checkpoint's own prediction (argmax of its logits) right."""
-    return part["logits"].argmax(axis=1) == part["labels"]
-
-
-def classifier_metrics(splits: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, float]:
-    """A supervised checkpoint's own accuracy on the test split, and on validation."""
-    result = {}
-    for split, key in (("testing", "accuracy"), ("validation", "val_accuracy")):
-        part = splits.get(split, {})
-        if "logits" in part:
-            result[key] = float(np.mean(classifier_correct(part)))
-    return result
-
-
-def triplet_test_metrics(
-    distances: np.ndarray, video_ids: np.ndarray, batch_size: int, margin: float = 0.2
-) -> dict[str, float]:
-    """The triplet trainers' test mode: batch-all triplet loss and accuracy (1 − share of violated triplets)
-    over consecutive batches of the test list in its order, averaged weighted by batch size, as the original
-    validated and tested. ``distances`` are the attention distances [audio, video] of the whole test split."""
+def retrieval_distances(
+    test: Mapping[str, np.ndarray], objective: Objective, chunk: int = 64
+) -> np.ndarray | None:
+    """The objective's audio↔video distances [audio, video] over the test split (``pair_distances`` in
+    chunks of queries to bound memory), or None without an audio-video pair."""
     import torch
 
-    from acoustic_ssl.training.losses import same_video_mask, triplet_accuracy, triplet_batch_all
+    from acoustic_ssl.evaluation.extract import score_inputs
 
-    d = torch.as_tensor(np.asarray(distances), dtype=torch.float32)
-    ids = torch.as_tensor(np.asarray(video_ids, dtype=np.int64))
-    accuracy = loss = 0.0
-    for lo in range(0, len(ids), batch_size):
-        block = slice(lo, lo + batch_size)
-        sub, same = d[block, block], same_video_mask(ids[block])
-        weight = len(ids[block]) / len(ids)
-        accuracy += weight * float(triplet_accuracy(sub, same, margin))
-        loss += weight * float(triplet_batch_all(sub, same, margin))
-    return {"accuracy": accuracy, "loss": loss, "batch_size": float(batch_size), "margin": margin}
-
-
-def retrieval_distances(test: Mapping[str, np.ndarray]) -> np.ndarray | None:
-    """Attention distances [audio, video] on the test split, or None without an audio side and video maps."""
-    from acoustic_ssl.evaluation.retrieval import attention_distances, tiled_audio_distances
-
-    if "video_map" not in test:
+    inputs = score_inputs(test)
+    if inputs is None or not objective.has_pair:
         return None
-    if "audio_map" in test:
-        return attention_distances(test["audio_map"], test["video_map"])
-    if "audio_raw" in test:
-        return tiled_audio_distances(test["audio_raw"], test["video_map"])
-    return None
+    audio, video = inputs
+    with torch.inference_mode():
+        parts = [objective.pair_distances(audio[lo : lo + chunk], video)
+                 for lo in range(0, len(audio), chunk)]
+    return torch.cat(parts).double().numpy()
 
 
 PER_SAMPLE_RANKS = (1, 5, 10)
@@ -237,8 +214,8 @@ def mismatched_partners(labels: np.ndarray) -> np.ndarray:
     return partners
 
 
-def mismatched_attention(test: Mapping[str, np.ndarray]) -> np.ndarray | None:
-    """Attention maps Σ_c A⊙V⊙V of every test video with the audio of a sample of another class.
+def mismatched_attention(test: Mapping[str, np.ndarray], objective: Objective) -> np.ndarray | None:
+    """The objective's localisation maps of every test video with the audio of a sample of another class.
 
     A map that localises because of the sound moves (or fades) when the sound is swapped; one that scores the
     same with the wrong audio is a saliency map, whatever its pointing accuracy. None without audio-side and
@@ -246,19 +223,21 @@ def mismatched_attention(test: Mapping[str, np.ndarray]) -> np.ndarray | None:
     """
     import torch
 
-    from acoustic_ssl.evaluation.extract import audio_maps_of
-    from acoustic_ssl.models.attention import localization_map
+    from acoustic_ssl.evaluation.extract import score_inputs
 
-    if "video_map" not in test or not ({"audio_map", "audio_raw"} & set(test)):
+    inputs = score_inputs(test)
+    if inputs is None or not objective.has_pair:
         return None
-    partners = mismatched_partners(test["labels"])
-    audio = torch.as_tensor(audio_maps_of(test)[partners])
-    return localization_map(audio, torch.as_tensor(test["video_map"])).numpy()
+    audio, video = inputs
+    partners = torch.as_tensor(mismatched_partners(test["labels"]))
+    with torch.inference_mode():
+        return objective.localization_map(audio[partners], video).numpy()
 
 
 def localization_metrics(
     test: Mapping[str, np.ndarray],
     raw_dir: str | Path,
+    objective: Objective | None = None,
     overlay_dir: str | Path | None = None,
     method: str = "mean",
     object_size_m: Mapping[int, float] | None = None,
@@ -266,12 +245,14 @@ def localization_metrics(
     mask_at: str = "frame",
     per_sample: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Scores of the ``attention`` and ``energy`` maps present in the features (see ``localization``), and
-    the ``any_object`` baseline (pointing at a random visible object, sound ignored) with the mean number of
-    visible objects per scored sample. ``object_pointing_accuracy`` of a map: how often its maximum falls on
+    """Scores of the ``attention`` and ``energy`` maps present in the features (see ``localization``), the
+    ``chance`` level (a uniformly random point: the share of the frame in the sounding boxes), the
+    ``any_object`` baseline (pointing at a random visible object, sound ignored) with the mean number of
+    visible objects per scored sample, and the ``largest_object`` baseline (pointing at the largest visible
+    box: the size prior, sound ignored). ``object_pointing_accuracy`` of a map: how often its maximum falls on
     any visible object, sounding or not (low = the map points at the background). ``attention_mismatched``:
     the attention of each video with the audio of a clip of another class (:func:`mismatched_attention`),
-    the control that tells audio-visual localisation from saliency.
+    the control that tells audio-visual localisation from saliency (needs the ``objective``).
 
     ``overlays`` PNGs per map (evenly spread over the scored samples) go to ``overlay_dir``; ``mask_at``:
     where the map is binarised (``localization.score_samples``); per-sample outcomes go into ``per_sample``
@@ -281,6 +262,7 @@ def localization_metrics(
         any_object_pointing,
         boxes_to_mask,
         gt_boxes,
+        largest_object_pointing,
         save_overlay,
         score_samples,
         summarise_scores,
@@ -291,7 +273,7 @@ def localization_metrics(
     maps = {name: test[key] for name, key in names if key in test}
     if not maps:
         return {}
-    mismatched = mismatched_attention(test)
+    mismatched = mismatched_attention(test, objective) if objective is not None else None
     if mismatched is not None:
         maps["attention_mismatched"] = mismatched
     rows, camera = ground_truth_rows(test, raw_dir)
@@ -325,6 +307,23 @@ def localization_metrics(
         "n": float(len(scored)),
     }
     outcomes["any_object"] = {"hit": baseline}
+    largest = [
+        largest_object_pointing(r, m, camera.focal_px, sizes) for r, m in zip(rows, masks, strict=True)
+    ]
+    largest_hits = [int(h) for h in largest if h is not None]
+    result["largest_object"] = {
+        "pointing_accuracy": float(np.mean(largest_hits)) if largest_hits else float("nan"),
+        "n": float(len(largest_hits)),
+    }
+    outcomes["largest_object"] = {"hit": [None if h is None else int(h) for h in largest]}
+    # a uniformly random point: its expected hit is the share of the frame inside the sounding boxes
+    shares = [float(m.mean()) if m is not None and m.any() else None for m in masks]
+    scored_shares = [v for v in shares if v is not None]
+    result["chance"] = {
+        "pointing_accuracy": float(np.mean(scored_shares)) if scored_shares else float("nan"),
+        "n": float(len(scored_shares)),
+    }
+    outcomes["chance"] = {"hit": shares}
     if per_sample is not None:
         per_sample["localization"] = outcomes
     if overlay_dir is not None and "thumbnails" in test and scored and overlays > 0:
@@ -344,8 +343,8 @@ def summary(metrics: Mapping[str, Any]) -> dict[str, float | None]:
 
     ``audio_knn_accuracy`` uses the audio feature alone, as the original's per-modality features
     (``extract_features_product.py``, its commented kNN runs); ``joint_knn_accuracy`` the audio + video vector
-    of ``testing2.py`` that its active ``compute_knn_accuracy.sh`` scored. ``classifier_accuracy`` and
-    ``triplet_test_accuracy``: the test modes of the supervised and the triplet trainers.
+    of ``testing2.py`` that its active ``compute_knn_accuracy.sh`` scored. ``classifier_accuracy``,
+    ``triplet_test_accuracy`` and ``contrastive_test_accuracy``: the objectives' test modes.
     """
     knn = metrics.get("knn", {})
     audio_key = next((k for k in ("audio", "features", "acoustic") if k in knn), None)
@@ -358,6 +357,7 @@ def summary(metrics: Mapping[str, Any]) -> dict[str, float | None]:
         "joint_knn_accuracy": knn["joint"]["accuracy"] if "joint" in knn else None,
         "classifier_accuracy": metrics.get("classifier", {}).get("accuracy"),
         "triplet_test_accuracy": metrics.get("triplet", {}).get("accuracy"),
+        "contrastive_test_accuracy": metrics.get("contrastive", {}).get("accuracy"),
         "retrieval_recall_at_1": retrieval.get("recall@1"),
         "localization_accuracy": loc[loc_key]["pointing_accuracy"] if loc_key else None,
         "localization_map": loc_key,
@@ -367,24 +367,26 @@ def summary(metrics: Mapping[str, Any]) -> dict[str, float | None]:
 def compute_metrics(
     splits: Mapping[str, Mapping[str, np.ndarray]],
     *,
+    objective: Objective | None = None,
     raw_dir: str | Path | None = None,
     out_dir: str | Path | None = None,
     ks: Sequence[int] = KNN_KS,
     probe: bool = True,
     num_classes: int | None = None,
     overlays: int = OVERLAYS_PER_MAP,
-    triplet_batch_size: int | None = None,
-    margin: float = 0.2,
+    test_batch_size: int | None = None,
     localization_mask: str = "frame",
 ) -> dict[str, Any]:
     """All metrics from loaded features (``splits`` keyed training/validation/testing).
 
-    ``triplet_batch_size``: the batch of the triplet test mode (the run's validation batch); None skips it.
+    ``objective``: the checkpoint's, which scores audio against video (retrieval, the mismatched-audio
+    control) and runs its test mode on batches of ``test_batch_size`` (the run's validation batch); without
+    it only the feature metrics and the stored maps are scored.
     """
+    from acoustic_ssl.training.objectives import classifier_correct
+
     test = splits["testing"]
     metrics: dict[str, Any] = classification_metrics(splits, ks=ks, probe=probe)
-    if "logits" in test:
-        metrics["classifier"] = classifier_metrics(splits)
     per_sample: dict[str, Any] = {
         "video_ids": test["video_ids"].tolist() if "video_ids" in test else None,
         "labels": test["labels"].tolist(),
@@ -393,27 +395,54 @@ def compute_metrics(
     if "logits" in test:
         per_sample["classifier_correct"] = classifier_correct(test).astype(int).tolist()
     n_classes = num_classes or int(max(int(s["labels"].max()) for s in splits.values())) + 1
-    distances = retrieval_distances(test)
+    distances = retrieval_distances(test, objective) if objective is not None else None
     if distances is not None:
         metrics["retrieval"] = retrieval_block(distances, test["labels"], n_classes)
-        if triplet_batch_size:
-            ids = test["video_ids"]
-            metrics["triplet"] = triplet_test_metrics(distances, ids, triplet_batch_size, margin)
         per_sample.update(retrieval_hits(distances, test["labels"]))
         if out_dir is not None:
             write_json_atomic(Path(out_dir) / "retrieval_examples.json", retrieval_examples(distances))
+    if objective is not None and test_batch_size:
+        metrics.update(objective.test_metrics(splits, distances, test_batch_size))
     if raw_dir is not None:
         overlay_dir = Path(out_dir) / "localization" if out_dir is not None else None
         metrics["localization"] = localization_metrics(
-            test, raw_dir, overlay_dir, overlays=overlays, mask_at=localization_mask, per_sample=per_sample
+            test, raw_dir, objective, overlay_dir, overlays=overlays, mask_at=localization_mask,
+            per_sample=per_sample,
         )
     metrics["summary"] = summary(metrics)
     metrics["per_sample"] = per_sample
     return clean_json(metrics)
 
 
+def split_features(
+    out_dir: str | Path,
+    lists: Mapping[str, str | Path | None],
+    extract: Callable[[str, str | Path, Path], object],
+    *,
+    reuse: bool = True,
+    no_list: Callable[[str, str], str],
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, Any]]]:
+    """Arrays and meta of ``out_dir/features_<split>.npz`` for the three splits: the file as it is (with
+    ``reuse``), else ``extract(split, lists[split], path)`` writes it first. A split to extract without a
+    list is the one-line error ``no_list(split, its flag)``. Shared by checkpoints and baselines, so both
+    name, reuse and refuse their features files alike."""
+    from acoustic_ssl.evaluation.extract import load_features
+
+    out_dir = Path(out_dir)
+    splits, meta = {}, {}
+    for split in SPLITS:
+        path = out_dir / f"features_{split}.npz"
+        if not (reuse and path.is_file()):
+            list_file = lists.get(split)
+            if not list_file:
+                raise DataError(no_list(split, LIST_FLAGS[split]))
+            extract(split, list_file, path)
+        splits[split], meta[split] = load_features(path)
+    return splits, meta
+
+
 def evaluate_checkpoint(
-    checkpoint: str | Path,
+    checkpoint: str | Path | Trained,
     out_dir: str | Path,
     *,
     lists: Mapping[str, str | Path] | None = None,
@@ -431,45 +460,82 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """Extract features of the three splits (lists default to the run config's), score and write metrics.json.
 
-    With ``reuse`` an existing ``features_<split>.npz`` in ``out_dir`` is loaded instead of re-extracted.
-    ``energy_maps`` (default: when ``raw_dir`` is given) loads the acoustic images of the test split for the
-    energy localisation map.
+    The checkpoint is loaded once (or passed loaded) and its objective does the scoring. With ``reuse`` an
+    existing ``features_<split>.npz`` in ``out_dir`` is loaded instead of re-extracted. ``energy_maps``
+    (default: when ``raw_dir`` is given) loads the acoustic images of the test split for the energy
+    localisation map.
     """
-    from acoustic_ssl.evaluation.extract import extract_features, load_features
-    from acoustic_ssl.training.checkpoint import read_checkpoint
-    from acoustic_ssl.training.config import DataConfig
+    from acoustic_ssl.evaluation.extract import as_trained, extract_features
 
     out_dir = Path(out_dir)
-    lists = dict(lists or {})
-    _, info = read_checkpoint(checkpoint)
-    data = info.get("config", {}).get("data", {})
-    defaults = {"training": data.get("train_list"), "validation": data.get("valid_list"),
-                "testing": data.get("test_list")}
+    trained = as_trained(checkpoint, stats_dir)
+    data = trained.config.data
+    defaults = {"training": data.train_list, "validation": data.valid_list, "testing": data.test_list}
     energy = raw_dir is not None if energy_maps is None else energy_maps
-    splits, meta = {}, {}
-    for split in SPLITS:
-        path = out_dir / f"features_{split}.npz"
-        if not (reuse and path.is_file()):
-            list_file = lists.get(split) or defaults.get(split)
-            if not list_file:
-                flag = LIST_FLAGS[split]
-                raise DataError(f"{checkpoint}: its run config names no {split} list; pass {flag}")
-            extract_features(checkpoint, list_file, path, split=split, stats_dir=stats_dir,
-                             batch_size=batch_size, energy_maps=energy and split == "testing",
-                             device=device, num_workers=num_workers)
-        splits[split], meta[split] = load_features(path)
-    triplet = info.get("kind") in ("selfsup", "transfer")  # the triplet test mode, with the validation batch
-    batch = data.get("valid_batch_size") or data.get("batch_size") or DataConfig().batch_size
-    triplet_batch = batch if triplet else None
-    margin = info.get("config", {}).get("loss", {}).get("margin", 0.2)
-    metrics = compute_metrics(
-        splits, raw_dir=raw_dir, out_dir=out_dir, ks=ks, probe=probe, overlays=overlays,
-        triplet_batch_size=triplet_batch, margin=margin, localization_mask=localization_mask,
+
+    def extract(split: str, list_file: str | Path, path: Path) -> None:
+        extract_features(trained, list_file, path, split=split, batch_size=batch_size, device=device,
+                         energy_maps=energy and split == "testing", num_workers=num_workers)
+
+    splits, meta = split_features(
+        out_dir, {**defaults, **{k: v for k, v in (lists or {}).items() if v}}, extract, reuse=reuse,
+        no_list=lambda split, flag: f"{trained.path}: its run config names no {split} list; pass {flag}",
     )
-    metrics["checkpoint"] = str(checkpoint)
+    metrics = compute_metrics(
+        splits, objective=trained.objective, raw_dir=raw_dir, out_dir=out_dir, ks=ks, probe=probe,
+        overlays=overlays, test_batch_size=data.valid_batch_size or data.batch_size,
+        localization_mask=localization_mask,
+    )
+    metrics["checkpoint"] = str(trained.path)
     metrics["checkpoint_name"] = meta["testing"].get("checkpoint_name")
-    metrics["run_kind"] = info.get("kind")
-    metrics["epoch"] = info.get("epoch")
+    metrics["run_kind"] = trained.kind
+    metrics["epoch"] = trained.epoch
     metrics["roles"] = meta["testing"].get("roles")
+    write_json_atomic(out_dir / "metrics.json", metrics)
+    return metrics
+
+
+def evaluate_baseline(
+    name: str,
+    out_dir: str | Path,
+    *,
+    lists: Mapping[str, str | Path | None],
+    ks: Sequence[int] = KNN_KS,
+    probe: bool = True,
+    reuse: bool = True,
+    batch_size: int | None = None,
+    num_workers: int = 0,
+) -> dict[str, Any]:
+    """A baseline that needs no learning (``evaluation.baselines``) scored as a checkpoint is: its features
+    of the three lists (``training`` / ``validation`` / ``testing``, all required: it has no run config to
+    take them from), the same kNN protocol and per-sample outcomes (``compute_metrics`` without an
+    objective), ``metrics.json`` in ``out_dir`` with ``run_kind: "baseline"`` and ``baseline: name``.
+
+    Reused features must be this baseline's (a folder of checkpoint features is refused, not mixed in).
+    """
+    from acoustic_ssl.evaluation.baselines import baseline_function, extract_baseline
+
+    baseline_function(name)  # an unknown name fails before anything is read
+
+    def extract(split: str, list_file: str | Path, path: Path) -> None:
+        extract_baseline(name, list_file, path, split=split, batch_size=batch_size, num_workers=num_workers)
+
+    out_dir = Path(out_dir)
+    splits, meta = split_features(
+        out_dir, lists, extract, reuse=reuse,
+        no_list=lambda split, flag: f"--baseline {name} has no run config to take the {split} list from; "
+        f"pass {flag}",
+    )
+    for split, info in meta.items():
+        if info.get("baseline") != name:
+            source = info.get("checkpoint") or info.get("baseline") or "another source"
+            raise DataError(
+                f"{out_dir / f'features_{split}.npz'}: features of {source}, not of baseline {name!r}; "
+                "pass --fresh or another --out"
+            )
+    metrics = compute_metrics(splits, ks=ks, probe=probe)
+    metrics["run_kind"] = "baseline"
+    metrics["baseline"] = name
+    metrics["lists"] = {split: info.get("list") for split, info in meta.items()}
     write_json_atomic(out_dir / "metrics.json", metrics)
     return metrics

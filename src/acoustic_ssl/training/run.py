@@ -22,6 +22,7 @@ uninterrupted loss curve exactly on CPU.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -40,8 +41,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from acoustic_ssl.data.dataset import ACIVWDataset
 from acoustic_ssl.data.layout import Modality
 from acoustic_ssl.data.stats import Normalization, load_normalization
-from acoustic_ssl.errors import AcousticSSLError, ConfigError
-from acoustic_ssl.io_utils import progress
+from acoustic_ssl.errors import AcousticSSLError, ConfigError, OutputError
+from acoustic_ssl.io_utils import folder_lock, progress
 from acoustic_ssl.models import (
     MODELS,
     Network,
@@ -55,6 +56,7 @@ from acoustic_ssl.training.checkpoint import (
     CheckpointError,
     build_models,
     initialize_from,
+    load_heads,
     read_checkpoint,
     read_position,
     restore_optimizer,
@@ -63,7 +65,13 @@ from acoustic_ssl.training.checkpoint import (
 )
 from acoustic_ssl.training.config import Config, load_config
 from acoustic_ssl.training.objectives import Batch, Objective, build_objective
-from acoustic_ssl.training.rundir import MetricsLog, checkpoint_dir, choose_run_dir, write_run_files
+from acoustic_ssl.training.rundir import (
+    MetricsLog,
+    check_new_run_dir,
+    checkpoint_dir,
+    choose_run_dir,
+    write_run_files,
+)
 from acoustic_ssl.training.stop import StopRequest
 
 
@@ -206,7 +214,7 @@ class Trainer:
         self.objective, self.model = self._build_networks(initialize=not resume)
         o = cfg.optim
         self.optimizer = torch.optim.Adam(
-            decay_parameter_groups(self.objective.nets, o.weight_decay),
+            decay_parameter_groups(self.objective, o.weight_decay),  # the networks and the objective's heads
             lr=o.lr,
             betas=tuple(o.betas),
             eps=o.eps,
@@ -257,7 +265,7 @@ class Trainer:
         if cfg.teacher_role:
             teacher, self.teacher_spec = load_teacher(cfg)
             teacher = teacher.to(device)
-        objective = build_objective(cfg.experiment.kind, nets, teacher, **asdict(cfg.loss)).to(device)
+        objective = build_objective(cfg.experiment.kind, nets, teacher, cfg.loss.hyperparameters).to(device)
         objective.nets = devices.prepare_networks(
             objective.nets, device, channels_last=cfg.runtime.channels_last, distributed=self.info.distributed
         )
@@ -278,6 +286,7 @@ class Trainer:
                 net.load_state_dict(state, strict=True)
             except RuntimeError as exc:
                 raise CheckpointError(f"{path}: models.{role} does not match the config ({exc})") from None
+        load_heads(self.objective.heads, tensors, path)
         restore_optimizer(self.optimizer, tensors, info, source=path)
         if "rng" in info:
             restore_rng(tensors, info["rng"], source=path)
@@ -312,6 +321,7 @@ class Trainer:
             optimizer=self.optimizer if resumable else None,
             rng=resumable,
             spectrogram_stats=self.normalization.stats if self.normalization is not None else None,
+            heads=self.objective.heads,
         )
 
     # ---------------------------------------------------------------------------------------- batches
@@ -493,7 +503,8 @@ class Trainer:
         pos.batch_in_epoch, pos.sums, pos.samples = 0, {}, 0
         if not self.info.is_main:
             return
-        improved = is_improvement(valid, pos.best, reset=pos.epoch in self.cfg.runtime.best_reset_epochs)
+        reset = pos.epoch in self.cfg.runtime.best_reset_epochs
+        improved = reset or self.objective.is_improvement(valid, pos.best)
         if improved:
             pos.best = {"epoch": pos.epoch, "accuracy": valid["accuracy"], "loss": valid["loss"]}
         metrics = {
@@ -534,15 +545,6 @@ class Trainer:
             )
 
 
-def is_improvement(valid: dict[str, float], best: dict[str, float] | None, reset: bool = False) -> bool:
-    """Whether validation results beat the best so far: higher accuracy, or the same with a loss no higher
-    (the original supervised trainer accepted a tie at equal loss, so the later epoch wins); always at a
-    ``reset`` epoch (``runtime.best_reset_epochs``)."""
-    if reset or best is None or valid["accuracy"] > best["accuracy"]:
-        return True
-    return valid["accuracy"] == best["accuracy"] and valid["loss"] <= best["loss"]
-
-
 def train(
     config: Config | str | Path,
     *,
@@ -562,9 +564,30 @@ def train(
     try:
         run_dir, resuming = choose_run_dir(cfg, resume)
         run_dir = Path(ddp.broadcast_object(str(run_dir.resolve()), info))
-        trainer = Trainer(cfg, run_dir, info, resuming, command if command is not None else list(sys.argv))
-        trainer.fit()
-        ddp.barrier(info)
+        command = command if command is not None else list(sys.argv)
+        with _holding(run_dir, info, resuming):
+            trainer = Trainer(cfg, run_dir, info, resuming, command)
+            trainer.fit()
+            ddp.barrier(info)
         return run_dir
     finally:
         ddp.teardown(info)
+
+
+@contextlib.contextmanager
+def _holding(run_dir: Path, info: ddp.DistInfo, resuming: bool) -> Iterator[None]:
+    """Rank 0 locks ``run_dir`` for the run (two runs into one directory would interleave their metrics and
+    checkpoints) and checks that a new run overwrites nothing; every process stops with rank 0's message."""
+    with contextlib.ExitStack() as stack:
+        problem = None
+        if info.is_main:
+            try:
+                stack.enter_context(folder_lock(run_dir, "train"))
+                if not resuming:
+                    check_new_run_dir(run_dir)
+            except OutputError as exc:
+                problem = str(exc)
+        problem = ddp.broadcast_object(problem, info)
+        if problem is not None:
+            raise OutputError(problem)
+        yield
