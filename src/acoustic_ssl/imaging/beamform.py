@@ -68,6 +68,7 @@ STEERING_CACHE_BYTES = 2**30  # steering larger than this is recomputed per chun
 CPU_FRAME_BATCH, DEVICE_FRAME_BATCH = 48, 256  # default frames per batch on the CPU and on accelerators
 DEVICE_CHUNK_BYTES = 256 * 2**20  # matmul products per chunk of bins on an accelerator
 STEERING_STEP = 32  # bins between exact steering phases (angle addition in between)
+SQUARE_STEP = 2  # bins whose squares are formed and reduced together on the CPU (they stay in cache)
 PAIR_TOLERANCE_M = 1e-9  # partners must mirror each other this closely (phase error < 1e-7 rad at 6 kHz)
 
 
@@ -357,24 +358,28 @@ class Beamformer:
         @ [U_a, V_a] = [AU_a, AV_a]`` and ``Q = B @ [V_b, U_b] = [BV_b, BU_b]``.
 
         As ``Re Y = AU_a − BV_b`` and ``Im Y = AV_a + BU_b``, the kept directions' power is ``d_re² +
-        s_im²``; their mirrors (conjugate steering: the B terms change sign) have ``s_re² + d_im²``. The
-        tensors are reused from one chunk to the next."""
+        s_im²``; their mirrors (conjugate steering: the B terms change sign) have ``s_re² + d_im²``. On the
+        CPU the squares come ``SQUARE_STEP`` bins at a time after each chunk's products, so that the caller
+        reduces them while they are in cache. The tensors are reused from one chunk to the next."""
         rhs_a, rhs_b = spectra
         chunk = self._bin_chunk(rhs_a.shape[2] // 2)
+        step = SQUARE_STEP if self.tuning == "cpu" else chunk
         shape = (chunk, len(self._kept_delays), rhs_a.shape[2])
-        buffers = [torch.empty(shape, device=self.device) for _ in range(3)]
+        p, q = torch.empty(shape, device=self.device), torch.empty(shape, device=self.device)
+        total = torch.empty(min(step, chunk), *shape[1:], device=self.device)
         for start in range(0, self.n_bins, chunk):
             stop = min(start + chunk, self.n_bins)
             if self._steering is not None:
                 steering = self._steering[:, start:stop]
             else:
                 steering = self.steering_chunk(start, stop)
-            p, q, total = (buffer[: stop - start] for buffer in buffers)
-            torch.matmul(steering[0], rhs_a[start:stop], out=p)
-            torch.matmul(steering[1], rhs_b[start:stop], out=q)
-            torch.add(p, q, out=total)
-            difference = p.sub_(q)
-            yield start, stop, total.square_(), difference.square_()
+            torch.matmul(steering[0], rhs_a[start:stop], out=p[: stop - start])
+            torch.matmul(steering[1], rhs_b[start:stop], out=q[: stop - start])
+            for first in range(start, stop, step):  # a few bins at a time, used while in cache
+                last = min(first + step, stop)
+                p_part, q_part = p[first - start : last - start], q[first - start : last - start]
+                s = torch.add(p_part, q_part, out=total[: last - first])
+                yield first, last, s.square_(), p_part.sub_(q_part).square_()
 
     def chunk_power(
         self, spectra: tuple[torch.Tensor, torch.Tensor]
