@@ -52,15 +52,17 @@ def _smooth_random(n: int, rng: np.random.Generator, rate_hz: float) -> np.ndarr
 def _shaped_noise(
     n: int, rng: np.random.Generator, low_hz: float, high_hz: float, slope_db_per_octave: float = 0.0
 ) -> np.ndarray:
-    """Gaussian noise band-limited to [low_hz, high_hz] with a spectral tilt, unit RMS (FFT shaping)."""
-    spectrum = scipy.fft.rfft(rng.standard_normal(n))
-    freqs = np.fft.rfftfreq(n, 1.0 / FS)
+    """Gaussian noise band-limited to [low_hz, high_hz] with a spectral tilt, unit RMS (FFT shaping, over a
+    fast FFT length and cut to ``n``: a length with a large prime factor costs ~10x)."""
+    size = scipy.fft.next_fast_len(n, real=True)
+    spectrum = scipy.fft.rfft(rng.standard_normal(size))
+    freqs = np.fft.rfftfreq(size, 1.0 / FS)
     gain = np.zeros_like(freqs)
     band = (freqs >= low_hz) & (freqs <= min(high_hz, NYQUIST))
     gain[band] = (np.maximum(freqs[band], 1.0) / max(low_hz, 1.0)) ** (slope_db_per_octave / 6.0206)
     # Soft band edges (half an octave) so band limits do not ring.
     gain *= _soft_edge(freqs, low_hz, rising=True) * _soft_edge(freqs, high_hz, rising=False)
-    noise = scipy.fft.irfft(spectrum * gain, n)
+    noise = scipy.fft.irfft(spectrum * gain, size)[:n]
     return noise / (np.sqrt(np.mean(noise**2)) + 1e-12)
 
 
