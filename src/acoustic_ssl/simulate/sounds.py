@@ -23,6 +23,7 @@ from acoustic_ssl.data.layout import NUM_CLASSES, SENSOR_SAMPLE_RATE
 
 FS = float(SENSOR_SAMPLE_RATE)
 NYQUIST = FS / 2.0
+HARMONIC_BLOCK = 8192  # samples of a harmonic stack computed together (its passes stay in cache)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -78,26 +79,35 @@ def _harmonics(
     rng: np.random.Generator,
     max_hz: float = 0.95 * NYQUIST,
 ) -> np.ndarray:
-    """Sum of harmonics k·f0(t), k = 1..len(amplitudes), random phases; partials above max_hz muted."""
-    phase = 2.0 * np.pi * np.cumsum(f0) / FS
-    step = np.exp(1j * phase)  # k-th harmonic = step**k, by repeated products (cheaper than sin per partial)
-    partial = np.ones_like(step)
-    out = np.zeros_like(f0)
-    term = np.empty_like(f0)
+    """Sum of harmonics k·f0(t), k = 1..len(amplitudes), random phases; partials above max_hz muted.
+
+    The k-th harmonic is ``step**k`` (``step = e^{jφ(t)}``), by repeated products (cheaper than a sine per
+    partial), computed ``HARMONIC_BLOCK`` samples at a time so that the partials' passes stay in cache."""
     low, high = float(f0.min()), float(f0.max())
+    partials = []  # (k, amplitude · e^{j offset}) of the sounding partials, the offsets drawn in order
     for k, amp in enumerate(amplitudes, start=1):
-        partial *= step
         if amp == 0.0:
             continue
-        if k * low >= max_hz:  # silent everywhere (the fade below is zero)
+        if k * low >= max_hz:  # silent everywhere (the fade below is zero), as are the ones above
             break
         offset = rng.uniform(0, 2 * np.pi)
-        # Im(partial · e^{j offset}), without forming the complex product
-        np.multiply(partial.imag, amp * np.cos(offset), out=term)
-        term += (amp * np.sin(offset)) * partial.real
-        if k * high > max_hz - 200.0:  # fade partials out near the band limit
-            term *= np.clip((max_hz - k * f0) / 200.0, 0.0, 1.0)
-        out += term
+        partials.append((k, amp * np.cos(offset), amp * np.sin(offset)))
+    phase = 2.0 * np.pi * np.cumsum(f0) / FS
+    out = np.zeros_like(f0)
+    for start in range(0, len(f0), HARMONIC_BLOCK):
+        stop = min(start + HARMONIC_BLOCK, len(f0))
+        step = np.exp(1j * phase[start:stop])
+        partial, power = np.ones_like(step), 0
+        term = np.empty(stop - start)
+        for k, cos_amp, sin_amp in partials:
+            for _ in range(k - power):
+                partial *= step
+            power = k
+            np.multiply(partial.imag, cos_amp, out=term)  # Im(partial · amp e^{j offset})
+            term += sin_amp * partial.real
+            if k * high > max_hz - 200.0:  # fade partials out near the band limit
+                term *= np.clip((max_hz - k * f0[start:stop]) / 200.0, 0.0, 1.0)
+            out[start:stop] += term
     return out
 
 
