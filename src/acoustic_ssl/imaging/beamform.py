@@ -227,9 +227,9 @@ class Beamformer:
             delays[::-1], -delays, rtol=0.0, atol=1e-9 * max(np.abs(delays).max(), 1e-12)
         )
         self.mic_pairs = point_symmetric_pairs(setup.active_geometry.positions)
-        self._pairs = None
-        if self.mic_pairs is not None:
-            self._pairs = [torch.from_numpy(i).to(self.device) for i in self.mic_pairs]
+        self._pairs: list[torch.Tensor | slice] | None = None
+        if self.mic_pairs is not None:  # the spiral's pairs are runs of microphones: sliced, not copied
+            self._pairs = [_index(i, self.device) for i in self.mic_pairs]
         kept_delays = delays[: num_dirs // 2] if self.symmetric else delays
         if self.mic_pairs is not None:
             kept_delays = kept_delays[:, self.mic_pairs[0]]
@@ -465,6 +465,13 @@ class Beamformer:
         MFCC is taken on the device; a tensor there for tensor frames)."""
         images = mel_energies_to_mfcc(self._mel_tensor(frames)).to(torch.float32)
         return images if isinstance(frames, torch.Tensor) else images.cpu().numpy()
+
+
+def _index(indices: np.ndarray, device: torch.device) -> torch.Tensor | slice:
+    """A slice for a run of consecutive indices (a view, no copy), else the indices on ``device``."""
+    if len(indices) and (np.diff(indices) == 1).all():
+        return slice(int(indices[0]), int(indices[-1]) + 1)
+    return torch.from_numpy(indices).to(device)
 
 
 @contextlib.contextmanager
