@@ -188,7 +188,7 @@ class FrameRenderer:
                 frame_index=index,
                 rng=self.rng,
             )
-        image = canvas.resize((self.width, self.height), Image.Resampling.BOX)
+        image = canvas.reduce(SUPERSAMPLE)  # the mean of each SUPERSAMPLE² block
         return finish_frame(np.asarray(image, dtype=np.float32), self.rng, self._noise)
 
 
