@@ -36,13 +36,23 @@ def dc_bytes(samples: np.ndarray) -> memoryview:
 
 
 def mat_bytes(mfcc: np.ndarray) -> bytes:
-    """The bytes of one acoustic image: MATLAB v5, variable ``MFCC``, single precision 36x48x12."""
+    """The bytes of one acoustic image: MATLAB v5, variable ``MFCC``, single precision 36x48x12: what
+    ``scipy.io.savemat`` writes (its header and tags for this shape, cached, with a fixed text header), then
+    the values in column-major order."""
     if mfcc.shape != ACOUSTIC_SHAPE:
         raise DataError(f"acoustic image must be {ACOUSTIC_SHAPE}, got {mfcc.shape}")
+    return _mat_prefix() + np.asarray(mfcc, dtype="<f4").tobytes(order="F")
+
+
+@functools.lru_cache(maxsize=1)
+def _mat_prefix() -> bytes:
+    """Everything scipy writes before the values of a 36x48x12 single ``MFCC`` (its data fill 8-byte words,
+    so nothing follows them)."""
     buffer = io.BytesIO()
-    scipy.io.savemat(buffer, {"MFCC": np.asarray(mfcc, dtype=np.float32)}, do_compression=False)
+    scipy.io.savemat(buffer, {"MFCC": np.zeros(ACOUSTIC_SHAPE, dtype=np.float32)}, do_compression=False)
     # scipy stamps the creation time into the 116-byte text header; a fixed one keeps output reproducible.
-    return _MAT_HEADER + buffer.getvalue()[len(_MAT_HEADER) :]
+    data = _MAT_HEADER + buffer.getvalue()[len(_MAT_HEADER) :]
+    return data[: len(data) - 4 * int(np.prod(ACOUSTIC_SHAPE))]
 
 
 def bmp_bytes(bgr: np.ndarray) -> bytes:
