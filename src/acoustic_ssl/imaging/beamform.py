@@ -59,7 +59,14 @@ import torch
 
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
-from acoustic_ssl.imaging.mfcc import N_MELS, mel_energies_to_mfcc
+from acoustic_ssl.imaging.mfcc import (
+    MEL_FLOOR,
+    N_MELS,
+    N_MFCC,
+    dct_matrix,
+    lifter_weights,
+    mel_energies_to_mfcc,
+)
 from acoustic_ssl.imaging.setup import SPEED_OF_SOUND, ImagingSetup
 
 __all__ = ["SPEED_OF_SOUND", "Beamformer", "analysis_window", "direct_power", "point_symmetric_pairs"]
@@ -220,6 +227,8 @@ class Beamformer:
         scaled_window = analysis_window(setup.window, setup.frame_length) / setup.num_active_mics  # the 1/M
         self._window = torch.from_numpy(scaled_window.astype(np.float32)).to(self.device)
         self._mel_bank = torch.from_numpy(setup.mel_bank.astype(np.float32)).to(self.device)
+        self._dct = torch.from_numpy(np.array(dct_matrix())).to(self.device)  # float64 (12, 24)
+        self._lifter = torch.from_numpy(np.array(lifter_weights())).to(self.device)[:, None]
 
         delays = setup.steering_delays()
         num_dirs = len(delays)
@@ -414,10 +423,10 @@ class Beamformer:
                         bins_first[start:stop, kept:] = mirror.flip(1)
         return out
 
-    def _mel_batch(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Mel energies float64 (F, rows, cols, 24) on the device of one batch of frames: the filterbank
-        applied to ``s²`` and ``d²`` (:meth:`_squared_chunks`) chunk by chunk, only the filters overlapping
-        the chunk, and the halves combined once at the end."""
+    def _band_energies(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Mel energies float32 (24, rows·cols, F), bands first, on the device of one batch of frames: the
+        filterbank applied to ``s²`` and ``d²`` (:meth:`_squared_chunks`) chunk by chunk, only the filters
+        overlapping the chunk, and the halves combined once at the end."""
         count, kept = len(batch), len(self._kept_delays)
         mel = torch.zeros(2, N_MELS, kept, 2 * count, device=self.device)  # of s², of d²
         for start, stop, total, difference in self._squared_chunks(self.spectra(batch)):
@@ -432,15 +441,18 @@ class Beamformer:
         if self.symmetric:
             mirror = total[..., :count] + difference[..., count:]
             power = torch.cat([power, mirror.flip(1)], dim=1)
-        return power.to(torch.float64).view(N_MELS, self.rows, self.cols, count).permute(3, 1, 2, 0)
+        return power
 
     def _mel_tensor(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Mel energies float64 (F, rows, cols, 24) on the device."""
         with ieee_float32_matmul(self.device):
-            outputs = [self._mel_batch(batch) for batch in self._batches(frames)]
+            outputs = [
+                self._band_energies(batch).to(torch.float64).view(N_MELS, self.rows, self.cols, -1)
+                for batch in self._batches(frames)
+            ]
         if not outputs:
             return torch.zeros(0, self.rows, self.cols, N_MELS, dtype=torch.float64, device=self.device)
-        return torch.cat(outputs)
+        return torch.cat(outputs, dim=3).permute(3, 1, 2, 0)
 
     def power(self, frames: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """Beamformed power float32 (F, rows, cols, bins) of frames (F, M, frame_length) (or (M,
@@ -463,8 +475,18 @@ class Beamformer:
     def images(self, frames: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """MFCC acoustic images float32 (F, rows, cols, 12), stored orientation, as in ``Data_%d.mat`` (the
         MFCC is taken on the device; a tensor there for tensor frames)."""
-        images = mel_energies_to_mfcc(self._mel_tensor(frames)).to(torch.float32)
+        with ieee_float32_matmul(self.device):
+            batches = [self._mfcc(self._band_energies(batch)) for batch in self._batches(frames)]
+        images = torch.cat(batches) if batches else torch.zeros(0, self.rows, self.cols, N_MFCC)
         return images if isinstance(frames, torch.Tensor) else images.cpu().numpy()
+
+    def _mfcc(self, mel: torch.Tensor) -> torch.Tensor:
+        """MFCC float32 (F, rows, cols, 12) of bands-first mel energies (24, rows·cols, F): the recipe of
+        :func:`~acoustic_ssl.imaging.mfcc.mel_energies_to_mfcc` (float64 floor, log, DCT, lifter) with the
+        DCT applied on the left, so the 24 bands are never transposed."""
+        log_mel = mel.to(torch.float64).clamp_(min=MEL_FLOOR).log_().view(N_MELS, -1)
+        mfcc = (self._dct @ log_mel).mul_(self._lifter).to(torch.float32)  # (12, rows·cols·F)
+        return mfcc.view(N_MFCC, self.rows, self.cols, -1).permute(3, 1, 2, 0).contiguous()
 
 
 def _index(indices: np.ndarray, device: torch.device) -> torch.Tensor | slice:
