@@ -183,3 +183,23 @@ def test_class_folder_names_stop_at_the_last_class() -> None:
     from acoustic_ssl.simulate.clips import class_of
 
     assert (class_of("9"), class_of("10"), class_of("Hair-Dryer"), class_of("vacuum")) == (9, None, 6, 7)
+
+
+def test_a_scene_plays_its_clip_from_the_start_it_records(tmp_path: Path) -> None:
+    """The class source of a scene made with a sound bank is the bank's clip from ``clip_start_s`` on."""
+    import numpy as np
+
+    from acoustic_ssl.imaging.geometry import PinholeCamera
+    from acoustic_ssl.simulate.clips import SoundBank
+    from acoustic_ssl.simulate.scene import make_scene
+
+    (tmp_path / "4").mkdir()
+    clip = _chirp_clip(tmp_path / "4" / "chirp.wav", 4.0)
+    bank = SoundBank(str(tmp_path), {4: (str(tmp_path / "4" / "chirp.wav"),)})
+    scene = make_scene(4, 1, 20.0, PinholeCamera(), np.random.SeedSequence(3, spawn_key=(4, 0)), sounds=bank)
+    source = scene.sources[0]
+    assert source.clip == "4/chirp.wav" and scene.uses_clips
+    start = round(source.clip_start_s * FS)
+    piece = clip[start : start + len(source.signal)]
+    assert start > 0 and len(piece) == len(source.signal)
+    np.testing.assert_allclose(source.signal, piece / np.sqrt(np.mean(piece**2)), rtol=0, atol=1e-9)
