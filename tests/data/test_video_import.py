@@ -332,7 +332,8 @@ def chirp_import(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarr
     for row in read_index(out):
         folder = out / f"class_{row['class']}" / f"data_{int(row['location']):03d}"
         records = [read_record(folder / f"Data_{s:03d}.tfrecord") for s in (1, 2, 3)]
-        audio[Path(row["source"]).suffix] = np.concatenate([r["audio/data"].reshape(-1) for r in records]) / 2**23
+        samples = np.concatenate([r["audio/data"].reshape(-1) for r in records])
+        audio[Path(row["source"]).suffix] = samples / 2**23
     return audio
 
 
@@ -377,8 +378,8 @@ def test_import_lists_carve_validation_as_its_share_of_train_plus_validation(tmp
         for second in range(1, 4 + (location == 0)):  # 3 s (2 listed), clip 0: 4 s
             (folder / f"Data_{second:03d}.tfrecord").write_bytes(b"")
         split = "testing" if location >= 20 else "training"
-        rows.append({"class": 0, "location": location, "clip": f"v{location}", "label": "bell", "split": split,
-                     "status": "imported"})
+        rows.append({"class": 0, "location": location, "clip": f"v{location}", "label": "bell",
+                     "split": split, "status": "imported"})
     lines = [",".join(INDEX_COLUMNS)] + [",".join(str(r.get(k, "")) for k in INDEX_COLUMNS) for r in rows]
     (tmp_path / "videos.csv").write_text("\n".join(lines) + "\n")
     splits = make_import_lists(tmp_path, tmp_path / "lists")

@@ -168,8 +168,8 @@ def _imported(root: Path, clip: str, start: float, seconds: int, size: tuple[int
     row = {"class": 0, "location": 0, "clip": clip, "label": "bell", "source": f"/videos/{clip}.mp4",
            "start": f"{start:g}", "seconds": str(seconds), "status": "imported", "width": size[0],
            "height": size[1]}
-    header = ",".join(INDEX_COLUMNS)
-    (root / "videos.csv").write_text(header + "\n" + ",".join(str(row.get(k, "")) for k in INDEX_COLUMNS) + "\n")
+    lines = [",".join(INDEX_COLUMNS), ",".join(str(row.get(k, "")) for k in INDEX_COLUMNS)]
+    (root / "videos.csv").write_text("\n".join(lines) + "\n")
 
 
 def test_csv_frame_times_count_from_the_source_file_not_the_imported_window(tmp_path: Path) -> None:

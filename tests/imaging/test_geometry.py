@@ -189,7 +189,7 @@ def test_default_spiral_radii_are_equal_area_annuli(geometry: ArrayGeometry) -> 
     radii = np.linalg.norm(geometry.positions[:, :2], axis=1).reshape(8, 16)
     expected = 0.245 * np.sqrt((np.arange(16) + 0.5) / 16)
     np.testing.assert_allclose(radii, np.tile(expected, (8, 1)), rtol=0, atol=1e-12)
-    assert expected[0] == pytest.approx(0.04331, abs=1e-5) and expected[-1] == pytest.approx(0.24114, abs=1e-5)
+    assert (expected[0], expected[-1]) == pytest.approx((0.04331, 0.24114), abs=1e-5)
     angles = np.arctan2(geometry.positions[:, 1], geometry.positions[:, 0]).reshape(8, 16)
     along = np.log(expected / expected[0]) / np.tan(np.radians(60.0))
     turns = angles - along[None, :] - np.radians(45.0) * np.arange(8)[:, None]

@@ -365,8 +365,8 @@ def test_dc_frames_read_across_file_boundaries(tmp_path: Path) -> None:
     for start, count in ((0, 10), (1500, 100), (1000, 2000), (2048, 1024)):
         np.testing.assert_array_equal(recording.read(start, count), values[:, start : start + count].T)
     # frames of 1024 every 384, three per batch: each batch starts at its first frame's sample
-    setup = ImagingSetup(ArrayGeometry(np.zeros((4, 3)) + [[0.0, 0.0, 0.0], [0.1, 0, 0], [0, 0.1, 0],
-                                                           [0.1, 0.1, 0]]), frame_length=1024, hop=384)
+    square = ArrayGeometry(np.array([[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.0, 0.1, 0.0], [0.1, 0.1, 0.0]]))
+    setup = ImagingSetup(square, frame_length=1024, hop=384)
     batches = list(frame_batches(recording, setup, batch=3))
     assert [len(b) for b in batches] == [3, 3]
     frames = np.concatenate(batches)

@@ -125,7 +125,8 @@ def test_resampling_and_errors(tmp_path: Path) -> None:
 def test_stereo_clips_are_mixed_to_the_mean_of_their_channels(tmp_path: Path) -> None:
     t = np.arange(FS) / FS
     left, right = 0.3 * np.sin(2 * np.pi * 600 * t), 0.1 * np.sin(2 * np.pi * 900 * t + 1.0)
-    soundfile.write(tmp_path / "lr.wav", np.stack([left, right], axis=1).astype(np.float32), FS, subtype="FLOAT")
+    stereo = np.stack([left, right], axis=1).astype(np.float32)
+    soundfile.write(tmp_path / "lr.wav", stereo, FS, subtype="FLOAT")
     mono = load_clip(str(tmp_path / "lr.wav"))
     np.testing.assert_allclose(mono, (left + right) / 2, rtol=0, atol=1e-7)
 
