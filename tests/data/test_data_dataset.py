@@ -90,6 +90,21 @@ def test_video_frames_0_and_23_minus_bgr_means(dataset_list: Path) -> None:
     assert resized.shape == (2, 3, 12, 16) and resized[1, 0].mean() == pytest.approx(23 - 123.68, abs=1e-3)
 
 
+@pytest.mark.parametrize("nr_frames", [1, 2, 5, 24])
+def test_recorded_frame_numbers_are_the_frames_the_loader_feeds(dataset_list: Path, nr_frames: int) -> None:
+    """``sample_frame_numbers`` (what extraction records for localisation) names exactly the frames the loader
+    puts in each sample: the records hold each frame's index within its video in channel 0."""
+    from acoustic_ssl.data.dataset import sample_frame_numbers
+
+    dataset = ACIVWDataset(dataset_list, mode="inference", modalities=("video",), nr_frames=nr_frames)
+    assert len(dataset) >= 3
+    for item in (dataset[i] for i in range(len(dataset))):
+        fed = [round(float(v) + 123.68) + 1 for v in item["video"][:, 0, 0, 0]]  # 1-based frame numbers
+        assert fed == sample_frame_numbers(int(item["start"]), 2, nr_frames)
+    assert sample_frame_numbers(3, 2, 2) == [37, 60]  # seconds 3-4: frames 0 and 23 of the sample
+    assert sample_frame_numbers(1, 2, 24) == list(range(13, 37))
+
+
 def test_video_frames_keep_the_stored_orientation_pixel_by_pixel(tmp_path: Path) -> None:
     """Frames of arbitrary content come out as stored (rows top to bottom, columns left to right, BGR), minus
     the per-channel means: only the acoustic images are rotated."""

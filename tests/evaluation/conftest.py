@@ -56,17 +56,33 @@ def write_tiny_records(root: Path, seed: int = 0) -> Path:
     return list_file
 
 
+def run_config(roles: dict[str, tuple[str, dict]], data: dict, kind: str | None = None) -> dict:
+    """A complete, validated run config (as ``config.json`` holds it) for networks by role."""
+    from acoustic_ssl.training.config import config_from_dict
+
+    kind = kind or ("supervised" if "model" in roles else "selfsup")
+    raw = {
+        "experiment": {"kind": kind},
+        "data": {"train_list": "training.txt", "valid_list": "validation.txt", **data},
+        "models": {role: {"name": name, **kwargs} for role, (name, kwargs) in roles.items()},
+    }
+    return config_from_dict(raw).to_dict()
+
+
 def save_tiny_checkpoint(path: Path, roles: dict[str, tuple[str, dict]], config: dict | None = None) -> Path:
-    """A checkpoint holding freshly initialised networks by role: {role: (model name, kwargs)}."""
+    """A checkpoint holding freshly initialised networks by role: {role: (model name, kwargs)}; ``config``:
+    the ``data`` (and optionally ``experiment``) sections of its run config."""
     import torch
 
     from acoustic_ssl.models import build_model
     from acoustic_ssl.training.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
+    config = config or {}
+    run = run_config(roles, config.get("data", {}), config.get("experiment", {}).get("kind"))
     models = {role: build_model(name, **kwargs) for role, (name, kwargs) in roles.items()}
     specs = {role: {"name": name, "kwargs": kwargs} for role, (name, kwargs) in roles.items()}
-    info = {"epoch": 0, "kind": "selfsup", "config": config or {}}
+    info = {"epoch": 0, "kind": run["experiment"]["kind"], "config": run}
     save_checkpoint(path, models=models, specs=specs, info=info)
     return path
 

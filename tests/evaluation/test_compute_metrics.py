@@ -14,7 +14,8 @@ from hand_cases import KNN_SPLITS
 from acoustic_ssl.evaluation.evaluate import compute_metrics, evaluate_checkpoint, localization_metrics
 from acoustic_ssl.evaluation.knn import knn_protocol
 from acoustic_ssl.evaluation.retrieval import retrieval_metrics
-from acoustic_ssl.models import attention_distance
+from acoustic_ssl.models import ResNet18, attention_distance, build_model
+from acoustic_ssl.training.objectives import SelfSupervised
 
 
 def _one_hot(labels: np.ndarray) -> np.ndarray:
@@ -53,6 +54,10 @@ def _naive_distances(audio_maps: torch.Tensor, video_maps: torch.Tensor) -> np.n
     )  # fmt: skip
 
 
+def audio_role(audio_kind: str) -> str:
+    return "audio" if audio_kind == "hearnet" else "acoustic"
+
+
 @pytest.mark.parametrize("audio_kind", ["hearnet", "dualcamnet"])
 def test_retrieval_ranks_videos_for_audio_queries_and_audio_for_video_queries(audio_kind: str) -> None:
     g = torch.Generator().manual_seed(7)
@@ -68,7 +73,8 @@ def test_retrieval_ranks_videos_for_audio_queries_and_audio_for_video_queries(au
         audio_maps = torch.exp(1.5 * torch.randn(n, 128, 12, 16, generator=g))
         test["audio_map"] = audio_maps.numpy()
     splits = {"training": {"labels": labels}, "validation": {"labels": labels}, "testing": test}
-    retrieval = compute_metrics(splits, probe=False)["retrieval"]
+    objective = SelfSupervised({"video": ResNet18(width=4), audio_role(audio_kind): build_model(audio_kind)})
+    retrieval = compute_metrics(splits, objective=objective, probe=False)["retrieval"]
 
     d = _naive_distances(audio_maps, video_maps)
     expected = {

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -80,7 +81,8 @@ def test_summary_and_clean_json() -> None:
     s = summary({"knn": {"features": {"accuracy": 0.7}},
                  "localization": {"energy": {"pointing_accuracy": 0.2}}})
     assert s == {"audio_knn_accuracy": 0.7, "audio_knn_feature": "features", "joint_knn_accuracy": None,
-                 "classifier_accuracy": None, "triplet_test_accuracy": None, "retrieval_recall_at_1": None,
+                 "classifier_accuracy": None, "triplet_test_accuracy": None,
+                 "contrastive_test_accuracy": None, "retrieval_recall_at_1": None,
                  "localization_accuracy": 0.2, "localization_map": "energy"}
     both = summary({"localization": {"energy": {"pointing_accuracy": 0.9},
                                       "attention": {"pointing_accuracy": 0.4}}})
@@ -98,25 +100,35 @@ def test_a_supervised_checkpoint_reports_its_own_test_accuracy() -> None:
         logits[np.arange(n) % 2 == 0, labels[np.arange(n) % 2 == 0]] += 10  # right on the even samples
         return {"labels": labels, "features": rng.normal(size=(n, 8)) + labels[:, None], "logits": logits}
 
+    from acoustic_ssl.models import HearNet
+    from acoustic_ssl.training.objectives import Supervised
+
     splits = {"training": split(30), "validation": split(10), "testing": split(12)}
-    metrics = compute_metrics(splits, ks=(1,), probe=False)
+    objective = Supervised({"model": HearNet(num_classes=3)})
+    metrics = compute_metrics(splits, objective=objective, test_batch_size=4, ks=(1,), probe=False)
     expected = float(np.mean(splits["testing"]["logits"].argmax(1) == splits["testing"]["labels"]))
     assert metrics["classifier"]["accuracy"] == expected and expected >= 0.5
     assert metrics["summary"]["classifier_accuracy"] == expected
     assert "features" in metrics["knn"]  # beside the kNN of its features
 
 
-def test_triplet_test_mode_scores_consecutive_batches_of_the_test_list() -> None:
-    from acoustic_ssl.evaluation.evaluate import triplet_test_metrics
+def _triplet_test_mode(d: np.ndarray, ids: np.ndarray, batch_size: int) -> dict[str, float]:
+    from acoustic_ssl.models import HearNet, ResNet18
+    from acoustic_ssl.training.objectives import SelfSupervised
 
+    objective = SelfSupervised({"video": ResNet18(width=4), "audio": HearNet()})
+    return objective.test_metrics({"testing": {"video_ids": ids}}, d, batch_size)["triplet"]
+
+
+def test_triplet_test_mode_scores_consecutive_batches_of_the_test_list() -> None:
     ids = np.array([0, 0, 1, 1, 2, 2])
     d = np.where(ids[:, None] == ids[None, :], 0.1, 1.0)  # every positive far closer than every negative
-    assert triplet_test_metrics(d, ids, batch_size=4)["accuracy"] == 1.0
+    assert _triplet_test_mode(d, ids, batch_size=4)["accuracy"] == 1.0
     d[4, 5] = 2.0  # a far positive for anchor 4
-    result = triplet_test_metrics(d, ids, batch_size=4)
+    result = _triplet_test_mode(d, ids, batch_size=4)
     # batches [0..3] (accuracy 1) and [4, 5]: one video, no valid triplet, accuracy 1 by the formula
     assert result["accuracy"] == pytest.approx(1.0)
-    whole = triplet_test_metrics(d, ids, batch_size=6)  # one batch: 4 of its 6·2·4 valid triplets violated
+    whole = _triplet_test_mode(d, ids, batch_size=6)  # one batch: 4 of its 6·2·4 valid triplets violated
     assert whole["accuracy"] == pytest.approx(1 - 4 / 48) and whole["loss"] > 0
 
 
@@ -201,13 +213,18 @@ def test_metric_tables_flatten_and_format() -> None:
     assert body[0] == ["knn/audio/accuracy", "0.500", "–"] and len(body) == 6
 
 
-def test_evaluate_without_lists_is_a_user_error(tiny_dataset: dict[str, Path], tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_without_a_test_list_is_a_user_error(
+    tiny_dataset: dict[str, Path], make_checkpoint: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from acoustic_ssl.cli import main
 
-    code = main(["evaluate", "--checkpoint", str(tiny_dataset["checkpoint"]), "--out", str(tmp_path)])
+    lists = {"train_list": str(tiny_dataset["list"]), "valid_list": str(tiny_dataset["list"])}
+    data = {**lists, "stats_dir": str(tiny_dataset["stats"]), "nr_frames": 1, "video_size": [112, 149]}
+    roles = {"video": ("resnet18", {"output_stride": 8, "width": 4}), "audio": ("hearnet", {})}
+    checkpoint = make_checkpoint(tmp_path / "run" / "checkpoints" / "random", roles, {"data": data})
+    code = main(["evaluate", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "eval")])
     assert code == 2
-    assert "--train-list" in capsys.readouterr().err
+    assert "its run config names no testing list; pass --test-list" in capsys.readouterr().err
 
 
 def test_per_sample_outcomes_carry_video_ids_as_bootstrap_clusters() -> None:

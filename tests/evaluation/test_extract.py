@@ -11,13 +11,15 @@ import torch
 
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.evaluation.extract import (
-    audio_maps_of,
+    extract_batch,
     extract_features,
     extract_from_batches,
     extraction_batch_size,
     load_features,
+    score_inputs,
 )
 from acoustic_ssl.models import DualCamNet, HearNet, ResNet18, attention_distance
+from acoustic_ssl.training.objectives import SelfSupervised, Supervised, Transfer
 
 
 def _batch(n: int, start: int = 0) -> dict[str, torch.Tensor]:
@@ -36,7 +38,7 @@ def _batch(n: int, start: int = 0) -> dict[str, torch.Tensor]:
 def test_selfsup_transfer_features_follow_the_original_formulas() -> None:
     video, audio, acoustic = ResNet18(output_stride=8, width=8), HearNet(), DualCamNet()
     out = extract_from_batches(
-        {"video": video, "audio": audio, "acoustic": acoustic}, [_batch(2), _batch(1, start=2)]
+        Transfer({"video": video, "audio": audio}, acoustic), [_batch(2), _batch(1, start=2)]
     )
     assert out["labels"].tolist() == [0, 1, 0]
     assert out["frames"].tolist()[:2] == [[1, 24], [13, 36]]
@@ -65,16 +67,17 @@ def test_selfsup_transfer_features_follow_the_original_formulas() -> None:
     # unit vectors: absolute tolerances on their scale of 1 (many coordinates are near zero)
     expected = relu / np.linalg.norm(relu, axis=1, keepdims=True)
     np.testing.assert_allclose(out["audio"], expected, rtol=0, atol=1e-6)
-    d = attention_distance(torch.as_tensor(audio_maps_of(out)), torch.as_tensor(out["video_map"])).numpy()
+    audio_side, video_map = score_inputs(out)
+    d = attention_distance(torch.relu(audio_side)[:, :, None, None].expand(-1, -1, 12, 16), video_map).numpy()
     np.testing.assert_allclose(np.diag(d), ((out["video"] - out["audio"]) ** 2).sum(1), rtol=0, atol=1e-5)
 
 
 def test_acoustic_video_and_supervised_features() -> None:
     models = {"video": ResNet18(output_stride=8, width=8), "acoustic": DualCamNet()}
-    out = extract_from_batches(models, [_batch(2)])
+    out = extract_from_batches(SelfSupervised(models), [_batch(2)])
     assert out["audio_map"].shape == (2, 128, 12, 16)  # DualCamNet is the audio side here
     assert "acoustic" not in out
-    sup = extract_from_batches({"model": HearNet(num_classes=10)}, [_batch(2)], energy_maps=False)
+    sup = extract_from_batches(Supervised({"model": HearNet(num_classes=10)}), [_batch(2)], energy_maps=False)
     assert sup["features"].shape == (2, 128) and np.all(sup["features"] >= 0)
     assert sup["logits"].shape == (2, 10)
     assert "energy_map" not in sup
@@ -82,9 +85,9 @@ def test_acoustic_video_and_supervised_features() -> None:
 
 def test_extract_is_deterministic() -> None:
     torch.manual_seed(1)
-    models = {"video": ResNet18(output_stride=8, width=8), "audio": HearNet()}
-    a = extract_from_batches(models, [_batch(2)])
-    b = extract_from_batches(models, [_batch(2)])
+    objective = SelfSupervised({"video": ResNet18(output_stride=8, width=8), "audio": HearNet()})
+    a = extract_from_batches(objective, [_batch(2)])
+    b = extract_from_batches(objective, [_batch(2)])
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
 
@@ -157,20 +160,15 @@ def test_extract_refuses_a_batch_size_of_zero(
 
 
 def test_batch_statistics_extract_in_the_original_batches_of_four(
-    tiny_dataset: dict[str, Path], tmp_path: Path
+    tiny_dataset: dict[str, Path], tmp_path: Path, make_checkpoint: Any
 ) -> None:
-    from acoustic_ssl.training.checkpoint import save_checkpoint
-
     assert extraction_batch_size({"video": ResNet18(bn_batch_stats_at_eval=True)}) == 4
     assert extraction_batch_size({"video": ResNet18(), "audio": HearNet()}) == 8
     assert extraction_batch_size({"video": ResNet18(bn_batch_stats_at_eval=True)}, 16) == 16
-    torch.manual_seed(0)
     video = {"output_stride": 8, "width": 8, "bn_batch_stats_at_eval": True}
-    models = {"video": ResNet18(**video), "audio": HearNet()}
-    specs = {"video": {"name": "resnet18", "kwargs": video}, "audio": {"name": "hearnet", "kwargs": {}}}
+    roles = {"video": ("resnet18", video), "audio": ("hearnet", {})}
     config = {"data": {"stats_dir": str(tiny_dataset["stats"]), "nr_frames": 2}}
-    ckpt = tmp_path / "bn"
-    save_checkpoint(ckpt, models=models, specs=specs, info={"epoch": 0, "kind": "selfsup", "config": config})
+    ckpt = make_checkpoint(tmp_path / "bn", roles, config)
 
     def video_features(batch_size: int | None) -> tuple[np.ndarray, dict]:
         path = tmp_path / f"f{batch_size}.npz"
@@ -226,15 +224,13 @@ def test_extraction_feeds_the_networks_as_the_run_was_trained(
 def test_thumbnails_turn_the_loader_bgr_into_rgb() -> None:
     """A frame known in BGR (as records and the loader hold it) comes back as RGB, whatever our readers."""
     from acoustic_ssl.data.layout import VIDEO_MEAN_BGR_ORDER
-    from acoustic_ssl.evaluation.extract import extract_batch, objective_of
-
     bgr = torch.zeros(3, 112, 150)
     bgr[2, :, :75] = 255.0  # left half red (BGR channel 2), right half blue (channel 0)
     bgr[0, :, 75:] = 255.0
     bgr[1] = 128.0
     video = (bgr - torch.tensor(VIDEO_MEAN_BGR_ORDER)[:, None, None])[None, None]  # loader: BGR minus means
     batch = {**_batch(1), "video": video.expand(1, 2, -1, -1, -1)}
-    objective = objective_of({"video": ResNet18(output_stride=8, width=4), "audio": HearNet()})
+    objective = SelfSupervised({"video": ResNet18(output_stride=8, width=4), "audio": HearNet()}).eval()
     thumbnail = extract_batch(objective, batch)["thumbnails"][0]
     assert thumbnail.dtype == np.uint8 and thumbnail.shape[-1] == 3
     np.testing.assert_array_equal(thumbnail[0, 0], [255, 128, 0])  # red on the left
@@ -243,10 +239,8 @@ def test_thumbnails_turn_the_loader_bgr_into_rgb() -> None:
 
 def test_video_map_is_oriented_as_the_frame() -> None:
     """Changing the top-right corner of the frames changes the top-right cells of the map most."""
-    from acoustic_ssl.evaluation.extract import extract_batch, objective_of
-
     torch.manual_seed(2)
-    objective = objective_of({"video": ResNet18(output_stride=8, width=8), "audio": HearNet()})
+    objective = SelfSupervised({"video": ResNet18(output_stride=8, width=8), "audio": HearNet()}).eval()
     batch = _batch(1)
     changed = {**batch, "video": batch["video"].clone()}
     changed["video"][..., :28, -37:] += 100.0  # top-right quarter of each dimension
@@ -260,14 +254,13 @@ def test_video_map_is_oriented_as_the_frame() -> None:
 
 def test_attention_map_is_where_the_audio_weights_the_squared_video_map() -> None:
     """One hot cell on the right of the video map: the attention map peaks there (rows top to bottom)."""
-    from acoustic_ssl.evaluation.extract import features_from_embedding
-
     video = torch.full((2, 128, 12, 16), 0.1)
     video[0, :, 3, 14] = 2.0
     video[1, 5, 9, 1] = 3.0  # only channel 5, which the second audio vector weights
     audio = torch.ones(2, 128)
     audio[1, 5] = 2.0
-    out = features_from_embedding({"video": video, "audio": audio})
+    objective = SelfSupervised({"video": ResNet18(width=4), "audio": HearNet()})
+    out = objective.features({"video": video, "audio": audio})
     maps = out["attention_map"].numpy()
     assert np.unravel_index(np.argmax(maps[0]), (12, 16)) == (3, 14)
     assert np.unravel_index(np.argmax(maps[1]), (12, 16)) == (9, 1)

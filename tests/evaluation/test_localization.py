@@ -13,7 +13,6 @@ from acoustic_ssl.evaluation.localization import (
     binarize,
     boxes_to_mask,
     ciou,
-    frames_used,
     gt_boxes,
     pointing_hit,
     read_ground_truth,
@@ -72,9 +71,6 @@ def test_boxes_and_mask(tmp_path: Path) -> None:
     np.testing.assert_allclose(boxes, [[50.0, 0.0, 150.0, 100.0]])  # side 400·0.5/2; off-screen row dropped
     mask = boxes_to_mask(np.array([[1.0, 1.0, 3.0, 2.0]]), (4, 5))
     assert np.argwhere(mask).tolist() == [[1, 1], [1, 2]]
-    assert frames_used(0) == [1, 24]
-    assert frames_used(3) == [37, 60]
-    assert frames_used(1, nr_frames=24) == list(range(13, 37))
 
 
 def test_score_maps() -> None:
@@ -196,10 +192,13 @@ def test_any_object_points_at_each_objects_first_visible_frame(tmp_path: Path) -
     assert any_object_pointing(rows, mask) == 0.5
 
 
-def test_loader_frames_are_floored_from_the_linspace() -> None:
-    """Three frames of a 2-s sample: linspace(0, 23, 3) = 0, 11.5, 23 → indices 0, 11, 23 (floor)."""
-    assert frames_used(0, nr_frames=3) == [1, 12, 24]
-    assert frames_used(2, nr_frames=5) == [25, 30, 36, 42, 48]  # 0, 5.75, 11.5, 17.25, 23
+def test_scored_frames_are_floored_from_the_linspace() -> None:
+    """The frames a sample is scored on (the loader's): for three frames of a 2-s sample linspace(0, 23, 3) =
+    0, 11.5, 23 → indices 0, 11, 23 (floor, not round)."""
+    from acoustic_ssl.data.dataset import sample_frame_numbers
+
+    assert sample_frame_numbers(0, 2, 3) == [1, 12, 24]
+    assert sample_frame_numbers(2, 2, 5) == [25, 30, 36, 42, 48]  # 0, 5.75, 11.5, 17.25, 23
 
 
 def test_binarisation_boundaries() -> None:

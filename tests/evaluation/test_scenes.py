@@ -111,12 +111,13 @@ def test_scene_transfer_cli(tmp_path: Path, tiny_dataset: dict[str, Path]) -> No
     assert result["linear_probe"] == {"accuracy": 1.0, "C": 0.001, "val_accuracy": 1.0}
 
 
-def test_scene_transfer_needs_a_hearnet(tmp_path: Path) -> None:
-    from acoustic_ssl.models import DualCamNet
+def test_scene_transfer_needs_an_audio_network(tmp_path: Path) -> None:
+    from acoustic_ssl.models import DualCamNet, ResNet18
+    from acoustic_ssl.training.objectives import SelfSupervised
 
     root = write_scene_folder(tmp_path / "tut", train_per_scene=1, test_per_scene=1)
-    with pytest.raises(DataError, match="no HearNet"):
-        scene_transfer(DualCamNet(), root)
+    with pytest.raises(DataError, match="no network reading audio"):
+        scene_transfer(SelfSupervised({"video": ResNet18(width=4), "acoustic": DualCamNet()}), root)
 
 
 def test_original_protocol_on_a_generated_dcase_tree(
@@ -161,16 +162,24 @@ def test_the_original_mis_scaled_statistics() -> None:
     scaled, _ = crop_statistics(crops, n_clips=4, original=True)
     np.testing.assert_allclose(scaled, mean * 5 / 257, rtol=1e-12)  # spec §7 item 8
 class _SpyNet(HearNet):
-    """A HearNet whose 128-d feature the test chooses, recording every spectrogram batch it is fed."""
+    """A HearNet whose 128-d embedding the test chooses, recording every spectrogram batch it is fed."""
 
     def __init__(self, feature: Any) -> None:
         super().__init__()
         self.feature = feature
         self.inputs: list[torch.Tensor] = []
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self.inputs.append(x.clone())
-        return self.feature(x)
+        return {"embedding": self.feature(x)}
+
+
+def _objective(net: HearNet) -> Any:
+    """The spy as the audio network of the paper's self-supervised objective (its audio feature: the unit
+    vector of the ReLU of the embedding)."""
+    from acoustic_ssl.training.objectives import SelfSupervised
+
+    return SelfSupervised({"audio": net})
 
 
 def _band_energy(x: torch.Tensor) -> torch.Tensor:
@@ -187,7 +196,7 @@ def scene_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_scene_transfer_feeds_z_scored_training_crops_and_scores_per_crop(scene_folder: Path) -> None:
     spy = _SpyNet(_band_energy)
-    result = scene_transfer(spy, scene_folder, ks=(1, 3), probe=False)
+    result = scene_transfer(_objective(spy), scene_folder, ks=(1, 3), probe=False)
     assert result["n_test_crops"] == 3 * 2 * CROPS_PER_CLIP
     # k is chosen on the validation fold (1 clip per scene), never on the test fold (2 per scene)
     assert result["n_valid_crops"] == 3 * 1 * CROPS_PER_CLIP
@@ -204,5 +213,6 @@ def test_scene_transfer_feeds_z_scored_training_crops_and_scores_per_crop(scene_
 
 def test_scene_transfer_with_uninformative_features_is_at_chance(scene_folder: Path) -> None:
     """Constant features give every test crop the same class: a third of the balanced test crops."""
-    result = scene_transfer(_SpyNet(lambda x: torch.ones(len(x), 128)), scene_folder, ks=(1, 3), probe=False)
+    uninformative = _objective(_SpyNet(lambda x: torch.ones(len(x), 128)))
+    result = scene_transfer(uninformative, scene_folder, ks=(1, 3), probe=False)
     assert result["knn"]["accuracy"] == pytest.approx(1 / 3)

@@ -113,3 +113,48 @@ def per_frame(net: torch.nn.Module, x: torch.Tensor, key: str) -> torch.Tensor:
 def tiled(a: torch.Tensor, grid: tuple[int, int] = (12, 16)) -> torch.Tensor:
     """HearNet's audio map: ReLU(a) at every cell of the grid [B, 128, H, W]."""
     return torch.relu(a)[:, :, None, None].expand(*a.shape, *grid)
+
+
+def naive_project(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """A linear projection of vectors [B, D] (or, with a 1×1 convolution's weight, of every cell of maps
+    [B, D, H, W]) by loops over the output channels."""
+    w = weight.reshape(weight.shape[0], -1).double()
+    if x.dim() == 2:
+        return torch.stack([x.double() @ w[o] + bias[o] for o in range(w.shape[0])], dim=1)
+    channels = [torch.einsum("bdhw,d->bhw", x.double(), w[o]) + bias[o] for o in range(w.shape[0])]
+    return torch.stack(channels, dim=1)
+
+
+def naive_max_cosine(audio: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
+    """s[i, j] = max over the cells p of video j of cos(audio_i, video_j[:, p]), cell by cell."""
+    b, g = audio.shape[0], video.shape[0]
+    s = torch.zeros(b, g, dtype=torch.float64)
+    for i in range(b):
+        a = audio[i].double()
+        for j in range(g):
+            cells = video[j].double().flatten(1).T  # [P, D]
+            s[i, j] = max(float(a @ c) / math.sqrt(float(a @ a) * float(c @ c)) for c in cells)
+    return s
+
+
+def naive_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """cos(a_i, b_j) [B, B'] of vectors, pair by pair."""
+    rows = [[float(unit(x.double()) @ unit(y.double())) for y in b] for x in a]
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def naive_info_nce(s: torch.Tensor, same: torch.Tensor, temperature: float) -> float:
+    """Σ over both directions (rows audio → columns video, and back) of the mean over anchors of
+    −mean_{positives p} log(exp(s_ip/τ) / Σ_j exp(s_ij/τ))."""
+    total = 0.0
+    for sim, pos in ((s, same), (s.T, same.T)):
+        for i in range(sim.shape[0]):
+            log_z = math.log(sum(math.exp(float(x) / temperature) for x in sim[i]))
+            terms = [float(sim[i, j]) / temperature - log_z for j in range(sim.shape[1]) if pos[i, j]]
+            total -= sum(terms) / len(terms) / sim.shape[0]
+    return total
+
+
+def naive_retrieval_accuracy(s: torch.Tensor, same: torch.Tensor) -> float:
+    """Share of rows whose largest entry is a positive."""
+    return sum(bool(same[i, int(s[i].argmax())]) for i in range(s.shape[0])) / s.shape[0]

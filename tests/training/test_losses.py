@@ -139,3 +139,37 @@ def test_distillation_does_not_backpropagate_into_the_teacher() -> None:
     s = torch.randn(2, 4, requires_grad=True)
     distillation_loss(s, torch.tensor([1, 2]), t).backward()
     assert t.grad is None and s.grad is not None
+
+
+def test_info_nce_matches_the_naive_loop_with_several_positives() -> None:
+    """Same-recording pairs are all positives: anchors 0/1 share a recording, so do 3/4/5."""
+    from naive_losses import naive_info_nce, naive_retrieval_accuracy
+
+    from acoustic_ssl.training.losses import retrieval_accuracy, symmetric_info_nce
+
+    g = torch.Generator().manual_seed(3)
+    s = torch.rand(6, 6, generator=g) * 2 - 1  # cosines
+    same = same_video_mask(torch.tensor([4, 4, 2, 7, 7, 7]))
+    for tau in (0.03, 0.5):
+        expected = naive_info_nce(s, same, tau)
+        assert float(symmetric_info_nce(s, same, tau)) == pytest.approx(expected, rel=1e-5)
+    assert float(retrieval_accuracy(s, same)) == pytest.approx(naive_retrieval_accuracy(s, same), abs=1e-7)
+    # transposing the scores swaps the two directions: the symmetric loss is unchanged, one direction is not
+    swapped = float(symmetric_info_nce(s.T, same.T, 0.5))
+    assert swapped == pytest.approx(naive_info_nce(s, same, 0.5), rel=1e-5)
+
+
+def test_info_nce_with_one_positive_each_is_ezvsl_cross_entropy() -> None:
+    """EZ-VSL: CE(logits, arange(B)) + CE(logitsᵀ, arange(B)) when every recording gives one sample."""
+    import torch.nn.functional as F
+
+    from acoustic_ssl.training.losses import info_nce, symmetric_info_nce
+
+    g = torch.Generator().manual_seed(4)
+    s = torch.rand(5, 5, generator=g)
+    same = same_video_mask(torch.arange(5))
+    targets = torch.arange(5)
+    expected = F.cross_entropy(s / 0.07, targets) + F.cross_entropy(s.T / 0.07, targets)
+    assert float(symmetric_info_nce(s, same, 0.07)) == pytest.approx(float(expected), rel=1e-6)
+    # rows are anchors: a row-only loss differs from the column one on an asymmetric matrix
+    assert float(info_nce(s / 0.07, same)) != pytest.approx(float(info_nce(s.T / 0.07, same)), rel=1e-3)

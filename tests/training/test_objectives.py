@@ -8,6 +8,7 @@ outputs are averaged over a sample's frames before any loss sees them.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from naive_losses import (
@@ -24,7 +25,7 @@ from naive_losses import (
 
 from acoustic_ssl.data.layout import video_id
 from acoustic_ssl.models import DualCamNet, HearNet, ResNet18, attention_distance
-from acoustic_ssl.training.objectives import Distillation, SelfSupervised, Supervised, Transfer
+from acoustic_ssl.training.objectives import Contrastive, Distillation, SelfSupervised, Supervised, Transfer
 
 LABELS = [0, 0, 0, 0, 1, 1]
 LOCATIONS = [1, 1, 2, 2, 1, 1]
@@ -204,3 +205,109 @@ def test_distillation_feeds_per_frame_teacher_logits_and_the_frame_mean_feature(
     assert out["teacher"].shape == (2, 24, 3)
     _close(out["teacher"], per_frame(teacher, batch["acoustic"], "logits"))
     _close(out["acoustic"], pooled(teacher, batch["acoustic"], "features"))
+
+
+# ------------------------------------------------------------------------------------------ contrastive
+def _contrastive(audio_role: str = "audio", **kwargs: float) -> Contrastive:
+    audio_net = HearNet() if audio_role == "audio" else DualCamNet()
+    torch.manual_seed(5)
+    return Contrastive({"video": ResNet18(output_stride=8, width=4), audio_role: audio_net}, **kwargs)
+
+
+@pytest.mark.parametrize("audio_map", [False, True])
+def test_contrastive_score_is_the_max_over_cells_of_the_projected_cosine(audio_map: bool) -> None:
+    """EZ-VSL's score with the objective's own projections: a 1×1 convolution of the video map, a linear
+    layer of the audio vector (a DualCamNet map first averaged over its cells), cosine, max over cells."""
+    from naive_losses import naive_max_cosine, naive_project
+
+    objective = _contrastive("acoustic" if audio_map else "audio")
+    out = _outputs(audio_map, seed=2)
+    audio, video = out["audio"][:3], out["video"][:4]
+    heads = objective.heads
+    vector = audio.mean(dim=(2, 3)) if audio_map else audio
+    a = naive_project(vector, heads["audio"].weight.detach(), heads["audio"].bias.detach())
+    v = naive_project(video, heads["video"].weight.detach(), heads["video"].bias.detach())
+    expected = naive_max_cosine(a, v)
+    with torch.no_grad():
+        got = objective.similarity(audio, video)
+        distances = objective.pair_distances(audio, video)
+    torch.testing.assert_close(got.double(), expected, rtol=0, atol=1e-5)
+    torch.testing.assert_close(distances.double(), -expected, rtol=0, atol=1e-5)
+    assert got.shape == (3, 4)
+
+
+def test_contrastive_localisation_map_is_the_cosine_map_of_the_own_audio() -> None:
+    """A video cell planted along the audio's projected direction is where the map peaks (rows top down)."""
+    objective = _contrastive(projection_dim=0)  # without projections the cosine is of the raw outputs
+    g = torch.Generator().manual_seed(6)
+    video = torch.rand(2, 128, 12, 16, generator=g)
+    audio = torch.randn(2, 128, generator=g)
+    video[0, :, 2, 13] = audio[0] * 5
+    video[1, :, 10, 1] = audio[1] * 5
+    with torch.no_grad():
+        maps = objective.localization_map(audio, video)
+    assert maps.shape == (2, 12, 16)
+    assert torch.unravel_index(maps[0].argmax(), (12, 16)) == (2, 13)
+    assert torch.unravel_index(maps[1].argmax(), (12, 16)) == (10, 1)
+    cos = torch.nn.functional.cosine_similarity(audio[0][:, None, None], video[0], dim=0)
+    torch.testing.assert_close(maps[0], cos, rtol=0, atol=1e-5)
+
+
+def test_contrastive_features_are_the_unit_embeddings_before_the_projection() -> None:
+    objective = _contrastive()
+    out = _outputs(audio_map=False, seed=3)
+    with torch.no_grad():
+        feats = objective.features(out)
+    raw = out["audio"]
+    torch.testing.assert_close(feats["audio"], raw / raw.norm(dim=1, keepdim=True), rtol=0, atol=1e-6)
+    assert (feats["audio"] < 0).any()  # no ReLU: the contrastive embedding is read as it is
+    mean_map = out["video"].mean(dim=(2, 3))
+    unit_map = mean_map / mean_map.norm(dim=1, keepdim=True)
+    torch.testing.assert_close(feats["video"], unit_map, rtol=0, atol=1e-6)
+    torch.testing.assert_close(feats["joint"], feats["audio"] + feats["video"])
+    torch.testing.assert_close(feats["audio_raw"], raw)
+    assert feats["attention_map"].shape == (B, 12, 16) and feats["attention_map"].abs().max() <= 1.0 + 1e-5
+
+
+def test_contrastive_loss_and_validation_on_the_same_recording_positives() -> None:
+    """The loss of a batch against the naive loop: projections, max-over-cells cosine, same-recording
+    positives (not same class, not same location), symmetric InfoNCE at the temperature."""
+    from naive_losses import naive_info_nce, naive_max_cosine, naive_project, naive_retrieval_accuracy
+
+    objective = _contrastive(temperature=0.2)
+    out, batch = _outputs(audio_map=False, seed=4), _ids()
+    heads = objective.heads
+    a = naive_project(out["audio"], heads["audio"].weight.detach(), heads["audio"].bias.detach())
+    v = naive_project(out["video"], heads["video"].weight.detach(), heads["video"].bias.detach())
+    s = naive_max_cosine(a, v)
+    same = naive_same_recording(LABELS, LOCATIONS)
+    with torch.no_grad():
+        loss, metrics = objective.loss(out, batch, epoch=7)
+        valid = objective.validation_terms(out, batch)
+    assert float(loss) == pytest.approx(naive_info_nce(s, same, 0.2), rel=1e-4)
+    assert float(metrics["accuracy"]) == pytest.approx(naive_retrieval_accuracy(s, same), abs=1e-7)
+    assert float(valid["loss"]) == pytest.approx(float(loss), rel=1e-6)
+    by_class = naive_info_nce(s, _same_class(), 0.2)
+    assert float(loss) != pytest.approx(by_class, rel=1e-3)  # positives are recordings, not classes
+
+
+def test_acoustic_energy_target_puts_its_mass_where_the_array_hears_the_sound() -> None:
+    """Against a NumPy reference: frame-mean MFCC → energy per pixel, 3×3 means onto the 12×16 grid, log,
+    z-score over the cells, softmax."""
+    from acoustic_ssl.imaging.mfcc import mfcc_to_energy
+    from acoustic_ssl.training.objectives.contrastive import acoustic_energy_target
+
+    g = torch.Generator().manual_seed(7)
+    acoustic = torch.randn(2, 12, 12, 36, 48, generator=g) * 0.1
+    acoustic[0, :, 0, 6:9, 30:33] += 8.0  # loud c0 in the cell (2, 10)
+    acoustic[1, 3:, 0, 30:33, 3:6] += 8.0  # in cell (10, 1), from the 4th frame on
+    target = acoustic_energy_target(acoustic)
+    assert target.shape == (2, 192)
+    torch.testing.assert_close(target.sum(dim=1), torch.ones(2), rtol=0, atol=1e-5)
+    assert divmod(int(target[0].argmax()), 16) == (2, 10) and divmod(int(target[1].argmax()), 16) == (10, 1)
+    energy = mfcc_to_energy(acoustic.double().mean(dim=1).permute(0, 2, 3, 1).numpy())  # [2, 36, 48]
+    pooled = energy.reshape(2, 12, 3, 16, 3).mean(axis=(2, 4)).reshape(2, -1)
+    z = np.log(pooled)
+    z = (z - z.mean(axis=1, keepdims=True)) / z.std(axis=1, ddof=1, keepdims=True)
+    expected = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(target.numpy(), expected, rtol=0, atol=1e-4 * expected.max())

@@ -5,7 +5,8 @@ equal the naive loss (``naive_losses``: Python loops, the test's own same-record
 and frame pooling) of the checkpoint saved before that step, on the whole training list in training mode,
 and the validation loss the naive loss of ``epoch_e`` on the validation list in eval mode. That pins what
 training feeds its networks, what it treats as positives, how it weighs the terms (α = 0.3, λ = 0.3), when
-it switches to batch-hard, and the best-checkpoint rule, without reading the code under test.
+it switches to batch-hard, the contrastive objectives' projections, max-over-cells cosine and temperature,
+and the best-checkpoint rule, without reading the code under test.
 """
 
 from __future__ import annotations
@@ -19,8 +20,13 @@ import pytest
 import torch
 from naive_losses import (
     naive_batch_all,
+    naive_cosine,
     naive_cross_entropy,
     naive_distillation,
+    naive_info_nce,
+    naive_max_cosine,
+    naive_project,
+    naive_retrieval_accuracy,
     naive_same_recording,
     naive_triplet,
     naive_vector_distances,
@@ -45,6 +51,16 @@ from acoustic_ssl.training.checkpoint import load_checkpoint
 from acoustic_ssl.training.run import Trainer, train
 
 ALPHA, LAMBDA, MARGIN, HARD_FROM = 0.3, 0.3, 0.2, 2  # epochs 1-2 batch-all, epoch 3 batch-hard
+TAU = 0.1  # contrastive temperature
+# The [loss] keys of each kind: a key a kind does not take is a config error.
+LOSS_KEYS = {
+    "supervised": {},
+    "selfsup": {"hard_from_epoch": HARD_FROM, "margin": MARGIN},
+    "transfer": {"hard_from_epoch": HARD_FROM, "margin": MARGIN, "alpha": ALPHA},
+    "distillation": {"lambda": LAMBDA},
+    "contrastive": {"temperature": TAU},
+    "contrastive_transfer": {"temperature": TAU, "alpha": ALPHA, "where_weight": 0.0},  # L_where elsewhere
+}
 
 # Full-batch training (1 step per epoch): every training sample is in the one batch of each epoch.
 CASES: dict[str, dict[str, Any]] = {
@@ -58,6 +74,16 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "transfer": {"kind": "transfer", "optim": {"lr": 1e-4}, "data": {"batch_size": 6}, "teacher": None},
     "distillation": {"kind": "distillation", "optim": {"lr": 1e-4}, "data": {"batch_size": 6}, "teacher": 3},
+    "contrastive_audio_video": {"kind": "contrastive", "optim": {"lr": 1e-4}, "data": {"batch_size": 6}},
+    "contrastive_acoustic_video": {
+        "kind": "contrastive",
+        "optim": {"lr": 1e-4},
+        "data": {"batch_size": 12, "sample_length": 1, "total_length": 1},
+        "models": {"video": TINY_MODELS["video"], "acoustic": TINY_MODELS["acoustic"]},
+    },
+    "contrastive_transfer": {
+        "kind": "contrastive_transfer", "optim": {"lr": 1e-4}, "data": {"batch_size": 6}, "teacher": None
+    },
 }
 EXPECTED_ROLES = {
     "supervised": {"model"},
@@ -65,6 +91,9 @@ EXPECTED_ROLES = {
     "selfsup_acoustic_video": {"video", "acoustic"},
     "transfer": {"video", "audio", "acoustic"},
     "distillation": {"model", "acoustic"},
+    "contrastive_audio_video": {"video", "audio"},
+    "contrastive_acoustic_video": {"video", "acoustic"},
+    "contrastive_transfer": {"video", "audio", "acoustic"},
 }
 
 
@@ -105,6 +134,8 @@ def naive_loss(
         teacher = per_frame(models["acoustic"], batch["acoustic"], "logits")
         return naive_distillation(logits, labels, teacher, LAMBDA, 1.0, "softmax"), _accuracy(logits, labels)
     video = pooled(models["video"], batch["video"], "embedding")
+    if case.startswith("contrastive"):
+        return naive_contrastive(case, checkpoint, models, batch, video, same)
     if case == "selfsup_acoustic_video":
         audio_map = pooled(models["acoustic"], batch["acoustic"], "embedding")
     else:
@@ -119,6 +150,33 @@ def naive_loss(
     return loss, naive_batch_all(d, same, MARGIN)[1]
 
 
+def naive_contrastive(
+    case: str,
+    checkpoint: Path,
+    models: dict[str, torch.nn.Module],
+    batch: dict[str, torch.Tensor],
+    video: torch.Tensor,
+    same: torch.Tensor,
+) -> tuple[float, float]:
+    """EZ-VSL's loss with same-recording positives: the objective's own projections (its ``objective/``
+    tensors), max-over-cells cosine, symmetric InfoNCE; transfer adds the audio↔teacher InfoNCE."""
+    heads = {k[len("objective/") :]: v for k, v in load_file(f"{checkpoint}.safetensors").items()
+             if k.startswith("objective/")}
+    if case == "contrastive_acoustic_video":
+        audio = pooled(models["acoustic"], batch["acoustic"], "embedding").mean(dim=(2, 3))
+    else:
+        audio = pooled(models["audio"], batch["spectrogram"], "embedding")
+    a = naive_project(audio, heads["audio.weight"], heads["audio.bias"])
+    v = naive_project(video, heads["video.weight"], heads["video.bias"])
+    s = naive_max_cosine(a, v)
+    loss = naive_info_nce(s, same, TAU)
+    if case == "contrastive_transfer":
+        target = pooled(models["acoustic"], batch["acoustic"], "embedding").mean(dim=(2, 3))
+        student = naive_project(audio, heads["teacher.weight"], heads["teacher.bias"])
+        loss = (1 - ALPHA) * loss + ALPHA * naive_info_nce(naive_cosine(student, target), same, TAU)
+    return loss, naive_retrieval_accuracy(s, same)
+
+
 def naive_best_epoch(records: list[dict[str, Any]]) -> int:
     """Highest validation accuracy, ties to the lower validation loss, exact ties to the later epoch (the
     original supervised trainer accepted a tie at equal loss)."""
@@ -131,7 +189,7 @@ def naive_best_epoch(records: list[dict[str, Any]]) -> int:
 
 def trainable_roles(case: str) -> set[str]:
     """The networks the run updates (the frozen teacher is neither trained nor regularised)."""
-    return EXPECTED_ROLES[case] - ({"acoustic"} if case in ("transfer", "distillation") else set())
+    return EXPECTED_ROLES[case] - ({"acoustic"} if "teacher" in CASES[case] else set())
 
 
 def naive_l2(path: Path, roles: set[str]) -> float:
@@ -157,12 +215,7 @@ def test_trainer_logs_the_naive_loss_of_its_checkpoints(
     spec = dict(CASES[case])
     kind = spec.pop("kind")
     data = {**spec["data"], "stats_dir": str(tiny_data["stats"])}
-    loss_section: dict[str, Any] = {
-        "hard_from_epoch": HARD_FROM,
-        "margin": MARGIN,
-        "alpha": ALPHA,
-        "lambda": LAMBDA,
-    }
+    loss_section: dict[str, Any] = dict(LOSS_KEYS[kind])
     sections: dict[str, Any] = {"optim": spec["optim"], "data": data, "experiment": {"epochs": 3}}
     if "models" in spec:
         sections["models"] = spec["models"]
@@ -216,7 +269,7 @@ def test_trainer_logs_the_naive_loss_of_its_checkpoints(
     assert {g["lr"] for g in optimizer["param_groups"]} == {spec["optim"]["lr"]}
     assert sorted(g["weight_decay"] for g in optimizer["param_groups"]) == [0.0, 5e-4]  # the L2 set, the rest
     random, last = _weights(ckpt / "random"), _weights(ckpt / "last")
-    trainable = [k for k in random if not k.startswith("model/acoustic/") or case == "selfsup_acoustic_video"]
+    trainable = [k for k in random if not k.startswith("model/acoustic/") or "teacher" not in spec]
     assert all(not torch.equal(random[k], last[k]) for k in trainable if k.endswith("conv1.weight"))
     if "teacher" in spec:
         assert info["frozen_roles"] == ["acoustic"]

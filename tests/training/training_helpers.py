@@ -70,12 +70,9 @@ def tiny_config_dict(
     kind: str, data_lists: dict[str, Path], run_dir: Path, **sections: dict[str, Any]
 ) -> dict:
     """A complete config dict for ``kind`` on ``tiny_data``; ``sections`` update the defaults per section."""
-    models: dict[str, Any] = {
-        "supervised": {"model": {"name": "hearnet", "num_classes": 3}},
-        "selfsup": {"video": TINY_MODELS["video"], "audio": TINY_MODELS["audio"]},
-        "transfer": {"video": TINY_MODELS["video"], "audio": TINY_MODELS["audio"]},
-        "distillation": {"model": {"name": "hearnet", "num_classes": 3}},
-    }[kind]
+    classifier = {"model": {"name": "hearnet", "num_classes": 3}}
+    pair = {"video": TINY_MODELS["video"], "audio": TINY_MODELS["audio"]}  # every audio-visual kind
+    models: dict[str, Any] = classifier if kind in ("supervised", "distillation") else pair
     raw: dict[str, Any] = {
         "experiment": {"name": f"tiny_{kind}", "kind": kind, "seed": 3, "epochs": 2},
         "data": {
@@ -90,7 +87,7 @@ def tiny_config_dict(
         },
         "models": models,
         "optim": {"lr": 1e-3},
-        "loss": {"hard_from_epoch": 100},
+        "loss": {"hard_from_epoch": 100} if kind in ("selfsup", "transfer") else {},  # batch-all throughout
         "runtime": {"run_dir": str(run_dir), "device": "cpu", "log_every": 1},
     }
     for section, values in sections.items():

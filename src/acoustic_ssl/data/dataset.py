@@ -42,11 +42,26 @@ from acoustic_ssl.data.lists import read_list
 from acoustic_ssl.data.packed import PackedRecords, RecordFiles, is_packed_dir
 from acoustic_ssl.errors import DataError
 
-__all__ = ["ACIVWDataset", "pick_frames", "sensor_audio_to_waveform", "waveform_to_spectrogram"]
+__all__ = [
+    "ACIVWDataset",
+    "pick_frames",
+    "sample_frame_numbers",
+    "sensor_audio_to_waveform",
+    "waveform_to_spectrogram",
+]
 
 def pick_frames(sample_length: int, nr_frames: int) -> np.ndarray:
-    """Frames kept per sample: floor(linspace(0, 12·L − 1, nr_frames)) (0 and 23 for L = 2, 2 frames)."""
+    """Frames kept per sample: floor(linspace(0, 12·L − 1, nr_frames)) (0 and 23 for L = 2, 2 frames).
+
+    The one rule for which frames a sample's video network sees: the loader picks them, and feature
+    extraction records them (``sample_frame_numbers``) for localisation against per-frame ground truth."""
     return np.floor(np.linspace(0, FRAMES_PER_SECOND * sample_length - 1, nr_frames)).astype(np.int64)
+
+
+def sample_frame_numbers(start: int, sample_length: int, nr_frames: int) -> list[int]:
+    """1-based video frame numbers (``I_%06d.bmp``) of the frames ``pick_frames`` keeps for the sample that
+    starts at second ``start`` of its video."""
+    return [int(start * FRAMES_PER_SECOND + i + 1) for i in pick_frames(sample_length, nr_frames)]
 
 
 RecordSpec = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]

@@ -44,13 +44,16 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from acoustic_ssl.data.dataset import ACIVWDataset
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.evaluation.localization import auc
+
+if TYPE_CHECKING:
+    from acoustic_ssl.training.trained import Trained
 
 __all__ = [
     "GRID",
@@ -375,28 +378,30 @@ class AnnotatedFrames(ACIVWDataset):
 
 
 def attention_maps(
-    checkpoint: str | Path,
+    trained: Trained,
     targets: Sequence[_Target],
     *,
-    stats_dir: str | Path | None = None,
     batch_size: int | None = None,
     device: str = "auto",
     num_workers: int = 0,
 ) -> dict[str, np.ndarray]:
-    """The checkpoint's attention map (and a thumbnail) for every annotated frame."""
+    """The checkpoint's localisation map (its objective's) and a thumbnail for every annotated frame."""
     from torch.utils.data import DataLoader
 
     from acoustic_ssl.device import pick_device
-    from acoustic_ssl.evaluation.extract import extract_from_batches, extraction_batch_size, inference_setup
+    from acoustic_ssl.evaluation.extract import dataset_options, extract_from_batches, extraction_batch_size
 
-    setup = inference_setup(checkpoint, stats_dir=stats_dir)
-    nets = setup.objective.networks
-    if setup.objective.audio_role is None or "video" not in nets:
-        raise DataError(f"{checkpoint}: localisation needs audio+video networks (roles: {sorted(nets)})")
-    dataset = AnnotatedFrames(targets, **setup.dataset_options)
-    batch_size = extraction_batch_size(setup.models, batch_size)
+    if not trained.objective.has_pair:
+        roles = sorted(trained.roles)
+        raise DataError(f"{trained.path}: localisation needs audio+video networks (roles: {roles})")
+    options = dataset_options(trained)
+    if options.pop("sample_length") != 2 or options.pop("total_length") != 2:
+        raise DataError(f"{trained.path}: box scoring takes the 2-s window around each annotated frame; this "
+                        f"run was trained on {trained.config.data.sample_length}-s samples")
+    dataset = AnnotatedFrames(targets, **options)
+    batch_size = extraction_batch_size(trained.networks, batch_size)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-    arrays = extract_from_batches(setup.models, loader, nr_frames=setup.nr_frames, sample_length=2,
+    arrays = extract_from_batches(trained.objective, loader, nr_frames=options["nr_frames"], sample_length=2,
                                   energy_maps=False, total=len(loader),
                                   device=pick_device(device, setting="--device"))
     return {k: arrays[k] for k in ("attention_map", "thumbnails") if k in arrays}
@@ -418,7 +423,7 @@ def _warn(message: str) -> None:
 
 
 def evaluate_boxes(
-    checkpoint: str | Path,
+    checkpoint: str | Path | Trained,
     boxes: str | Path,
     out_dir: str | Path,
     *,
@@ -437,6 +442,7 @@ def evaluate_boxes(
     ``records`` is the ``import-video`` output holding the annotated clips (default: the root of
     ``test_list``). The block is also added to ``metrics.json`` (key ``localization_boxes``) when one exists.
     """
+    from acoustic_ssl.evaluation.extract import as_trained
     from acoustic_ssl.evaluation.localization import save_overlay
     from acoustic_ssl.io_utils import atomic_path, write_json_atomic
 
@@ -454,10 +460,8 @@ def evaluate_boxes(
               f"sample or the frame time is outside it (first: {unusable[0]})")
     if not targets:
         raise DataError(f"{boxes}: none of the {len(annotations)} annotated clips is among {root}'s records")
-    arrays = attention_maps(checkpoint, targets, stats_dir=stats_dir, batch_size=batch_size, device=device,
-                            num_workers=num_workers)
-    if "attention_map" not in arrays:
-        raise DataError(f"{checkpoint}: the networks give no attention map to localise with")
+    trained = as_trained(checkpoint, stats_dir)
+    arrays = attention_maps(trained, targets, batch_size=batch_size, device=device, num_workers=num_workers)
     cious = [
         box_ciou(prediction_mask(heat, protocol), gt_map(t.annotation))
         for heat, t in zip(arrays["attention_map"], targets, strict=True)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acoustic_ssl.argtypes import non_negative_int, positive_int
 from acoustic_ssl.errors import DataError
+
+if TYPE_CHECKING:
+    from acoustic_ssl.training.trained import Trained
 
 KS_HELP = "k values tried for kNN, chosen on validation (the original's 7 9 11 13 15)"
 STATS_HELP = (
@@ -175,34 +178,33 @@ def _default_eval_dir(checkpoint: Path) -> Path:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from acoustic_ssl.evaluation.evaluate import evaluate_checkpoint
+    from acoustic_ssl.training.trained import load_trained
 
     out = args.out or _default_eval_dir(args.checkpoint)
     if args.only_boxes and args.boxes is None:
         raise DataError("--only-boxes needs --boxes FILE")
+    trained = load_trained(args.checkpoint, stats_dir=args.stats_dir)  # read and verified once
     if args.boxes is not None and args.only_boxes:
-        return _evaluate_boxes(args, out)
+        return _evaluate_boxes(args, trained, out)
     lists = {"training": args.train_list, "validation": args.valid_list, "testing": args.test_list}
     metrics = evaluate_checkpoint(
-        args.checkpoint, out, lists={k: v for k, v in lists.items() if v}, raw_dir=args.raw_dir,
-        stats_dir=args.stats_dir, batch_size=args.batch_size, ks=args.knn_k, probe=not args.no_probe,
+        trained, out, lists={k: v for k, v in lists.items() if v}, raw_dir=args.raw_dir,
+        batch_size=args.batch_size, ks=args.knn_k, probe=not args.no_probe,
         reuse=not args.fresh, energy_maps=False if args.no_energy else None, overlays=args.overlays,
         device=args.device, num_workers=args.workers, localization_mask=args.localization_mask,
     )
     print(json.dumps(metrics["summary"], indent=2))
     print(f"metrics: {out / 'metrics.json'}")
-    return _evaluate_boxes(args, out) if args.boxes is not None else 0
+    return _evaluate_boxes(args, trained, out) if args.boxes is not None else 0
 
 
-def _evaluate_boxes(args: argparse.Namespace, out: Path) -> int:
+def _evaluate_boxes(args: argparse.Namespace, trained: Trained, out: Path) -> int:
     from acoustic_ssl.evaluation.boxes import evaluate_boxes
-    from acoustic_ssl.training.checkpoint import read_checkpoint
 
-    test_list = args.test_list or read_checkpoint(args.checkpoint)[1].get("config", {}).get("data", {}).get(
-        "test_list")
     result = evaluate_boxes(
-        args.checkpoint, args.boxes, out, fmt=args.boxes_format, protocol=args.boxes_protocol,
-        records=args.records, test_list=test_list, stats_dir=args.stats_dir, batch_size=args.batch_size,
-        device=args.device, num_workers=args.workers, overlays=args.overlays,
+        trained, args.boxes, out, fmt=args.boxes_format, protocol=args.boxes_protocol,
+        records=args.records, test_list=args.test_list or trained.config.data.test_list or None,
+        batch_size=args.batch_size, device=args.device, num_workers=args.workers, overlays=args.overlays,
     )
     low, high = result["interval95"].get("success@0.5", (float("nan"),) * 2)
     print(f"boxes ({result['format']}, {result['protocol']} protocol): {result['n']} annotated frames, "

@@ -3,10 +3,11 @@
 ``evaluate_checkpoint`` writes into its output folder:
 
 * ``features_<split>.npz`` for training / validation / testing (see ``extract`` for the keys);
-* ``metrics.json``: ``knn`` and ``linear_probe`` per feature key, ``classifier`` (a supervised checkpoint's
-  own test accuracy: the original's test mode), ``triplet`` (a self-supervised / transfer checkpoint's
-  test-set triplet accuracy: the triplet trainers' test mode), ``retrieval`` (audio→video and video→audio,
-  plus confusion matrices at 1/5/10), ``localization`` (``attention`` map and acoustic ``energy`` map) and
+* ``metrics.json``: ``knn`` and ``linear_probe`` per feature key, the objective's test mode
+  (``Objective.test_metrics``: ``classifier``, a supervised checkpoint's own test accuracy; ``triplet``, the
+  triplet trainers' test-set triplet accuracy; ``contrastive``, the InfoNCE loss and in-batch retrieval
+  accuracy), ``retrieval`` (audio→video and video→audio by the objective's ``pair_distances``, plus
+  confusion matrices at 1/5/10), ``localization`` (its ``attention`` map and acoustic ``energy`` map) and
   ``summary`` with the headline numbers (``audio_knn_accuracy``, ``retrieval_recall_at_1``,
   ``localization_accuracy``), and ``per_sample``: the outcome of every test sample (``video_ids``,
   ``labels``; ``knn_correct`` per feature key, ``classifier_correct``, audio→video ``retrieval_hit@k``,
@@ -25,13 +26,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.evaluation.knn import KNN_KS, knn_predict, knn_protocol, linear_probe
 from acoustic_ssl.io_utils import write_json_atomic
+
+if TYPE_CHECKING:
+    from acoustic_ssl.training.objectives import Objective
+    from acoustic_ssl.training.trained import Trained
 
 SPLITS = ("training", "validation", "testing")
 LIST_FLAGS = {"training": "--train-list", "validation": "--valid-list", "testing": "--test-list"}
@@ -75,54 +80,23 @@ def classification_metrics(
     return result
 
 
-def classifier_correct(part: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Per sample of a split: is the supervised checkpoint's own prediction (argmax of its logits) right."""
-    return part["logits"].argmax(axis=1) == part["labels"]
-
-
-def classifier_metrics(splits: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, float]:
-    """A supervised checkpoint's own accuracy on the test split, and on validation."""
-    result = {}
-    for split, key in (("testing", "accuracy"), ("validation", "val_accuracy")):
-        part = splits.get(split, {})
-        if "logits" in part:
-            result[key] = float(np.mean(classifier_correct(part)))
-    return result
-
-
-def triplet_test_metrics(
-    distances: np.ndarray, video_ids: np.ndarray, batch_size: int, margin: float = 0.2
-) -> dict[str, float]:
-    """The triplet trainers' test mode: batch-all triplet loss and accuracy (1 − share of violated triplets)
-    over consecutive batches of the test list in its order, averaged weighted by batch size, as the original
-    validated and tested. ``distances`` are the attention distances [audio, video] of the whole test split."""
+def retrieval_distances(
+    test: Mapping[str, np.ndarray], objective: Objective, chunk: int = 64
+) -> np.ndarray | None:
+    """The objective's audio↔video distances [audio, video] over the test split (``pair_distances`` in
+    chunks of queries to bound memory), or None without an audio-video pair."""
     import torch
 
-    from acoustic_ssl.training.losses import same_video_mask, triplet_accuracy, triplet_batch_all
+    from acoustic_ssl.evaluation.extract import score_inputs
 
-    d = torch.as_tensor(np.asarray(distances), dtype=torch.float32)
-    ids = torch.as_tensor(np.asarray(video_ids, dtype=np.int64))
-    accuracy = loss = 0.0
-    for lo in range(0, len(ids), batch_size):
-        block = slice(lo, lo + batch_size)
-        sub, same = d[block, block], same_video_mask(ids[block])
-        weight = len(ids[block]) / len(ids)
-        accuracy += weight * float(triplet_accuracy(sub, same, margin))
-        loss += weight * float(triplet_batch_all(sub, same, margin))
-    return {"accuracy": accuracy, "loss": loss, "batch_size": float(batch_size), "margin": margin}
-
-
-def retrieval_distances(test: Mapping[str, np.ndarray]) -> np.ndarray | None:
-    """Attention distances [audio, video] on the test split, or None without an audio side and video maps."""
-    from acoustic_ssl.evaluation.retrieval import attention_distances, tiled_audio_distances
-
-    if "video_map" not in test:
+    inputs = score_inputs(test)
+    if inputs is None or not objective.has_pair:
         return None
-    if "audio_map" in test:
-        return attention_distances(test["audio_map"], test["video_map"])
-    if "audio_raw" in test:
-        return tiled_audio_distances(test["audio_raw"], test["video_map"])
-    return None
+    audio, video = inputs
+    with torch.inference_mode():
+        parts = [objective.pair_distances(audio[lo : lo + chunk], video)
+                 for lo in range(0, len(audio), chunk)]
+    return torch.cat(parts).double().numpy()
 
 
 PER_SAMPLE_RANKS = (1, 5, 10)
@@ -237,8 +211,8 @@ def mismatched_partners(labels: np.ndarray) -> np.ndarray:
     return partners
 
 
-def mismatched_attention(test: Mapping[str, np.ndarray]) -> np.ndarray | None:
-    """Attention maps Σ_c A⊙V⊙V of every test video with the audio of a sample of another class.
+def mismatched_attention(test: Mapping[str, np.ndarray], objective: Objective) -> np.ndarray | None:
+    """The objective's localisation maps of every test video with the audio of a sample of another class.
 
     A map that localises because of the sound moves (or fades) when the sound is swapped; one that scores the
     same with the wrong audio is a saliency map, whatever its pointing accuracy. None without audio-side and
@@ -246,19 +220,21 @@ def mismatched_attention(test: Mapping[str, np.ndarray]) -> np.ndarray | None:
     """
     import torch
 
-    from acoustic_ssl.evaluation.extract import audio_maps_of
-    from acoustic_ssl.models.attention import localization_map
+    from acoustic_ssl.evaluation.extract import score_inputs
 
-    if "video_map" not in test or not ({"audio_map", "audio_raw"} & set(test)):
+    inputs = score_inputs(test)
+    if inputs is None or not objective.has_pair:
         return None
-    partners = mismatched_partners(test["labels"])
-    audio = torch.as_tensor(audio_maps_of(test)[partners])
-    return localization_map(audio, torch.as_tensor(test["video_map"])).numpy()
+    audio, video = inputs
+    partners = torch.as_tensor(mismatched_partners(test["labels"]))
+    with torch.inference_mode():
+        return objective.localization_map(audio[partners], video).numpy()
 
 
 def localization_metrics(
     test: Mapping[str, np.ndarray],
     raw_dir: str | Path,
+    objective: Objective | None = None,
     overlay_dir: str | Path | None = None,
     method: str = "mean",
     object_size_m: Mapping[int, float] | None = None,
@@ -271,7 +247,7 @@ def localization_metrics(
     visible objects per scored sample. ``object_pointing_accuracy`` of a map: how often its maximum falls on
     any visible object, sounding or not (low = the map points at the background). ``attention_mismatched``:
     the attention of each video with the audio of a clip of another class (:func:`mismatched_attention`),
-    the control that tells audio-visual localisation from saliency.
+    the control that tells audio-visual localisation from saliency (needs the ``objective``).
 
     ``overlays`` PNGs per map (evenly spread over the scored samples) go to ``overlay_dir``; ``mask_at``:
     where the map is binarised (``localization.score_samples``); per-sample outcomes go into ``per_sample``
@@ -291,7 +267,7 @@ def localization_metrics(
     maps = {name: test[key] for name, key in names if key in test}
     if not maps:
         return {}
-    mismatched = mismatched_attention(test)
+    mismatched = mismatched_attention(test, objective) if objective is not None else None
     if mismatched is not None:
         maps["attention_mismatched"] = mismatched
     rows, camera = ground_truth_rows(test, raw_dir)
@@ -344,8 +320,8 @@ def summary(metrics: Mapping[str, Any]) -> dict[str, float | None]:
 
     ``audio_knn_accuracy`` uses the audio feature alone, as the original's per-modality features
     (``extract_features_product.py``, its commented kNN runs); ``joint_knn_accuracy`` the audio + video vector
-    of ``testing2.py`` that its active ``compute_knn_accuracy.sh`` scored. ``classifier_accuracy`` and
-    ``triplet_test_accuracy``: the test modes of the supervised and the triplet trainers.
+    of ``testing2.py`` that its active ``compute_knn_accuracy.sh`` scored. ``classifier_accuracy``,
+    ``triplet_test_accuracy`` and ``contrastive_test_accuracy``: the objectives' test modes.
     """
     knn = metrics.get("knn", {})
     audio_key = next((k for k in ("audio", "features", "acoustic") if k in knn), None)
@@ -358,6 +334,7 @@ def summary(metrics: Mapping[str, Any]) -> dict[str, float | None]:
         "joint_knn_accuracy": knn["joint"]["accuracy"] if "joint" in knn else None,
         "classifier_accuracy": metrics.get("classifier", {}).get("accuracy"),
         "triplet_test_accuracy": metrics.get("triplet", {}).get("accuracy"),
+        "contrastive_test_accuracy": metrics.get("contrastive", {}).get("accuracy"),
         "retrieval_recall_at_1": retrieval.get("recall@1"),
         "localization_accuracy": loc[loc_key]["pointing_accuracy"] if loc_key else None,
         "localization_map": loc_key,
@@ -367,24 +344,26 @@ def summary(metrics: Mapping[str, Any]) -> dict[str, float | None]:
 def compute_metrics(
     splits: Mapping[str, Mapping[str, np.ndarray]],
     *,
+    objective: Objective | None = None,
     raw_dir: str | Path | None = None,
     out_dir: str | Path | None = None,
     ks: Sequence[int] = KNN_KS,
     probe: bool = True,
     num_classes: int | None = None,
     overlays: int = OVERLAYS_PER_MAP,
-    triplet_batch_size: int | None = None,
-    margin: float = 0.2,
+    test_batch_size: int | None = None,
     localization_mask: str = "frame",
 ) -> dict[str, Any]:
     """All metrics from loaded features (``splits`` keyed training/validation/testing).
 
-    ``triplet_batch_size``: the batch of the triplet test mode (the run's validation batch); None skips it.
+    ``objective``: the checkpoint's, which scores audio against video (retrieval, the mismatched-audio
+    control) and runs its test mode on batches of ``test_batch_size`` (the run's validation batch); without
+    it only the feature metrics and the stored maps are scored.
     """
+    from acoustic_ssl.training.objectives import classifier_correct
+
     test = splits["testing"]
     metrics: dict[str, Any] = classification_metrics(splits, ks=ks, probe=probe)
-    if "logits" in test:
-        metrics["classifier"] = classifier_metrics(splits)
     per_sample: dict[str, Any] = {
         "video_ids": test["video_ids"].tolist() if "video_ids" in test else None,
         "labels": test["labels"].tolist(),
@@ -393,19 +372,19 @@ def compute_metrics(
     if "logits" in test:
         per_sample["classifier_correct"] = classifier_correct(test).astype(int).tolist()
     n_classes = num_classes or int(max(int(s["labels"].max()) for s in splits.values())) + 1
-    distances = retrieval_distances(test)
+    distances = retrieval_distances(test, objective) if objective is not None else None
     if distances is not None:
         metrics["retrieval"] = retrieval_block(distances, test["labels"], n_classes)
-        if triplet_batch_size:
-            ids = test["video_ids"]
-            metrics["triplet"] = triplet_test_metrics(distances, ids, triplet_batch_size, margin)
         per_sample.update(retrieval_hits(distances, test["labels"]))
         if out_dir is not None:
             write_json_atomic(Path(out_dir) / "retrieval_examples.json", retrieval_examples(distances))
+    if objective is not None and test_batch_size:
+        metrics.update(objective.test_metrics(splits, distances, test_batch_size))
     if raw_dir is not None:
         overlay_dir = Path(out_dir) / "localization" if out_dir is not None else None
         metrics["localization"] = localization_metrics(
-            test, raw_dir, overlay_dir, overlays=overlays, mask_at=localization_mask, per_sample=per_sample
+            test, raw_dir, objective, overlay_dir, overlays=overlays, mask_at=localization_mask,
+            per_sample=per_sample,
         )
     metrics["summary"] = summary(metrics)
     metrics["per_sample"] = per_sample
@@ -413,7 +392,7 @@ def compute_metrics(
 
 
 def evaluate_checkpoint(
-    checkpoint: str | Path,
+    checkpoint: str | Path | Trained,
     out_dir: str | Path,
     *,
     lists: Mapping[str, str | Path] | None = None,
@@ -431,20 +410,18 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """Extract features of the three splits (lists default to the run config's), score and write metrics.json.
 
-    With ``reuse`` an existing ``features_<split>.npz`` in ``out_dir`` is loaded instead of re-extracted.
-    ``energy_maps`` (default: when ``raw_dir`` is given) loads the acoustic images of the test split for the
-    energy localisation map.
+    The checkpoint is loaded once (or passed loaded) and its objective does the scoring. With ``reuse`` an
+    existing ``features_<split>.npz`` in ``out_dir`` is loaded instead of re-extracted. ``energy_maps``
+    (default: when ``raw_dir`` is given) loads the acoustic images of the test split for the energy
+    localisation map.
     """
-    from acoustic_ssl.evaluation.extract import extract_features, load_features
-    from acoustic_ssl.training.checkpoint import read_checkpoint
-    from acoustic_ssl.training.config import DataConfig
+    from acoustic_ssl.evaluation.extract import as_trained, extract_features, load_features
 
     out_dir = Path(out_dir)
     lists = dict(lists or {})
-    _, info = read_checkpoint(checkpoint)
-    data = info.get("config", {}).get("data", {})
-    defaults = {"training": data.get("train_list"), "validation": data.get("valid_list"),
-                "testing": data.get("test_list")}
+    trained = as_trained(checkpoint, stats_dir)
+    data = trained.config.data
+    defaults = {"training": data.train_list, "validation": data.valid_list, "testing": data.test_list}
     energy = raw_dir is not None if energy_maps is None else energy_maps
     splits, meta = {}, {}
     for split in SPLITS:
@@ -453,23 +430,19 @@ def evaluate_checkpoint(
             list_file = lists.get(split) or defaults.get(split)
             if not list_file:
                 flag = LIST_FLAGS[split]
-                raise DataError(f"{checkpoint}: its run config names no {split} list; pass {flag}")
-            extract_features(checkpoint, list_file, path, split=split, stats_dir=stats_dir,
-                             batch_size=batch_size, energy_maps=energy and split == "testing",
-                             device=device, num_workers=num_workers)
+                raise DataError(f"{trained.path}: its run config names no {split} list; pass {flag}")
+            extract_features(trained, list_file, path, split=split, batch_size=batch_size, device=device,
+                             energy_maps=energy and split == "testing", num_workers=num_workers)
         splits[split], meta[split] = load_features(path)
-    triplet = info.get("kind") in ("selfsup", "transfer")  # the triplet test mode, with the validation batch
-    batch = data.get("valid_batch_size") or data.get("batch_size") or DataConfig().batch_size
-    triplet_batch = batch if triplet else None
-    margin = info.get("config", {}).get("loss", {}).get("margin", 0.2)
     metrics = compute_metrics(
-        splits, raw_dir=raw_dir, out_dir=out_dir, ks=ks, probe=probe, overlays=overlays,
-        triplet_batch_size=triplet_batch, margin=margin, localization_mask=localization_mask,
+        splits, objective=trained.objective, raw_dir=raw_dir, out_dir=out_dir, ks=ks, probe=probe,
+        overlays=overlays, test_batch_size=data.valid_batch_size or data.batch_size,
+        localization_mask=localization_mask,
     )
-    metrics["checkpoint"] = str(checkpoint)
+    metrics["checkpoint"] = str(trained.path)
     metrics["checkpoint_name"] = meta["testing"].get("checkpoint_name")
-    metrics["run_kind"] = info.get("kind")
-    metrics["epoch"] = info.get("epoch")
+    metrics["run_kind"] = trained.kind
+    metrics["epoch"] = trained.epoch
     metrics["roles"] = meta["testing"].get("roles")
     write_json_atomic(out_dir / "metrics.json", metrics)
     return metrics

@@ -2,16 +2,17 @@
 
 ``load_model(model_file_path="")`` returns a module with ``sample_rate`` (22 050), ``scene_embedding_size``
 and ``timestamp_embedding_size`` (128). Empty path: a randomly initialised HearNet (fixed seed, so it is the
-same network every time) — the random baseline. Otherwise a checkpoint (stem, file or run dir) whose
-``audio`` (self-supervised) or ``model`` (supervised) role is a HearNet.
+same network every time) — the random baseline. Otherwise a checkpoint (stem, file or run dir) with a
+network reading spectrograms (a HearNet in its ``audio`` or ``model`` role).
 
 Front end, the same as in training: every window is 2 s (44 100 samples, what HearNet was trained on), peak
 normalised to ±256 like the ACIVW loader, turned into the data layer's magnitude spectrogram and z-scored
 with the spectrogram statistics stored in the checkpoint (``stats_dir=`` given to ``load_model`` overrides
 them; a checkpoint written before they were stored uses its run config's ``data.stats_dir`` and fails with a
 clear message when that folder is gone; a run trained without statistics, and the random baseline without
-``stats_dir``, use the spectrogram as is). Embeddings: ReLU of the HearNet embedding (self-supervised; as the
-original scene-transfer features) or ``features()`` (supervised).
+``stats_dir``, use the spectrogram as is). Embeddings: the objective's audio feature
+(``Objective.audio_features``: the same vector kNN evaluates — the paper's l2n(ReLU(embedding)) for the
+triplet family, l2n(embedding) for the contrastive one, a classifier's ``features``).
 
 The official validator (``hear-validator acoustic_ssl.evaluation.hear --model PATH``) calls
 ``load_model(PATH)``; see the README for how to install and run it.
@@ -24,11 +25,18 @@ The official validator (``hear-validator acoustic_ssl.evaluation.hear --model PA
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch import nn
 
 from acoustic_ssl.data.layout import AUDIO_SAMPLE_RATE
+from acoustic_ssl.errors import DataError
+
+if TYPE_CHECKING:
+    from acoustic_ssl.data.stats import Normalization
+    from acoustic_ssl.training.objectives import Objective
 
 WINDOW_SECONDS = 2.0
 TIMESTAMP_HOP_MS = 50.0
@@ -38,60 +46,57 @@ WINDOW_BATCH = 64
 
 
 class HearModel(nn.Module):
-    """A HearNet plus its spectrogram statistics, with the attributes the HEAR API requires."""
+    """A trained objective's audio feature plus its spectrogram normalisation, with the HEAR attributes."""
 
     sample_rate = AUDIO_SAMPLE_RATE
     scene_embedding_size = EMBEDDING_SIZE
     timestamp_embedding_size = EMBEDDING_SIZE
 
-    def __init__(self, net: nn.Module, mean: np.ndarray | None = None, std: np.ndarray | None = None) -> None:
+    def __init__(self, objective: Objective, normalization: Normalization | None = None) -> None:
         super().__init__()
-        self.net = net.eval()
-        self.supervised = getattr(net, "num_classes", None) is not None
-        self.normalized = mean is not None and std is not None
-        bins = 257
-        mean_values = mean if self.normalized else np.zeros(bins)
-        self.register_buffer("mean", torch.as_tensor(mean_values, dtype=torch.float32))
-        safe_std = np.where(np.asarray(std) > 0, std, 1.0) if self.normalized else np.ones(bins)
-        self.register_buffer("std", torch.as_tensor(safe_std, dtype=torch.float32))
+        self.objective = objective.eval()
+        self.normalization = normalization
 
     @torch.inference_mode()
     def embed_windows(self, windows: torch.Tensor) -> torch.Tensor:
-        """Embeddings [B, 128] of 2-s waveforms [B, 44 100]."""
+        """Embeddings [B, 128] of 2-s waveforms [B, 44 100] (``Objective.audio_features``)."""
         from acoustic_ssl.data.audio import PEAK_SCALE, waveform_to_spectrogram
 
         peak = windows.abs().amax(dim=1, keepdim=True)
         scaled = torch.where(peak > 0, windows * (PEAK_SCALE / peak.clamp_min(1e-30)), windows)
-        spec = waveform_to_spectrogram(scaled.cpu()).to(self.mean.device)
-        spec = (spec - self.mean[:, None]) / self.std[:, None]
-        return torch.relu(self.net.features(spec))
+        spec = waveform_to_spectrogram(scaled.cpu())
+        if self.normalization is not None:
+            spec = self.normalization(spec)
+        return self.objective.audio_features(spec)
 
 
 def load_model(model_file_path: str = "", stats_dir: str | None = None) -> HearModel:
-    """HEAR ``load_model``: a checkpoint's HearNet, or a seeded random-init HearNet for an empty path.
+    """HEAR ``load_model``: a checkpoint's audio network, or a seeded random-init HearNet for an empty path.
 
     ``model_file_path``: a checkpoint stem (``run/checkpoints/best``), either of its two files, or a run
     directory (``checkpoint.reported_checkpoint``: a self-supervised run's last epoch, a supervised run's
-    best). ``stats_dir`` overrides the spectrogram statistics stored in it.
+    best). ``stats_dir`` overrides the spectrogram statistics stored in it. The random baseline is featured
+    as the paper's self-supervised HearNet (``SelfSupervised.audio_feature``).
     """
-    from acoustic_ssl.models import HearNet
+    from acoustic_ssl.data.stats import load_normalization
 
     if not model_file_path:
+        from acoustic_ssl.models import HearNet
+        from acoustic_ssl.training.objectives import SelfSupervised
+
         with torch.random.fork_rng():
             torch.manual_seed(0)
             net = HearNet()
-        if stats_dir is None:
-            return HearModel(net)
-        from acoustic_ssl.data.stats import load_stats
+        normalization = load_normalization(stats_dir) if stats_dir is not None else None
+        return HearModel(SelfSupervised({"audio": net}), normalization)
+    from acoustic_ssl.training.trained import load_trained
 
-        return HearModel(net, *load_stats(stats_dir))
-    from acoustic_ssl.evaluation.scenes import audio_feature_network
-    from acoustic_ssl.training.checkpoint import build_models, read_checkpoint, spectrogram_stats
-
-    tensors, info = read_checkpoint(model_file_path)
-    net, _ = audio_feature_network(build_models(tensors, info))
-    stats = spectrogram_stats(tensors, info, stats_dir)
-    return HearModel(net) if stats is None else HearModel(net, *stats)
+    trained = load_trained(model_file_path, stats_dir=stats_dir)
+    try:
+        trained.objective.audio_network  # noqa: B018 - says which checkpoints have none
+    except ValueError as exc:
+        raise DataError(f"{model_file_path}: {exc}") from None
+    return HearModel(trained.objective, trained.normalization)
 
 
 def _check_audio(audio: torch.Tensor) -> torch.Tensor:

@@ -173,13 +173,6 @@ def read_ground_truth(path: str | Path) -> dict[int, list[GroundTruthRow]]:
     return rows
 
 
-def frames_used(start: int, sample_seconds: int = 2, nr_frames: int = 2, fps: int = 12) -> list[int]:
-    """1-based video frame numbers the loader picks for a sample (linspace over its 12·L frames)."""
-    n = fps * sample_seconds
-    idx = np.floor(np.linspace(0, n - 1, nr_frames)).astype(int) if nr_frames < n else np.arange(n)
-    return [int(start * fps + i + 1) for i in idx]
-
-
 def gt_boxes(
     rows: Sequence[GroundTruthRow], focal_px: float, object_size_m: Mapping[int, float] | Sequence[float]
 ) -> np.ndarray:

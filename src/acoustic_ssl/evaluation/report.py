@@ -111,12 +111,13 @@ def flatten_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
         elif (isinstance(value, (int, float)) and not isinstance(value, bool)) or value is None:
             flat[prefix] = float("nan") if value is None else float(value)
 
-    for section in ("knn", "linear_probe", "classifier", "triplet", "retrieval", "localization", "summary"):
+    for section in ("knn", "linear_probe", *TEST_MODES, "retrieval", "localization", "summary"):
         if section in metrics:
             walk(section, metrics[section])
     return flat
 
 
+TEST_MODES = ("classifier", "triplet", "contrastive")  # the objectives' test-mode blocks (test_metrics)
 TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Headline", "summary", ("audio_knn_accuracy", "joint_knn_accuracy", "classifier_accuracy",
                              "retrieval_recall_at_1", "localization_accuracy")),
@@ -125,6 +126,8 @@ TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Linear probe accuracy", "linear_probe", ("accuracy", "C")),
     ("Classifier test accuracy (the supervised trainer's test mode)", "classifier", ("accuracy",)),
     ("Test-set triplet accuracy (the triplet trainers' test mode)", "triplet", ("accuracy", "loss")),
+    ("Test-set contrastive accuracy (in-batch audio→video retrieval, the contrastive test mode)",
+     "contrastive", ("accuracy", "loss")),
     ("Cross-modal retrieval", "retrieval",
      ("recall@1", "recall@2", "recall@5", "recall@10", "recall@30", "map")),
     ("Localisation", "localization", ("pointing_accuracy", "ciou_mean", "success@0.5", "auc", "n")),

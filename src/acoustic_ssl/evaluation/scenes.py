@@ -10,9 +10,11 @@ k on (``--valid-fold``; default ``evaluation_setup/fold1_validation.txt``). Labe
 Common to both protocols: clips mixed to mono, resampled to 22 050 Hz (librosa's kaiser_best, exact ratio),
 cut to 10 s (zero-padded at the end if shorter); five 2-s crops per clip; magnitude spectrogram of the data
 layer (``waveform_to_spectrogram``), z-scored per frequency bin with statistics of the training crops (no
-peak normalisation, as the original TUT loader); features: HearNet embedding after ReLU for a
-self-supervised audio network (``computeTUTfeatures`` with ``--embedding 1``), ``features()`` (ReLU fc2) for
-a supervised one; accuracy per test crop (as the original's 12 590 test crops).
+peak normalisation, as the original TUT loader); features: the objective's audio feature
+(``Objective.audio_features``, the vector kNN evaluates: for the paper's self-supervised HearNet its
+embedding after ReLU, l2-normalised, as ``computeTUTfeatures`` with ``--embedding 1`` up to that scale;
+``features()`` (ReLU fc2) for a supervised one); accuracy per test crop (as the original's 12 590 test
+crops).
 
 * ``protocol="original"`` (the original ``TUTDataLoader`` in inference mode + ``computeTUTfeatures.py`` +
   ``knn.py``): every split is cut into the consecutive crops at 0, 2, 4, 6, 8 s; kNN (and the linear probe)
@@ -35,13 +37,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from acoustic_ssl.data.layout import AUDIO_SAMPLE_RATE
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.evaluation.knn import KNN_KS, knn_protocol, linear_probe
+
+if TYPE_CHECKING:
+    from acoustic_ssl.training.objectives import Objective
+    from acoustic_ssl.training.trained import Trained
 
 CLIP_SECONDS = 10
 CROP_SECONDS = 2
@@ -170,26 +176,15 @@ def clip_spectrograms(clips: Sequence[SceneClip], offsets: np.ndarray) -> np.nda
     return np.concatenate(out)
 
 
-def audio_feature_network(models: dict[str, Any]) -> tuple[Any, bool]:
-    """The HearNet of a checkpoint and whether it is supervised (``model`` role) or self-supervised."""
-    from acoustic_ssl.models import HearNet
-
-    for role in ("audio", "model"):
-        net = models.get(role)
-        if isinstance(net, HearNet):
-            return net.eval(), net.num_classes is not None
-    raise DataError(f"checkpoint has no HearNet audio network (roles: {', '.join(models)})")
-
-
-def hearnet_features(net: Any, spectrograms: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """128-d features: ReLU(embedding) in embedding mode, ``features()`` (ReLU fc2) in classifier mode."""
+def audio_features(objective: Objective, spectrograms: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """The objective's audio features (``Objective.audio_features``: what kNN evaluates) of spectrograms."""
     import torch
 
     parts = []
     with torch.inference_mode():
         for lo in range(0, len(spectrograms), batch_size):
             x = torch.as_tensor(spectrograms[lo : lo + batch_size], dtype=torch.float32)
-            parts.append(torch.relu(net.features(x)).numpy())
+            parts.append(objective.audio_features(x).numpy())
     return np.concatenate(parts)
 
 
@@ -208,7 +203,7 @@ def inner_split(clips: Sequence[SceneClip], seed: int = 0) -> tuple[np.ndarray, 
 
 
 def scene_transfer(
-    checkpoint: str | Path | Any,
+    model: str | Path | Trained | Objective,
     data_dir: str | Path,
     *,
     protocol: str = "original",
@@ -219,21 +214,23 @@ def scene_transfer(
     batch_size: int = 32,
     probe: bool = True,
 ) -> dict[str, Any]:
-    """kNN and linear-probe scene accuracy of a checkpoint's (or a given HearNet's) audio features.
+    """kNN and linear-probe scene accuracy of the audio features of a checkpoint (a path, or loaded) or of
+    an objective holding an audio network.
 
     ``protocol``: "original" (needs a validation fold: ``valid_fold``, default
     ``evaluation_setup/fold1_validation.txt``) or "inner" (module docstring).
     """
-    from torch import nn
+    from acoustic_ssl.training.trained import Trained, load_trained
 
     if protocol not in PROTOCOLS:
         raise DataError(f"unknown scene protocol {protocol!r} (use {' or '.join(PROTOCOLS)})")
-    if isinstance(checkpoint, nn.Module):
-        net, _ = audio_feature_network({"audio": checkpoint})
-    else:
-        from acoustic_ssl.training.checkpoint import load_checkpoint
-
-        net, _ = audio_feature_network(load_checkpoint(checkpoint)[0])
+    if isinstance(model, (str, Path)):
+        model = load_trained(model)
+    objective = model.objective if isinstance(model, Trained) else model
+    try:
+        objective.audio_network  # noqa: B018 - a checkpoint without one cannot be scored
+    except ValueError as exc:
+        raise DataError(f"scene transfer needs audio features: {exc}") from None
     root = Path(data_dir)
     if protocol == "original" and valid_fold is None:
         valid_fold = Path("evaluation_setup") / VALID_FOLD
@@ -252,7 +249,7 @@ def scene_transfer(
     def features(clips: Sequence[SceneClip], spectrograms: np.ndarray | None = None) -> np.ndarray:
         if spectrograms is None:
             spectrograms = clip_spectrograms(clips, crop_offsets(len(clips), False))
-        return hearnet_features(net, (spectrograms - mean) / std, batch_size)
+        return audio_features(objective, (spectrograms - mean) / std, batch_size)
 
     def labels(clips: Sequence[SceneClip]) -> np.ndarray:
         return np.repeat([c.label for c in clips], CROPS_PER_CLIP)

@@ -119,10 +119,18 @@ def power_to_mfcc(power: np.ndarray, sample_rate: float = SENSOR_SAMPLE_RATE) ->
     return mel_energies_to_mfcc(mel).astype(np.float32)
 
 
-def mfcc_to_log_mel(mfcc: np.ndarray) -> np.ndarray:
-    """Approximate log mel energies (..., 24): undo the lifter, least-squares inverse DCT."""
-    cepstrum = np.asarray(mfcc, dtype=np.float64) / lifter_weights()
-    return cepstrum @ np.linalg.pinv(dct_matrix()).T
+def mfcc_to_log_mel(mfcc: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Approximate log mel energies (..., 24): undo the lifter, least-squares inverse DCT.
+
+    A tensor stays a tensor on its device and in its float dtype (a training objective's target)."""
+    inverse = np.linalg.pinv(dct_matrix()).T  # [12, 24]
+    if _is_tensor(mfcc):
+        import torch
+
+        dtype = mfcc.dtype if mfcc.is_floating_point() else torch.float32
+        lifter = torch.tensor(lifter_weights(), dtype=dtype, device=mfcc.device)
+        return (mfcc.to(dtype) / lifter) @ torch.tensor(inverse, dtype=dtype, device=mfcc.device)
+    return (np.asarray(mfcc, dtype=np.float64) / lifter_weights()) @ inverse
 
 
 def mfcc_to_energy(mfcc: np.ndarray) -> np.ndarray:

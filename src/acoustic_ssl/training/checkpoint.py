@@ -33,32 +33,35 @@ from acoustic_ssl.io_utils import atomic_path, write_json_atomic
 FORMAT = "acoustic-ssl-checkpoint/1"
 SUFFIX_TENSORS, SUFFIX_JSON = ".safetensors", ".json"
 STATS_MEAN, STATS_STD = "stats/spectrogram_mean", "stats/spectrogram_std"
+HEADS_PREFIX = "objective/"  # the objective's own modules (projections): Objective.heads
 
 
 class CheckpointError(AcousticSSLError):
     """A checkpoint is missing, torn or corrupt, or does not fit the models it should restore."""
 
 
-# The checkpoint the original reported each experiment family from (spec §5, §6.2), which a run directory
-# stands for: self-supervised and transfer numbers come from the last epoch's model (``model_19`` of 20
-# epochs there = ``epoch_20`` here: ``model_{N-1}`` there is ``epoch_N`` here), supervised and distillation
-# ones from the best validation checkpoint (``epoch_<best>`` / ``model_best``).
-REPORTED_CHECKPOINT = {"selfsup": "final", "transfer": "final", "supervised": "best", "distillation": "best"}
-
-
 def reported_checkpoint(run_dir: str | Path) -> Path:
-    """The checkpoint stem of ``run_dir`` that the original would report (``REPORTED_CHECKPOINT``).
+    """The checkpoint stem that stands for ``run_dir``: the one its objective reports (``reported``).
 
-    "final" is ``epoch_<epochs>``, else ``last`` once it holds the end of the last epoch; a run that has not
-    finished is an error (name a checkpoint to evaluate it anyway).
+    The original reported self-supervised and transfer numbers from the last epoch's model (``model_19`` of
+    20 epochs there = ``epoch_20`` here: ``model_{N-1}`` there is ``epoch_N`` here), supervised and
+    distillation ones from the best validation checkpoint. "final" is ``epoch_<epochs>``, else ``last`` once
+    it holds the end of the last epoch; a run that has not finished is an error (name a checkpoint to
+    evaluate it anyway).
     """
+    from acoustic_ssl.training.objectives import objective_class
+
     folder = Path(run_dir) / "checkpoints"
     try:
         info = json.loads((folder / f"last{SUFFIX_JSON}").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return folder / "best"  # nothing says the kind; reading `best` reports what is wrong, if anything
     kind = info.get("kind") if isinstance(info, dict) else None
-    if REPORTED_CHECKPOINT.get(str(kind), "best") == "best":
+    try:
+        reported = objective_class(str(kind)).reported
+    except ValueError as exc:
+        raise CheckpointError(f"{run_dir}: {exc}; name a checkpoint ({folder}/best, ...)") from None
+    if reported == "best":
         return folder / "best"
     epochs = (info.get("config") or {}).get("experiment", {}).get("epochs")
     final = folder / f"epoch_{epochs}"
@@ -248,16 +251,21 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     rng: bool = False,
     spectrogram_stats: tuple[np.ndarray, np.ndarray] | None = None,
+    heads: nn.Module | None = None,
 ) -> tuple[Path, Path]:
     """Write ``path``.safetensors then ``path``.json, each atomically; returns both paths.
 
     ``specs`` maps role → {"name", "kwargs"} so ``load_checkpoint`` can rebuild the networks; ``info`` (epoch,
     step, metrics, config, ...) goes to the JSON. With ``optimizer``/``rng`` the checkpoint can resume a run.
-    ``spectrogram_stats``: the (mean, std) the audio input was z-scored with, stored with the weights.
+    ``spectrogram_stats``: the (mean, std) the audio input was z-scored with, stored with the weights;
+    ``heads``: the objective's own modules (``Objective.heads``), stored as ``objective/<name>``.
     """
     tensor_path, json_path = checkpoint_paths(path)
     checkpoint_id = uuid.uuid4().hex
     tensors = _model_tensors(models)
+    if heads is not None:
+        state = heads.state_dict()
+        tensors.update({HEADS_PREFIX + k: v.detach().cpu().contiguous() for k, v in state.items()})
     meta: dict[str, Any] = {"format": FORMAT, "checkpoint_id": checkpoint_id, "models": specs, **info}
     if optimizer is not None:
         opt_tensors, meta["optimizer"] = _optimizer_tensors(optimizer)
@@ -317,6 +325,15 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         )
     info["path"] = str(json_path.with_suffix(""))
     return tensors, info
+
+
+def load_heads(heads: nn.Module, tensors: dict[str, torch.Tensor], source: str | Path) -> None:
+    """Load an objective's own modules from its ``objective/<name>`` tensors (strict: same modules)."""
+    state = {k[len(HEADS_PREFIX) :]: v for k, v in tensors.items() if k.startswith(HEADS_PREFIX)}
+    try:
+        heads.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{source}: the objective's heads do not fit its settings ({exc})") from None
 
 
 def build_models(tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> dict[str, nn.Module]:

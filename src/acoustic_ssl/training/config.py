@@ -40,7 +40,7 @@ from acoustic_ssl.device import DEVICE_CHOICES, valid_device
 from acoustic_ssl.errors import ConfigError
 from acoustic_ssl.models.registry import MODELS
 from acoustic_ssl.training.devices import PREPROCESS_CHOICES
-from acoustic_ssl.training.objectives import OBJECTIVES, Objective
+from acoustic_ssl.training.objectives import OBJECTIVES, Objective, hyperparameter_key, objective_class
 from acoustic_ssl.typed_config import (
     apply_overrides,
     as_toml_table,
@@ -50,10 +50,15 @@ from acoustic_ssl.typed_config import (
     read_toml,
 )
 
-__all__ = ["Config", "apply_overrides", "config_from_dict", "load_config", "parse_override", "read_toml"]
-
-KINDS = tuple(OBJECTIVES)
-
+__all__ = [
+    "Config",
+    "apply_overrides",
+    "config_from_dict",
+    "load_config",
+    "parse_override",
+    "read_toml",
+    "stored_config",
+]
 
 @dataclass
 class ExperimentConfig:
@@ -126,20 +131,29 @@ class OptimConfig:
 
 @dataclass
 class LossConfig:
-    """Triplet margin and schedule, transfer α, distillation λ/T and the teacher checkpoint.
+    """``[loss]``: the hyperparameters of the run's objective and, for an objective with a frozen teacher,
+    ``teacher_checkpoint`` (the checkpoint holding it).
 
-    ``hard_from_epoch``: the number of initial epochs trained with batch-all; batch-hard afterwards
-    (original: 4). ``teacher_average``: "softmax" (ECCV: mean of per-frame softmax) or "logits" (WACV:
-    softmax of mean logits).
+    The keys an objective takes are its keyword-only constructor arguments (``Objective.hyperparameters``:
+    the triplet's ``margin`` and ``hard_from_epoch``, transfer's ``alpha``, distillation's ``lambda``,
+    ``temperature`` and ``teacher_average``, ...), typed by their annotations, defaulting to their defaults
+    and checked by the objective's ``constraints``; a key the objective does not take is an error. Read them
+    as attributes (``cfg.loss.alpha``) or as the table ``hyperparameters``.
     """
 
-    margin: float = 0.2
-    hard_from_epoch: int = 4
-    alpha: float = 0.5
-    lambda_: float = field(default=0.5, metadata={"key": "lambda"})
-    temperature: float = 1.0
-    teacher_average: str = "softmax"
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
     teacher_checkpoint: str = ""
+
+    def __getattr__(self, name: str) -> Any:
+        values, key = self.__dict__.get("hyperparameters", {}), hyperparameter_key(name)  # lambda_ → lambda
+        if key in values:
+            return values[key]
+        raise AttributeError(f"loss has no '{name}' (this objective takes: {', '.join(values) or 'none'})")
+
+    def to_table(self) -> dict[str, Any]:
+        """The ``[loss]`` table of ``config.json``."""
+        teacher = {"teacher_checkpoint": self.teacher_checkpoint} if self.teacher_checkpoint else {}
+        return {**self.hyperparameters, **teacher}
 
 
 @dataclass
@@ -179,12 +193,13 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {section: as_toml_table(getattr(self, section)) for section in SECTIONS}
         out["models"] = {role: spec.to_dict() for role, spec in self.models.items()}
+        out["loss"] = self.loss.to_table()
         return out
 
     @property
     def objective(self) -> type[Objective]:
         """The objective class of ``experiment.kind``."""
-        return OBJECTIVES[self.experiment.kind]
+        return objective_class(self.experiment.kind)
 
     @property
     def teacher_role(self) -> str | None:
@@ -204,7 +219,6 @@ SECTIONS: dict[str, type] = {
     "experiment": ExperimentConfig,
     "data": DataConfig,
     "optim": OptimConfig,
-    "loss": LossConfig,
     "runtime": RuntimeConfig,
 }
 
@@ -281,9 +295,6 @@ def _validate_models(cfg: Config, source: str) -> None:
 def _validate(cfg: Config, source: str) -> None:
     e, d, o, loss, r = cfg.experiment, cfg.data, cfg.optim, cfg.loss, cfg.runtime
     _require(
-        e.kind in KINDS, source, "experiment.kind", f"expected one of {', '.join(KINDS)}, got {e.kind!r}"
-    )
-    _require(
         bool(e.name) and "/" not in e.name, source, "experiment.name", "must be a non-empty name without '/'"
     )
     _require(e.epochs >= 1, source, "experiment.epochs", f"must be ≥ 1, got {e.epochs}")
@@ -327,17 +338,6 @@ def _validate(cfg: Config, source: str) -> None:
         f"expected two numbers in [0, 1), got {o.betas}",
     )
     _require(o.eps > 0, source, "optim.eps", "must be > 0")
-    _require(loss.margin >= 0, source, "loss.margin", "must be ≥ 0")
-    _require(loss.hard_from_epoch >= 0, source, "loss.hard_from_epoch", "must be ≥ 0")
-    _require(0 <= loss.alpha <= 1, source, "loss.alpha", f"must be in [0, 1], got {loss.alpha}")
-    _require(0 <= loss.lambda_ <= 1, source, "loss.lambda", f"must be in [0, 1], got {loss.lambda_}")
-    _require(loss.temperature > 0, source, "loss.temperature", "must be > 0")
-    _require(
-        loss.teacher_average in ("softmax", "logits"),
-        source,
-        "loss.teacher_average",
-        f"expected 'softmax' or 'logits', got {loss.teacher_average!r}",
-    )
     if cfg.teacher_role:
         _require(
             bool(loss.teacher_checkpoint),
@@ -393,10 +393,48 @@ def _resolve_paths(cfg: Config, base: Path) -> None:
     cfg.runtime.run_dir = absolute(cfg.runtime.run_dir)
 
 
+def _build_loss(table: Any, kind: str, source: str) -> LossConfig:
+    """``[loss]`` for the objective of ``kind``: its keys only, typed, checked, defaults filled in."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [loss] must be a table, got {table!r}")
+    cls = objective_class(kind)
+    taken = cls.hyperparameters()
+    known = [*taken, *(["teacher_checkpoint"] if cls.teacher_role else [])]
+    values = {key: default for key, (_, _, default) in taken.items()}
+    teacher = ""
+    for key, value in table.items():
+        if key not in known:
+            takes = ", ".join(known) or "no [loss] keys"
+            raise ConfigError(f"{source}: unknown key 'loss.{key}': kind '{kind}' takes {takes}")
+        if key == "teacher_checkpoint":
+            teacher = check_value(value, str, "loss.teacher_checkpoint", source)
+        else:
+            values[key] = check_value(value, taken[key][1], f"loss.{key}", source)
+    for key, problem in cls.check_hyperparameters(values):
+        raise ConfigError(f"{source}: loss.{key}: {problem}, got {values[key]!r}")
+    return LossConfig(values, teacher)
+
+
+def stored_config(raw: dict[str, Any]) -> dict[str, Any]:
+    """A run's own config.json (validated when the run started) without the ``[loss]`` keys its objective
+    does not take: runs written before objectives declared their keys stored every kind's."""
+    kind = raw.get("experiment", {}).get("kind") if isinstance(raw.get("experiment"), dict) else None
+    loss = raw.get("loss")
+    if kind not in OBJECTIVES or not isinstance(loss, dict):
+        return raw  # config_from_dict says what is wrong
+    cls = OBJECTIVES[kind]
+    known = {*cls.hyperparameters(), *(["teacher_checkpoint"] if cls.teacher_role else [])}
+    return {**raw, "loss": {k: v for k, v in loss.items() if k in known}}
+
+
 def config_from_dict(raw: dict[str, Any], *, source: str = "<config>", base: Path | None = None) -> Config:
     """Build and validate a ``Config`` from nested dicts (a parsed TOML file or a run's config.json)."""
-    sections = build_sections(SECTIONS, raw, source, extra=["models"])
-    cfg = Config(models=_build_models(raw.get("models", {}), source), **sections)
+    sections = build_sections(SECTIONS, raw, source, extra=["models", "loss"])
+    kind = sections["experiment"].kind
+    known = ", ".join(OBJECTIVES)
+    _require(kind in OBJECTIVES, source, "experiment.kind", f"expected one of {known}, got {kind!r}")
+    loss = _build_loss(raw.get("loss", {}), kind, source)
+    cfg = Config(models=_build_models(raw.get("models", {}), source), loss=loss, **sections)
     _validate(cfg, source)
     _resolve_paths(cfg, base if base is not None else Path.cwd())
     return cfg

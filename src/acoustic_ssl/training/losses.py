@@ -165,3 +165,29 @@ def distillation_loss(
     hard = F.cross_entropy(s, labels)
     soft = -(q * F.log_softmax(s, dim=-1)).sum(dim=-1).mean()
     return (1.0 - lam) * hard + lam * soft
+
+
+def info_nce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """Multi-positive InfoNCE over the rows: mean_i of −(1/|P_i|)·Σ_{j∈P_i} log softmax_j(logits_i)[j].
+
+    ``positives[i, j]`` marks the candidates that match anchor i (at least one per row). With the diagonal
+    as the only positive this is the cross-entropy with targets ``arange(B)`` (EZ-VSL, CLIP).
+    """
+    log_p = logits.float().log_softmax(dim=1)
+    pos = positives.float()
+    return -((log_p * pos).sum(dim=1) / pos.sum(dim=1)).mean()
+
+
+def symmetric_info_nce(similarity: torch.Tensor, same: torch.Tensor, temperature: float) -> torch.Tensor:
+    """InfoNCE of audio anchors over videos plus that of video anchors over audios (EZ-VSL sums the two).
+
+    ``similarity`` [B,B]: rows audio, columns video; ``same``: the same-recording mask (the positives).
+    """
+    logits = similarity.float() / temperature
+    return info_nce(logits, same) + info_nce(logits.T, same.T)
+
+
+def retrieval_accuracy(similarity: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+    """Share of audio anchors whose most similar video in the batch is one of their positives."""
+    best = similarity.argmax(dim=1)
+    return same[torch.arange(len(best), device=same.device), best].float().mean()

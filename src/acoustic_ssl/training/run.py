@@ -55,6 +55,7 @@ from acoustic_ssl.training.checkpoint import (
     CheckpointError,
     build_models,
     initialize_from,
+    load_heads,
     read_checkpoint,
     read_position,
     restore_optimizer,
@@ -206,7 +207,7 @@ class Trainer:
         self.objective, self.model = self._build_networks(initialize=not resume)
         o = cfg.optim
         self.optimizer = torch.optim.Adam(
-            decay_parameter_groups(self.objective.nets, o.weight_decay),
+            decay_parameter_groups(self.objective, o.weight_decay),  # the networks and the objective's heads
             lr=o.lr,
             betas=tuple(o.betas),
             eps=o.eps,
@@ -257,7 +258,7 @@ class Trainer:
         if cfg.teacher_role:
             teacher, self.teacher_spec = load_teacher(cfg)
             teacher = teacher.to(device)
-        objective = build_objective(cfg.experiment.kind, nets, teacher, **asdict(cfg.loss)).to(device)
+        objective = build_objective(cfg.experiment.kind, nets, teacher, cfg.loss.hyperparameters).to(device)
         objective.nets = devices.prepare_networks(
             objective.nets, device, channels_last=cfg.runtime.channels_last, distributed=self.info.distributed
         )
@@ -278,6 +279,7 @@ class Trainer:
                 net.load_state_dict(state, strict=True)
             except RuntimeError as exc:
                 raise CheckpointError(f"{path}: models.{role} does not match the config ({exc})") from None
+        load_heads(self.objective.heads, tensors, path)
         restore_optimizer(self.optimizer, tensors, info, source=path)
         if "rng" in info:
             restore_rng(tensors, info["rng"], source=path)
@@ -312,6 +314,7 @@ class Trainer:
             optimizer=self.optimizer if resumable else None,
             rng=resumable,
             spectrogram_stats=self.normalization.stats if self.normalization is not None else None,
+            heads=self.objective.heads,
         )
 
     # ---------------------------------------------------------------------------------------- batches
@@ -493,7 +496,8 @@ class Trainer:
         pos.batch_in_epoch, pos.sums, pos.samples = 0, {}, 0
         if not self.info.is_main:
             return
-        improved = is_improvement(valid, pos.best, reset=pos.epoch in self.cfg.runtime.best_reset_epochs)
+        reset = pos.epoch in self.cfg.runtime.best_reset_epochs
+        improved = reset or self.objective.is_improvement(valid, pos.best)
         if improved:
             pos.best = {"epoch": pos.epoch, "accuracy": valid["accuracy"], "loss": valid["loss"]}
         metrics = {
@@ -532,15 +536,6 @@ class Trainer:
                 f"loss {best['loss']:.4f}) -> {self.ckpt_dir / 'best'}",
                 file=sys.stderr,
             )
-
-
-def is_improvement(valid: dict[str, float], best: dict[str, float] | None, reset: bool = False) -> bool:
-    """Whether validation results beat the best so far: higher accuracy, or the same with a loss no higher
-    (the original supervised trainer accepted a tie at equal loss, so the later epoch wins); always at a
-    ``reset`` epoch (``runtime.best_reset_epochs``)."""
-    if reset or best is None or valid["accuracy"] > best["accuracy"]:
-        return True
-    return valid["accuracy"] == best["accuracy"] and valid["loss"] <= best["loss"]
 
 
 def train(

@@ -21,7 +21,7 @@ from acoustic_ssl import __version__
 from acoustic_ssl.errors import ConfigError, OutputError
 from acoustic_ssl.io_utils import write_json_atomic, write_text_atomic
 from acoustic_ssl.training.checkpoint import CheckpointError, checkpoint_paths
-from acoustic_ssl.training.config import Config, apply_overrides, config_from_dict, read_toml
+from acoustic_ssl.training.config import Config, apply_overrides, config_from_dict, read_toml, stored_config
 
 
 def code_version() -> str:
@@ -175,5 +175,5 @@ def load_run_config(run_dir: str | Path, overrides: list[str] | tuple[str, ...] 
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise ConfigError(f"{path}: not found; is {run_dir} a run directory?")
-    raw = apply_overrides(read_toml(path), list(overrides))
+    raw = apply_overrides(stored_config(read_toml(path)), list(overrides))
     return config_from_dict(raw, source=str(path), base=Path(run_dir))
