@@ -113,35 +113,70 @@ def test_preset_training_runs_are_valid_training_configs(name: str, tmp_path: Pa
 
     config = load_demo_config(preset_path(name))
     train_stages = [s for s in build_stages(config, tmp_path) if s.name.startswith("train:")]
-    assert len(train_stages) == 4 * config.demo.seeds
+    assert len(train_stages) == len(config.runs) * config.demo.seeds
     parser = build_parser()
     for stage in train_stages:
         args = parser.parse_args(list(stage.commands[0]))
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_config(args.config, args.overrides, variant=args.variant)
         assert cfg.runtime.run_dir.startswith(str(tmp_path / "runs"))
         assert cfg.data.train_list and cfg.data.stats_dir == str(tmp_path / "stats")
+        run = Path(cfg.runtime.run_dir).parent.name
+        teacher = config.runs[run].teacher
+        if teacher:  # taught by the teacher run's directory (the checkpoint its objective reports)
+            run_dir = Path(cfg.runtime.run_dir)
+            assert cfg.loss.teacher_checkpoint == str(run_dir.parent.parent / teacher / run_dir.name)
+            assert cfg.loss.alpha == config.train.alpha
     assert (tmp_path / "configs" / "transfer.toml").is_file()
 
 
-def test_preset_typos_are_errors() -> None:
+def test_preset_typos_are_errors(tmp_path: Path) -> None:
+    from acoustic_ssl.demo.plan import build_stages
+
     path = preset_path("test")
     text = path.read_text()
     with pytest.raises(ConfigError, match=r"test.toml: unknown key 'convert.pak'"):
-        parse_demo_config(text.replace("pack = true", "pak = true"), path)
+        parse_demo_config(text.replace("[convert]\nworkers = 2", "[convert]\npak = true"), path)
     with pytest.raises(ConfigError, match=r"test.toml: unknown key 'simulate.snr_dB'"):
         parse_demo_config(text.replace("snr_db", "snr_dB"), path)
     with pytest.raises(ConfigError, match=r"test.toml: simulate.snr_db: missing"):
         parse_demo_config(text.replace("snr_db = 10.0", ""), path)
-    with pytest.raises(ConfigError, match="fractions"):
-        parse_demo_config(text.replace("fractions = [0.34,", "fractions = [0.9,"), path)
-    with pytest.raises(ConfigError, match="videos_per_class"):
-        parse_demo_config(text.replace("videos_per_class = 3", "videos_per_class = 2"), path)
+    with pytest.raises(ConfigError, match=r"lists.fractions: expected training and validation shares"):
+        parse_demo_config(text.replace("fractions = [0.5, 0.5, 0.0]", "fractions = [0.5, 0.4, 0.1]"), path)
+    with pytest.raises(ConfigError, match="videos_per_class: need at least 2 videos per class"):
+        parse_demo_config(text.replace("videos_per_class = 2", "videos_per_class = 1"), path)
     with pytest.raises(ConfigError, match=r"train.transfer.config: no packaged train preset named 'nope'"):
         parse_demo_config(text.replace('config = "transfer"', 'config = "nope"'), path)
     with pytest.raises(ConfigError, match=r"train.transfer.config: .*nope.toml: config file not found"):
         parse_demo_config(text.replace('config = "transfer"', 'config = "nope.toml"'), path)
-    with pytest.raises(ConfigError, match=r"train.supervised.set: --set 'optim': expected KEY=VALUE"):
-        parse_demo_config(text.replace('"optim.lr=1e-3"', '"optim"'), path)
+    with pytest.raises(ConfigError, match=r"train.set: --set 'experiment.epochs': expected KEY=VALUE"):
+        parse_demo_config(text.replace('"experiment.epochs=1"', '"experiment.epochs"'), path)
+    with pytest.raises(ConfigError, match=r"unknown key 'train.contrast' \(alpha, set, or a run: supervised"):
+        parse_demo_config(text.replace("[train.contrastive]", "[train.contrast]"), path)
+    with pytest.raises(ConfigError, match=r"train.transfer.teacher: must name a run trained before it"):
+        parse_demo_config(text.replace('teacher = "selfsup_acoustic"', 'teacher = "contrastive"'), path)
+    # a key no training config knows fails when the stages are planned (before any runs, and in --dry-run)
+    bad = parse_demo_config(text.replace('config = "contrastive_audio_video"\nvariant = "tiny"',
+                                         'config = "contrastive_audio_video"\nvariant = "tiny"\n'
+                                         'set = ["loss.margin=0.3"]'), path)
+    with pytest.raises(ConfigError, match=r"train.contrastive \(seed 0\): .*unknown key 'loss.margin'"):
+        build_stages(bad, tmp_path)
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_an_unknown_key_in_a_train_set_line_fails_before_any_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dry_run: bool
+) -> None:
+    text = preset_path("test").read_text()
+    assert '"experiment.epochs=1"' in text
+    edited = tmp_path / "mine.toml"
+    edited.write_text(text.replace('"experiment.epochs=1"', '"experiment.epochss=1"'))
+    out = tmp_path / "demo"
+    dry = ["--dry-run"] if dry_run else []
+    assert main(["demo", "--config", str(edited), "--out", str(out), *dry]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"acoustic-ssl demo: error: {edited}: train.supervised (seed 0): {out}/configs/"
+                           "supervised.toml [variant tiny] + --set: unknown key 'experiment.epochss' (known:")
+    assert not (out / "raw").exists() and not (out / "stages").exists()
 
 
 def test_demo_test_preset_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -156,6 +191,8 @@ def test_demo_test_preset_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert report["preset"] == "test" and report["seeds"] == [0]
     composition = json.loads((out / "raw" / "simulation.json").read_text())["composition"]
     assert (composition["locations"], composition["distractors"]) == (2, 1)  # the preset's scenes
+    test_set = json.loads((out / "raw_test" / "simulation.json").read_text())
+    assert (test_set["first_location"], test_set["seconds"], test_set["composition"]) == (2, 2, composition)
     assert (report["dataset"]["locations"], report["dataset"]["distractors"]) == (2, 1)
     assert json.loads((out / "timings.json").read_text())["seconds"] > 0
     _check_report_relations(out, report)
@@ -166,18 +203,23 @@ def test_demo_test_preset_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "| model | audio kNN acc." in (out / "report.md").read_text()
     assert (out / "details" / "report.html").is_file()
     commands = (out / "commands.sh").read_text()
-    for command in ("simulate", "convert", "lists", "stats", "train", "extract", "evaluate", "report"):
+    for command in ("simulate", "convert", "lists", "stats", "pack", "train", "extract", "evaluate"):
         assert f"acoustic-ssl {command} " in commands
     assert str(out) not in commands  # paths relative to DIR
 
     stage_names = [p.name.removesuffix(".done") for p in (out / "stages").glob("*.done")]
     assert {
         "simulate",
+        "simulate_test",
         "convert",
+        "convert_test",
         "lists",
+        "lists_test",
         "stats",
         "train:transfer:seed0",
+        "train:contrastive_transfer:seed0",
         "evaluate:random:seed0",
+        "evaluate:random_contrastive:seed0",
         "report",
     } <= set(stage_names)
     assert not list((out / "stages").glob("*.started"))
@@ -200,33 +242,36 @@ def test_demo_test_preset_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def _check_report_relations(out: Path, report: dict) -> None:
     """What must hold whatever the (meaningless) numbers of the test preset: each row's figures are those of
-    the checkpoint it names, the random row is untrained, the transfer teacher is the acoustic run's model,
-    recall grows with k up to 1 (a gallery of one clip per class), the chance level is the boxes' share."""
+    the checkpoint it names, the random rows are untrained, each teacher is its teacher run's model, recall
+    grows with k up to 1 (a gallery of two clips per class), the chance level is the boxes' share."""
     import numpy as np
     import torch
 
-    from acoustic_ssl.demo.layout import ROWS
+    from acoustic_ssl.demo.layout import eval_dir, rows_of
     from acoustic_ssl.evaluation.evaluate import ground_truth_masks
     from acoustic_ssl.evaluation.extract import load_features
     from acoustic_ssl.training.checkpoint import load_checkpoint
 
     config = load_demo_config(preset_path("test"))
     rows = {}
-    for row, run, name in ROWS:
-        checkpoint = name or config.runs[run].checkpoint
-        folder = out / "runs" / run / "seed0" / "evaluation" / checkpoint
+    for row in rows_of(config):
+        folder = eval_dir(out, row, 0)
         metrics = json.loads((folder / "metrics.json").read_text())
-        assert metrics["checkpoint_name"] == checkpoint
-        assert metrics["epoch"] == (0 if row.startswith("random") else 1)  # the random rows are untrained
+        if row.run is not None:
+            reported = "best" if row.name == "supervised" else "last"  # what the objective reports
+            assert metrics["checkpoint_name"] == (row.checkpoint or reported)
+            assert metrics["epoch"] == (0 if row.name.startswith("random") else 1)  # random rows: untrained
         test, _ = load_features(folder / "features_testing.npz")
-        assert len(test["labels"]) == 3 and sorted(test["labels"]) == [0, 1, 2]  # one test clip per class
-        rows[row] = metrics, test
-    for row in ("random", "supervised", "selfsup_video", "transfer"):
+        assert sorted(test["labels"]) == [0, 0, 1, 1, 2, 2]  # 2 test clips per class
+        rows[row.name] = metrics, test
+    assert set(rows) >= {"random", "random_acoustic", "random_contrastive", "supervised", "selfsup_video",
+                         "selfsup_acoustic", "transfer", "contrastive", "contrastive_transfer"}
+    for row in ("random", "supervised", "selfsup_video", "transfer", "contrastive", "contrastive_transfer"):
         metrics, test = rows[row]
         accuracy = report["audio_knn_accuracy"][row]
         assert accuracy == metrics["summary"]["audio_knn_accuracy"]
         assert accuracy == report["per_seed"]["0"][row]["knn_accuracy"]
-        assert round(3 * accuracy) == pytest.approx(3 * accuracy)  # a share of the 3 test clips
+        assert round(6 * accuracy) == pytest.approx(6 * accuracy)  # a share of the 6 test clips
         recalls = [report[f"retrieval_recall_at_{k}"][row] for k in (1, 5, 10)]
         if row == "supervised":
             assert recalls == [None] * 3  # no video network to retrieve with
@@ -234,27 +279,30 @@ def _check_report_relations(out: Path, report: dict) -> None:
         a2v = metrics["retrieval"]["audio_to_video"]
         assert recalls == [a2v["recall@1"], a2v["recall@5"], a2v["recall@10"]]
         assert recalls[0] <= recalls[1] == recalls[2] == 1.0
-    for key, row in (("audio_video", "selfsup_video"), ("acoustic_video", "selfsup_acoustic")):
+    for key, row in (("audio_video", "selfsup_video"), ("acoustic_video", "selfsup_acoustic"),
+                     ("contrastive", "contrastive"), ("contrastive_transfer", "contrastive_transfer")):
         attention = rows[row][0]["localization"]["attention"]
         assert report["localization_accuracy"][key] == attention["pointing_accuracy"]
     energy = rows["selfsup_acoustic"][0]["localization"]["energy"]["pointing_accuracy"]
     assert report["localization_energy_accuracy"] == energy
-    for key, row in (("", "random"), ("_acoustic", "random_acoustic")):  # each model's own untrained maps
-        attention = rows[row][0]["localization"]["attention"]["pointing_accuracy"]
+    untrained_rows = (("", "random"), ("_acoustic", "random_acoustic"),
+                      ("_contrastive", "random_contrastive"))
+    for key, row in untrained_rows:
+        attention = rows[row][0]["localization"]["attention"]["pointing_accuracy"]  # each model's own maps
         assert report[f"localization_random_init{key}_accuracy"] == attention
     untrained, trained = (Path(rows[r][0]["checkpoint"]) for r in ("random_acoustic", "selfsup_acoustic"))
     assert untrained.parent == trained.parent and untrained.name == "random"
     assert report["acoustic_knn_accuracy"] == rows["selfsup_acoustic"][0]["summary"]["audio_knn_accuracy"]
-    masks, _, _ = ground_truth_masks(rows["selfsup_acoustic"][1], out / "raw")
+    masks, _, _ = ground_truth_masks(rows["selfsup_acoustic"][1], out / "raw_test")  # test recordings' GT
     shares = [m.mean() for m in masks if m is not None and m.any()]
     assert report["localization_chance"] == pytest.approx(float(np.mean(shares)))
     assert 0.0 < report["localization_chance"] < 1.0
 
-    checkpoints = {
-        run: out / "runs" / run / "seed0" / "checkpoints" for run in ("transfer", "selfsup_acoustic")
-    }
-    teacher = load_checkpoint(checkpoints["transfer"] / "last")[0]["acoustic"]
-    acoustic_name = config.runs["selfsup_acoustic"].checkpoint
-    acoustic = load_checkpoint(checkpoints["selfsup_acoustic"] / acoustic_name)[0]["acoustic"]
-    for name, value in acoustic.state_dict().items():
-        assert torch.equal(teacher.state_dict()[name], value), name
+    taught = (("transfer", "selfsup_acoustic"), ("contrastive_transfer", "contrastive_acoustic"))
+    for student, teacher_run in taught:
+        checkpoints = out / "runs" / student / "seed0" / "checkpoints"
+        teacher = load_checkpoint(checkpoints / "last")[0]["acoustic"]
+        teacher_checkpoint = out / "runs" / teacher_run / "seed0" / "checkpoints" / "last"
+        acoustic = load_checkpoint(teacher_checkpoint)[0]["acoustic"]
+        for name, value in acoustic.state_dict().items():
+            assert torch.equal(teacher.state_dict()[name], value), (student, name)

@@ -1,24 +1,43 @@
-"""The demo's comparison table: how it aggregates seeds, maps rows to columns, sets the chance level, and
+"""The demo's comparison table: how it aggregates seeds, maps rows to columns, reads the baselines, and
 draws the intervals and paired comparisons from the right rows' per-sample outcomes."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from acoustic_ssl.demo.config import load_demo_config, preset_path
-from acoustic_ssl.demo.summary import build_report, localization_chance
+from acoustic_ssl.demo.summary import build_report
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.evaluation.statistics import bootstrap_ci, paired_difference
 
-ROWS = ("random", "random_acoustic", "supervised", "selfsup_video", "selfsup_acoustic", "transfer")
+ROWS = (
+    "random",
+    "random_acoustic",
+    "random_contrastive",
+    "logmel",
+    "supervised",
+    "selfsup_video",
+    "selfsup_acoustic",
+    "transfer",
+    "contrastive",
+    "contrastive_transfer",
+)
 SEEDS = (0, 1, 2)
 VIDEOS = np.repeat(np.arange(6), 2)  # 12 test clips: 6 videos of 2 clips, 2 videos per class
 LABELS = VIDEOS // 2
-OUTCOMES = ("knn", "joint", "attention", "energy", "attention_mismatched", "any_object")
+OUTCOMES = (
+    "knn",
+    "joint",
+    "attention",
+    "energy",
+    "attention_mismatched",
+    "any_object",
+    "largest_object",
+    "chance",
+)
 
 
 def _value(row: str, seed: int, offset: float) -> float:
@@ -35,7 +54,8 @@ def _hits(row: str, seed: int, outcome: str) -> list[int]:
 def _per_sample(row: str, seed: int) -> dict[str, Any]:
     """``per_sample`` as ``evaluate`` writes it; the "features" kNN key is not the headline one."""
     loc = {name: {"hit": _hits(row, seed, name), "ciou": [0.5] * len(VIDEOS)} for name in OUTCOMES[2:5]}
-    loc["any_object"] = {"hit": _hits(row, seed, "any_object")}
+    for name in OUTCOMES[5:]:
+        loc[name] = {"hit": _hits(row, seed, name)}
     knn = {"audio": _hits(row, seed, "knn"), "joint": _hits(row, seed, "joint"), "features": [0] * 12}
     return {"video_ids": VIDEOS.tolist(), "labels": LABELS.tolist(), "knn_correct": knn, "localization": loc}
 
@@ -59,8 +79,9 @@ def _metrics(row: str, seed: int) -> dict[str, Any]:
             for name, offset in (("attention", 0.3), ("energy", 0.5))
         },
     }
-    metrics["localization"]["any_object"] = {"pointing_accuracy": _value(row, seed, 0.7)}
-    if row != "supervised":
+    for name, offset in (("any_object", 0.7), ("largest_object", 0.75), ("chance", 0.8)):
+        metrics["localization"][name] = {"pointing_accuracy": _value(row, seed, offset)}
+    if row not in ("supervised", "logmel"):
         metrics["retrieval"] = {
             name: {f"recall@{k}": _value(row, seed, offset + 0.001 * k) for k in (1, 5, 10)}
             for name, offset in (("audio_to_video", 0.1), ("video_to_audio", 0.2))
@@ -76,14 +97,22 @@ def _expected(row: str, offset: float) -> tuple[float, float]:
 def test_report_is_the_mean_and_population_std_over_seeds_of_each_row() -> None:
     config = load_demo_config(preset_path("test"))
     per_seed = {seed: {row: _metrics(row, seed) for row in ROWS} for seed in SEEDS}
-    report = build_report(config, per_seed, chance=[0.1, 0.15])
-    assert report["seeds"] == list(SEEDS) and report["localization_chance"] == 0.125
-    for row in ("random", "supervised", "selfsup_video", "transfer"):
+    report = build_report(config, per_seed)
+    assert report["seeds"] == list(SEEDS)
+    for row in (
+        "random",
+        "logmel",
+        "supervised",
+        "selfsup_video",
+        "transfer",
+        "contrastive",
+        "contrastive_transfer",
+    ):
         mean, std = _expected(row, 0.0)
         assert report["audio_knn_accuracy"][row] == pytest.approx(mean)
         assert report["audio_knn_accuracy_std"][row] == pytest.approx(std)
         for k in (1, 5, 10):
-            if row == "supervised":
+            if row in ("supervised", "logmel"):  # no video side
                 assert report[f"retrieval_recall_at_{k}"][row] is None
                 continue
             mean, std = _expected(row, 0.1 + 0.001 * k)  # audio → video
@@ -92,55 +121,54 @@ def test_report_is_the_mean_and_population_std_over_seeds_of_each_row() -> None:
         for seed in SEEDS:
             assert report["per_seed"][str(seed)][row]["knn_accuracy"] == _value(row, seed, 0.0)
     assert report["acoustic_knn_accuracy"] == pytest.approx(_expected("selfsup_acoustic", 0.0)[0])
-    for column, row in (("audio_video", "selfsup_video"), ("acoustic_video", "selfsup_acoustic")):
+    for column, row in (
+        ("audio_video", "selfsup_video"),
+        ("acoustic_video", "selfsup_acoustic"),
+        ("contrastive", "contrastive"),
+        ("contrastive_transfer", "contrastive_transfer"),
+    ):
         for key, offset in (("accuracy", 0.3), ("ciou", 0.31), ("auc", 0.32)):
             mean, std = _expected(row, offset)  # the attention map of the row's own networks
             assert report[f"localization_{key}"][column] == pytest.approx(mean)
             assert report[f"localization_{key}_std"][column] == pytest.approx(std)
-    assert report["localization_energy_accuracy"] == pytest.approx(_expected("selfsup_acoustic", 0.5)[0])
-    assert report["localization_random_init_accuracy"] == pytest.approx(_expected("random", 0.3)[0])
+    # the baselines that ignore the learned maps come from the first row of BASELINE_ROWS
+    for key, offset in (("energy", 0.5), ("any_object", 0.7), ("largest_object", 0.75), ("chance", 0.8)):
+        expected = _expected("selfsup_acoustic", offset)[0]
+        assert report[f"localization_{key}{'' if key == 'chance' else '_accuracy'}"] == pytest.approx(
+            expected
+        )
+    for key, row in (
+        ("", "random"),
+        ("_acoustic", "random_acoustic"),
+        ("_contrastive", "random_contrastive"),
+    ):
+        assert report[f"localization_random_init{key}_accuracy"] == pytest.approx(_expected(row, 0.3)[0])
+
+
+def test_without_the_acoustic_run_the_baselines_come_from_the_next_row() -> None:
+    config = load_demo_config(preset_path("test"))
+    per_seed = {seed: {row: _metrics(row, seed) for row in ROWS if "acoustic" not in row} for seed in SEEDS}
+    report = build_report(config, per_seed)
+    assert report["localization_any_object_accuracy"] == pytest.approx(_expected("selfsup_video", 0.7)[0])
+    assert (
+        report["acoustic_knn_accuracy"] is None and report["localization_accuracy"]["acoustic_video"] is None
+    )
+    expected = paired_difference(
+        _seeds_of("contrastive", "attention"), _seeds_of("selfsup_video", "any_object"), VIDEOS, LABELS
+    )
+    assert report["comparisons"]["localization_contrastive_vs_any_object"]["difference"] == pytest.approx(
+        expected.difference
+    )
 
 
 def test_a_seed_without_a_score_is_left_out_of_its_mean() -> None:
     config = load_demo_config(preset_path("test"))
     per_seed = {seed: {row: _metrics(row, seed) for row in ROWS} for seed in SEEDS}
     del per_seed[1]["transfer"]["summary"]["audio_knn_accuracy"]
-    report = build_report(config, per_seed, chance=None)
+    report = build_report(config, per_seed)
     present = [_value("transfer", seed, 0.0) for seed in (0, 2)]
     assert report["audio_knn_accuracy"]["transfer"] == pytest.approx(np.mean(present))
     assert report["audio_knn_accuracy_std"]["transfer"] == pytest.approx(np.std(present))
-
-
-def test_chance_is_the_mean_share_of_the_frame_inside_the_sounding_boxes(tmp_path: Path) -> None:
-    """Hand-computed: a 100×100 box in a 640×480 frame, then two of them (the source moved between the
-    sample's two frames); a sample with its source off screen is not scored."""
-    from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, video_dir_name, video_id
-    from acoustic_ssl.evaluation.extract import save_features
-    from acoustic_ssl.imaging.geometry import PinholeCamera
-    from acoustic_ssl.simulate.objects import OBJECT_SIZE_M
-
-    camera = PinholeCamera(640, 480, 60.0)
-    raw = tmp_path / "raw"
-    camera.save(raw / "camera.json")
-    distance = camera.focal_px * OBJECT_SIZE_M[0] / 100.0  # a 100-pixel box
-    positions = {1: [(150, 150), (150, 150)], 2: [(150, 150), (350, 350)], 3: [(-500, 150), (-500, 150)]}
-    for location, (first, last) in positions.items():
-        lines = ["frame,source_id,class,x,y,distance_m,on_screen"]
-        for frame in range(1, 25):
-            x, y = first if frame < 24 else last
-            lines.append(f"{frame},0,0,{x},{y},{distance:.6f},{int(x > 0)}")
-        path = raw / video_dir_name(0, location) / GROUND_TRUTH_FILE
-        path.parent.mkdir(parents=True)
-        path.write_text("\n".join(lines) + "\n")
-    arrays = {
-        "labels": np.zeros(3, np.int64),
-        "video_ids": np.array([video_id(0, loc) for loc in positions]),
-        "starts": np.zeros(3, np.int64),
-        "frames": np.array([[1, 24]] * 3),
-    }
-    features = save_features(tmp_path / "features_testing.npz", arrays, {})
-    shares = localization_chance(features, raw)
-    assert shares == pytest.approx([10_000 / (640 * 480), 20_000 / (640 * 480)], rel=0.03)
 
 
 def _seeds_of(row: str, outcome: str, key: str | None = None) -> np.ndarray:
@@ -153,7 +181,7 @@ def _seeds_of(row: str, outcome: str, key: str | None = None) -> np.ndarray:
 def test_intervals_come_from_each_rows_own_outcomes_clustered_by_video() -> None:
     config = load_demo_config(preset_path("test"))
     per_seed = {seed: {row: _metrics(row, seed) for row in ROWS} for seed in SEEDS}
-    report = build_report(config, per_seed, chance=[0.1, 0.15, 0.2])
+    report = build_report(config, per_seed)
     for row in ("random", "selfsup_video", "transfer"):
         expected = bootstrap_ci(_seeds_of(row, "knn"), VIDEOS, LABELS)
         assert report["audio_knn_accuracy_ci95"][row] == pytest.approx(expected.as_list())
@@ -166,12 +194,14 @@ def test_intervals_come_from_each_rows_own_outcomes_clustered_by_video() -> None
     for key, row, outcome in (
         ("localization_random_init_accuracy", "random", "attention"),
         ("localization_random_init_acoustic_accuracy", "random_acoustic", "attention"),
+        ("localization_random_init_contrastive_accuracy", "random_contrastive", "attention"),
         ("localization_energy_accuracy", "selfsup_acoustic", "energy"),
         ("localization_any_object_accuracy", "selfsup_acoustic", "any_object"),
+        ("localization_largest_object_accuracy", "selfsup_acoustic", "largest_object"),
+        ("localization_chance", "selfsup_acoustic", "chance"),
     ):
         expected = bootstrap_ci(_seeds_of(row, outcome), VIDEOS, LABELS)
         assert report[f"{key}_ci95"] == pytest.approx(expected.as_list()), key
-    assert report["localization_chance"] == pytest.approx(0.15)
     assert report["test_samples"] == 12 and report["test_videos"] == 6
     assert {"cpu_model", "torch_threads", "torch_version", "onednn_version"} <= set(report["machine"])
 
@@ -179,7 +209,7 @@ def test_intervals_come_from_each_rows_own_outcomes_clustered_by_video() -> None
 def test_comparisons_pair_the_rows_that_carry_each_claim() -> None:
     config = load_demo_config(preset_path("test"))
     per_seed = {seed: {row: _metrics(row, seed) for row in ROWS} for seed in SEEDS}
-    comparisons = build_report(config, per_seed, chance=None)["comparisons"]
+    comparisons = build_report(config, per_seed)["comparisons"]
     for name, (first, second) in {
         "selfsup_vs_random": (("selfsup_video", "knn"), ("random", "knn")),
         "transfer_vs_video": (("transfer", "knn"), ("selfsup_video", "knn")),
@@ -191,6 +221,23 @@ def test_comparisons_pair_the_rows_that_carry_each_claim() -> None:
         "localization_acoustic_video_vs_energy": (
             ("selfsup_acoustic", "attention"),
             ("selfsup_acoustic", "energy"),
+        ),
+        "contrastive_vs_random": (("contrastive", "knn"), ("random_contrastive", "knn")),
+        "contrastive_vs_selfsup_video": (("contrastive", "knn"), ("selfsup_video", "knn")),
+        "contrastive_transfer_vs_contrastive": (("contrastive_transfer", "knn"), ("contrastive", "knn")),
+        "contrastive_vs_logmel": (("contrastive", "knn"), ("logmel", "knn")),
+        "supervised_vs_logmel": (("supervised", "knn"), ("logmel", "knn")),
+        "localization_contrastive_vs_random_init": (
+            ("contrastive", "attention"),
+            ("random_contrastive", "attention"),
+        ),
+        "localization_contrastive_vs_any_object": (
+            ("contrastive", "attention"),
+            ("selfsup_acoustic", "any_object"),
+        ),
+        "localization_contrastive_vs_largest_object": (
+            ("contrastive", "attention"),
+            ("selfsup_acoustic", "largest_object"),
         ),
     }.items():
         expected = paired_difference(_seeds_of(*first), _seeds_of(*second), VIDEOS, LABELS)
@@ -204,4 +251,4 @@ def test_rows_scored_on_other_clips_are_an_error() -> None:
     per_seed = {seed: {row: _metrics(row, seed) for row in ROWS} for seed in SEEDS}
     per_seed[2]["transfer"]["per_sample"]["video_ids"] = list(range(12))
     with pytest.raises(DataError, match="row transfer of seed 2 was scored on other test clips"):
-        build_report(config, per_seed, chance=None)
+        build_report(config, per_seed)

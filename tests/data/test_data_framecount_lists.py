@@ -75,6 +75,23 @@ def test_split_counts(videos: int, expected: tuple[int, int, int]) -> None:
     assert split_counts(4, (0.1, 0.45, 0.45))[0] >= 1
 
 
+@pytest.mark.parametrize(
+    ("videos", "fractions", "expected"),
+    [
+        (7, (6, 1, 0), (6, 1, 0)),  # long training recordings, no test videos (a separate test tree)
+        (7, (0.9, 0.0, 0.1), (6, 0, 1)),  # no validation videos
+        (40, (0, 0, 1), (0, 0, 40)),  # a test-only tree
+        (5, (0, 0.4, 0.6), (0, 2, 3)),
+        (1, (0, 0, 1), (0, 0, 1)),
+        (2, (1, 1, 0), (1, 1, 0)),
+    ],
+)
+def test_a_split_of_share_zero_gets_no_video(
+    videos: int, fractions: tuple[float, float, float], expected: tuple[int, int, int]
+) -> None:
+    assert split_counts(videos, fractions) == expected
+
+
 def _video(path: Path) -> tuple[str, str]:
     return path.parent.parent.name, path.parent.name
 

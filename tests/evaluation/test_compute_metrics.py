@@ -146,3 +146,38 @@ def test_evaluate_extracts_each_split_from_the_run_list(
         assert meta["list"] == data[key] and len(arrays["labels"]) == len(parts[key]) // 2
         args += [arrays["audio"], arrays["labels"]]
     assert metrics["knn"]["audio"] == pytest.approx(knn_protocol(*args, ks=(1, 3)))
+
+
+def test_chance_is_the_mean_share_of_the_frame_inside_the_sounding_boxes(tmp_path: Path) -> None:
+    """Hand-computed: a 100×100 box in a 640×480 frame, then two of them (the source moved between the
+    sample's two frames); a sample with its source off screen is not scored (null outcome)."""
+    from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, video_dir_name, video_id
+    from acoustic_ssl.imaging.geometry import PinholeCamera
+    from acoustic_ssl.simulate.objects import OBJECT_SIZE_M
+
+    camera = PinholeCamera(640, 480, 60.0)
+    raw = tmp_path / "raw"
+    camera.save(raw / "camera.json")
+    distance = camera.focal_px * OBJECT_SIZE_M[0] / 100.0  # a 100-pixel box
+    positions = {1: [(150, 150), (150, 150)], 2: [(150, 150), (350, 350)], 3: [(-500, 150), (-500, 150)]}
+    for location, (first, last) in positions.items():
+        lines = ["frame,source_id,class,x,y,distance_m,on_screen"]
+        for frame in range(1, 25):
+            x, y = first if frame < 24 else last
+            lines.append(f"{frame},0,0,{x},{y},{distance:.6f},{int(x > 0)}")
+        path = raw / video_dir_name(0, location) / GROUND_TRUTH_FILE
+        path.parent.mkdir(parents=True)
+        path.write_text("\n".join(lines) + "\n")
+    test = {
+        "labels": np.zeros(3, np.int64),
+        "video_ids": np.array([video_id(0, loc) for loc in positions]),
+        "frames": np.array([[1, 24]] * 3),
+        "attention_map": np.ones((3, 12, 16)),
+    }
+    per_sample: dict[str, Any] = {}
+    result = localization_metrics(test, raw, per_sample=per_sample)
+    shares = per_sample["localization"]["chance"]["hit"]
+    assert shares[:2] == pytest.approx([10_000 / (640 * 480), 20_000 / (640 * 480)], rel=0.03)
+    assert shares[2] is None
+    assert result["chance"]["pointing_accuracy"] == pytest.approx(np.mean(shares[:2]))
+    assert result["chance"]["n"] == 2

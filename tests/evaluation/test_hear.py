@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from acoustic_ssl.evaluation.hear import get_scene_embeddings, get_timestamp_embeddings, load_model
@@ -136,3 +137,17 @@ def test_bins_whose_statistics_never_varied_are_divided_by_one(tmp_path: Path) -
     window = torch.nn.functional.pad(audio[0], (22050, 22050))[22050 : 22050 + 44100]
     expected = _naive_embedding(net, window, ones)
     torch.testing.assert_close(emb[0, 20], expected, rtol=0, atol=1e-4 * float(expected.abs().max()))
+
+
+def test_non_finite_audio_is_a_value_error_naming_the_sounds() -> None:
+    model = load_model()
+    audio = torch.randn(4, 4410) * 0.1
+    audio[1, 300] = float("nan")
+    audio[3, 7] = float("inf")
+    for embed in (get_timestamp_embeddings, get_scene_embeddings):
+        with pytest.raises(ValueError) as caught:
+            embed(audio, model)
+        assert str(caught.value) == (
+            "audio holds NaN or infinite samples in 2 of 4 sounds (sounds 1, 3; first: sound 1, sample 300 = "
+            "nan)"
+        )

@@ -76,6 +76,14 @@ def test_read_folder_and_crops(tmp_path: Path) -> None:
     soundfile.write(short, np.ones(RATE), RATE)  # 1 s: zero-padded to 10 s
     padded = load_clip(short)
     assert padded.shape == (220500,) and padded[-1] == 0.0 and abs(padded[1000] - 1.0) < 0.05
+    broken = np.ones(RATE)
+    broken[500] = np.nan
+    soundfile.write(tmp_path / "nan.wav", broken, RATE, subtype="DOUBLE")
+    with pytest.raises(DataError) as caught:
+        load_clip(tmp_path / "nan.wav")
+    assert str(caught.value) == (
+        f"{tmp_path / 'nan.wav'}: 1 value is NaN or infinite (first: sample 500, channel 0 = nan)"
+    )
     np.testing.assert_array_equal(crop_offsets(2, train=False), [[0, 44100, 88200, 132300, 176400]] * 2)
     random_offsets = crop_offsets(4, train=True, seed=3)
     assert random_offsets.shape == (4, CROPS_PER_CLIP) and random_offsets.max() <= 220500 - 44100

@@ -120,6 +120,14 @@ def test_resampling_and_errors(tmp_path: Path) -> None:
     soundfile.write(tmp_path / "silent.wav", np.zeros(1000, np.float32), 8000)
     with pytest.raises(DataError, match="silent"):
         load_clip(str(tmp_path / "silent.wav"))
+    wave = np.full(1000, 0.1, np.float32)
+    wave[700] = np.inf
+    soundfile.write(tmp_path / "inf.wav", wave, 8000, subtype="FLOAT")
+    with pytest.raises(DataError) as caught:
+        load_clip(str(tmp_path / "inf.wav"))
+    assert str(caught.value) == (
+        f"{tmp_path / 'inf.wav'}: audio clip: 1 value is NaN or infinite (first: sample 700, channel 0 = inf)"
+    )
 
 
 def test_stereo_clips_are_mixed_to_the_mean_of_their_channels(tmp_path: Path) -> None:

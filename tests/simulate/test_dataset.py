@@ -315,3 +315,43 @@ def test_bad_composition_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="locations"):
         simulate_dataset(tmp_path, videos_per_class=1, seconds=1, seed=0,
                          composition=SceneComposition(locations=-1))
+
+
+def test_first_location_simulates_those_videos_of_a_larger_simulation(tmp_path: Path) -> None:
+    """Test recordings beside long training ones: ``first_location`` numbers the videos from there, with the
+    scenes (audio, ground truth, place) those numbers have in one larger simulation of the same seed."""
+    composition = SceneComposition(locations=3, distractors=1)
+    common = {"seed": 5, "seconds": 1, "classes": [3], "workers": 1, "write_images": False,
+              "composition": composition}
+    whole = simulate_dataset(tmp_path / "whole", videos_per_class=4, **common)
+    tail = simulate_dataset(tmp_path / "tail", videos_per_class=2, first_location=2, **common)
+    assert sorted(p.name for p in (tail / "class_3").iterdir()) == ["data_002", "data_003"]
+    for name in ("data_002", "data_003"):
+        assert _files(tail / "class_3" / name) == _files(whole / "class_3" / name)
+    params = json.loads((tail / "simulation.json").read_text())
+    assert params["first_location"] == 2
+    whole_places = json.loads((whole / "simulation.json").read_text())["video_locations"]
+    assert params["video_locations"] == {k: v for k, v in whole_places.items() if k[-3:] in ("002", "003")}
+    assert "first_location" not in json.loads((whole / "simulation.json").read_text())  # old files unchanged
+    with pytest.raises(ConfigError, match="first_location must be >= 0"):
+        simulate_dataset(tmp_path / "bad", videos_per_class=1, first_location=-1, **common)
+
+
+def test_a_folder_that_is_not_a_simulation_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = tmp_path / "acivw" / "class_0" / "data_000" / "audio" / "A_000001.dc"  # a recorded dataset
+    real.parent.mkdir(parents=True)
+    real.write_bytes(b"recorded")
+    args = ["simulate", str(tmp_path / "acivw"), "--seed", "1", "--videos-per-class", "1", "--seconds", "1",
+            "--classes", "0", "--workers", "1", "--audio-only"]
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"acoustic-ssl simulate: error: {tmp_path / 'acivw'}: holds class_0 but no simulation.json, so not a "
+        "simulation of this command; simulate into an empty or new folder"
+    )
+    assert real.read_bytes() == b"recorded" and sorted(p.name for p in (tmp_path / "acivw").iterdir()) == [
+        "class_0"]
+    room = ["--room", "all", "--room-size", "nan", "6", "3"]
+    assert main(["simulate", str(tmp_path / "new"), *args[2:], *room]) == 2
+    assert "room size must be width depth height of at least 1 m each" in capsys.readouterr().err

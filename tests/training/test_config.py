@@ -20,6 +20,9 @@ EXPERIMENTS = (
     "supervised_hearnet",
     "supervised_dualcamnet",
     "supervised_resnet18",
+    "contrastive_audio_video",
+    "contrastive_acoustic_video",
+    "contrastive_transfer",
 )
 
 
@@ -46,8 +49,11 @@ def test_presets_hold_only_deltas_over_the_defaults(name: str) -> None:
         defaults = cls()
         for key, value in raw.get(section, {}).items():
             if key != "kind":  # the kind names the experiment even where it is the default
-                field = "lambda_" if key == "lambda" else key
-                assert getattr(defaults, field) != value, f"{name}: {section}.{key} restates the default"
+                assert getattr(defaults, key) != value, f"{name}: {section}.{key} restates the default"
+    taken = load_config(name).objective.hyperparameters()  # [loss]: the objective's own defaults
+    for key, value in raw.get("loss", {}).items():
+        if key != "teacher_checkpoint":
+            assert taken[key][2] != value, f"{name}: loss.{key} restates the objective's default"
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

@@ -107,16 +107,20 @@ def write_list(path: str | os.PathLike[str], paths: Sequence[str | os.PathLike[s
 
 
 def split_counts(num_videos: int, fractions: Sequence[float]) -> tuple[int, int, int]:
-    """Videos per split for one class: proportional, every split >= 1 when there are >= 3 videos.
+    """Videos per split for one class: proportional, every split of positive share >= 1 when there are >= 3
+    videos, a split of share 0 none (a validation-only or test-only tree, or one with no test videos).
 
-    With fewer than 3 videos, training is filled first, then testing.
+    With fewer than 3 videos and every share positive, training is filled first, then testing.
     """
-    if num_videos < 3:
-        return (min(num_videos, 1), 0, max(num_videos - 1, 0))
     total = float(sum(fractions))
-    val = max(1, round(num_videos * fractions[1] / total))
-    test = max(1, round(num_videos * fractions[2] / total))
-    while num_videos - val - test < 1:  # keep at least one training video
+    if fractions[0] <= 0:  # no training videos: validation and/or testing share them all
+        val = round(num_videos * fractions[1] / total) if fractions[2] > 0 else num_videos
+        return 0, val, num_videos - val
+    if num_videos < 3 and min(fractions) > 0:
+        return (min(num_videos, 1), 0, max(num_videos - 1, 0))
+    val = max(1, round(num_videos * fractions[1] / total)) if fractions[1] > 0 else 0
+    test = max(1, round(num_videos * fractions[2] / total)) if fractions[2] > 0 else 0
+    while num_videos - val - test < 1 and val + test:  # keep at least one training video
         if val >= test:
             val -= 1
         else:

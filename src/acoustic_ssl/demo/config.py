@@ -1,11 +1,13 @@
 """Demo presets: one TOML file says how big the simulated dataset is and how each model is trained.
 
 A preset names, for every training run, a training preset (``config``: a packaged name such as
-``selfsup_audio_video``, or a ``.toml`` path relative to the preset file or the working directory) plus
-``set`` overrides in the ``train --set`` syntax, so a user who copies ``acoustic_ssl/presets/demo/tiny.toml``
-and edits it changes exactly what the one-by-one commands would do. The sections are dataclasses checked by
-the same machinery as training configs (``typed_config``): unknown keys are errors, so a typo cannot silently
-fall back to a default.
+``selfsup_audio_video``, or a ``.toml`` path relative to the preset file or the working directory), one of
+its ``variant``s and ``set`` overrides in the ``train --set`` syntax (only what differs from the variant),
+and for a run taught by another the ``teacher`` run, so a user who copies
+``acoustic_ssl/presets/demo/tiny.toml`` and edits it changes exactly what the one-by-one commands would do.
+The sections are dataclasses checked by the same machinery as training configs (``typed_config``): unknown
+keys are errors, so a typo cannot silently fall back to a default; the plan then loads every run's training
+config in full (``demo.plan``), so a bad ``set`` line fails before any stage runs.
 """
 
 from __future__ import annotations
@@ -17,12 +19,22 @@ from typing import Any
 
 from acoustic_ssl import presets
 from acoustic_ssl.errors import ConfigError
-from acoustic_ssl.typed_config import build_sections, parse_override, parse_toml
+from acoustic_ssl.typed_config import build_section, build_sections, parse_override, parse_toml
 
-PRESETS: tuple[str, ...] = ("test", "tiny", "small", "paper")
+PRESETS: tuple[str, ...] = ("test", "tiny", "small", "paper", "tiny_short")
 
-# The four training runs of the paper's comparison, in running order (transfer needs the acoustic one).
-RUNS: tuple[str, ...] = ("supervised", "selfsup_video", "selfsup_acoustic", "transfer")
+# The training runs the comparison knows (a preset trains any of them): the paper's four, the contrastive
+# objective's pair, and the contrastive acoustic run that teaches contrastive_transfer.
+RUNS: tuple[str, ...] = (
+    "supervised",
+    "selfsup_video",
+    "selfsup_acoustic",
+    "transfer",
+    "contrastive",
+    "contrastive_acoustic",
+    "contrastive_transfer",
+)
+BASELINES: tuple[str, ...] = ("logmel",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,7 +55,10 @@ class SimulateSettings:
     ``seed`` fixes the dataset and its split; ``[demo] seed``/``seeds`` vary the training only.
     ``locations``, ``distractors`` and ``extra_sources`` compose the scenes (``simulate --help``): shared
     places and silent objects on screen, so that neither the background nor "point at the only object"
-    answers the localisation question.
+    answers the localisation question. ``test_videos_per_class`` > 0 simulates the test recordings apart:
+    that many unseen recordings of ``test_seconds`` per class (one test clip each, so the intervals, which
+    resample whole recordings, stay narrow), numbered after the training ones at the same places; the
+    ``videos_per_class`` recordings of ``seconds`` then go to training and validation only.
     """
 
     seed: int = 0
@@ -56,6 +71,8 @@ class SimulateSettings:
     distractors: int = 0
     extra_sources: int = 0
     workers: int = 0
+    test_videos_per_class: int = 0
+    test_seconds: int = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,23 +92,23 @@ class ListSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class TrainRun:
-    """One ``acoustic-ssl train`` call: a training preset, the run's overrides, the checkpoint evaluated."""
+    """One ``acoustic-ssl train`` call: a training preset and its variant, the run's own overrides, and the
+    run whose checkpoint is its frozen teacher (``loss.teacher_checkpoint``), if its objective has one."""
 
     config: Path  # resolved to the preset's file when the demo preset is parsed
+    variant: str = ""
     overrides: tuple[str, ...] = field(default=(), metadata={"key": "set"})
-    checkpoint: str = "last"
+    teacher: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
 class TrainSettings:
-    """``[train]``: the transfer weight, overrides for every run, and one table per run (``RUNS``)."""
+    """``[train]``: the transfer weight (``loss.alpha`` of every run whose objective takes it), overrides for
+    every run, and the runs (``[train.<run>]`` tables, names from ``RUNS``) in running order."""
 
     alpha: float = 0.5
     overrides: tuple[str, ...] = field(default=(), metadata={"key": "set"})
-    supervised: TrainRun
-    selfsup_video: TrainRun
-    selfsup_acoustic: TrainRun
-    transfer: TrainRun
+    runs: dict[str, TrainRun] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +119,7 @@ class EvaluateSettings:
     knn_k: tuple[int, ...] = (7, 9, 11, 13, 15)
     linear_probe: bool = False
     tsne: bool = True
+    baselines: tuple[str, ...] = BASELINES  # rows of features that need no learning
 
 
 SECTIONS: dict[str, type] = {
@@ -109,7 +127,6 @@ SECTIONS: dict[str, type] = {
     "simulate": SimulateSettings,
     "convert": ConvertSettings,
     "lists": ListSettings,
-    "train": TrainSettings,
     "evaluate": EvaluateSettings,
 }
 
@@ -134,8 +151,13 @@ class DemoConfig:
 
     @property
     def runs(self) -> dict[str, TrainRun]:
-        """The training runs by name, in running order."""
-        return {name: getattr(self.train, name) for name in RUNS}
+        """The training runs by name, in running order (a teacher before the runs it teaches)."""
+        return self.train.runs
+
+    @property
+    def separate_test_set(self) -> bool:
+        """Whether the test recordings are simulated apart (``[simulate] test_videos_per_class``)."""
+        return self.simulate.test_videos_per_class > 0
 
     @property
     def seed_list(self) -> list[int]:
@@ -175,32 +197,44 @@ def _validate(sections: dict[str, Any], source: Path) -> None:
         "simulate.frame_size",
         f"expected [height, width] of at least 16 pixels, got {list(sim.frame_size)}",
     )
+    separate = sim.test_videos_per_class > 0
+    least = 2 if separate else 3
     _check(
-        sim.videos_per_class >= 3,
+        sim.videos_per_class >= least,
         source,
         "simulate.videos_per_class",
-        "need at least 3 videos per class (one each for train/val/test)",
+        f"need at least {least} videos per class (one each for "
+        + ("training and validation" if separate else "training / validation / testing") + ")",
     )
     _check(sim.seconds >= 2, source, "simulate.seconds", "need at least 2 seconds per video (one 2-s sample)")
+    _check(sim.test_videos_per_class >= 0, source, "simulate.test_videos_per_class", "must be >= 0")
+    _check(sim.test_seconds >= 2, source, "simulate.test_seconds", "need at least 2 seconds (one 2-s sample)")
     fractions = sections["lists"].fractions
+    shares = "training and validation shares and no test share" if separate else "three positive shares"
     _check(
-        len(fractions) == 3 and abs(sum(fractions) - 1.0) <= 1e-6 and min(fractions) > 0,
+        len(fractions) == 3
+        and abs(sum(fractions) - 1.0) <= 1e-6
+        and min(fractions[:2]) > 0
+        and (fractions[2] == 0 if separate else fractions[2] > 0),
         source,
         "lists.fractions",
-        f"expected three positive fractions summing to 1, got {list(fractions)}",
+        f"expected {shares} summing to 1"
+        + (" (the test recordings are simulated apart)" if separate else "")
+        + f", got {list(fractions)}",
     )
     _check(0.0 <= train.alpha <= 1.0, source, "train.alpha", f"must lie in [0, 1], got {train.alpha}")
-    for name in RUNS:
-        checkpoint = getattr(train, name).checkpoint
-        _check(
-            checkpoint not in ("", "random") and "/" not in checkpoint,
-            source,
-            f"train.{name}.checkpoint",
-            f"expected a checkpoint name such as last, best or epoch_N, got {checkpoint!r}",
-        )
     _check_overrides(train.overrides, source, "train.set")
-    for name in RUNS:
-        _check_overrides(getattr(train, name).overrides, source, f"train.{name}.set")
+    for name, run in train.runs.items():
+        _check_overrides(run.overrides, source, f"train.{name}.set")
+        earlier = [r for r in train.runs if RUNS.index(r) < RUNS.index(name)]
+        _check(
+            not run.teacher or run.teacher in earlier,
+            source,
+            f"train.{name}.teacher",
+            f"must name a run trained before it, got {run.teacher!r} (earlier runs: {', '.join(earlier)})",
+        )
+    unknown = sorted(set(sections["evaluate"].baselines) - set(BASELINES))
+    _check(not unknown, source, "evaluate.baselines", f"unknown {unknown} (known: {', '.join(BASELINES)})")
 
 
 def _check_overrides(lines: tuple[str, ...], source: Path, key: str) -> None:
@@ -211,24 +245,38 @@ def _check_overrides(lines: tuple[str, ...], source: Path, key: str) -> None:
             raise ConfigError(f"{source}: {key}: {exc}") from None
 
 
-def _resolve_runs(train: TrainSettings, source: Path) -> TrainSettings:
-    """Each run's ``config`` as the training preset file it names (packaged, or relative to the preset)."""
-    resolved = {}
-    for name in RUNS:
-        run = getattr(train, name)
+def _build_train(table: Any, source: Path) -> TrainSettings:
+    """``[train]``: ``alpha``, ``set`` and one ``[train.<run>]`` table per run, ordered teachers first."""
+    where = str(source)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [train] must be a table, got {table!r}")
+    common = {key: table[key] for key in ("alpha", "set") if key in table}
+    settings = build_section(TrainSettings, common, "train", where)
+    runs: dict[str, TrainRun] = {}
+    for name, entry in table.items():
+        if name in common:
+            continue
+        if name not in RUNS:
+            raise ConfigError(
+                f"{source}: unknown key 'train.{name}' (alpha, set, or a run: {', '.join(RUNS)})"
+            )
+        run = build_section(TrainRun, entry, f"train.{name}", where)
         try:
             path = presets.find("train", run.config, relative_to=source.parent)
         except ConfigError as exc:
             raise ConfigError(f"{source}: train.{name}.config: {exc}") from None
-        resolved[name] = dataclasses.replace(run, config=path)
-    return dataclasses.replace(train, **resolved)
+        runs[name] = dataclasses.replace(run, config=path)
+    ordered = [name for name in RUNS if name in runs]  # every teacher run precedes the runs it teaches
+    return dataclasses.replace(settings, runs={name: runs[name] for name in ordered})
 
 
 def parse_demo_config(text: str, source: Path) -> DemoConfig:
     """Validate preset text (``source`` only names the file in errors and anchors relative paths)."""
-    sections = build_sections(SECTIONS, parse_toml(text, source), str(source))
+    raw = parse_toml(text, source)
+    train = _build_train(raw.pop("train", {}), source)
+    sections = build_sections(SECTIONS, raw, str(source))
+    sections["train"] = train
     _validate(sections, source)
-    sections["train"] = _resolve_runs(sections["train"], source)
     return DemoConfig(source=source, text=text, **sections)
 
 

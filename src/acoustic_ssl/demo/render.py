@@ -14,16 +14,9 @@ from typing import Any
 import numpy as np
 
 from acoustic_ssl.demo.config import DemoConfig
-from acoustic_ssl.demo.layout import ROWS, eval_dir
+from acoustic_ssl.demo.layout import eval_dir, rows_of
 from acoustic_ssl.demo.stages import cpu_seconds, marker_path
-from acoustic_ssl.demo.summary import (
-    LOCALIZATION_ROWS,
-    RANKS,
-    TABLE_ROWS,
-    build_report,
-    localization_chance,
-    stage_timings,
-)
+from acoustic_ssl.demo.summary import LOCALIZATION_ROWS, RANKS, TABLE_ROWS, build_report, stage_timings
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.evaluation.pages import (
     figure_png,
@@ -39,28 +32,50 @@ from acoustic_ssl.io_utils import write_json_atomic, write_text_atomic
 
 ROW_TITLES = {
     "random": "random init (HearNet)",
+    "logmel": "log-mel mean + std (no learning)",
     "supervised": "supervised (HearNet classifier)",
-    "selfsup_video": "self-supervised, video",
-    "selfsup_acoustic": "self-supervised, acoustic images (DualCamNet)",
-    "transfer": "self-supervised, acoustic-image transfer",
+    "selfsup_video": "self-supervised triplet, video",
+    "selfsup_acoustic": "self-supervised triplet, acoustic images (DualCamNet)",
+    "transfer": "triplet, acoustic-image transfer",
+    "contrastive": "contrastive (EZ-VSL InfoNCE), video",
+    "contrastive_transfer": "contrastive, acoustic-image transfer",
 }
 SHORT_TITLES = {
     "random": "random init",
+    "logmel": "log-mel",
     "supervised": "supervised",
-    "selfsup_video": "self-sup. (video)",
-    "transfer": "acoustic transfer",
+    "selfsup_video": "triplet",
+    "transfer": "triplet transfer",
+    "contrastive": "contrastive",
+    "contrastive_transfer": "contr. transfer",
+}
+LOCALIZATION_TITLES = {
+    "audio_video": "triplet audio+video",
+    "acoustic_video": "triplet acoustic+video",
+    "contrastive": "contrastive audio+video",
+    "contrastive_transfer": "contrastive transfer",
 }
 COMPARISON_TITLES = {
-    "selfsup_vs_random": "audio kNN: self-supervised (video) − random init",
-    "transfer_vs_video": "audio kNN: acoustic transfer − self-supervised (video)",
-    "transfer_vs_random": "audio kNN: acoustic transfer − random init",
-    "localization_audio_video_vs_random_init": "localisation: audio+video attention − its random init",
-    "localization_acoustic_video_vs_random_init": "localisation: acoustic+video attention − its random init",
-    "localization_acoustic_video_vs_energy": "localisation: acoustic+video attention − raw acoustic energy",
-    "localization_audio_video_vs_mismatched_audio": "localisation: audio+video, own audio − another class's",
-    "localization_acoustic_video_vs_mismatched_audio": "localisation: acoustic+video, own − another class's",
-    "localization_audio_video_vs_any_object": "localisation: audio+video − any-object baseline",
-    "localization_acoustic_video_vs_any_object": "localisation: acoustic+video − any-object baseline",
+    "selfsup_vs_random": "audio kNN: triplet (video) − random init",
+    "transfer_vs_video": "audio kNN: triplet acoustic transfer − triplet (video)",
+    "transfer_vs_random": "audio kNN: triplet acoustic transfer − random init",
+    "contrastive_vs_random": "audio kNN: contrastive − its random init",
+    "contrastive_vs_selfsup_video": "audio kNN: contrastive − triplet (video)",
+    "contrastive_transfer_vs_contrastive": "audio kNN: contrastive acoustic transfer − contrastive",
+    "contrastive_vs_logmel": "audio kNN: contrastive − log-mel statistics (no learning)",
+    "supervised_vs_logmel": "audio kNN: supervised − log-mel statistics (no learning)",
+    "localization_audio_video_vs_random_init": "localisation: triplet audio+video − its random init",
+    "localization_acoustic_video_vs_random_init": "localisation: triplet acoustic+video − its random init",
+    "localization_contrastive_vs_random_init": "localisation: contrastive − its random init",
+    "localization_contrastive_transfer_vs_contrastive": "localisation: contrastive transfer − contrastive",
+    "localization_acoustic_video_vs_energy": "localisation: triplet acoustic+video − raw acoustic energy",
+    "localization_audio_video_vs_mismatched_audio": "localisation: triplet audio+video, own − other audio",
+    "localization_acoustic_video_vs_mismatched_audio": "localisation: triplet acoustic+video, own − other",
+    "localization_contrastive_vs_mismatched_audio": "localisation: contrastive, own audio − another class's",
+    "localization_audio_video_vs_any_object": "localisation: triplet audio+video − any-object baseline",
+    "localization_acoustic_video_vs_any_object": "localisation: triplet acoustic+video − any-object baseline",
+    "localization_contrastive_vs_any_object": "localisation: contrastive − any-object baseline",
+    "localization_contrastive_vs_largest_object": "localisation: contrastive − largest-object baseline",
 }
 
 
@@ -82,11 +97,11 @@ def _cell(report: Mapping[str, Any], key: str, column: str | None = None) -> str
 
 
 def comparison_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the paper-style table (percentages with 95% intervals)."""
+    """Header and rows of the table (percentages with 95% intervals), the rows the preset evaluated."""
     header = ["model", "audio kNN acc.", *(f"R@{k}" for k in RANKS), "localisation acc."]
     loc_of = {v: k for k, v in LOCALIZATION_ROWS.items()}
     rows = []
-    for row in (*TABLE_ROWS[:3], "selfsup_acoustic", TABLE_ROWS[3]):
+    for row in (*TABLE_ROWS[:4], "selfsup_acoustic", *TABLE_ROWS[4:]):
         if row == "selfsup_acoustic":
             knn = _cell(report, "acoustic_knn_accuracy") + " (acoustic)"
             recalls = ["–"] * len(RANKS)
@@ -99,6 +114,8 @@ def comparison_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str
             loc = _cell(report, "localization_random_init_accuracy")
         else:
             loc = "–"
+        if knn.startswith("n/a") and loc in ("–", "n/a"):
+            continue  # a row the preset did not evaluate
         rows.append([ROW_TITLES[row], knn, *recalls, loc])
     return header, rows
 
@@ -108,15 +125,18 @@ def baseline_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]
     rows = [
         ["chance (a random point)", _cell(report, "localization_chance")],
         ["any visible object (saliency, sound ignored)", _cell(report, "localization_any_object_accuracy")],
+        ["largest visible object (a size prior)", _cell(report, "localization_largest_object_accuracy")],
         ["raw acoustic-image energy", _cell(report, "localization_energy_accuracy")],
-        ["audio+video attention, random init", _cell(report, "localization_random_init_accuracy")],
-        ["acoustic+video attention, random init",
+        ["triplet audio+video attention, random init", _cell(report, "localization_random_init_accuracy")],
+        ["triplet acoustic+video attention, random init",
          _cell(report, "localization_random_init_acoustic_accuracy")],
+        ["contrastive cosine map, random init",
+         _cell(report, "localization_random_init_contrastive_accuracy")],
     ]
-    for column, title in (("audio_video", "audio+video"), ("acoustic_video", "acoustic+video")):
-        rows.append([f"{title} attention, audio of another class",
-                     _cell(report, "localization_mismatched_accuracy", column)])
-    return ["localisation baseline", "pointing acc."], rows
+    for column, title in LOCALIZATION_TITLES.items():
+        mismatched = _cell(report, "localization_mismatched_accuracy", column)
+        rows.append([f"{title}, audio of another class", mismatched])
+    return ["localisation baseline", "pointing acc."], [r for r in rows if r[1] != "n/a"]
 
 
 def difference_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -146,11 +166,14 @@ def notes(report: Mapping[str, Any], timings: Mapping[str, Any]) -> list[str]:
         "Comparisons are paired (the same draws for both sides): 'gain' / 'loss' when the interval "
         "excludes 0, else 'no detectable difference'.",
         "Audio kNN: k chosen on validation, accuracy on the test videos. R@k: an audio query ranks every "
-        "test video by the audio-guided attention distance; a hit when a top-k video has its class. "
-        "The supervised HearNet has no video network, hence no retrieval.",
-        "Localisation: pointing accuracy of the attention map (Σ_c A⊙V⊙V) upsampled to the frame, a hit "
-        "when its maximum lies in the box of a sounding object; silent distractors on screen make the "
-        "any-object baseline fall toward 1 / (objects on screen).",
+        "test video by its model's own audio-video score (the triplet's attention distance, the contrastive "
+        "max-over-cells cosine); a hit when a top-k video has its class. The supervised HearNet and the "
+        "log-mel statistics have no video side, hence no retrieval. A learned embedding that does not beat "
+        "the log-mel statistics has learned nothing a fixed front end does not give.",
+        "Localisation: pointing accuracy of each model's map (triplet: Σ_c A⊙V⊙V; contrastive: the cosine "
+        "map) upsampled to the frame, a hit when its maximum lies in the box of a sounding object; silent "
+        "distractors on screen make the any-object and largest-object baselines fall toward "
+        "1 / (objects on screen).",
         f"Transfer α = {report['alpha']}. Time of all stages: {timings.get('seconds', 0.0):.0f} s wall, "
         f"{timings.get('cpu_seconds', 0.0):.0f} s CPU (user + system, all processes); machine: "
         f"{(report.get('machine') or {}).get('cpu_model', 'unknown')}.",
@@ -181,13 +204,14 @@ def bar_chart_png(report: Mapping[str, Any]) -> bytes:
     """PNG of audio kNN accuracy and R@1 per row with their 95% intervals as error bars."""
     plt = pyplot()
     rows = list(TABLE_ROWS)
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
+    rows = [r for r in rows if report["audio_knn_accuracy"].get(r) is not None]
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
     for offset, key, label in (
         (-0.2, "audio_knn_accuracy", "audio kNN accuracy"),
         (0.2, "retrieval_recall_at_1", "retrieval R@1"),
     ):
-        means = np.array([report[key][r] if report[key][r] is not None else np.nan for r in rows])
+        means = np.array([report[key].get(r) if report[key].get(r) is not None else np.nan for r in rows])
         cis = report.get(f"{key}_ci95") or {}
         bounds = np.array([cis.get(r) or [m, m] for r, m in zip(rows, means, strict=True)], dtype=float)
         errors = np.nan_to_num(np.abs(bounds.T - means))
@@ -223,16 +247,19 @@ def render_html(
 
 
 def overlays(eval_dirs: Mapping[str, Path], per_kind: int = 3) -> list[tuple[str, bytes]]:
-    """A few overlay PNGs written by ``evaluate`` (attention of both models, acoustic energy)."""
+    """A few overlay PNGs written by ``evaluate`` (each model's map, the acoustic energy)."""
     picks = [
-        ("selfsup_video", "attention", "audio+video attention"),
-        ("selfsup_acoustic", "attention", "acoustic+video attention"),
+        ("selfsup_video", "attention", "triplet audio+video attention"),
+        ("selfsup_acoustic", "attention", "triplet acoustic+video attention"),
+        ("contrastive", "attention", "contrastive cosine map"),
+        ("contrastive_transfer", "attention", "contrastive transfer cosine map"),
         ("selfsup_acoustic", "energy", "acoustic-image energy"),
     ]
     out = []
     for row, prefix, caption in picks:
-        folder = eval_dirs[row] / "localization"
-        for path in sorted(folder.glob(f"{prefix}_*.png"))[:per_kind]:
+        if row not in eval_dirs:
+            continue
+        for path in sorted((eval_dirs[row] / "localization").glob(f"{prefix}_*.png"))[:per_kind]:
             out.append((f"{caption} — {path.stem}", path.read_bytes()))
     return out
 
@@ -243,22 +270,19 @@ def write_demo_report(config: DemoConfig, out_dir: Path) -> dict[str, Any]:
     per_seed: dict[int, dict[str, Any]] = {}
     for seed in config.seed_list:
         per_seed[seed] = {}
-        for row, _, _ in ROWS:
-            path = eval_dir(config, out_dir, row, seed) / "metrics.json"
+        for row in rows_of(config):
+            path = eval_dir(out_dir, row, seed) / "metrics.json"
             try:
-                per_seed[seed][row] = json.loads(path.read_text(encoding="utf-8"))
+                per_seed[seed][row.name] = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 raise DataError(f"{path}: cannot read metrics ({exc})") from exc
-    first = config.seed_list[0]
-    chance = localization_chance(
-        eval_dir(config, out_dir, "selfsup_acoustic", first) / "features_testing.npz", out_dir / "raw"
-    )
-    report = build_report(config, per_seed, chance=chance)
+    report = build_report(config, per_seed)
     started = marker_path(out_dir, "report").with_suffix(".started")
     timings = stage_timings(out_dir, started.stat().st_mtime if started.exists() else time.time(), start_cpu)
     write_json_atomic(out_dir / "report.json", report)
     write_json_atomic(out_dir / "timings.json", timings)
     write_text_atomic(out_dir / "report.md", render_markdown(report, timings))
-    pictures = overlays({row: eval_dir(config, out_dir, row, first) for row, _, _ in ROWS})
+    first = config.seed_list[0]
+    pictures = overlays({row.name: eval_dir(out_dir, row, first) for row in rows_of(config)})
     write_text_atomic(out_dir / "report.html", render_html(report, timings, pictures))
     return report

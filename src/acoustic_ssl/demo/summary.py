@@ -1,24 +1,27 @@
-"""The demo's own report: the paper's comparison table with 95% intervals, and the paired comparisons that
-carry its claims, as report.json (written and rendered to Markdown and HTML by
+"""The demo's own report: the comparison table with 95% intervals, and the paired comparisons that carry the
+paper's claims and the objectives' comparison, as report.json (written and rendered to Markdown and HTML by
 :mod:`acoustic_ssl.demo.render`).
 
-Inputs are the ``metrics.json`` files written by ``acoustic-ssl evaluate`` for each row and seed; nothing is
-recomputed but the chance level of the localisation score (share of the frame covered by the sounding
-objects' boxes, i.e. the pointing accuracy of a uniformly random point) and the intervals, which come from
-the per-sample outcomes (``per_sample``) by the video-clustered bootstrap of
+Inputs are the ``metrics.json`` files written by ``acoustic-ssl evaluate`` for each row and seed (a baseline
+row's once, the same for every seed); nothing is recomputed but the intervals, which come from the
+per-sample outcomes (``per_sample``) by the video-clustered bootstrap of
 :mod:`acoustic_ssl.evaluation.statistics` (across seeds too, where there are several). ``report.json`` keys:
 
 * ``audio_knn_accuracy``, ``joint_knn_accuracy`` (the audio + video vector, the original's active kNN),
-  ``retrieval_recall_at_{1,5,10}``: {random, supervised, selfsup_video, transfer} → mean over seeds
-  (None where a row has no such score: the supervised HearNet has no video network, so no retrieval);
+  ``retrieval_recall_at_{1,5,10}``: {random, logmel, supervised, selfsup_video, transfer, contrastive,
+  contrastive_transfer} → mean over seeds (None where a row has no such score or the preset trains no such
+  run: the supervised HearNet and the log-mel baseline have no video side, so no retrieval);
 * ``localization_accuracy``, ``_ciou``, ``_auc``, ``localization_mismatched_accuracy`` (attention computed
-  with the audio of a clip of another class): {audio_video, acoustic_video};
+  with the audio of a clip of another class): {audio_video, acoustic_video, contrastive,
+  contrastive_transfer};
 * scalars: ``supervised_test_accuracy`` (the supervised HearNet's own classifier), ``acoustic_knn_accuracy``
   (the acoustic-image network itself), ``localization_random_init_accuracy`` (the audio+video attention
   before training), ``localization_random_init_acoustic_accuracy`` (the acoustic+video one),
+  ``localization_random_init_contrastive_accuracy`` (the contrastive map before training),
   ``localization_energy_accuracy`` (raw acoustic-image energy, no learning),
   ``localization_any_object_accuracy`` (pointing at a random visible object, sound ignored: the saliency
-  baseline, about 1 / objects on screen), ``localization_chance``;
+  baseline, about 1 / objects on screen), ``localization_largest_object_accuracy`` (pointing at the largest
+  visible box: a size prior), ``localization_chance`` (a random point);
 * beside each of those ``<key>_std`` (population std over seeds) and ``<key>_ci95`` of the same shape
   holding ``[low, high]`` (None where no per-sample outcomes exist);
 * ``comparisons``: paired differences (first minus second, in accuracy) ``{"difference", "ci95",
@@ -45,15 +48,23 @@ import numpy as np
 from acoustic_ssl.demo.config import DemoConfig
 from acoustic_ssl.demo.stages import MARKER_DIR, cpu_seconds
 from acoustic_ssl.errors import DataError
-from acoustic_ssl.evaluation.evaluate import ground_truth_masks
-from acoustic_ssl.evaluation.extract import load_features
 from acoustic_ssl.evaluation.machine import machine_info
 from acoustic_ssl.evaluation.statistics import bootstrap_ci, paired_difference, weighted_auc, weighted_mean
 
 PerSeed = Mapping[int, Mapping[str, Mapping[str, Any]]]  # seed → row → metrics.json
 
-TABLE_ROWS = ("random", "supervised", "selfsup_video", "transfer")
-LOCALIZATION_ROWS = {"audio_video": "selfsup_video", "acoustic_video": "selfsup_acoustic"}
+TABLE_ROWS = (
+    "random", "logmel", "supervised", "selfsup_video", "transfer", "contrastive", "contrastive_transfer"
+)
+LOCALIZATION_ROWS = {
+    "audio_video": "selfsup_video",
+    "acoustic_video": "selfsup_acoustic",
+    "contrastive": "contrastive",
+    "contrastive_transfer": "contrastive_transfer",
+}
+# Where the baselines that ignore the learned maps (energy, objects, chance) are read: every row evaluated
+# with localisation scores them on the same test clips; the first present is taken.
+BASELINE_ROWS = ("selfsup_acoustic", "selfsup_video", "contrastive", "contrastive_transfer", "transfer")
 RANKS = (1, 5, 10)
 
 
@@ -61,12 +72,13 @@ RANKS = (1, 5, 10)
 class Metric:
     """One number of the report: which outcome of which row, and the statistic over test samples.
 
-    ``rows``: column → row for a per-model table, or one row name for a scalar; ``outcome``: a key of
-    :func:`sample_outcomes`; ``auc``: the area under the cIoU success curve instead of the mean.
+    ``rows``: column → row for a per-model table, one row name for a scalar, or a tuple of rows for a
+    scalar read from the first present; ``outcome``: a key of :func:`sample_outcomes`; ``auc``: the area
+    under the cIoU success curve instead of the mean.
     """
 
     key: str
-    rows: Mapping[str, str] | str
+    rows: Mapping[str, str] | str | tuple[str, ...]
     outcome: str
     auc: bool = False
 
@@ -84,15 +96,24 @@ METRICS: tuple[Metric, ...] = (
     Metric("localization_mismatched_accuracy", LOCALIZATION_ROWS, "attention_mismatched_hit"),
     Metric("localization_random_init_accuracy", "random", "attention_hit"),
     Metric("localization_random_init_acoustic_accuracy", "random_acoustic", "attention_hit"),
-    Metric("localization_energy_accuracy", "selfsup_acoustic", "energy_hit"),
-    Metric("localization_any_object_accuracy", "selfsup_acoustic", "any_object_hit"),
+    Metric("localization_random_init_contrastive_accuracy", "random_contrastive", "attention_hit"),
+    Metric("localization_energy_accuracy", BASELINE_ROWS, "energy_hit"),
+    Metric("localization_any_object_accuracy", BASELINE_ROWS, "any_object_hit"),
+    Metric("localization_largest_object_accuracy", BASELINE_ROWS, "largest_object_hit"),
+    Metric("localization_chance", BASELINE_ROWS, "chance_hit"),
 )
 
-# The paired comparisons behind the paper's claims: name → (row, outcome) minus (row, outcome).
+BASELINE = ""  # in a comparison, the row of BASELINE_ROWS the scalar baselines are read from
+# The paired comparisons behind the claims: name → (row, outcome) minus (row, outcome).
 COMPARISONS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "selfsup_vs_random": (("selfsup_video", "knn"), ("random", "knn")),
     "transfer_vs_video": (("transfer", "knn"), ("selfsup_video", "knn")),
     "transfer_vs_random": (("transfer", "knn"), ("random", "knn")),
+    "contrastive_vs_random": (("contrastive", "knn"), ("random_contrastive", "knn")),
+    "contrastive_vs_selfsup_video": (("contrastive", "knn"), ("selfsup_video", "knn")),
+    "contrastive_transfer_vs_contrastive": (("contrastive_transfer", "knn"), ("contrastive", "knn")),
+    "contrastive_vs_logmel": (("contrastive", "knn"), ("logmel", "knn")),
+    "supervised_vs_logmel": (("supervised", "knn"), ("logmel", "knn")),
     "localization_audio_video_vs_random_init": (
         ("selfsup_video", "attention_hit"),
         ("random", "attention_hit"),
@@ -100,6 +121,14 @@ COMPARISONS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "localization_acoustic_video_vs_random_init": (
         ("selfsup_acoustic", "attention_hit"),
         ("random_acoustic", "attention_hit"),
+    ),
+    "localization_contrastive_vs_random_init": (
+        ("contrastive", "attention_hit"),
+        ("random_contrastive", "attention_hit"),
+    ),
+    "localization_contrastive_transfer_vs_contrastive": (
+        ("contrastive_transfer", "attention_hit"),
+        ("contrastive", "attention_hit"),
     ),
     "localization_acoustic_video_vs_energy": (
         ("selfsup_acoustic", "attention_hit"),
@@ -113,13 +142,25 @@ COMPARISONS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
         ("selfsup_acoustic", "attention_hit"),
         ("selfsup_acoustic", "attention_mismatched_hit"),
     ),
+    "localization_contrastive_vs_mismatched_audio": (
+        ("contrastive", "attention_hit"),
+        ("contrastive", "attention_mismatched_hit"),
+    ),
     "localization_audio_video_vs_any_object": (
         ("selfsup_video", "attention_hit"),
-        ("selfsup_acoustic", "any_object_hit"),
+        (BASELINE, "any_object_hit"),
     ),
     "localization_acoustic_video_vs_any_object": (
         ("selfsup_acoustic", "attention_hit"),
-        ("selfsup_acoustic", "any_object_hit"),
+        (BASELINE, "any_object_hit"),
+    ),
+    "localization_contrastive_vs_any_object": (
+        ("contrastive", "attention_hit"),
+        (BASELINE, "any_object_hit"),
+    ),
+    "localization_contrastive_vs_largest_object": (
+        ("contrastive", "attention_hit"),
+        (BASELINE, "largest_object_hit"),
     ),
 }
 
@@ -144,7 +185,8 @@ def row_scores(metrics: Mapping[str, Any]) -> dict[str, float | None]:
         scores[f"{name}_pointing"] = _get(metrics, "localization", name, "pointing_accuracy")
         scores[f"{name}_ciou"] = _get(metrics, "localization", name, "ciou_mean")
         scores[f"{name}_auc"] = _get(metrics, "localization", name, "auc")
-    scores["any_object_pointing"] = _get(metrics, "localization", "any_object", "pointing_accuracy")
+    for name in ("any_object", "largest_object", "chance"):
+        scores[f"{name}_pointing"] = _get(metrics, "localization", name, "pointing_accuracy")
     return scores
 
 
@@ -159,6 +201,8 @@ SCORE_OF = {
     "attention_mismatched_hit": "attention_mismatched_pointing",
     "energy_hit": "energy_pointing",
     "any_object_hit": "any_object_pointing",
+    "largest_object_hit": "largest_object_pointing",
+    "chance_hit": "chance_pointing",
 }
 
 
@@ -186,8 +230,9 @@ def sample_outcomes(metrics: Mapping[str, Any]) -> dict[str, list[float | None]]
             out[f"{name}_hit"] = localization[name]["hit"]
             if name == "attention":
                 out["attention_ciou"] = localization[name]["ciou"]
-    if "any_object" in localization:
-        out["any_object_hit"] = localization["any_object"]["hit"]
+    for name in ("any_object", "largest_object", "chance"):
+        if name in localization:
+            out[f"{name}_hit"] = localization[name]["hit"]
     return out
 
 
@@ -253,8 +298,13 @@ class Outcomes:
         statistic = weighted_auc if auc else weighted_mean
         return bootstrap_ci(values, self.clips.videos, self.clips.labels, statistic=statistic).as_list()
 
+    def baseline_row(self, outcome: str) -> str:
+        """The first row of ``BASELINE_ROWS`` that has ``outcome`` (the scalar baselines' source)."""
+        return next((row for row in BASELINE_ROWS if self.seeds(row, outcome)), BASELINE_ROWS[0])
+
     def difference(self, first: tuple[str, str], second: tuple[str, str]) -> dict[str, object] | None:
-        """Paired over the clips and over the seeds both sides have."""
+        """Paired over the clips and over the seeds both sides have (``BASELINE``: ``baseline_row``)."""
+        first, second = ((row or self.baseline_row(out), out) for row, out in (first, second))
         seeds = sorted(set(self.seeds(*first)) & set(self.seeds(*second)))
         if self.clips is None or not seeds:
             return None
@@ -274,18 +324,14 @@ def _aggregate(
 
     if isinstance(metric.rows, str):
         return one(metric.rows)
+    if isinstance(metric.rows, tuple):
+        return one(outcomes.baseline_row(metric.outcome))
     parts = {column: one(row) for column, row in metric.rows.items()}
     return tuple({column: part[i] for column, part in parts.items()} for i in range(3))
 
 
-def build_report(
-    config: DemoConfig,
-    per_seed: PerSeed,
-    *,
-    chance: Sequence[float] | None,
-) -> dict[str, Any]:
-    """report.json from each seed's metrics.json per row; ``chance``: per scored test sample, the share of the
-    frame inside its sounding boxes."""
+def build_report(config: DemoConfig, per_seed: PerSeed) -> dict[str, Any]:
+    """report.json from each seed's metrics.json per row (a baseline row's under every seed)."""
     scores = {seed: {row: row_scores(m) for row, m in rows.items()} for seed, rows in per_seed.items()}
     seeds = sorted(scores)
     tests = scored_clips(per_seed)
@@ -294,11 +340,6 @@ def build_report(
     for metric in METRICS:
         mean, std, ci = _aggregate(metric, scores, outcomes)
         report[metric.key], report[f"{metric.key}_std"], report[f"{metric.key}_ci95"] = mean, std, ci
-    shares = None if chance is None else np.asarray(chance, dtype=np.float64)
-    report["localization_chance"] = float(shares.mean()) if shares is not None and shares.size else None
-    report["localization_chance_ci95"] = (
-        bootstrap_ci(shares).as_list() if shares is not None and shares.size > 1 else None
-    )
     report["comparisons"] = {
         name: outcomes.difference(first, second) for name, (first, second) in COMPARISONS.items()
     }
@@ -316,17 +357,12 @@ def build_report(
         "locations": sim.locations,
         "distractors": sim.distractors,
         "extra_sources": sim.extra_sources,
+        "test_videos_per_class": sim.test_videos_per_class,
+        "test_seconds_per_video": sim.test_seconds if sim.test_videos_per_class else sim.seconds,
     }
     report["alpha"] = config.train.alpha
     report["machine"] = machine_info()
     return report
-
-
-def localization_chance(test_features: Path, raw_dir: Path) -> list[float]:
-    """Per scored test sample, the share of the frame inside the sounding objects' boxes."""
-    arrays, _ = load_features(test_features)
-    masks, _, _ = ground_truth_masks(arrays, raw_dir)
-    return [float(m.mean()) for m in masks if m is not None and m.any()]
 
 
 def stage_timings(out_dir: Path, report_start: float, report_cpu_start: float) -> dict[str, Any]:

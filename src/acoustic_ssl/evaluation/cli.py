@@ -183,6 +183,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     out = args.out or _default_eval_dir(args.checkpoint)
     if args.only_boxes and args.boxes is None:
         raise DataError("--only-boxes needs --boxes FILE")
+    if args.boxes is not None and not args.only_boxes:
+        from acoustic_ssl.evaluation.boxes import read_annotations
+
+        read_annotations(args.boxes, args.boxes_format)  # a bad file stops before the long evaluation
     trained = load_trained(args.checkpoint, stats_dir=args.stats_dir)  # read and verified once
     if args.boxes is not None and args.only_boxes:
         return _evaluate_boxes(args, trained, out)

@@ -243,6 +243,7 @@ def localization_metrics(
     per_sample: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Scores of the ``attention`` and ``energy`` maps present in the features (see ``localization``), and
+    the ``chance`` level (a uniformly random point: the share of the frame in the sounding boxes) and
     the ``any_object`` baseline (pointing at a random visible object, sound ignored) with the mean number of
     visible objects per scored sample. ``object_pointing_accuracy`` of a map: how often its maximum falls on
     any visible object, sounding or not (low = the map points at the background). ``attention_mismatched``:
@@ -301,6 +302,14 @@ def localization_metrics(
         "n": float(len(scored)),
     }
     outcomes["any_object"] = {"hit": baseline}
+    # a uniformly random point: its expected hit is the share of the frame inside the sounding boxes
+    shares = [float(m.mean()) if m is not None and m.any() else None for m in masks]
+    scored_shares = [v for v in shares if v is not None]
+    result["chance"] = {
+        "pointing_accuracy": float(np.mean(scored_shares)) if scored_shares else float("nan"),
+        "n": float(len(scored_shares)),
+    }
+    outcomes["chance"] = {"hit": shares}
     if per_sample is not None:
         per_sample["localization"] = outcomes
     if overlay_dir is not None and "thumbnails" in test and scored and overlays > 0:

@@ -25,7 +25,8 @@ all classes (the background then identifies neither the class nor the video), --
 objects of other classes on screen, --extra-sources E adds E sounding on-screen objects of other classes.
 
 The same --seed gives byte-identical files whatever --workers (on one kind of --device); re-running into
-the same folder with the same parameters skips finished videos (resume).
+the same folder with the same parameters skips finished videos (resume, also after SIGKILL). Other parameters
+in that folder, or a folder that holds anything but a simulation (no simulation.json), are refused.
 
 Your own array, camera, sounds and rooms:
   --array FILE --camera FILE   simulate your array (CSV mic,x,y,z or Acoular MicGeom XML; .dc frames then hold
@@ -57,6 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "out", help="output folder (created; may hold an unfinished run with the same parameters)"
     )
     parser.add_argument("--videos-per-class", type=int, required=True, metavar="N", help="videos per class")
+    parser.add_argument(
+        "--first-location",
+        type=int,
+        default=0,
+        metavar="L",
+        help="number of the first video (data_L, ...; default 0): the same scenes as those videos of a "
+        "larger simulation with this seed, e.g. short test recordings beside the long ones of another folder",
+    )
     parser.add_argument(
         "--seconds", type=int, required=True, metavar="S", help="length of every video in seconds"
     )
@@ -178,6 +187,7 @@ def handle(args: argparse.Namespace) -> int:
     root = simulate_dataset(
         args.out,
         videos_per_class=args.videos_per_class,
+        first_location=args.first_location,
         seconds=args.seconds,
         seed=args.seed,
         snr_db=args.snr_db,

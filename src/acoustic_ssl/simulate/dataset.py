@@ -37,9 +37,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from acoustic_ssl import __version__
-from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, NUM_CLASSES, SENSOR_SAMPLE_RATE, video_dir_name
+from acoustic_ssl.data.layout import (
+    AUDIO_DIR,
+    GROUND_TRUTH_FILE,
+    MFCC_DIR,
+    NUM_CLASSES,
+    SENSOR_SAMPLE_RATE,
+    VIDEO_DIR,
+    video_dir_name,
+)
 from acoustic_ssl.errors import ConfigError, DataError
-from acoustic_ssl.io_utils import progress, write_json_atomic
+from acoustic_ssl.io_utils import progress, remove_stale_temporaries, write_json_atomic
 
 if TYPE_CHECKING:
     from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
@@ -91,14 +99,14 @@ class SceneComposition:
     def site(self, seed: int, class_index: int, location: int) -> int | None:
         return video_site(seed, class_index, location, self.locations) if self.locations else None
 
-    def video_locations(self, seed: int, classes: Sequence[int], videos_per_class: int) -> dict[str, int]:
+    def video_locations(self, seed: int, classes: Sequence[int], locations: Sequence[int]) -> dict[str, int]:
         """Place of every video, ``class_K/data_NNN`` → pool index (empty without a pool)."""
         if not self.locations:
             return {}
         return {
             video_dir_name(c, v).as_posix(): int(self.site(seed, c, v))  # type: ignore[arg-type]
             for c in classes
-            for v in range(videos_per_class)
+            for v in locations
         }
 
 
@@ -182,6 +190,10 @@ def simulate_video(job: VideoJob) -> str:
     from acoustic_ssl.simulate.render import render_video
     from acoustic_ssl.simulate.scene import Composition, Site, make_scene
 
+    video_dir = Path(job.video_dir)
+    for folder in (video_dir, *(video_dir / name for name in (AUDIO_DIR, MFCC_DIR, VIDEO_DIR))):
+        if folder.is_dir():  # a run killed while writing this video leaves temporaries; its files are redone
+            remove_stale_temporaries(folder, "*")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -221,6 +233,7 @@ def _parameters(
     write_images: bool,
     extras: Extras,
     composition: SceneComposition,
+    first_location: int,
 ) -> dict[str, Any]:
     from acoustic_ssl.imaging.geometry import PinholeCamera
     from acoustic_ssl.simulate import propagation, scene
@@ -229,11 +242,13 @@ def _parameters(
     array = "ArrayGeometry.default() (see array_geometry.csv)"
     if extras.geometry is not None:
         array = f"user array of {extras.geometry.num_mics} microphones (see array_geometry.csv)"
+    locations = range(first_location, first_location + videos_per_class)
     return {
         "simulator_version": SIMULATOR_VERSION,
         "package_version": __version__,
         "seed": seed,
         "videos_per_class": videos_per_class,
+        **({"first_location": first_location} if first_location else {}),
         "seconds": seconds,
         "snr_db": snr_db,
         "classes": classes,
@@ -254,12 +269,13 @@ def _parameters(
         "sounds": extras.sounds.describe() if extras.sounds else "procedural (simulate/sounds.py)",
         "rooms": {str(c): room.to_dict() for c, room in sorted(extras.rooms.items())} or "free field",
         "composition": composition.describe(),
-        "video_locations": composition.video_locations(seed, classes, videos_per_class),
+        "video_locations": composition.video_locations(seed, classes, locations),
     }
 
 
 def _validate(
     videos_per_class: int,
+    first_location: int,
     seconds: int,
     snr_db: float,
     classes: Sequence[int] | None,
@@ -268,9 +284,12 @@ def _validate(
 ) -> list[int]:
     if videos_per_class < 1:
         raise ConfigError(f"videos_per_class must be at least 1, got {videos_per_class}")
-    if videos_per_class > 1000:
+    if first_location < 0:
+        raise ConfigError(f"first_location must be >= 0, got {first_location}")
+    if first_location + videos_per_class > 1000:
         raise ConfigError(
-            f"videos_per_class must be at most 1000 (folder names data_NNN), got {videos_per_class}"
+            f"first_location + videos_per_class must be at most 1000 (folder names data_NNN), got "
+            f"{first_location + videos_per_class}"
         )
     if seconds < 1:
         raise ConfigError(f"seconds must be at least 1, got {seconds}")
@@ -288,6 +307,22 @@ def _validate(
     return chosen
 
 
+def _check_not_foreign(root: Path) -> None:
+    """Refuse an output folder that holds anything but a simulation: videos are written as
+    ``class_K/data_NNN`` and finished ones are skipped by their ``ground_truth.csv``, so a real dataset (or
+    any folder) would get simulated files among its own. ``simulation.json`` marks a simulation (compared
+    with the parameters next); before it, only the root files written just ahead of it may be there."""
+    if not root.is_dir() or (root / SIMULATION_FILE).exists():
+        return
+    ours = {GEOMETRY_FILE, CAMERA_FILE}
+    foreign = sorted(p.name for p in root.iterdir() if p.name not in ours and not p.name.endswith(".tmp"))
+    if foreign:
+        raise DataError(
+            f"{root}: holds {foreign[0]} but no {SIMULATION_FILE}, so not a simulation of this command; "
+            "simulate into an empty or new folder"
+        )
+
+
 def simulate_dataset(
     out_dir: str | os.PathLike[str],
     *,
@@ -302,6 +337,7 @@ def simulate_dataset(
     extras: Extras | None = None,
     composition: SceneComposition | None = None,
     device: str = "cpu",
+    first_location: int = 0,
 ) -> Path:
     """Write a simulated raw ACIVW dataset to ``out_dir`` and return it.
 
@@ -309,21 +345,27 @@ def simulate_dataset(
     a fast audio-only dataset. ``workers`` defaults to the number of CPUs; 1 runs in this process.
     ``frame_size`` (height, width) defaults to the camera's size (480 x 640 for the reference camera).
     ``composition`` sets shared locations, distractors and extra on-screen sources (default: none).
+    ``first_location``: the videos are ``data_<first_location>`` onwards, the same scenes (per-video seeds
+    and places) as those numbers of a larger simulation with the same seed: e.g. a test set of short
+    recordings beside the long ones of another folder, at the same places, with no video id in common.
     ``device`` (a torch device, e.g. ``"cuda"``) is where every worker beamforms the acoustic images; the
     images of a GPU equal the CPU's within float32 rounding (1e-4 of each image), not bit for bit.
     """
     extras = extras or Extras()
     if frame_size is None:
         frame_size = (extras.camera.height, extras.camera.width) if extras.camera else (480, 640)
-    chosen = _validate(videos_per_class, seconds, snr_db, classes, frame_size, workers)
+    chosen = _validate(videos_per_class, first_location, seconds, snr_db, classes, frame_size, workers)
     composition = composition or SceneComposition()
     composition.validate()
     root = Path(out_dir)
     frame_size = (int(frame_size[0]), int(frame_size[1]))
-    parameters = _parameters(
-        videos_per_class, seconds, seed, float(snr_db), chosen, frame_size, write_images, extras, composition
-    )
+    # as JSON gives them back (tuples become lists), so that a rerun compares equal to simulation.json
+    parameters = json.loads(json.dumps(_parameters(
+        videos_per_class, seconds, seed, float(snr_db), chosen, frame_size, write_images, extras, composition,
+        first_location,
+    )))
     simulation_path = root / SIMULATION_FILE
+    _check_not_foreign(root)
     if simulation_path.exists():
         try:
             previous = json.loads(simulation_path.read_text(encoding="utf-8"))
@@ -336,6 +378,8 @@ def simulate_dataset(
                 f"({', '.join(changed)}); use another output folder"
             )
     root.mkdir(parents=True, exist_ok=True)
+    for name in (GEOMETRY_FILE, CAMERA_FILE, SIMULATION_FILE):
+        remove_stale_temporaries(root, name)
     state = _state(write_images=False, extras=extras)
     state["geometry"].save(root / GEOMETRY_FILE)
     state["camera"].save(root / CAMERA_FILE)
@@ -359,7 +403,7 @@ def simulate_dataset(
             str(device),
         )
         for c in chosen
-        for location in range(videos_per_class)
+        for location in range(first_location, first_location + videos_per_class)
         if not (root / video_dir_name(c, location) / GROUND_TRUTH_FILE).exists()
     ]
     workers = min(workers or os.cpu_count() or 1, max(len(jobs), 1))
