@@ -45,6 +45,7 @@ def test_evaluate_writes_metrics(evaluated_run: Path) -> None:
     assert loc["attention_mismatched"]["n"] == 9
     # one object per frame (old-format ground truth): pointing at "any object" always hits
     assert loc["any_object"]["pointing_accuracy"] == 1.0 and loc["any_object"]["visible_objects_mean"] == 1.0
+    assert loc["largest_object"] == {"pointing_accuracy": 1.0, "n": 9.0}  # the largest is the source
 
 
 def test_mismatched_partners_are_other_classes() -> None:
