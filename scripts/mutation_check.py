@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Plant plausible one-line bugs in training and evaluation, one at a time, and count those the tests catch.
+"""Plant plausible one-line bugs in the package, one at a time, and count those the tests catch.
 
 Each mutation replaces one exact fragment of one line of ``src/acoustic_ssl`` (the fragment must occur
 exactly once in its file) in a temporary copy of the repository, then runs the tests that cover that code
 (``-x``: it stops at the first failure); a mutation is *caught* when they fail or run past ``--timeout``.
 Before any mutation the same test sets run on the unmutated copy and must pass, so a caught mutation is
-the mutation's doing. Not part of CI: ~15 min on 2 cores (a caught mutation stops early).
+the mutation's doing. Not part of CI: about half an hour for all on 2 cores (a caught mutation stops early).
 
     .venv/bin/python scripts/mutation_check.py                  # every mutation
     .venv/bin/python scripts/mutation_check.py --only R1 K1     # some of them
@@ -54,6 +54,19 @@ DEMO = ("tests/test_demo_report.py", "tests/test_demo.py")
 DATA = ("tests/data/test_data_dataset.py", "tests/data/test_data_raw.py")
 BOXES = ("tests/evaluation/test_boxes.py",)
 MODELS = ("tests/models",)
+# issue 22: the code added last (evidence, boxes, videos, arrays, rooms, clips, scenes, HEAR, checkpoints)
+STATISTICS = ("tests/evaluation/test_statistics.py",)
+EVALUATE = ("tests/evaluation/test_evaluate_report.py",)
+LOCALIZATION = ("tests/evaluation/test_localization.py",)
+KNN = ("tests/evaluation/test_knn.py",)
+CHECKPOINT = ("tests/training/test_checkpoint.py",)
+AUDIO = ("tests/data/test_audio.py",)
+VIDEO = ("tests/data/test_video_import.py",)
+RECORDINGS = ("tests/imaging/test_recordings.py",)
+GEOMETRY = ("tests/imaging/test_geometry.py",)
+ROOM = ("tests/simulate/test_room.py",)
+CLIPS = ("tests/simulate/test_clips.py",)
+SCENE = ("tests/simulate/test_scene.py",)
 
 
 @dataclass(frozen=True)
@@ -464,9 +477,212 @@ MUTATIONS: tuple[Mutation, ...] = (
       "rotated = images[:, ::-1, ::-1, :]",
       "rotated = images[:, ::-1, :, :]",
       DATA + METRICS),
+    # --- issue 22: values, not shapes, in the code added last. The first five are the issue's examples.
+    M("Z1", "evaluation/evaluate.py", "per-sample outcomes carry the labels as bootstrap clusters",
+      '"video_ids": test["video_ids"].tolist() if "video_ids" in test else None,',
+      '"video_ids": test["labels"].tolist() if "video_ids" in test else None,',
+      EVALUATE),
+    M("Z2", "data/video_decode.py", "audio offset inside the first frame after the seek ignored",
+      "offset = round((begin - first_time) * rate)",
+      "offset = 0",
+      VIDEO),
+    M("Z3", "imaging/sources.py", "HDF5 time data scaled as 24-bit sensor words",
+      "return _hdf5_recording(path, 1.0 if scale is None else scale)",
+      "return _hdf5_recording(path, SENSOR_FULL_SCALE if scale is None else scale)",
+      RECORDINGS),
+    M("Z4", "imaging/setup.py", "mel bank with fmin > 0 applied to bins shifted by fmin",
+      "f_min_hz, self.f_max_hz)[:, first:]",
+      "f_min_hz, self.f_max_hz)[:, : stop - first]",
+      RECORDINGS),
+    M("Z5", "evaluation/statistics.py", "an interval touching zero from below is a loss",
+      "if self.high < 0:",
+      "if self.high <= 0:",
+      STATISTICS),
+    # statistics (evaluation/statistics.py)
+    M("T1", "evaluation/statistics.py", "one seed drawn per replicate instead of the mean of n draws",
+      "replicates.append(per_seed[seed_draws, np.arange(n_boot)[:, None]].mean(axis=1))",
+      "replicates.append(per_seed[seed_draws[:, 0], np.arange(n_boot)])",
+      STATISTICS),
+    M("T2", "evaluation/statistics.py", "an interval touching zero from above is a gain",
+      "if self.low > 0:",
+      "if self.low >= 0:",
+      STATISTICS),
+    # benchmark boxes (evaluation/boxes.py)
+    M("X4", "evaluation/boxes.py", "Flickr coordinates rounded, not truncated",
+      "return [int(GRID * v / FLICKR_IMAGE) for v in values]",
+      "return [round(GRID * v / FLICKR_IMAGE) for v in values]",
+      BOXES),
+    M("X5", "evaluation/boxes.py", "CSV frame times not made relative to the imported window's start",
+      "frame = round((annotation.frame_time - start) * FRAMES_PER_SECOND)",
+      "frame = round(annotation.frame_time * FRAMES_PER_SECOND)",
+      BOXES),
+    M("X6", "evaluation/boxes.py", "annotated frame counted from the clip, not from its 2-s window",
+      "frame - first * FRAMES_PER_SECOND,",
+      "frame,",
+      BOXES),
+    M("X7", "evaluation/boxes.py", "window chosen by whole seconds, not the nearest centre",
+      "first = min(max(round(frame / FRAMES_PER_SECOND - 1.0), 0), seconds - 2)",
+      "first = min(max(frame // FRAMES_PER_SECOND - 1, 0), seconds - 2)",
+      BOXES),
+    M("X8", "evaluation/boxes.py", "a frame just past the clip's end is scored",
+      "if not 0 <= frame < seconds * FRAMES_PER_SECOND:",
+      "if not 0 <= frame <= seconds * FRAMES_PER_SECOND:",
+      BOXES),
+    M("X9", "evaluation/boxes.py", "bootstrap interval at 90 %, not 95 %",
+      "tail = (1.0 - level) / 2.0 * 100.0",
+      "tail = (1.0 - level) * 100.0",
+      BOXES),
+    # localisation against simulated ground truth (evaluation/localization.py)
+    M("P4", "evaluation/localization.py", "box masks exclude pixels centred on the right/bottom edge",
+      "((cx >= x0) & (cx <= x1))[None, :]",
+      "((cx >= x0) & (cx < x1))[None, :]",
+      LOCALIZATION),
+    M("P5", "evaluation/localization.py", "a box of zero width (or height) counts as visible",
+      "return self.box[2] > self.box[0] and self.box[3] > self.box[1]",
+      "return self.box[2] > self.box[0] or self.box[3] > self.box[1]",
+      LOCALIZATION),
+    M("P6", "evaluation/localization.py", "any-object baseline points at each object's last frame",
+      "for r in sorted(rows, key=lambda r: r.frame):",
+      "for r in sorted(rows, key=lambda r: r.frame, reverse=True):",
+      LOCALIZATION),
+    M("G3", "data/dataset.py", "frames picked (and scored) rounded from the linspace, not floored",
+      "return np.floor(np.linspace(0, FRAMES_PER_SECOND * sample_length - 1, nr_frames)).astype(np.int64)",
+      "return np.round(np.linspace(0, FRAMES_PER_SECOND * sample_length - 1, nr_frames)).astype(np.int64)",
+      LOCALIZATION),
+    M("P8", "evaluation/localization.py", "binarisation keeps pixels equal to the mean",
+      "return heat > heat.mean()",
+      "return heat >= heat.mean()",
+      LOCALIZATION),
+    M("P9", "evaluation/localization.py", "top-fraction binarisation truncates the pixel count",
+      "n_keep = max(1, round(fraction * heat.size))",
+      "n_keep = max(1, int(fraction * heat.size))",
+      LOCALIZATION),
+    # kNN and run aggregation (evaluation/knn.py)
+    M("K5", "evaluation/knn.py", "trimmed mean needs more than three runs",
+      "if drop_extremes and array.size >= 3:",
+      "if drop_extremes and array.size > 3:",
+      KNN),
+    M("K6", "evaluation/knn.py", "k equal to the training-set size skipped",
+      "usable = sorted(k for k in ks if k <= len(train))",
+      "usable = sorted(k for k in ks if k < len(train))",
+      KNN),
+    # HEAR (evaluation/hear.py)
+    M("H7", "evaluation/hear.py", "every sound of a batch embedded from the first sound's audio",
+      "model.embed_windows(padded[s][idx])",
+      "model.embed_windows(padded[0][idx])",
+      HEAR),
+    M("H8", "data/stats.py", "zero-std bins divided by zero",
+      "torch.from_numpy(np.where(std > 0, std, 1.0).astype(np.float32))[:, None],",
+      "torch.from_numpy(std.astype(np.float32))[:, None],",
+      HEAR),
+    # checkpoints (training/checkpoint.py)
+    M("C4", "training/checkpoint.py", "explicit statistics lose to the stored ones",
+      "    if stats_dir is not None:\n        return load_stats(stats_dir)",
+      "    if stats_dir is not None and STATS_MEAN not in tensors:\n        return load_stats(stats_dir)",
+      CHECKPOINT),
+    # the resampler and spectrogram front end (data/audio.py)
+    M("U1", "data/audio.py", "sensor audio normalised by its positive peak, not its largest magnitude",
+      "peak = float(np.max(np.abs(waveform))) if waveform.size else 0.0",
+      "peak = float(np.max(waveform)) if waveform.size else 0.0",
+      AUDIO),
+    M("U2", "data/audio.py", "a waveform of exactly one frame gives no spectrogram frame",
+      "return 0 if num_samples < FRAME_LENGTH else",
+      "return 0 if num_samples <= FRAME_LENGTH else",
+      AUDIO),
+    # import-video (data/video_decode.py, data/video_import.py)
+    M("I1", "data/video_decode.py", "stereo sources imported from the first channel only",
+      "resample(frame):\n" + " " * 20 + "chunks.append(out.to_ndarray().astype(np.float64).mean(axis=0))",
+      "resample(frame):\n" + " " * 20 + "chunks.append(out.to_ndarray().astype(np.float64)[0])",
+      VIDEO),
+    M("I2", "data/video_import.py", "every record holds the first second's audio",
+      "KEY_AUDIO: ints[written],",
+      "KEY_AUDIO: ints[0],",
+      VIDEO),
+    M("I3", "data/video_import.py", "validation carved as VAL of all, not VAL / (TRAIN + VAL)",
+      "val_share = fractions[1] / (fractions[0] + fractions[1]) if",
+      "val_share = fractions[1] if",
+      VIDEO),
+    # arrays: recordings, imaging setup, geometry (imaging/sources.py, setup.py, geometry.py)
+    M("W3", "imaging/sources.py", "float audio files read unscaled, not as 24-bit words",
+      "return _audio_recording(path, SENSOR_FULL_SCALE if scale is None else scale)",
+      "return _audio_recording(path, 1.0 if scale is None else scale)",
+      RECORDINGS),
+    M("W4", "imaging/sources.py", ".dc reads ignore the offset inside their first file",
+      "offset = start - first * SAMPLES_PER_FRAME",
+      "offset = 0",
+      RECORDINGS),
+    M("W5", "imaging/sources.py", "frame batches start at frame_length, not hop, steps",
+      "start = first * hop",
+      "start = first * length",
+      RECORDINGS),
+    M("W6", "imaging/setup.py", "the Nyquist bin is kept",
+      "+ 1, self.n_fft // 2)",
+      "+ 1, self.n_fft // 2 + 1)",
+      RECORDINGS),
+    M("W7", "imaging/setup.py", "frame times at the frame start, not its centre",
+      "(np.arange(count) * self.hop + self.frame_length / 2.0) / self.sample_rate",
+      "np.arange(count) * self.hop / self.sample_rate",
+      RECORDINGS),
+    M("W8", "imaging/setup.py", "a recording of exactly one frame has none",
+      "return 0 if num_samples < self.frame_length else",
+      "return 0 if num_samples <= self.frame_length else",
+      RECORDINGS),
+    M("W9", "imaging/setup.py", "a bin exactly at fmax left out",
+      "stop = min(math.floor(self.f_max_hz / spacing + 1e-9) + 1,",
+      "stop = min(math.floor(self.f_max_hz / spacing + 1e-9),",
+      RECORDINGS),
+    M("W10", "imaging/geometry.py", "spiral radii linear, not equal-area",
+      "radii = radius_m * np.sqrt((n + 0.5) / mics_per_arm)",
+      "radii = radius_m * (n + 0.5) / mics_per_arm",
+      GEOMETRY),
+    # rooms, clips, scenes (simulate/room.py, clips.py, scene.py)
+    M("M1", "simulate/room.py", "room height adds the camera-frame y, which points down",
+      "ch - points[..., 1]",
+      "ch + points[..., 1]",
+      ROOM),
+    M("M2", "simulate/room.py", "reverberant tail decays at the amplitude rate (RT60 doubled)",
+      "decay = 13.8155 / (rt60 * FS)",
+      "decay = 6.9078 / (rt60 * FS)",
+      ROOM),
+    M("M3", "simulate/scene.py", "overlap measured against the first box, not the smaller",
+      "smaller = np.minimum(area_a, area_b)",
+      "smaller = area_a",
+      SCENE),
+    M("M4", "simulate/scene.py", "an overlap of exactly the limit refused",
+      "return bool(np.any(shared > limit * np.maximum(smaller, 1e-9)))",
+      "return bool(np.any(shared >= limit * np.maximum(smaller, 1e-9)))",
+      SCENE),
+    M("M5", "simulate/scene.py", "box x clipped to the frame height",
+      "clipped[..., 0::2] = np.clip(clipped[..., 0::2], 0.0, camera.width)",
+      "clipped[..., 0::2] = np.clip(clipped[..., 0::2], 0.0, camera.height)",
+      SCENE),
+    M("M6", "simulate/scene.py", "each interferer gets the whole interferer share",
+      "power = interferer_share * noise_power / count",
+      "power = interferer_share * noise_power",
+      SCENE),
+    M("M7", "simulate/scene.py", "a passing object faces against its motion",
+      "facing = 1.0 if stop > start else -1.0",
+      "facing = 1.0 if stop < start else -1.0",
+      SCENE),
+    M("M8", "simulate/clips.py", "stereo clips mixed to the left channel",
+      "mono = data.mean(axis=1)",
+      "mono = data[:, 0]",
+      CLIPS),
+    M("M9", "simulate/clips.py", "the signal starts at the clip's beginning, whatever start is recorded",
+      "signal = clip[start : start + n_samples]",
+      "signal = clip[:n_samples]",
+      CLIPS),
+    M("M10", "simulate/clips.py", "loop crossfade reversed (a click at the seam)",
+      "loop[:fade] = ramp * clip[:fade] + (1.0 - ramp) * clip[len(clip) - fade :]",
+      "loop[:fade] = (1.0 - ramp) * clip[:fade] + ramp * clip[len(clip) - fade :]",
+      CLIPS),
+    M("M11", "simulate/clips.py", "class folder '10' accepted",
+      "return int(text) if int(text) < NUM_CLASSES else None",
+      "return int(text) if int(text) <= NUM_CLASSES else None",
+      CLIPS),
 )
 # fmt: on
-ISSUE_EXAMPLES = ("O1", "O2", "R1", "K1", "H1", "E1")
+ISSUE_EXAMPLES = ("O1", "O2", "R1", "K1", "H1", "E1", "Z1", "Z2", "Z3", "Z4", "Z5")
 
 
 def copy_repository(target: Path) -> None:
