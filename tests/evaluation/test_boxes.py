@@ -149,6 +149,77 @@ def test_ez_mask_matches_torch_interpolate_as_ez_vsl_calls_it() -> None:
     assert np.count_nonzero(prediction_mask(heat, "ez") != reference) <= 2  # float64 ties at most
 
 
+def test_flickr_coordinates_are_truncated_not_rounded(tmp_path: Path) -> None:
+    """int(224·v/256) as the published parsers: 100 → 87.5 → 87, 9 → 7.875 → 7, 255 → 223.1 → 223, 73 → 63.875
+    → 63."""
+    xml = ("<a><p><bbox><type>object</type><xmin>100</xmin><ymin>9</ymin><xmax>255</xmax><ymax>73</ymax>"
+           "</bbox></p></a>")
+    (tmp_path / "5.xml").write_text(xml)
+    assert read_annotations(tmp_path / "5.xml")["5"].boxes.tolist() == [[87, 7, 223, 63]]
+
+
+def _imported(root: Path, clip: str, start: float, seconds: int, size: tuple[int, int] = (320, 240)) -> None:
+    """An import-video folder holding one clip of ``seconds`` records cut from ``start`` s of its file."""
+    from acoustic_ssl.data.layout import record_name, video_dir_name
+    from acoustic_ssl.data.video_import import INDEX_COLUMNS
+
+    folder = root / video_dir_name(0, 0)
+    folder.mkdir(parents=True)
+    for second in range(1, seconds + 1):
+        (folder / record_name(second)).write_bytes(b"")
+    row = {"class": 0, "location": 0, "clip": clip, "label": "bell", "source": f"/videos/{clip}.mp4",
+           "start": f"{start:g}", "seconds": str(seconds), "status": "imported", "width": size[0],
+           "height": size[1]}
+    lines = [",".join(INDEX_COLUMNS), ",".join(str(row.get(k, "")) for k in INDEX_COLUMNS)]
+    (root / "videos.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_csv_frame_times_count_from_the_source_file_not_the_imported_window(tmp_path: Path) -> None:
+    """A clip imported from 10 s of its file (6 s long): a box at 12.7 s of the file is 2.7 s into the clip,
+    frame round(32.4) = 32, in the 2-s window [2 s, 4 s) (the one whose centre, frame 36, is nearest; [1, 3)
+    is centred on frame 24), as frame 8 of that window."""
+    from acoustic_ssl.evaluation.boxes import locate
+
+    _imported(tmp_path, "clipA", start=10.0, seconds=6)
+    (tmp_path / "boxes.csv").write_text("file,frame_time,x0,y0,x1,y1\nclipA.mp4,12.7,32,24,160,120\n")
+    targets, missing, unusable = locate(read_annotations(tmp_path / "boxes.csv"), tmp_path)
+    assert (missing, unusable) == ([], [])
+    (target,) = targets
+    folder = tmp_path / "class_0" / "data_000"
+    assert target.records == (folder / "Data_003.tfrecord", folder / "Data_004.tfrecord")
+    assert target.frame == 8 and target.time == pytest.approx(32 / 12)
+    assert target.annotation.boxes.tolist() == [[22, 22, 112, 112]]  # 224/320 across, 224/240 down
+
+
+def test_annotated_frames_at_the_ends_of_the_imported_window(tmp_path: Path) -> None:
+    """The last frame of a 6-s clip (5.95 s → frame 71) is frame 23 of the last window; 6.0 s (frame 72) is
+    past the clip: unusable. VGG-SS boxes (no time) take the middle frame, 36: frame 12 of [2 s, 4 s)."""
+    from acoustic_ssl.evaluation.boxes import locate
+
+    _imported(tmp_path, "clipB", start=10.0, seconds=6)
+    csv_rows = ["clipB.mp4,15.95,0,0,10,10", "clipB.mp4,16,0,0,10,10", "gone.mp4,1,0,0,10,10"]
+    (tmp_path / "boxes.csv").write_text("\n".join(csv_rows) + "\n")
+    targets, missing, unusable = locate(read_annotations(tmp_path / "boxes.csv"), tmp_path)
+    assert missing == ["gone.mp4@1"]
+    assert unusable == ["clipB.mp4@16: frame time 16 s is outside the imported clip (10-16 s of its file)"]
+    (last,) = targets
+    folder = tmp_path / "class_0" / "data_000"
+    assert last.records == (folder / "Data_005.tfrecord", folder / "Data_006.tfrecord")
+    assert (last.frame, last.time) == (23, pytest.approx(71 / 12))
+    (tmp_path / "vggss.json").write_text(json.dumps([{"file": "clipB", "bbox": [[0.1, 0.2, 0.3, 0.4]]}]))
+    (middle,) = locate(read_annotations(tmp_path / "vggss.json"), tmp_path)[0]
+    assert middle.records == (folder / "Data_003.tfrecord", folder / "Data_004.tfrecord")
+    assert (middle.frame, middle.time) == (12, 3.0)
+
+
+def test_bootstrap_interval_of_three_clips_by_hand() -> None:
+    """cIoUs 0, 0, 1: a resample's mean is k/3 with k ~ Binomial(3, 1/3); P(k = 3) = 1/27 = 3.7% > 2.5%, so
+    the 97.5th percentile is 1 (at the 95th it would be 2/3); P(k = 0) = 8/27, so the 2.5th is 0."""
+    intervals = bootstrap_intervals([0.0, 0.0, 1.0])
+    assert intervals["ciou_mean"] == [0.0, 1.0]
+    assert intervals["success@0.5"] == [0.0, 1.0]
+
+
 def _flickr(path: Path, *boxes: tuple[int, int, int, int]) -> Path:
     tags = ("xmin", "ymin", "xmax", "ymax")
     fields = ["".join(f"<{t}>{v}</{t}>" for t, v in zip(tags, box, strict=True)) for box in boxes]

@@ -155,6 +155,63 @@ def test_overlay_draws_the_map_in_frame_orientation(tmp_path: Path) -> None:
     assert max(quadrants, key=quadrants.get) == "top right", quadrants
 
 
+def test_box_edges_on_pixel_centres_belong_to_the_box() -> None:
+    """A pixel is inside when its centre i + 0.5 lies in [x0, x1] × [y0, y1], both ends included."""
+    mask = boxes_to_mask(np.array([[0.5, 1.5, 2.5, 2.5]]), (4, 4))
+    assert np.argwhere(mask).tolist() == [[1, 0], [1, 1], [1, 2], [2, 0], [2, 1], [2, 2]]
+
+
+def test_a_box_of_zero_width_or_height_is_not_visible(tmp_path: Path) -> None:
+    """Boxes clipped to the frame edge: zero width (tall) or zero height (wide) hide the object."""
+    csv_path = tmp_path / "ground_truth.csv"
+    csv_path.write_text(
+        "frame,source_id,class,x,y,distance_m,on_screen,sounding,x0,y0,x1,y1\n"
+        "1,0,2,0,50,2.0,0,1,0,40,0,60\n"  # zero width, 20 tall
+        "1,1,3,50,0,2.0,0,1,40,0,60,0\n"  # zero height, 20 wide
+        "1,2,4,50,50,2.0,1,1,40,40,60,60\n"
+    )
+    rows = read_ground_truth(csv_path)[1]
+    assert [r.visible for r in rows] == [False, False, True]
+    np.testing.assert_array_equal(gt_boxes(rows, 400.0, {}), [[40.0, 40.0, 60.0, 60.0]])
+
+
+def test_any_object_points_at_each_objects_first_visible_frame(tmp_path: Path) -> None:
+    """The class source is in its box in frame 1 and has moved out of the sounding mask by frame 24 (the mask
+    here is frame 1's box only); the silent distractor is visible from frame 24 only: one hit in two."""
+    from acoustic_ssl.evaluation.localization import any_object_pointing
+
+    csv_path = tmp_path / "ground_truth.csv"
+    csv_path.write_text(
+        "frame,source_id,class,x,y,distance_m,on_screen,sounding,x0,y0,x1,y1\n"
+        "24,0,2,300,50,2.0,1,1,280,40,320,60\n"
+        "1,0,2,100,50,2.0,1,1,80,40,120,60\n"
+        "1,1,5,0,0,2.0,0,0,0,0,0,0\n"
+        "24,1,5,500,400,2.0,1,0,480,390,520,410\n"
+    )
+    truth = read_ground_truth(csv_path)
+    rows = truth[24] + truth[1]  # in file order: the later frame first
+    mask = boxes_to_mask(np.array([[80.0, 40.0, 120.0, 60.0]]), (480, 640))
+    assert any_object_pointing(rows, mask) == 0.5
+
+
+def test_scored_frames_are_floored_from_the_linspace() -> None:
+    """The frames a sample is scored on (the loader's): for three frames of a 2-s sample linspace(0, 23, 3) =
+    0, 11.5, 23 → indices 0, 11, 23 (floor, not round)."""
+    from acoustic_ssl.data.dataset import sample_frame_numbers
+
+    assert sample_frame_numbers(0, 2, 3) == [1, 12, 24]
+    assert sample_frame_numbers(2, 2, 5) == [25, 30, 36, 42, 48]  # 0, 5.75, 11.5, 17.25, 23
+
+
+def test_binarisation_boundaries() -> None:
+    """"mean": strictly above the mean (a pixel equal to it is out); "top": round(fraction · N) pixels."""
+    heat = np.array([[0.0, 1.0, 2.0]])  # mean 1
+    assert binarize(heat).tolist() == [[False, False, True]]
+    six = np.array([[6.0, 5.0, 4.0], [3.0, 2.0, 1.0]])
+    assert binarize(six, "top", 0.3).sum() == 2  # 0.3 · 6 = 1.8 → 2
+    assert binarize(six, "top", 0.3).tolist() == [[True, True, False], [False, False, False]]
+
+
 def _row(frame: int, source: int, sounding: bool, box: tuple[float, float, float, float]) -> GroundTruthRow:
     """A new-format row: the object's box as drawn (empty: not visible in that frame)."""
     x0, y0, x1, y1 = box

@@ -218,3 +218,16 @@ def test_user_array_and_camera(tmp_path: Path) -> None:
     # and it converts into training records like the DualCam's (the mono track is microphone 0)
     assert main(["convert", str(out), str(tmp_path / "records"), "--workers", "1"]) == 0
     assert (tmp_path / "records" / "class_4" / "data_000" / "Data_001.tfrecord").stat().st_size > 0
+
+
+def test_camera_frame_to_room_coordinates_by_hand() -> None:
+    """Camera at (2, 0.3, 1.4) in a 4 × 5 × 3 room: a point 0.5 m right, 0.4 m *up* (y = -0.4) and 2 m ahead
+    is at (2.5, 2.3, 1.8); a point 3 m above the camera is pulled along its line of sight to the ceiling's
+    margin (height 2.75 m: scale 1.35 / 3)."""
+    room = Room((4.0, 5.0, 3.0), 0.5)
+    assert room.camera_m == (2.0, 0.3, 1.4)
+    np.testing.assert_allclose(room.to_room(np.array([0.5, -0.4, 2.0])), [2.5, 2.3, 1.8], atol=1e-12)
+    high = np.array([[0.0, -3.0, 2.0]])
+    inside = room.contain(Trajectory(0.0, 1.0, high)).positions
+    np.testing.assert_allclose(inside, high * 1.35 / 3.0, atol=1e-12)
+    np.testing.assert_allclose(room.to_room(inside[0]), [2.0, 0.3 + 0.9, 2.75], atol=1e-12)

@@ -120,6 +120,7 @@ class EvaluateSettings:
     linear_probe: bool = False
     tsne: bool = True
     baselines: tuple[str, ...] = BASELINES  # rows of features that need no learning
+    overlays: int = 8  # localisation overlay PNGs per map and row (`evaluate --overlays`; the report shows 3)
 
 
 SECTIONS: dict[str, type] = {
