@@ -137,7 +137,7 @@ def per_sample_frames(scene: Scene, mic_positions: np.ndarray) -> Iterator[np.nd
             pressure += reverberation.next_frame()
         pressure += scene.diffuse_std * diffuse.next_frame()  # the fast path scales the spectra instead
         pressure += scene.sensor_std * torch.randn(pressure.shape, generator=sensor).numpy()
-        yield quantise(pressure)
+        yield quantise(torch.from_numpy(pressure))
 
 
 def _scene(class_index: int, room: bool) -> Scene:

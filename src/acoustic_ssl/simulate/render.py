@@ -53,11 +53,11 @@ FRAMES_PER_CHUNK = 4  # audio frames rendered together
 __all__ = ["GROUND_TRUTH_HEADER", "FrameRenderer", "frame_times", "ground_truth_rows", "render_video"]
 
 
-def quantise(pressure: np.ndarray) -> np.ndarray:
-    """Round to int32 sample values, clipped to the 24-bit range (in place: ``pressure`` is overwritten)."""
-    np.rint(pressure, out=pressure)
-    np.clip(pressure, -INT_MAX - 1, INT_MAX, out=pressure)
-    return pressure.astype(np.int32)
+def quantise(pressure: torch.Tensor) -> np.ndarray:
+    """Round to int32 sample values (half to even), clipped to the 24-bit range: ``pressure`` (any strides)
+    is overwritten, a C-ordered array of its shape returned."""
+    pressure.round_().clamp_(-INT_MAX - 1, INT_MAX)
+    return torch.empty(pressure.shape, dtype=torch.int32).copy_(pressure).numpy()
 
 
 def microphone_frames(scene: Scene, mic_positions: np.ndarray) -> Iterator[np.ndarray]:
@@ -86,9 +86,7 @@ def microphone_frames(scene: Scene, mic_positions: np.ndarray) -> Iterator[np.nd
             frames[:, j] += diffuse.next_frame()
         noise = torch.randn((count, num_mics, SAMPLES_PER_FRAME), generator=sensor)
         samples = torch.from_numpy(frames).add_(noise.transpose(0, 1), alpha=scene.sensor_std)
-        samples.round_().clamp_(-INT_MAX - 1, INT_MAX)  # as quantise(), frames first
-        quantised = torch.empty((count, num_mics, SAMPLES_PER_FRAME), dtype=torch.int32)
-        yield from quantised.copy_(samples.transpose(0, 1)).numpy()
+        yield from quantise(samples.transpose(0, 1))  # frames first
 
 
 def ground_truth_rows(scene: Scene, camera: PinholeCamera) -> list[str]:
