@@ -234,20 +234,26 @@ def _crossfaded_filters(read: np.ndarray, gain: np.ndarray) -> tuple[np.ndarray,
     μ < 1``): its taps sit on rows ``a − FIR_TAPS/2 + 1 … a + FIR_TAPS/2`` relative to ``2t``; the ``R`` rows
     from ``low`` hold every microphone's taps at every knot of the call.
     """
-    whole = np.floor(read)
-    fraction = (read - whole) * FIR_TABLE
+    whole = np.floor(read.T)  # (knots, M) from here on
+    fraction = (read.T - whole) * FIR_TABLE
     entry = np.minimum(fraction.astype(np.int64), FIR_TABLE - 1)
-    between = (fraction - entry).astype(np.float32)[..., None]
-    taps = _FIR[entry] + _FIR_SLOPE[entry] * between  # (M, knots, FIR_TAPS), linear between table entries
-    taps *= gain.astype(np.float32)[..., None]
-    whole = whole.astype(np.int64)
-    lowest = int(whole.min())
-    span = int(whole.max()) - lowest + FIR_TAPS
-    num_mics, knots = read.shape
-    filters = np.zeros((knots, num_mics, span), dtype=np.float32)  # F_k: row m has its taps from a − lowest
-    starts = (np.arange(knots)[:, None] * num_mics + np.arange(num_mics)) * span + (whole - lowest).T
-    np.put(filters, starts[..., None] + np.arange(FIR_TAPS), taps.transpose(1, 0, 2))
-    return np.concatenate([filters[:-1], filters[1:]], axis=2), lowest - (FIR_TAPS // 2 - 1)
+    taps = _FIR[entry]  # (knots, M, FIR_TAPS), linear between table entries, times the gain
+    taps += _FIR_SLOPE[entry] * (fraction - entry).astype(np.float32)[..., None]
+    taps *= gain.T.astype(np.float32)[..., None]
+    offset = whole.astype(np.int64)
+    lowest = int(offset.min())
+    offset -= lowest
+    span = int(offset.max()) + FIR_TAPS
+    knots, num_mics = offset.shape
+    left = np.zeros((knots - 1, num_mics, 2 * span), dtype=np.float32)
+    # windows[k, m, o] is left[k, m, o : o + FIR_TAPS]: each microphone's taps go in at its offset, knot k's
+    # into block k's first half (F_k) and block k − 1's second half (F_{k+1} of that block).
+    shape, strides = (*left.shape[:2], 2 * span - FIR_TAPS + 1, FIR_TAPS), (*left.strides, left.strides[-1])
+    windows = np.lib.stride_tricks.as_strided(left, shape, strides)
+    block, mic = np.arange(knots - 1)[:, None], np.arange(num_mics)
+    windows[block, mic, offset[:-1]] = taps[:-1]
+    windows[block, mic, offset[1:] + span] = taps[1:]
+    return left, lowest - (FIR_TAPS // 2 - 1)
 
 
 def _phasors(bins: int, spacing_hz: float, lead: np.ndarray) -> np.ndarray:
