@@ -5,6 +5,7 @@ Pinned before the copies are merged into one home each, so that the merge is see
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -28,48 +29,81 @@ def _binary_case() -> tuple[np.ndarray, np.ndarray]:
     return pred, gt
 
 
-def test_ciou_copies_agree_on_a_binary_map() -> None:
-    from acoustic_ssl.evaluation.boxes import box_ciou
-    from acoustic_ssl.evaluation.localization import ciou
+def test_one_ciou_for_binary_and_consensus_maps() -> None:
+    from acoustic_ssl.evaluation import boxes, localization
 
+    assert boxes.ciou is localization.ciou
     pred, gt = _binary_case()
-    assert ciou(pred, gt) == pytest.approx(1 / 6, rel=1e-12)
-    assert box_ciou(pred, gt.astype(np.float64)) == ciou(pred, gt)
+    assert localization.ciou(pred, gt) == pytest.approx(1 / 6, rel=1e-12)
+    consensus = gt * 0.5  # every GT pixel marked by one annotator of two: it counts half
+    assert localization.ciou(pred, consensus) == pytest.approx(1 / (3 + 6), rel=1e-12)
 
 
-def test_success_curves_agree_off_the_thresholds() -> None:
+def test_boxes_and_the_simulated_gt_scoring_give_the_same_ciou_on_a_binary_map() -> None:
+    """A 0/1 map on the 224 grid with 30 % ones: the LVS rule (> the median element, 0) and the simulated
+    GT's rule (> the mean) both keep the ones; the GT is a VGG-SS box, binary. Rows 0-99 × columns 0-149
+    against rows and columns 56-167: 44 × 94 = 4136 px inside, 15000 − 4136 outside, 112² in the GT."""
+    from acoustic_ssl.evaluation.boxes import Annotation, gt_map, prediction_mask
+    from acoustic_ssl.evaluation.localization import ciou, score_samples
+
+    heat = np.zeros((224, 224))
+    heat[:100, :150] = 1.0
+    box = Annotation("clip", "vggss", (224 * np.array([[0.25, 0.25, 0.75, 0.75]])).astype(np.int64))
+    benchmark = ciou(prediction_mask(heat, "lvs"), gt_map(box))
+    _, (simulated,) = score_samples([heat], [gt_map(box) > 0])
+    assert benchmark == simulated == pytest.approx(4136 / (112**2 + 15000 - 4136), rel=1e-12)
+
+
+def test_one_success_curve_with_the_benchmarks_rule_as_a_parameter() -> None:
     from acoustic_ssl.evaluation import boxes, localization
 
     simulated = localization.success_curve(CIOUS)  # cIoU > τ, τ = 0.0 … 1.0
-    benchmark = boxes._rates(CIOUS)  # cIoU ≥ τ, τ = 0.00, 0.05 … 1.00
-    np.testing.assert_array_equal(simulated, benchmark[::2])
+    benchmark = localization.success_curve(CIOUS, boxes.THRESHOLDS, inclusive=True)  # ≥ τ, 0.05 steps
+    np.testing.assert_array_equal(simulated, benchmark[::2])  # no cIoU on a threshold: the rules agree
     assert simulated.tolist()[:3] == [1.0, 6 / 7, 6 / 7]
+    assert boxes.score_cious(CIOUS)["success_curve"] == benchmark.tolist()
+    on_threshold = [0.5, 0.2]  # 0.5 passes τ = 0.5 only when ≥ counts
+    assert localization.success_curve(on_threshold, (0.5,)).tolist() == [0.0]
+    assert localization.success_curve(on_threshold, (0.5,), inclusive=True).tolist() == [0.5]
+    assert np.isnan(localization.success_curve([None, float("nan")], (0.5,))).all()  # nothing scored
 
 
-def test_the_three_trapezoids_agree() -> None:
+def test_one_trapezoid_for_one_curve_and_for_bootstrap_replicates() -> None:
     from acoustic_ssl.evaluation import boxes, localization
     from acoustic_ssl.evaluation.statistics import weighted_auc
 
     rates = localization.success_curve(CIOUS)
     expected = localization.auc(localization.THRESHOLDS, rates)
-    assert weighted_auc(CIOUS, np.ones((1, len(CIOUS))))[0] == pytest.approx(expected, rel=1e-12)
-    box_rates = boxes._rates(CIOUS)
-    assert boxes._trapezoid(box_rates[None])[0] == pytest.approx(
-        localization.auc(boxes.THRESHOLDS, box_rates), rel=1e-12
-    )
+    # by hand: rates 7/7, 6/7, 6/7, 5/7, 5/7, 4/7, 2/7, 2/7, 2/7, 1/7, 0 at τ = 0 … 1
+    sevenths = [7, 6, 6, 5, 5, 4, 2, 2, 2, 1, 0]
+    trapezoids = [0.1 * (a + b) / 14 for a, b in itertools.pairwise(sevenths)]
+    assert expected == pytest.approx(sum(trapezoids), rel=1e-12)
+    assert weighted_auc(CIOUS, np.ones((1, len(CIOUS))))[0] == expected
+    doubled = np.r_[CIOUS, CIOUS[:1]]  # weight 2 on the first clip = the clip drawn twice
+    weights = np.array([[2.0, 1, 1, 1, 1, 1, 1], [1.0, 1, 1, 1, 1, 1, 1]])
+    twice = localization.auc(localization.THRESHOLDS, localization.success_curve(doubled))
+    np.testing.assert_array_equal(weighted_auc(CIOUS, weights), [twice, expected])
+    box_rates = localization.success_curve(CIOUS, boxes.THRESHOLDS, inclusive=True)
+    assert boxes.score_cious(CIOUS)["auc"] == localization.auc(boxes.THRESHOLDS, box_rates)
 
 
-def test_the_two_bootstraps_draw_alike_given_the_same_seed() -> None:
-    """The clip bootstrap of ``boxes`` is the clustered one with every clip its own video, seed 0."""
-    from acoustic_ssl.evaluation.boxes import bootstrap_intervals
-    from acoustic_ssl.evaluation.statistics import bootstrap_ci
+def test_the_clip_bootstrap_is_the_clustered_one_with_one_clip_per_video() -> None:
+    from acoustic_ssl.evaluation import boxes
+    from acoustic_ssl.evaluation.statistics import bootstrap_ci, weighted_auc
 
     cious = np.random.default_rng(4).uniform(0.0, 1.0, 37)
-    boxes = bootstrap_intervals(cious)
-    clustered = bootstrap_ci(cious, np.arange(len(cious)), seed=0)
-    assert boxes["ciou_mean"] == pytest.approx(clustered.as_list(), rel=1e-12)
-    success = bootstrap_ci((cious >= 0.5).astype(float), seed=0)
-    assert boxes["success@0.5"] == pytest.approx(success.as_list(), rel=1e-12)
+    intervals = boxes.bootstrap_intervals(cious)
+    one_clip_per_video = 3 * np.arange(len(cious)) + 2  # distinct, increasing video ids
+    assert intervals["ciou_mean"] == bootstrap_ci(cious, one_clip_per_video).as_list()
+    assert intervals["ciou_mean"] == bootstrap_ci(cious, clusters=None).as_list()
+    box_auc = bootstrap_ci(
+        cious, statistic=lambda v, w: weighted_auc(v, w, boxes.THRESHOLDS, inclusive=True)
+    )
+    assert intervals["auc"] == box_auc.as_list()
+    success = bootstrap_ci((cious >= 0.5).astype(float))
+    assert intervals["success@0.5"] == success.as_list()
+    low, high = intervals["ciou_mean"]
+    assert low < float(np.mean(cious)) < high and high - low < 0.25
 
 
 def test_scene_statistics_z_score_as_normalization_does() -> None:
