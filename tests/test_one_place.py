@@ -106,17 +106,22 @@ def test_the_clip_bootstrap_is_the_clustered_one_with_one_clip_per_video() -> No
     assert low < float(np.mean(cious)) < high and high - low < 0.25
 
 
-def test_scene_statistics_z_score_as_normalization_does() -> None:
+def test_scene_crops_are_z_scored_by_trainings_normalization() -> None:
+    """One z-scoring with "a zero std divides by 1": ``data.stats.Normalization``, which the scene protocol's
+    training-crop statistics now are."""
     from acoustic_ssl.data.stats import Normalization
     from acoustic_ssl.evaluation.scenes import crop_statistics
 
     crops = np.random.default_rng(5).gamma(2.0, 3.0, (6, 257, 4))
     crops[:, 7, :] = 2.5  # a bin that never varies: std 0, divided by 1
-    mean, std = crop_statistics(crops, n_clips=2)
-    scenes = (crops - mean) / std
-    normalization = Normalization.from_stats(mean[0, :, 0], std[0, :, 0])
-    np.testing.assert_allclose(normalization(torch.as_tensor(crops)).numpy(), scenes, rtol=1e-5, atol=1e-5)
-    assert np.all(scenes[:, 7, :] == 0.0)
+    normalization = crop_statistics(crops, n_clips=2)
+    assert isinstance(normalization, Normalization)
+    mean, std = normalization.stats
+    assert (mean[7], std[7]) == (2.5, 1.0)
+    np.testing.assert_allclose(std[:7], crops[:, :7].std(axis=(0, 2)), rtol=1e-6)
+    z_scored = normalization(torch.as_tensor(crops, dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(z_scored, (crops - crops.mean(axis=(0, 2))[:, None]) / std[:, None], atol=1e-5)
+    assert np.all(z_scored[:, 7, :] == 0.0)
 
 
 def test_the_two_dc_readers_read_alike(tmp_path: Path) -> None:
