@@ -124,16 +124,26 @@ def test_scene_crops_are_z_scored_by_trainings_normalization() -> None:
     assert np.all(z_scored[:, 7, :] == 0.0)
 
 
-def test_the_two_dc_readers_read_alike(tmp_path: Path) -> None:
-    from acoustic_ssl.data.raw import _FRAME_PATTERNS, read_dc
-    from acoustic_ssl.imaging.sources import _DC_NAME, _read_dc
+def test_one_dc_reader_and_one_frame_name_rule(tmp_path: Path) -> None:
+    """``beamform`` and the converter list and read ``.dc`` frames alike: the names ``A_%06d.dc`` writes,
+    six digits and seven from frame 1 000 000 on (a 23-h recording), never an unpadded or over-padded
+    one, which would give one frame two names."""
+    from acoustic_ssl.data.layout import AUDIO_FRAME_NAME
+    from acoustic_ssl.data.raw import _FRAME_PATTERNS, dc_frames
+    from acoustic_ssl.imaging.sources import open_recording
 
-    samples = np.arange(4 * 1024, dtype=np.int32).reshape(4, 1024) * 3 - 7
-    write_dc(tmp_path / "A_000012.dc", samples)
-    np.testing.assert_array_equal(read_dc(tmp_path / "A_000012.dc", 4), samples)
-    np.testing.assert_array_equal(_read_dc(tmp_path / "A_000012.dc", 4), samples)
-    dataset_rule = _FRAME_PATTERNS["audio"][0]
-    assert dataset_rule.match("A_000012.dc").group(1) == _DC_NAME.match("A_000012.dc").group(1) == "000012"
+    assert _FRAME_PATTERNS["audio"][0] is AUDIO_FRAME_NAME
+    folder = tmp_path / "audio"
+    values = np.arange(3 * 2048, dtype=np.int32).reshape(3, 2048) * 7 - 5  # (channels, samples)
+    write_dc(folder / "A_999999.dc", values[:, :1024])
+    write_dc(folder / "A_1000000.dc", values[:, 1024:])
+    for stray in ("A_1.dc", "A_0000002.dc", "A_000003.dc.tmp", "B_000004.dc"):
+        (folder / stray).write_bytes(b"\0" * 12)  # not frames: left alone, not read as 3 x 1 samples
+    assert [n for n, _ in dc_frames(folder)] == [999999, 1000000]
+    recording = open_recording(tmp_path)  # a video folder: its audio/ subfolder
+    assert (recording.num_channels, recording.num_samples) == (3, 2048)
+    assert recording.file_numbers == [999999, 1000000]
+    np.testing.assert_array_equal(recording.read(1000, 48), values[:, 1000:1048].T.astype(np.float32))
 
 
 def _defaults(command: str) -> dict[str, object]:
