@@ -70,7 +70,7 @@ def test_one_success_curve_with_the_benchmarks_rule_as_a_parameter() -> None:
 
 def test_one_trapezoid_for_one_curve_and_for_bootstrap_replicates() -> None:
     from acoustic_ssl.evaluation import boxes, localization
-    from acoustic_ssl.evaluation.statistics import weighted_auc
+    from acoustic_ssl.evaluation.localization import weighted_auc
 
     rates = localization.success_curve(CIOUS)
     expected = localization.auc(localization.THRESHOLDS, rates)
@@ -89,7 +89,8 @@ def test_one_trapezoid_for_one_curve_and_for_bootstrap_replicates() -> None:
 
 def test_the_clip_bootstrap_is_the_clustered_one_with_one_clip_per_video() -> None:
     from acoustic_ssl.evaluation import boxes
-    from acoustic_ssl.evaluation.statistics import bootstrap_ci, weighted_auc
+    from acoustic_ssl.evaluation.localization import weighted_auc
+    from acoustic_ssl.evaluation.statistics import bootstrap_ci
 
     cious = np.random.default_rng(4).uniform(0.0, 1.0, 37)
     intervals = boxes.bootstrap_intervals(cious)
@@ -152,23 +153,47 @@ def _defaults(command: str) -> dict[str, object]:
     return {a.dest: a.default for a in sub._actions}
 
 
-def test_protocol_constants_agree() -> None:
+def test_protocol_constants_have_one_home() -> None:
+    """The kNN k values, the reported retrieval ranks and the overlay count are ``evaluation.protocol``'s,
+    whichever way evaluation is reached: the functions, the command line, the demo."""
+    import inspect
+
     from acoustic_ssl.demo.config import EvaluateSettings
-    from acoustic_ssl.demo.summary import RANKS
+    from acoustic_ssl.evaluation import evaluate, knn, protocol, retrieval, scenes
     from acoustic_ssl.evaluation.boxes import evaluate_boxes
-    from acoustic_ssl.evaluation.evaluate import OVERLAYS_PER_MAP, PER_SAMPLE_RANKS
-    from acoustic_ssl.evaluation.knn import KNN_KS
-    from acoustic_ssl.evaluation.retrieval import CONFUSION_KS
 
-    assert KNN_KS == (7, 9, 11, 13, 15)
-    assert tuple(_defaults("evaluate")["knn_k"]) == tuple(_defaults("scenes")["knn_k"]) == KNN_KS
-    assert EvaluateSettings().knn_k == KNN_KS
-    assert PER_SAMPLE_RANKS == RANKS == CONFUSION_KS == (1, 5, 10)
-    assert _defaults("evaluate")["overlays"] == OVERLAYS_PER_MAP == 8
-    assert evaluate_boxes.__kwdefaults__["overlays"] == OVERLAYS_PER_MAP
+    assert protocol.KNN_KS == (7, 9, 11, 13, 15) and protocol.REPORTED_RANKS == (1, 5, 10)
+    for function in (knn.knn_protocol, scenes.scene_transfer, evaluate.classification_metrics,
+                     evaluate.compute_metrics, evaluate.evaluate_checkpoint, evaluate.evaluate_baseline):
+        assert inspect.signature(function).parameters["ks"].default is protocol.KNN_KS
+    assert tuple(_defaults("evaluate")["knn_k"]) == tuple(_defaults("scenes")["knn_k"]) == protocol.KNN_KS
+    assert EvaluateSettings().knn_k is protocol.KNN_KS
+    for function in (evaluate.localization_metrics, evaluate.compute_metrics, evaluate.evaluate_checkpoint,
+                     evaluate_boxes):
+        assert inspect.signature(function).parameters["overlays"].default == protocol.OVERLAYS_PER_MAP
+    assert _defaults("evaluate")["overlays"] == protocol.OVERLAYS_PER_MAP
+    confusion_ks = inspect.signature(retrieval.retrieval_confusions).parameters["ks"].default
+    recall_ranks = inspect.signature(retrieval.retrieval_metrics).parameters["ranks"].default
+    assert (confusion_ks, recall_ranks) == (protocol.REPORTED_RANKS, protocol.RETRIEVAL_RANKS)
 
 
-def test_per_sample_retrieval_hits_average_to_the_recall() -> None:
+def test_no_protocol_number_is_written_out_again() -> None:
+    """The k values and the reported ranks as literals appear in ``evaluation/protocol.py`` only."""
+    import re
+
+    import acoustic_ssl
+
+    literal = re.compile(r"[\[(]7, 9, 11, 13, 15[\])]|\(1, 5, 10\)")
+    package = Path(acoustic_ssl.__file__).parent
+    found = [
+        str(path.relative_to(package))
+        for path in sorted(package.rglob("*.py"))
+        if literal.search(path.read_text(encoding="utf-8"))
+    ]
+    assert found == ["evaluation/protocol.py"]
+
+
+def test_per_sample_retrieval_hits_are_the_recall_rule() -> None:
     from acoustic_ssl.evaluation.evaluate import retrieval_hits
     from acoustic_ssl.evaluation.retrieval import retrieval_metrics
 
@@ -176,15 +201,17 @@ def test_per_sample_retrieval_hits_average_to_the_recall() -> None:
     distances, labels = rng.random((9, 9)), np.array([0, 0, 1, 1, 1, 2, 2, 2, 2])
     hits = retrieval_hits(distances, labels)
     recall = retrieval_metrics(distances, labels, labels)
+    assert sorted(hits) == ["retrieval_hit@1", "retrieval_hit@10", "retrieval_hit@5"]
     for k in (1, 5, 10):
-        assert np.mean(hits[f"retrieval_hit@{k}"]) == pytest.approx(recall[f"recall@{k}"], rel=1e-12)
+        assert np.mean(hits[f"retrieval_hit@{k}"]) == recall[f"recall@{k}"]
     assert recall["recall@1"] < recall["recall@5"] == recall["recall@10"] == 1.0
 
 
-def test_the_lazy_imaging_exports_behave_as_lazy_exports() -> None:
+def test_the_imaging_package_exports_through_lazy_exports() -> None:
     import acoustic_ssl.imaging as imaging
     from acoustic_ssl.imaging.geometry import PinholeCamera
 
+    assert imaging.__getattr__.__qualname__ == "lazy_exports.<locals>.__getattr__"
     assert imaging.__all__ == sorted(imaging._EXPORTS)
     assert imaging.PinholeCamera is PinholeCamera
     assert set(imaging.__all__) <= set(dir(imaging))

@@ -19,6 +19,7 @@ from typing import Any
 
 from acoustic_ssl import presets
 from acoustic_ssl.errors import ConfigError
+from acoustic_ssl.evaluation.protocol import KNN_KS
 from acoustic_ssl.typed_config import build_section, build_sections, parse_override, parse_toml
 
 PRESETS: tuple[str, ...] = ("test", "tiny", "small", "paper", "tiny_short")
@@ -116,7 +117,7 @@ class EvaluateSettings:
     """Protocol options of ``extract`` / ``evaluate`` / ``report``."""
 
     batch_size: int = 16
-    knn_k: tuple[int, ...] = (7, 9, 11, 13, 15)
+    knn_k: tuple[int, ...] = KNN_KS
     linear_probe: bool = False
     tsne: bool = True
     baselines: tuple[str, ...] = BASELINES  # rows of features that need no learning

@@ -16,7 +16,7 @@ import numpy as np
 from acoustic_ssl.demo.config import DemoConfig
 from acoustic_ssl.demo.layout import eval_dir, rows_of
 from acoustic_ssl.demo.stages import cpu_seconds, marker_path
-from acoustic_ssl.demo.summary import LOCALIZATION_ROWS, RANKS, TABLE_ROWS, build_report, stage_timings
+from acoustic_ssl.demo.summary import LOCALIZATION_ROWS, TABLE_ROWS, build_report, stage_timings
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.evaluation.pages import (
     figure_png,
@@ -28,6 +28,7 @@ from acoustic_ssl.evaluation.pages import (
     paragraph_html,
     pyplot,
 )
+from acoustic_ssl.evaluation.protocol import REPORTED_RANKS
 from acoustic_ssl.io_utils import write_json_atomic, write_text_atomic
 
 ROW_TITLES = {
@@ -98,16 +99,16 @@ def _cell(report: Mapping[str, Any], key: str, column: str | None = None) -> str
 
 def comparison_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the table (percentages with 95% intervals), the rows the preset evaluated."""
-    header = ["model", "audio kNN acc.", *(f"R@{k}" for k in RANKS), "localisation acc."]
+    header = ["model", "audio kNN acc.", *(f"R@{k}" for k in REPORTED_RANKS), "localisation acc."]
     loc_of = {v: k for k, v in LOCALIZATION_ROWS.items()}
     rows = []
     for row in (*TABLE_ROWS[:4], "selfsup_acoustic", *TABLE_ROWS[4:]):
         if row == "selfsup_acoustic":
             knn = _cell(report, "acoustic_knn_accuracy") + " (acoustic)"
-            recalls = ["–"] * len(RANKS)
+            recalls = ["–"] * len(REPORTED_RANKS)
         else:
             knn = _cell(report, "audio_knn_accuracy", row)
-            recalls = [_cell(report, f"retrieval_recall_at_{k}", row) for k in RANKS]
+            recalls = [_cell(report, f"retrieval_recall_at_{k}", row) for k in REPORTED_RANKS]
         if row in loc_of:
             loc = _cell(report, "localization_accuracy", loc_of[row])
         elif row == "random":

@@ -48,8 +48,10 @@ import numpy as np
 from acoustic_ssl.demo.config import DemoConfig
 from acoustic_ssl.demo.stages import MARKER_DIR, cpu_seconds
 from acoustic_ssl.errors import DataError
+from acoustic_ssl.evaluation.localization import weighted_auc
 from acoustic_ssl.evaluation.machine import machine_info
-from acoustic_ssl.evaluation.statistics import bootstrap_ci, paired_difference, weighted_auc, weighted_mean
+from acoustic_ssl.evaluation.protocol import REPORTED_RANKS
+from acoustic_ssl.evaluation.statistics import bootstrap_ci, paired_difference, weighted_mean
 
 PerSeed = Mapping[int, Mapping[str, Mapping[str, Any]]]  # seed → row → metrics.json
 
@@ -65,7 +67,6 @@ LOCALIZATION_ROWS = {
 # Where the baselines that ignore the learned maps (energy, objects, chance) are read: every row evaluated
 # with localisation scores them on the same test clips; the first present is taken.
 BASELINE_ROWS = ("selfsup_acoustic", "selfsup_video", "contrastive", "contrastive_transfer", "transfer")
-RANKS = (1, 5, 10)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ TABLE = {row: row for row in TABLE_ROWS}
 METRICS: tuple[Metric, ...] = (
     Metric("audio_knn_accuracy", TABLE, "knn"),
     Metric("joint_knn_accuracy", TABLE, "joint_knn"),
-    *(Metric(f"retrieval_recall_at_{k}", TABLE, f"recall@{k}") for k in RANKS),
+    *(Metric(f"retrieval_recall_at_{k}", TABLE, f"recall@{k}") for k in REPORTED_RANKS),
     Metric("supervised_test_accuracy", "supervised", "classifier"),
     Metric("acoustic_knn_accuracy", "selfsup_acoustic", "knn"),
     Metric("localization_accuracy", LOCALIZATION_ROWS, "attention_hit"),
@@ -179,7 +180,7 @@ def row_scores(metrics: Mapping[str, Any]) -> dict[str, float | None]:
     scores: dict[str, float | None] = {"knn_accuracy": _get(metrics, "summary", "audio_knn_accuracy")}
     scores["joint_knn_accuracy"] = _get(metrics, "summary", "joint_knn_accuracy")
     scores["classifier_accuracy"] = _get(metrics, "summary", "classifier_accuracy")
-    for k in RANKS:
+    for k in REPORTED_RANKS:
         scores[f"recall@{k}"] = _get(metrics, "retrieval", "audio_to_video", f"recall@{k}")
     for name in ("attention", "energy", "attention_mismatched"):
         scores[f"{name}_pointing"] = _get(metrics, "localization", name, "pointing_accuracy")
@@ -195,7 +196,7 @@ SCORE_OF = {
     "knn": "knn_accuracy",
     "joint_knn": "joint_knn_accuracy",
     "classifier": "classifier_accuracy",
-    **{f"recall@{k}": f"recall@{k}" for k in RANKS},
+    **{f"recall@{k}": f"recall@{k}" for k in REPORTED_RANKS},
     "attention_hit": "attention_pointing",
     "attention_ciou": "attention_ciou",
     "attention_mismatched_hit": "attention_mismatched_pointing",
@@ -221,7 +222,7 @@ def sample_outcomes(metrics: Mapping[str, Any]) -> dict[str, list[float | None]]
         out["joint_knn"] = knn["joint"]
     if "classifier_correct" in per_sample:
         out["classifier"] = per_sample["classifier_correct"]
-    for k in RANKS:
+    for k in REPORTED_RANKS:
         if f"retrieval_hit@{k}" in per_sample:
             out[f"recall@{k}"] = per_sample[f"retrieval_hit@{k}"]
     localization = per_sample.get("localization") or {}

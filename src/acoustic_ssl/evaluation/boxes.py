@@ -62,8 +62,9 @@ import numpy as np
 
 from acoustic_ssl.data.dataset import ACIVWDataset
 from acoustic_ssl.errors import DataError, warn_once
-from acoustic_ssl.evaluation.localization import auc, ciou, success_curve, upsample_map
-from acoustic_ssl.evaluation.statistics import LEVEL, N_BOOTSTRAP, bootstrap_ci, weighted_auc, weighted_mean
+from acoustic_ssl.evaluation.localization import auc, ciou, success_curve, upsample_map, weighted_auc
+from acoustic_ssl.evaluation.protocol import OVERLAYS_PER_MAP
+from acoustic_ssl.evaluation.statistics import LEVEL, N_BOOTSTRAP, bootstrap_ci, weighted_mean
 
 if TYPE_CHECKING:
     from acoustic_ssl.training.trained import Trained
@@ -495,7 +496,7 @@ def evaluate_boxes(
     batch_size: int | None = None,
     device: str = "auto",
     num_workers: int = 0,
-    overlays: int = 8,
+    overlays: int = OVERLAYS_PER_MAP,
 ) -> dict[str, Any]:
     """Score a checkpoint's attention against box annotations -> ``boxes.json`` and ``boxes_per_clip.csv``.
 

@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from acoustic_ssl.errors import DataError
-from acoustic_ssl.evaluation.knn import KNN_KS, knn_predict, knn_protocol, linear_probe
+from acoustic_ssl.evaluation.knn import knn_predict, knn_protocol, linear_probe
+from acoustic_ssl.evaluation.protocol import KNN_KS, OVERLAYS_PER_MAP, REPORTED_RANKS
 from acoustic_ssl.io_utils import write_json_atomic
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 SPLITS = ("training", "validation", "testing")
 LIST_FLAGS = {"training": "--train-list", "validation": "--valid-list", "testing": "--test-list"}
 FEATURE_KEYS = ("audio", "video", "joint", "acoustic", "features", "audio_raw")
-OVERLAYS_PER_MAP = 8
 
 
 def clean_json(value: Any) -> Any:
@@ -102,16 +102,13 @@ def retrieval_distances(
     return torch.cat(parts).double().numpy()
 
 
-PER_SAMPLE_RANKS = (1, 5, 10)
-
-
 def retrieval_hits(distances: np.ndarray, labels: np.ndarray) -> dict[str, list[int]]:
-    """Per audio query: whether a same-class video is among the top k (k = 1, 5, 10)."""
-    from acoustic_ssl.evaluation.retrieval import first_relevant_rank, rank_gallery
+    """Per audio query: whether a same-class video is among the top k (``REPORTED_RANKS``), as recall@k
+    counts it (``retrieval.hits_at_ranks``)."""
+    from acoustic_ssl.evaluation.retrieval import hits_at_ranks, rank_gallery
 
-    first = first_relevant_rank(rank_gallery(distances), labels, labels)
-    n = len(labels)
-    return {f"retrieval_hit@{k}": (first < min(k, n)).astype(int).tolist() for k in PER_SAMPLE_RANKS}
+    hits = hits_at_ranks(rank_gallery(distances), labels, labels, REPORTED_RANKS)
+    return {f"retrieval_hit@{k}": hit.astype(int).tolist() for k, hit in hits.items()}
 
 
 def retrieval_block(distances: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, Any]:

@@ -30,7 +30,8 @@ Scores:
 
 :func:`ciou`, :func:`success_curve` and :func:`auc` are the only cIoU, success curve and AUC of the package:
 the box benchmarks (``evaluation.boxes``: consensus maps, cIoU ≥ τ at 21 thresholds) and the bootstrap
-(``evaluation.statistics``: weighted curves, one per replicate) call them with their own parameters.
+(:func:`weighted_auc` under ``evaluation.statistics``' weights, one curve per replicate) call them with
+their own parameters.
 * the "any object" baseline (:func:`any_object_pointing`): the expected pointing accuracy of a perfect
   object detector that ignores the sound, pointing at the centre of one visible object chosen at random; it
   is sounding objects / visible objects, 1 with one object on screen and about 1/(objects on screen) with
@@ -148,6 +149,19 @@ def auc(thresholds: Sequence[float], rates: Sequence[float] | np.ndarray) -> flo
     x, y = np.asarray(thresholds, dtype=np.float64), np.asarray(rates, dtype=np.float64)
     area = np.sum((x[1:] - x[:-1]) * (y[..., 1:] + y[..., :-1]) / 2.0, axis=-1)
     return float(area) if area.ndim == 0 else area
+
+
+def weighted_auc(
+    values: np.ndarray,
+    weights: np.ndarray,
+    thresholds: Sequence[float] = THRESHOLDS,
+    *,
+    inclusive: bool = False,
+) -> np.ndarray:
+    """The AUC as a bootstrap statistic (``statistics.bootstrap_ci(statistic=...)``): :func:`auc` of the
+    :func:`success_curve` under each weight row → [B]."""
+    rates = success_curve(values, thresholds, inclusive=inclusive, weights=weights)
+    return np.asarray(auc(thresholds, rates))
 
 
 # ----------------------------------------------------------------------------------------------- ground truth

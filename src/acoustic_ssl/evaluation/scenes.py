@@ -44,7 +44,8 @@ import numpy as np
 
 from acoustic_ssl.data.layout import AUDIO_SAMPLE_RATE
 from acoustic_ssl.errors import DataError, describe_non_finite
-from acoustic_ssl.evaluation.knn import KNN_KS, knn_protocol, linear_probe
+from acoustic_ssl.evaluation.knn import knn_protocol, linear_probe
+from acoustic_ssl.evaluation.protocol import KNN_KS
 
 if TYPE_CHECKING:
     from acoustic_ssl.data.stats import Normalization

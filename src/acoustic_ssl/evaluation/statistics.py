@@ -18,9 +18,9 @@ Retrieval hits use the whole test set as the gallery; only the queries are resam
 which is the usual approximation.
 
 Statistics are weighted so that one replicate is one row of a weight matrix (weight = how many times the
-sample's video was drawn): :func:`weighted_mean` for accuracies, hit rates and mean cIoU; :func:`weighted_auc`
-for the area under the cIoU success curve. Missing outcomes (NaN: a sample that is not scored, e.g. no
-visible sounding object) get weight 0.
+sample's video was drawn): :func:`weighted_mean` for accuracies, hit rates and mean cIoU;
+``localization.weighted_auc`` for the area under the cIoU success curve. Missing outcomes (NaN: a sample
+that is not scored, e.g. no visible sounding object) get weight 0.
 
 Example
 -------
@@ -54,23 +54,6 @@ def weighted_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     total = w.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, w @ np.where(present, values, 0.0) / total, np.nan)
-
-
-def weighted_auc(
-    values: np.ndarray,
-    weights: np.ndarray,
-    thresholds: Sequence[float] | None = None,
-    *,
-    inclusive: bool = False,
-) -> np.ndarray:
-    """Area under the cIoU success curve per weight row → [B]: ``localization.success_curve`` (cIoU > τ, or
-    ≥ τ when ``inclusive``) over ``thresholds`` (default: the simulated-GT τ = 0.0 … 1.0) and
-    ``localization.auc``."""
-    from acoustic_ssl.evaluation.localization import THRESHOLDS, auc, success_curve
-
-    thresholds = THRESHOLDS if thresholds is None else thresholds
-    rates = success_curve(values, thresholds, inclusive=inclusive, weights=weights)
-    return np.asarray(auc(thresholds, rates))
 
 
 @dataclass(frozen=True)
