@@ -6,6 +6,7 @@ Pinned before the copies are merged into one home each, so that the merge is see
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -219,19 +220,43 @@ def test_the_imaging_package_exports_through_lazy_exports() -> None:
         imaging.Nope  # noqa: B018
 
 
-def test_the_demo_and_the_report_read_the_same_numbers_of_a_metrics_file() -> None:
+def test_metrics_json_has_one_writer_and_one_reader_for_both_reports(tmp_path: Path) -> None:
+    """What ``evaluate`` writes (``metrics_file.write_metrics``) the demo and ``acoustic-ssl report`` read
+    through ``metrics_file.read_metrics``: the same numbers, the video→audio direction never taken for
+    audio→video, NaN as a missing score."""
     from acoustic_ssl.demo.summary import row_scores
-    from acoustic_ssl.evaluation.report import flatten_metrics
+    from acoustic_ssl.evaluation.metrics_file import add_block, read_metrics, write_metrics
+    from acoustic_ssl.evaluation.report import collect_run, flatten_metrics
 
-    metrics = {
-        "summary": {"audio_knn_accuracy": 0.61, "joint_knn_accuracy": 0.7, "classifier_accuracy": None},
-        "retrieval": {"audio_to_video": {"recall@1": 0.25, "recall@5": 0.5, "recall@10": 0.75},
+    written = {
+        "summary": {"audio_knn_accuracy": 0.61, "audio_knn_feature": "audio", "joint_knn_accuracy": 0.7,
+                    "classifier_accuracy": float("nan")},
+        "retrieval": {"audio_to_video": {"recall@1": 0.25, "recall@5": 0.5, "recall@10": 0.75,
+                                         "confusion": {"10": [[0.9, 0.1], [0.3, 0.7]]}},
                       "video_to_audio": {"recall@1": 0.125, "recall@5": 0.375, "recall@10": 0.625}},
         "localization": {"attention": {"pointing_accuracy": 0.4, "ciou_mean": 0.3, "auc": 0.35},
                          "chance": {"pointing_accuracy": 0.1}},
+        "per_sample": {"labels": [0, 1, 1], "video_ids": [4, 9, 9], "knn_correct": {"audio": [1, 0, 1]},
+                       "retrieval_hit@5": [1, 1, 0],
+                       "localization": {"attention": {"hit": [0, 1, None], "ciou": [0.2, 0.6, None]}}},
     }
-    scores, flat = row_scores(metrics), flatten_metrics(metrics)
+    path = write_metrics(tmp_path, written)
+    metrics = read_metrics(path)
+    scores, flat = row_scores(metrics), flatten_metrics(metrics.sections)
     assert scores["knn_accuracy"] == flat["summary/audio_knn_accuracy"] == 0.61
+    assert scores["classifier_accuracy"] is None and np.isnan(flat["summary/classifier_accuracy"])
     assert scores["recall@5"] == flat["retrieval/audio_to_video/recall@5"] == 0.5
     assert scores["attention_auc"] == flat["localization/attention/auc"] == 0.35
     assert scores["chance_pointing"] == flat["localization/chance/pointing_accuracy"] == 0.1
+    assert scores["energy_pointing"] is None
+    assert metrics.outcomes == {"knn": [1, 0, 1], "recall@5": [1, 1, 0], "attention_hit": [0, 1, None],
+                                "attention_ciou": [0.2, 0.6, None]}
+    assert (metrics.labels, metrics.video_ids) == ([0, 1, 1], [4, 9, 9])
+    (evaluation,) = collect_run(tmp_path).evaluations  # the report's reader is the same
+    assert evaluation.metrics == metrics and evaluation.metrics.confusion(10) == [[0.9, 0.1], [0.3, 0.7]]
+    add_block(tmp_path, "localization_boxes", {"n": 3})
+    assert json.loads(path.read_text(encoding="utf-8"))["localization_boxes"] == {"n": 3}
+    assert read_metrics(path).sections == metrics.sections  # an extra block leaves the tables as they were
+    assert add_block(tmp_path / "elsewhere", "localization_boxes", {"n": 3}) is None
+    with pytest.raises(ValueError, match=r"unknown to metrics_file\.Summary: \['audio_knn'\]"):
+        write_metrics(tmp_path, {"summary": {"audio_knn": 0.5}})

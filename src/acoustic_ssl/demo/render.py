@@ -5,7 +5,6 @@ overlays and the stage times."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ from acoustic_ssl.demo.config import DemoConfig
 from acoustic_ssl.demo.layout import eval_dir, rows_of
 from acoustic_ssl.demo.stages import cpu_seconds, marker_path
 from acoustic_ssl.demo.summary import LOCALIZATION_ROWS, TABLE_ROWS, build_report, stage_timings
-from acoustic_ssl.errors import DataError
+from acoustic_ssl.evaluation.metrics_file import METRICS_FILE, read_metrics
 from acoustic_ssl.evaluation.pages import (
     figure_png,
     gallery_html,
@@ -268,15 +267,10 @@ def overlays(eval_dirs: Mapping[str, Path], per_kind: int = 3) -> list[tuple[str
 def write_demo_report(config: DemoConfig, out_dir: Path) -> dict[str, Any]:
     """Collect every seed's metrics and write DIR/report.{json,md,html} and DIR/timings.json."""
     start_cpu = cpu_seconds()
-    per_seed: dict[int, dict[str, Any]] = {}
-    for seed in config.seed_list:
-        per_seed[seed] = {}
-        for row in rows_of(config):
-            path = eval_dir(out_dir, row, seed) / "metrics.json"
-            try:
-                per_seed[seed][row.name] = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise DataError(f"{path}: cannot read metrics ({exc})") from exc
+    per_seed = {
+        seed: {row.name: read_metrics(eval_dir(out_dir, row, seed) / METRICS_FILE) for row in rows_of(config)}
+        for seed in config.seed_list
+    }
     report = build_report(config, per_seed)
     started = marker_path(out_dir, "report").with_suffix(".started")
     timings = stage_timings(out_dir, started.stat().st_mtime if started.exists() else time.time(), start_cpu)

@@ -505,6 +505,7 @@ def evaluate_boxes(
     """
     from acoustic_ssl.evaluation.extract import as_trained
     from acoustic_ssl.evaluation.localization import save_overlay
+    from acoustic_ssl.evaluation.metrics_file import add_block
     from acoustic_ssl.io_utils import atomic_path, write_json_atomic
 
     if protocol not in PROTOCOLS:
@@ -552,9 +553,5 @@ def evaluate_boxes(
             save_overlay(out / "localization_boxes" / f"attention_{i:05d}.png", arrays["thumbnails"][i],
                          arrays["attention_map"][i], targets[i].annotation.boxes,
                          title=f"{targets[i].key} · cIoU {cious[i]:.2f}", frame_size=(GRID, GRID))
-    metrics_path = out / "metrics.json"
-    if metrics_path.is_file():
-        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-        metrics["localization_boxes"] = result
-        write_json_atomic(metrics_path, metrics)
+    add_block(out, "localization_boxes", result)
     return result

@@ -281,7 +281,7 @@ def _evaluate_boxes(args: argparse.Namespace, trained: Trained, out: Path) -> in
 
 
 def _scenes(args: argparse.Namespace) -> int:
-    from acoustic_ssl.evaluation.evaluate import clean_json
+    from acoustic_ssl.evaluation.metrics_file import clean_json
     from acoustic_ssl.evaluation.scenes import scene_transfer
     from acoustic_ssl.io_utils import write_json_atomic
 
