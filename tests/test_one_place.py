@@ -260,3 +260,30 @@ def test_metrics_json_has_one_writer_and_one_reader_for_both_reports(tmp_path: P
     assert add_block(tmp_path / "elsewhere", "localization_boxes", {"n": 3}) is None
     with pytest.raises(ValueError, match=r"unknown to metrics_file\.Summary: \['audio_knn'\]"):
         write_metrics(tmp_path, {"summary": {"audio_knn": 0.5}})
+
+
+@pytest.mark.parametrize("name", ["test", "tiny", "small", "paper", "tiny_short"])
+def test_demo_presets_state_only_what_differs(name: str) -> None:
+    """A demo preset names a training preset and variant plus deltas: no key equal to its section's default,
+    no ``set`` line that leaves the run's training config as the preset and variant already have it."""
+    import dataclasses
+    import tomllib
+
+    from acoustic_ssl.demo.config import SECTIONS, TrainSettings, load_demo_config, preset_path
+    from acoustic_ssl.training.config import load_config
+
+    path = preset_path(name)
+    raw, config = tomllib.loads(path.read_text(encoding="utf-8")), load_demo_config(path)
+    restated = []
+    for section, cls in {**SECTIONS, "train": TrainSettings}.items():
+        for f in dataclasses.fields(cls):
+            value = getattr(getattr(config, section), f.name)
+            if f.name in raw.get(section, {}) and f.default is not dataclasses.MISSING and value == f.default:
+                restated.append(f"[{section}] {f.name}")
+    for run, spec in config.runs.items():
+        lines = [*config.train.overrides, *spec.overrides]
+        full = load_config(spec.config, lines, variant=spec.variant or None)
+        for i, line in enumerate(lines):
+            if load_config(spec.config, lines[:i] + lines[i + 1 :], variant=spec.variant or None) == full:
+                restated.append(f"train.{run}: {line}")
+    assert restated == []
