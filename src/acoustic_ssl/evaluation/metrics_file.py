@@ -192,15 +192,19 @@ def write_metrics(out_dir: str | Path, metrics: Mapping[str, Any]) -> Path:
     return path
 
 
-def read_metrics(path: str | Path) -> Metrics:
-    """The :class:`Metrics` of a metrics.json file; an unreadable one is a DataError naming it."""
+def _load(path: Path) -> Mapping[str, Any]:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read metrics ({exc})") from exc
     if not isinstance(data, Mapping):
         raise DataError(f"{path}: not a metrics.json (a JSON object is expected)")
-    return Metrics.from_json(data)
+    return data
+
+
+def read_metrics(path: str | Path) -> Metrics:
+    """The :class:`Metrics` of a metrics.json file; an unreadable one is a DataError naming it."""
+    return Metrics.from_json(_load(Path(path)))
 
 
 def add_block(out_dir: str | Path, key: str, block: Mapping[str, Any]) -> Path | None:
@@ -209,8 +213,4 @@ def add_block(out_dir: str | Path, key: str, block: Mapping[str, Any]) -> Path |
     path = Path(out_dir) / METRICS_FILE
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read metrics ({exc})") from exc
-    return write_metrics(out_dir, {**data, key: block})
+    return write_metrics(out_dir, {**_load(path), key: block})
