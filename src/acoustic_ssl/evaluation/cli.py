@@ -14,7 +14,7 @@ from acoustic_ssl.evaluation.protocol import KNN_KS, OVERLAYS_PER_MAP
 if TYPE_CHECKING:
     from acoustic_ssl.training.trained import Trained
 
-KS_HELP = "k values tried for kNN, chosen on validation (default: the original's)"
+KS_HELP = "k values tried for kNN, chosen on validation (the default is the original's)"
 STATS_HELP = (
     "spectrogram statistics folder; if omitted those stored in the checkpoint (older checkpoints: the run "
     "config's data.stats_dir)"
