@@ -261,9 +261,9 @@ class Outcomes:
         statistic = weighted_auc if auc else weighted_mean
         return bootstrap_ci(values, self.clips.videos, self.clips.labels, statistic=statistic).as_list()
 
-    def baseline_row(self, outcome: str) -> str:
-        """The first row of ``BASELINE_ROWS`` that has ``outcome`` (the scalar baselines' source)."""
-        return next((row for row in BASELINE_ROWS if self.seeds(row, outcome)), BASELINE_ROWS[0])
+    def baseline_row(self, outcome: str, rows: Sequence[str] = BASELINE_ROWS) -> str:
+        """The first of ``rows`` that has ``outcome`` (the scalar baselines' source)."""
+        return next((row for row in rows if self.seeds(row, outcome)), rows[0])
 
     def difference(self, first: tuple[str, str], second: tuple[str, str]) -> dict[str, object] | None:
         """Paired over the clips and over the seeds both sides have (``BASELINE``: ``baseline_row``)."""
@@ -288,7 +288,7 @@ def _aggregate(
     if isinstance(metric.rows, str):
         return one(metric.rows)
     if isinstance(metric.rows, tuple):
-        return one(outcomes.baseline_row(metric.outcome))
+        return one(outcomes.baseline_row(metric.outcome, metric.rows))
     parts = {column: one(row) for column, row in metric.rows.items()}
     return tuple({column: part[i] for column, part in parts.items()} for i in range(3))
 
