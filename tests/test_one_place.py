@@ -258,8 +258,11 @@ def test_metrics_json_has_one_writer_and_one_reader_for_both_reports(tmp_path: P
     assert json.loads(path.read_text(encoding="utf-8"))["localization_boxes"] == {"n": 3}
     assert read_metrics(path).sections == metrics.sections  # an extra block leaves the tables as they were
     assert add_block(tmp_path / "elsewhere", "localization_boxes", {"n": 3}) is None
-    with pytest.raises(ValueError, match=r"unknown to metrics_file\.Summary: \['audio_knn'\]"):
+    with pytest.raises(ValueError, match=r"summary keys unknown to .*metrics_file: \['audio_knn'\]"):
         write_metrics(tmp_path, {"summary": {"audio_knn": 0.5}})
+    renamed = {"per_sample": {"localization": {"attention_map": {"hit": [1]}}}}
+    with pytest.raises(ValueError, match=r"per_sample\.localization keys unknown .*\['attention_map'\]"):
+        write_metrics(tmp_path, renamed)
 
 
 @pytest.mark.parametrize("name", ["test", "tiny", "small", "paper", "tiny_short"])

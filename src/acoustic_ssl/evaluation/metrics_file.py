@@ -2,13 +2,13 @@
 (``acoustic-ssl report`` and the demo's) cannot drift apart on a key.
 
 ``evaluate`` writes through :func:`write_metrics` (``evaluate --boxes`` adds ``localization_boxes`` through
-:func:`add_block`), which refuses a summary the reader does not know; ``report`` and the demo read through
-:func:`read_metrics`, which gives a :class:`Metrics`: the headline numbers (:class:`Summary`), audio→video
-recall at every rank held, the localisation scores per map and baseline (:class:`LocalizationScores`), and
-every test sample's outcome under one name per score (:attr:`Metrics.outcomes`, what the bootstrap
-resamples). The sections of the file as written (``knn``, ``linear_probe``, the objectives' test modes,
-``retrieval``, ``localization``, ``summary``) stay available as :attr:`Metrics.sections` for the report's
-tables.
+:func:`add_block`), which refuses a summary key or a localisation map the reader does not know; ``report``
+and the demo read through :func:`read_metrics`, which gives a :class:`Metrics`: the headline numbers
+(:class:`Summary`), audio→video recall at every rank held, the localisation scores per map and baseline
+(:class:`LocalizationScores`), and every test sample's outcome under one name per score
+(:attr:`Metrics.outcomes`, what the bootstrap resamples). The sections of the file as written (``knn``,
+``linear_probe``, the objectives' test modes, ``retrieval``, ``localization``, ``summary``) stay available as
+:attr:`Metrics.sections` for the report's tables.
 """
 
 from __future__ import annotations
@@ -181,12 +181,20 @@ class Metrics:
 
 
 def write_metrics(out_dir: str | Path, metrics: Mapping[str, Any]) -> Path:
-    """``out_dir/metrics.json`` from ``evaluate``'s metrics (NaN as null); a ``summary`` with a key the reader
-    does not know is refused, so that a renamed headline number cannot vanish from the reports unnoticed."""
+    """``out_dir/metrics.json`` from ``evaluate``'s metrics (NaN as null). A summary key or a localisation
+    map the reader does not know is refused, so that a renamed number cannot vanish from the reports
+    unnoticed."""
     data = clean_json(metrics)
-    unknown = set(_table(data.get("summary"))) - {f.name for f in dataclasses.fields(Summary)}
-    if unknown:
-        raise ValueError(f"metrics summary keys unknown to metrics_file.Summary: {sorted(unknown)}")
+    names = {f.name for f in dataclasses.fields(Summary)}
+    maps = {*LOCALIZATION_MAPS, *LOCALIZATION_BASELINES}
+    unknown = {
+        "summary": set(_table(data.get("summary"))) - names,
+        "localization": set(_table(data.get("localization"))) - maps,
+        "per_sample.localization": set(_table(_table(data.get("per_sample")).get("localization"))) - maps,
+    }
+    for where, keys in unknown.items():
+        if keys:
+            raise ValueError(f"metrics {where} keys unknown to evaluation.metrics_file: {sorted(keys)}")
     path = Path(out_dir) / METRICS_FILE
     write_json_atomic(path, data)
     return path
