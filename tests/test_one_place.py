@@ -1,6 +1,7 @@
-"""Decisions coded more than once (issue 27): the copies agree where their protocols agree.
+"""One decision, one place (issue 27): each decision that was coded two or three times has one home, and
+every user of it calls that home; where two protocols differ, the difference is a named parameter.
 
-Pinned before the copies are merged into one home each, so that the merge is seen to change no number.
+(This file first pinned the copies against each other, before they were merged.)
 """
 
 from __future__ import annotations
