@@ -173,7 +173,7 @@ def test_protocol_constants_have_one_home() -> None:
     for function in (evaluate.localization_metrics, evaluate.compute_metrics, evaluate.evaluate_checkpoint,
                      evaluate_boxes):
         assert inspect.signature(function).parameters["overlays"].default == protocol.OVERLAYS_PER_MAP
-    assert _defaults("evaluate")["overlays"] == protocol.OVERLAYS_PER_MAP
+    assert _defaults("evaluate")["overlays"] == EvaluateSettings().overlays == protocol.OVERLAYS_PER_MAP
     confusion_ks = inspect.signature(retrieval.retrieval_confusions).parameters["ks"].default
     recall_ranks = inspect.signature(retrieval.retrieval_metrics).parameters["ranks"].default
     assert (confusion_ks, recall_ranks) == (protocol.REPORTED_RANKS, protocol.RETRIEVAL_RANKS)

@@ -19,7 +19,7 @@ from typing import Any
 
 from acoustic_ssl import presets
 from acoustic_ssl.errors import ConfigError
-from acoustic_ssl.evaluation.protocol import KNN_KS
+from acoustic_ssl.evaluation.protocol import KNN_KS, OVERLAYS_PER_MAP
 from acoustic_ssl.typed_config import build_section, build_sections, parse_override, parse_toml
 
 PRESETS: tuple[str, ...] = ("test", "tiny", "small", "paper", "tiny_short")
@@ -121,6 +121,7 @@ class EvaluateSettings:
     linear_probe: bool = False
     tsne: bool = True
     baselines: tuple[str, ...] = BASELINES  # rows of features that need no learning
+    overlays: int = OVERLAYS_PER_MAP  # overlay PNGs per map and row (`evaluate --overlays`)
 
 
 SECTIONS: dict[str, type] = {

@@ -235,7 +235,7 @@ def _row_stages(config: DemoConfig, out_dir: Path, row: Row, seed: int, data: Da
         evaluate += ["--train-list", str(data.splits["training"]), "--valid-list",
                      str(data.splits["validation"]), "--test-list", str(data.splits["testing"])]
     else:
-        evaluate += ["--raw-dir", str(data.test_raw)]
+        evaluate += ["--raw-dir", str(data.test_raw), "--overlays", str(config.evaluate.overlays)]
     if not config.evaluate.linear_probe:
         evaluate.append("--no-probe")
     return [
