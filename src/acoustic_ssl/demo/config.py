@@ -56,7 +56,9 @@ class SimulateSettings:
     ``seed`` fixes the dataset and its split; ``[demo] seed``/``seeds`` vary the training only.
     ``locations``, ``distractors`` and ``extra_sources`` compose the scenes (``simulate --help``): shared
     places and silent objects on screen, so that neither the background nor "point at the only object"
-    answers the localisation question. ``test_videos_per_class`` > 0 simulates the test recordings apart:
+    answers the localisation question; ``matched_sizes`` draws the distractors as large on screen as the
+    sounding object (no size prior: "point at the largest box" then scores no better than "any box").
+    ``test_videos_per_class`` > 0 simulates the test recordings apart:
     that many unseen recordings of ``test_seconds`` per class (one test clip each, so the intervals, which
     resample whole recordings, stay narrow), numbered after the training ones at the same places; the
     ``videos_per_class`` recordings of ``seconds`` then go to training and validation only.
@@ -71,6 +73,7 @@ class SimulateSettings:
     locations: int = 0
     distractors: int = 0
     extra_sources: int = 0
+    matched_sizes: bool = False
     workers: int = 0
     test_videos_per_class: int = 0
     test_seconds: int = 2

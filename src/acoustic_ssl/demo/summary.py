@@ -320,6 +320,7 @@ def build_report(config: DemoConfig, per_seed: PerSeed) -> dict[str, Any]:
         "locations": sim.locations,
         "distractors": sim.distractors,
         "extra_sources": sim.extra_sources,
+        "matched_sizes": sim.matched_sizes,
         "test_videos_per_class": sim.test_videos_per_class,
         "test_seconds_per_video": sim.test_seconds if sim.test_videos_per_class else sim.seconds,
     }
