@@ -68,6 +68,8 @@ def _simulate_stages(config: DemoConfig, out_dir: Path, test: bool) -> list[Stag
                         ("--extra-sources", sim.extra_sources), ("--workers", sim.workers)):
         if value:
             simulate_cmd += [flag, str(value)]
+    if sim.matched_sizes:
+        simulate_cmd.append("--matched-sizes")
     convert_cmd = ["convert", str(raw), str(records)]
     if config.convert.workers:
         convert_cmd += ["--workers", str(config.convert.workers)]
