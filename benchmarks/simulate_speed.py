@@ -6,16 +6,17 @@ scene composition: shared places and silent distractors, read from the packaged 
 
 1. **Speed**: ``simulate_dataset`` with ``--workers`` processes (default 2, the demo's); the real-time factor
    ``simulate_realtime_factor`` is seconds of audio written per second of wall-clock time (the one-time
-   steering precompute of each worker is included, as a user pays it). On a shared machine the wall clock
+   steering precompute is included, as a user pays it). On a shared machine the wall clock
    also counts other people's jobs, so the CPU time of the workers is measured as well:
    ``cpu_realtime_factor`` = audio seconds / (worker CPU seconds / workers), what the same cores achieve
    when they are free.
 2. **Profile**: the same videos once more in this process (one worker, one thread), with the CPU time spent
-   in each stage: scene drawing (placement and procedural sounds), source propagation (fractional-delay
-   rendering of every source at every microphone, and its one-off 8× upsampling), diffuse noise, sensor noise
-   and quantisation, beamforming (power + MFCC), sprite rendering (backgrounds, sprites, frame finishing) and
-   file writing. Stages are timed by wrapping the simulator's functions, so the shares sum to the profiled
-   total up to the loop overhead ("other").
+   in each stage: scene drawing (placement and procedural sounds), source propagation (each source's centre
+   signal and the microphones' residual-delay FIR products, and its one-off 8× upsampling), diffuse noise,
+   sensor noise and quantisation, beamforming (power + MFCC), beamformer setup (the steering precompute; in
+   the speed run the parent builds it once for the forked workers), sprite rendering (backgrounds, sprites,
+   frame finishing) and file writing. Stages are timed by wrapping the simulator's functions, so the shares
+   sum to the profiled total up to the loop overhead ("other").
 
 Timings depend on the machine's load: the script prints ``os.getloadavg()`` beside them.
 Last line: one JSON object with ``simulate_realtime_factor`` (and the profile shares).

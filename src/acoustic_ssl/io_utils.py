@@ -220,6 +220,22 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -> None:
+    """Write ``data`` to ``path`` in place (creating its folder): a reader may see it half-written, so use it
+    only where something written last marks the output complete."""
+    target = Path(path)
+    try:
+        try:
+            handle = open(target, "wb")  # noqa: SIM115 - closed below; the folder is created on demand
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(target, "wb")  # noqa: SIM115
+        with handle:
+            handle.write(data)
+    except OSError as exc:
+        raise _write_error(target, exc) from exc
+
+
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file and a rename."""
     write_bytes_atomic(path, text.encode("utf-8"))

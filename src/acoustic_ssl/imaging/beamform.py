@@ -23,14 +23,14 @@ bins (:meth:`Beamformer.chunk_power`), and the mel/MFCC reduction (:meth:`Beamfo
 
 Speed. Per bin this is a matrix product ``W_f [D, M] @ X_f [M, F]`` (D directions, 1728 by default, F frames).
 The steering is precomputed once as real float32 blocks ``A = cos φ`` and ``B = sin φ`` (φ = −2π f τ) and each
-chunk of bins runs two real batched matmuls, ``A @ [U_a, V_a] = [AU, AV]`` and ``B @ [−V_b, U_b] = [−BV,
-BU]``: their sum is ``[Re Y, Im Y]`` (``Re Y = AU − BV``, ``Im Y = AV + BU``), and ``P`` is the sum of its two
-halves squared. Two exact symmetries shrink the work when they hold (both do for the default camera and
-spiral array):
+chunk of bins runs two real batched matmuls, ``P = A @ [U, V] = [AU, AV]`` and ``Q = B @ [V, U] = [BV, BU]``
+(``X = U + jV``): ``Re Y = AU − BV`` and ``Im Y = AV + BU`` are halves of ``P − Q`` and ``P + Q``, and the
+power is the sum of their squares. Two exact symmetries shrink the work when they hold (both do for the
+default camera and spiral array):
 
 * grid: with the principal point at the image centre and the array in the z = 0 plane, the direction
-  ``d`` and its 180° mirror have opposite delays, so ``W_mirror = conj(W)``: the *difference* of the same two
-  products is ``[Re, −Im]`` of the mirror's ``Y``, and only half the directions are stored;
+  ``d`` and its 180° mirror have opposite delays, so ``W_mirror = conj(W)``: the same two products with the
+  sign of the B terms flipped give the mirror's ``Y``, and only half the directions are stored;
 * array: if every microphone ``m`` has a partner ``m'`` at ``−p_m`` (point-symmetric array; the 8-arm spiral
   is), ``W_m' = conj(W_m)`` and the sum folds onto the M/2 pairs: ``Y = A (X_m + X_m') + j B (X_m − X_m')``,
   i.e. ``[U_a, V_a]`` are the real/imaginary parts of the pair sums and ``[U_b, V_b]`` of the pair
@@ -59,7 +59,14 @@ import torch
 
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
-from acoustic_ssl.imaging.mfcc import N_MELS, mel_energies_to_mfcc
+from acoustic_ssl.imaging.mfcc import (
+    MEL_FLOOR,
+    N_MELS,
+    N_MFCC,
+    dct_matrix,
+    lifter_weights,
+    mel_energies_to_mfcc,
+)
 from acoustic_ssl.imaging.setup import SPEED_OF_SOUND, ImagingSetup
 
 __all__ = ["SPEED_OF_SOUND", "Beamformer", "analysis_window", "direct_power", "point_symmetric_pairs"]
@@ -67,6 +74,8 @@ __all__ = ["SPEED_OF_SOUND", "Beamformer", "analysis_window", "direct_power", "p
 STEERING_CACHE_BYTES = 2**30  # steering larger than this is recomputed per chunk unless asked otherwise
 CPU_FRAME_BATCH, DEVICE_FRAME_BATCH = 48, 256  # default frames per batch on the CPU and on accelerators
 DEVICE_CHUNK_BYTES = 256 * 2**20  # matmul products per chunk of bins on an accelerator
+STEERING_STEP = 32  # bins between exact steering phases (angle addition in between)
+SQUARE_STEP = 2  # bins whose squares are formed and reduced together on the CPU (they stay in cache)
 PAIR_TOLERANCE_M = 1e-9  # partners must mirror each other this closely (phase error < 1e-7 rad at 6 kHz)
 
 
@@ -218,6 +227,8 @@ class Beamformer:
         scaled_window = analysis_window(setup.window, setup.frame_length) / setup.num_active_mics  # the 1/M
         self._window = torch.from_numpy(scaled_window.astype(np.float32)).to(self.device)
         self._mel_bank = torch.from_numpy(setup.mel_bank.astype(np.float32)).to(self.device)
+        self._dct = torch.from_numpy(np.array(dct_matrix())).to(self.device)  # float64 (12, 24)
+        self._lifter = torch.from_numpy(np.array(lifter_weights())).to(self.device)[:, None]
 
         delays = setup.steering_delays()
         num_dirs = len(delays)
@@ -225,21 +236,21 @@ class Beamformer:
             delays[::-1], -delays, rtol=0.0, atol=1e-9 * max(np.abs(delays).max(), 1e-12)
         )
         self.mic_pairs = point_symmetric_pairs(setup.active_geometry.positions)
-        self._pairs = None
-        if self.mic_pairs is not None:
-            self._pairs = [torch.from_numpy(i).to(self.device) for i in self.mic_pairs]
+        self._pairs: list[torch.Tensor | slice] | None = None
+        if self.mic_pairs is not None:  # the spiral's pairs are runs of microphones: sliced, not copied
+            self._pairs = [_index(i, self.device) for i in self.mic_pairs]
         kept_delays = delays[: num_dirs // 2] if self.symmetric else delays
         if self.mic_pairs is not None:
             kept_delays = kept_delays[:, self.mic_pairs[0]]
         self._kept_delays = torch.from_numpy(np.ascontiguousarray(kept_delays)).to(self.device)  # (D', M')
         self._steering: torch.Tensor | None = None
+        self._rotations: torch.Tensor | None = None  # cos, sin of −2π j Δf τ, j < STEERING_STEP (on demand)
         if cache_steering is None:
             cache_steering = 2 * self.n_bins * self._kept_delays.numel() * 4 <= STEERING_CACHE_BYTES
         if cache_steering:
             self._steering = torch.empty(2, self.n_bins, *self._kept_delays.shape, device=self.device)
-            for start in range(0, self.n_bins, 32):
-                stop = min(start + 32, self.n_bins)
-                self.steering_chunk(start, stop, out=self._steering[:, start:stop])
+            self.steering_chunk(0, self.n_bins, out=self._steering)
+            self._rotations = None  # only needed to build the cache
 
     # Shorthands for the setup's most used fields.
     @property
@@ -263,8 +274,9 @@ class Beamformer:
         return self.setup.sample_rate
 
     def _bin_chunk(self, num_frames: int) -> int:
-        """Bins per pair of matmuls. On the CPU 16 (~2 MB of output per 12 frames keeps the elementwise
-        passes in cache); elsewhere as many as fit ``DEVICE_CHUNK_BYTES`` of products (few, large kernels)."""
+        """Bins per pair of matmuls. On the CPU 16 (~2 MB per work tensor of :meth:`_squared_chunks` for
+        12 frames keeps the elementwise passes in cache); elsewhere as many as fit ``DEVICE_CHUNK_BYTES`` of
+        products (few, large kernels)."""
         if self.tuning == "cpu":
             return 16
         per_bin = 2 * len(self._kept_delays) * 2 * num_frames * 4
@@ -285,19 +297,33 @@ class Beamformer:
         """Real steering [2, stop-start, D', M'] float32 of kept bins ``start … stop-1``: ``cos φ`` then ``sin
         φ``, φ = −2π f τ.
 
-        ``f τ`` is formed in float64 and reduced modulo one cycle before the float32 sin/cos, so the phase
-        error stays ~1e-7 rad although ``2π f τ`` reaches ~40 rad at the top bins."""
+        Every ``STEERING_STEP``-th kept bin gets exact phases (:meth:`_phases`); the bins after it add the
+        rotation ``−2π j Δf τ`` (``Δf`` the bin spacing, ``j < STEERING_STEP``, exact the same way) by angle
+        addition, ``cos(a + r) = cos a cos r − sin a sin r`` and ``sin(a + r) = sin a cos r + cos a sin r``:
+        four products per element instead of a sine and a cosine, error ~3e-7 rad. The anchors are fixed
+        bins, so every chunking gives the same values."""
         if out is None:
             out = torch.empty(2, stop - start, *self._kept_delays.shape, device=self.device)
-        bins = torch.arange(
-            self._first_bin + start, self._first_bin + stop, dtype=torch.float64, device=self.device
-        )
-        freqs = bins * (self.setup.sample_rate / self.setup.n_fft)
-        cycles = freqs[:, None, None] * self._kept_delays[None]
-        phase = cycles.frac_().to(torch.float32).mul_(-2.0 * math.pi)
-        torch.cos(phase, out=out[0])
-        torch.sin(phase, out=out[1])
+        if self._rotations is None:
+            steps = torch.arange(STEERING_STEP, dtype=torch.float64, device=self.device)
+            self._rotations = self._phases(steps)
+        for anchor in range(start - start % STEERING_STEP, stop, STEERING_STEP):
+            first, last = max(anchor, start), min(anchor + STEERING_STEP, stop)
+            base = self._phases(torch.tensor([float(self._first_bin + anchor)], device=self.device))[:, 0]
+            cos_r, sin_r = self._rotations[:, first - anchor : last - anchor]
+            cos_out, sin_out = out[0, first - start : last - start], out[1, first - start : last - start]
+            torch.mul(cos_r, base[0], out=cos_out).addcmul_(sin_r, base[1], value=-1.0)
+            torch.mul(cos_r, base[1], out=sin_out).addcmul_(sin_r, base[0])
         return out
+
+    def _phases(self, bins: torch.Tensor) -> torch.Tensor:
+        """``cos φ`` and ``sin φ`` [2, len(bins), D', M'] float32 of φ = −2π f τ at (float64) FFT bin numbers
+        ``bins``: ``f τ`` is formed in float64 and reduced modulo one cycle before the float32 sin/cos, so the
+        phase error stays ~1e-7 rad although ``2π f τ`` reaches ~40 rad at the top bins."""
+        freqs = bins.to(torch.float64) * (self.setup.sample_rate / self.setup.n_fft)
+        cycles = (freqs[:, None, None] * self._kept_delays[None]).frac_()
+        phase = cycles.to(torch.float32).mul_(-2.0 * math.pi)
+        return torch.stack([torch.cos(phase), torch.sin(phase)])
 
     def _signal(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Frames (F, active mics, frame_length) as float32 on :attr:`device` (NumPy input is narrowed to
@@ -310,53 +336,71 @@ class Beamformer:
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device).to(torch.float32)
 
     def spectra(self, frames: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-hand sides ``[U_a, V_a]`` and ``[−V_b, U_b]``, each [bins, M', 2F] float32 on the device
+        """Right-hand sides ``[U_a, V_a]`` and ``[V_b, U_b]``, each [bins, M', 2F] float32 on the device
         (see the module docstring), of frames (F, active mics, frame_length): spectra ``X / M`` per bin,
         folded onto mic pairs when the array is point-symmetric (the FFT is linear, so the pair sums and
-        differences are formed on the samples)."""
-        signal = self._signal(frames) * self._window  # window / M folded in
+        differences are formed on the samples, and windowed after)."""
+        signal = self._signal(frames)
         if self._pairs is None:
-            signal = signal[:, None]  # (F, 1, M, N)
+            folded = (signal * self._window)[:, None]  # (F, 1, M, N), window / M folded in
         else:
             first, second = signal[:, self._pairs[0]], signal[:, self._pairs[1]]
-            signal = torch.stack([first + second, first - second], dim=1)  # (F, 2, M/2, N)
+            folded = torch.empty(len(signal), 2, *first.shape[1:], device=self.device)  # (F, 2, M/2, N)
+            torch.add(first, second, out=folded[:, 0])
+            torch.sub(first, second, out=folded[:, 1])
+            folded.mul_(self._window)
         n_fft = self.setup.n_fft
-        spectrum = torch.fft.rfft(signal, n=None if n_fft == self.setup.frame_length else n_fft, dim=-1)
+        spectrum = torch.fft.rfft(folded, n=None if n_fft == self.setup.frame_length else n_fft, dim=-1)
         spectrum = torch.view_as_real(spectrum[..., self._first_bin : self._first_bin + self.n_bins])
         if self.tuning == "cpu":  # (K, G, M', 2, F); numpy's strided copy beats torch's here
             bins_first = torch.from_numpy(np.ascontiguousarray(spectrum.numpy().transpose(3, 1, 2, 4, 0)))
         else:
             bins_first = spectrum.permute(3, 1, 2, 4, 0).contiguous()
-        with_a = bins_first[:, 0].flatten(2)  # [U_a, V_a]
-        u_b, v_b = bins_first[:, -1, :, 0], bins_first[:, -1, :, 1]
-        return with_a, torch.cat([-v_b, u_b], dim=2)  # B @ [−V_b, U_b] = [−BV, BU]: j·(B X_b)
+        swapped = bins_first[:, -1].flip(2)  # [V_b, U_b]: the products' halves line up (_squared_chunks)
+        return bins_first[:, 0].flatten(2), swapped.flatten(2)
 
-    def chunk_power(
+    def _squared_chunks(
         self, spectra: tuple[torch.Tensor, torch.Tensor]
-    ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor | None]]:
-        """Yield ``(start, stop, P, P_mirror)`` per chunk of kept bins, each [stop-start, D', F]: the power of
-        the kept directions and, on a symmetric grid, of their 180° mirrors (else None).
+    ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
+        """Yield ``(start, stop, s², d²)`` per chunk of kept bins, each [stop-start, D', 2F] (first F columns
+        from real parts, last F from imaginary parts): ``s = P + Q`` and ``d = P − Q`` of the products ``P = A
+        @ [U_a, V_a] = [AU_a, AV_a]`` and ``Q = B @ [V_b, U_b] = [BV_b, BU_b]``.
 
-        With ``[AU, AV]`` and ``[−BV, BU]`` from the two batched matmuls (one product per bin, all frames
-        at once), their sum is ``[Re Y, Im Y]`` of the kept direction and their difference ``[Re, −Im]`` of
-        its mirror (``W_mirror = conj(W)``)."""
+        As ``Re Y = AU_a − BV_b`` and ``Im Y = AV_a + BU_b``, the kept directions' power is ``d_re² +
+        s_im²``; their mirrors (conjugate steering: the B terms change sign) have ``s_re² + d_im²``. On the
+        CPU the squares come ``SQUARE_STEP`` bins at a time after each chunk's products, so that the caller
+        reduces them while they are in cache. The tensors are reused from one chunk to the next."""
         rhs_a, rhs_b = spectra
-        num_frames = rhs_a.shape[2] // 2
-        chunk = self._bin_chunk(num_frames)
-        products = torch.empty(2, chunk, len(self._kept_delays), 2 * num_frames, device=self.device)
+        chunk = self._bin_chunk(rhs_a.shape[2] // 2)
+        step = SQUARE_STEP if self.tuning == "cpu" else chunk
+        shape = (chunk, len(self._kept_delays), rhs_a.shape[2])
+        p, q = torch.empty(shape, device=self.device), torch.empty(shape, device=self.device)
+        total = torch.empty(min(step, chunk), *shape[1:], device=self.device)
         for start in range(0, self.n_bins, chunk):
             stop = min(start + chunk, self.n_bins)
             if self._steering is not None:
                 steering = self._steering[:, start:stop]
             else:
                 steering = self.steering_chunk(start, stop)
-            with_a, with_b = products[0, : stop - start], products[1, : stop - start]
-            torch.matmul(steering[0], rhs_a[start:stop], out=with_a)  # [AU, AV]
-            torch.matmul(steering[1], rhs_b[start:stop], out=with_b)  # [−BV, BU]
-            mirror = with_a.sub(with_b).square_() if self.symmetric else None
-            kept = with_a.add_(with_b).square_()
-            yield (start, stop, kept[..., :num_frames] + kept[..., num_frames:],
-                   None if mirror is None else mirror[..., :num_frames] + mirror[..., num_frames:])
+            torch.matmul(steering[0], rhs_a[start:stop], out=p[: stop - start])
+            torch.matmul(steering[1], rhs_b[start:stop], out=q[: stop - start])
+            for first in range(start, stop, step):  # a few bins at a time, used while in cache
+                last = min(first + step, stop)
+                p_part, q_part = p[first - start : last - start], q[first - start : last - start]
+                s = torch.add(p_part, q_part, out=total[: last - first])
+                yield first, last, s.square_(), p_part.sub_(q_part).square_()
+
+    def chunk_power(
+        self, spectra: tuple[torch.Tensor, torch.Tensor]
+    ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor | None]]:
+        """Yield ``(start, stop, P, P_mirror)`` per chunk of kept bins, each [stop-start, D', F]: the power of
+        the kept directions and, on a symmetric grid, of their 180° mirrors (else None); from
+        :meth:`_squared_chunks`."""
+        for start, stop, total, difference in self._squared_chunks(spectra):
+            frames = total.shape[2] // 2
+            power = difference[..., :frames] + total[..., frames:]
+            mirror = total[..., :frames] + difference[..., frames:] if self.symmetric else None
+            yield start, stop, power, mirror
 
     def _batches(self, frames: np.ndarray | torch.Tensor) -> list[np.ndarray | torch.Tensor]:
         array = _check_frames(frames, self.setup)
@@ -379,29 +423,36 @@ class Beamformer:
                         bins_first[start:stop, kept:] = mirror.flip(1)
         return out
 
-    def _mel_batch(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Mel energies float64 (F, rows, cols, 24) on the device of one batch of frames."""
+    def _band_energies(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Mel energies float32 (24, rows·cols, F), bands first, on the device of one batch of frames: the
+        filterbank applied to ``s²`` and ``d²`` (:meth:`_squared_chunks`) chunk by chunk, only the filters
+        overlapping the chunk, and the halves combined once at the end."""
         count, kept = len(batch), len(self._kept_delays)
-        mel = torch.zeros(N_MELS, self.rows * self.cols, count, device=self.device)
-        for start, stop, power, mirror in self.chunk_power(self.spectra(batch)):
+        mel = torch.zeros(2, N_MELS, kept, 2 * count, device=self.device)  # of s², of d²
+        for start, stop, total, difference in self._squared_chunks(self.spectra(batch)):
             low, high = self._filters_touching(start, stop)
             if low == high:  # no band over these bins
                 continue
             bank = self._mel_bank[low:high, start:stop]
-            mel[low:high, :kept].view(high - low, -1).addmm_(bank, power.reshape(stop - start, -1))
-            if mirror is not None:
-                mel[low:high, kept:].view(high - low, -1).addmm_(bank, mirror.reshape(stop - start, -1))
+            mel[0, low:high].view(high - low, -1).addmm_(bank, total.view(stop - start, -1))
+            mel[1, low:high].view(high - low, -1).addmm_(bank, difference.view(stop - start, -1))
+        total, difference = mel
+        power = difference[..., :count] + total[..., count:]
         if self.symmetric:
-            mel[:, kept:] = mel[:, kept:].flip(1)
-        return mel.to(torch.float64).view(N_MELS, self.rows, self.cols, count).permute(3, 1, 2, 0)
+            mirror = total[..., :count] + difference[..., count:]
+            power = torch.cat([power, mirror.flip(1)], dim=1)
+        return power
 
     def _mel_tensor(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Mel energies float64 (F, rows, cols, 24) on the device."""
         with ieee_float32_matmul(self.device):
-            outputs = [self._mel_batch(batch) for batch in self._batches(frames)]
+            outputs = [
+                self._band_energies(batch).to(torch.float64).view(N_MELS, self.rows, self.cols, -1)
+                for batch in self._batches(frames)
+            ]
         if not outputs:
             return torch.zeros(0, self.rows, self.cols, N_MELS, dtype=torch.float64, device=self.device)
-        return torch.cat(outputs)
+        return torch.cat(outputs, dim=3).permute(3, 1, 2, 0)
 
     def power(self, frames: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """Beamformed power float32 (F, rows, cols, bins) of frames (F, M, frame_length) (or (M,
@@ -424,8 +475,25 @@ class Beamformer:
     def images(self, frames: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """MFCC acoustic images float32 (F, rows, cols, 12), stored orientation, as in ``Data_%d.mat`` (the
         MFCC is taken on the device; a tensor there for tensor frames)."""
-        images = mel_energies_to_mfcc(self._mel_tensor(frames)).to(torch.float32)
+        with ieee_float32_matmul(self.device):
+            batches = [self._mfcc(self._band_energies(batch)) for batch in self._batches(frames)]
+        images = torch.cat(batches) if batches else torch.zeros(0, self.rows, self.cols, N_MFCC)
         return images if isinstance(frames, torch.Tensor) else images.cpu().numpy()
+
+    def _mfcc(self, mel: torch.Tensor) -> torch.Tensor:
+        """MFCC float32 (F, rows, cols, 12) of bands-first mel energies (24, rows·cols, F): the recipe of
+        :func:`~acoustic_ssl.imaging.mfcc.mel_energies_to_mfcc` (float64 floor, log, DCT, lifter) with the
+        DCT applied on the left, so the 24 bands are never transposed."""
+        log_mel = mel.to(torch.float64).clamp_(min=MEL_FLOOR).log_().view(N_MELS, -1)
+        mfcc = (self._dct @ log_mel).mul_(self._lifter).to(torch.float32)  # (12, rows·cols·F)
+        return mfcc.view(N_MFCC, self.rows, self.cols, -1).permute(3, 1, 2, 0).contiguous()
+
+
+def _index(indices: np.ndarray, device: torch.device) -> torch.Tensor | slice:
+    """A slice for a run of consecutive indices (a view, no copy), else the indices on ``device``."""
+    if len(indices) and (np.diff(indices) == 1).all():
+        return slice(int(indices[0]), int(indices[-1]) + 1)
+    return torch.from_numpy(indices).to(device)
 
 
 @contextlib.contextmanager

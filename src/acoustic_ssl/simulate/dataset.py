@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +55,10 @@ if TYPE_CHECKING:
     from acoustic_ssl.simulate.room import Room
 
 # 2: interpolated emission times, float32 noise phases, torch sensor noise (speed); scene composition
-SIMULATOR_VERSION = 2
+# 3: microphone signals as a centre signal and crossfaded residual-delay FIRs (within -60 dB of 2); diffuse
+#    noise in one-frame blocks with short crossfades, camera noise from torch, source signals a few samples
+#    longer (fast FFT lengths): same statistics, other draws; all for speed
+SIMULATOR_VERSION = 3
 SITE_STREAM = 10_000  # spawn-key prefix of the location pool's seeds (video seeds use (class, location))
 GEOMETRY_FILE, CAMERA_FILE, SIMULATION_FILE = "array_geometry.csv", "camera.json", "simulation.json"
 
@@ -188,9 +191,7 @@ def video_site(seed: int, class_index: int, location: int, pool: int) -> int:
 
 
 def simulate_video(job: VideoJob) -> str:
-    """Simulate and write one video (single-threaded, so the bytes do not depend on the thread count)."""
-    import torch
-
+    """Simulate and write one video, single-threaded (:func:`_single_threaded`)."""
     from acoustic_ssl.simulate.render import render_video
     from acoustic_ssl.simulate.scene import Composition, Site, make_scene
 
@@ -198,9 +199,8 @@ def simulate_video(job: VideoJob) -> str:
     for folder in (video_dir, *(video_dir / name for name in (AUDIO_DIR, MFCC_DIR, VIDEO_DIR))):
         if folder.is_dir():  # a run killed while writing this video leaves temporaries; its files are redone
             remove_stale_temporaries(folder, "*")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+
+    def simulate() -> None:
         state = _state(job.write_images, job.extras, job.device)
         extras = job.extras or Extras()
         scene = make_scene(
@@ -224,8 +224,8 @@ def simulate_video(job: VideoJob) -> str:
             state.get("beamformer") if job.write_images else None,
             job.frame_size,
         )
-    finally:
-        torch.set_num_threads(threads)
+
+    _single_threaded(simulate)
     return job.video_dir
 
 
@@ -266,7 +266,10 @@ def _parameters(
         "max_interferers": scene.MAX_INTERFERERS,
         "speed_of_sound_mps": propagation.SPEED_OF_SOUND,
         "oversample": propagation.OVERSAMPLE,
+        "residual_step": propagation.RESIDUAL_STEP,
+        "fir_taps": propagation.FIR_TAPS,
         "diffuse_directions": propagation.DIFFUSE_DIRECTIONS,
+        "diffuse_overlap": propagation.DIFFUSE_OVERLAP,
         "camera": json.loads(camera.to_json()),
         "array": array,
         "ground_truth_pixels": f"{camera.width}x{camera.height} camera of camera.json; scale by frame_size "
@@ -424,8 +427,32 @@ def simulate_dataset(
         methods = multiprocessing.get_all_start_methods()
         fork = "fork" in methods and not str(device).startswith("cuda")
         context = multiprocessing.get_context("fork" if fork else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(simulate_video, job) for job in jobs]
-            for future in progress(as_completed(futures), desc="simulate", total=len(jobs), unit="video"):
-                future.result()
+        if fork:  # imported once here rather than in every worker
+            import acoustic_ssl.simulate.render  # noqa: F401
+        shared = fork and write_images and "beamformer" not in _WORKER_STATE
+        if shared:  # forked workers inherit it: one steering precompute, its memory shared copy-on-write
+            _single_threaded(lambda: _state(True, extras if extras != Extras() else None, str(device)))
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                futures = [pool.submit(simulate_video, job) for job in jobs]
+                for future in progress(as_completed(futures), desc="simulate", total=len(jobs), unit="video"):
+                    future.result()
+        finally:
+            if shared:  # ~230 MB that this process does not need
+                _WORKER_STATE.pop("beamformer", None)
     return root
+
+
+def _single_threaded(work: Callable[[], Any]) -> Any:
+    """``work()`` with one torch thread and one BLAS thread: the bytes written do not depend on the thread
+    count, and parallel workers (or other jobs on a busy machine) do not fight for the cores."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1, user_api="blas"):
+            return work()
+    finally:
+        torch.set_num_threads(threads)

@@ -23,6 +23,7 @@ presence marks a complete video.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,25 +37,34 @@ from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
 from acoustic_ssl.io_utils import write_text_atomic
 from acoustic_ssl.simulate.propagation import DiffuseNoise, PointSource
 from acoustic_ssl.simulate.scene import FULL_SCALE, Scene, frame_times, object_boxes
-from acoustic_ssl.simulate.sprites import Appearance, draw_sprite, finish_frame, make_background, sprite_tilt
+from acoustic_ssl.simulate.sprites import (
+    SUPERSAMPLE,
+    Appearance,
+    draw_sprite,
+    finish_frame,
+    make_background,
+    sprite_tilt,
+)
 
 GROUND_TRUTH_HEADER = "frame,source_id,class,x,y,distance_m,on_screen,sounding,x0,y0,x1,y1"
 CLIP_COLUMNS = ",clip,clip_start_s"  # appended with --sounds: the user clip of each source ("" = procedural)
 INT_MAX = int(FULL_SCALE) - 1
+FRAMES_PER_CHUNK = 4  # audio frames rendered together
 __all__ = ["GROUND_TRUTH_HEADER", "FrameRenderer", "frame_times", "ground_truth_rows", "render_video"]
 
 
-def quantise(pressure: np.ndarray) -> np.ndarray:
-    """Round to int32 sample values, clipped to the 24-bit range (in place: ``pressure`` is overwritten)."""
-    np.rint(pressure, out=pressure)
-    np.clip(pressure, -INT_MAX - 1, INT_MAX, out=pressure)
-    return pressure.astype(np.int32)
+def quantise(pressure: torch.Tensor) -> np.ndarray:
+    """Round to int32 sample values (half to even), clipped to the 24-bit range: ``pressure`` (any strides)
+    is overwritten, a C-ordered array of its shape returned."""
+    pressure.round_().clamp_(-INT_MAX - 1, INT_MAX)
+    return torch.empty(pressure.shape, dtype=torch.int32).copy_(pressure).numpy()
 
 
-def microphone_frames(scene: Scene, mic_positions: np.ndarray):  # -> Iterator[np.ndarray]
-    """Yield the int32 (M, 1024) audio frames of the scene, in order."""
+def microphone_frames(scene: Scene, mic_positions: np.ndarray) -> Iterator[np.ndarray]:
+    """Yield the int32 (M, 1024) audio frames of the scene, in order, rendered ``FRAMES_PER_CHUNK`` at a time
+    (fewer, larger products; the sensor noise is the same stream as drawn frame by frame)."""
     sources = [PointSource(s.signal, s.lead, s.trajectory, s.gain) for s in scene.sources]
-    diffuse = DiffuseNoise(mic_positions, scene.noise_rng, tilt_db_per_octave=scene.diffuse_tilt_db)
+    diffuse = DiffuseNoise(mic_positions, scene.noise_rng, scene.diffuse_tilt_db, std=scene.diffuse_std)
     sensor = torch.Generator().manual_seed(int(scene.noise_rng.integers(2**62)))  # 3x numpy's normals
     reverberation = None
     if scene.room is not None:
@@ -62,16 +72,21 @@ def microphone_frames(scene: Scene, mic_positions: np.ndarray):  # -> Iterator[n
 
         signals = [(s.signal, s.lead, s.trajectory, s.gain) for s in scene.sources]
         reverberation = Reverberation(scene.room, mic_positions, signals, scene.num_frames, scene.room_rng)
-    for k in range(scene.num_frames):
-        first = k * SAMPLES_PER_FRAME
-        pressure = sources[0].render(mic_positions, first)
+    num_mics = len(mic_positions)
+    for first_frame in range(0, scene.num_frames, FRAMES_PER_CHUNK):
+        count = min(FRAMES_PER_CHUNK, scene.num_frames - first_frame)
+        first, n = first_frame * SAMPLES_PER_FRAME, count * SAMPLES_PER_FRAME
+        pressure = sources[0].render(mic_positions, first, n)
         for source in sources[1:]:
-            pressure += source.render(mic_positions, first)
-        if reverberation is not None:
-            pressure += reverberation.next_frame()
-        pressure += scene.diffuse_std * diffuse.next_frame()
-        pressure += scene.sensor_std * torch.randn(pressure.shape, generator=sensor).numpy()
-        yield quantise(pressure)
+            pressure += source.render(mic_positions, first, n)
+        frames = pressure.reshape(num_mics, count, SAMPLES_PER_FRAME)
+        for j in range(count):
+            if reverberation is not None:
+                frames[:, j] += reverberation.next_frame()
+            frames[:, j] += diffuse.next_frame()
+        noise = torch.randn((count, num_mics, SAMPLES_PER_FRAME), generator=sensor)
+        samples = torch.from_numpy(frames).add_(noise.transpose(0, 1), alpha=scene.sensor_std)
+        yield from quantise(samples.transpose(0, 1))  # frames first
 
 
 def ground_truth_rows(scene: Scene, camera: PinholeCamera) -> list[str]:
@@ -121,6 +136,9 @@ class FrameRenderer:
             site_rng = np.random.default_rng(scene.site.seed)
             background = make_background(None, self.height, self.width, site_rng)
         self.background = background.astype(np.uint8)
+        self._canvas = Image.fromarray(self.background, mode="RGB").resize(
+            (self.width * SUPERSAMPLE, self.height * SUPERSAMPLE), Image.Resampling.NEAREST
+        )  # sprites are drawn on it, the frame is its box-filtered reduction
         self.objects = [obj for obj in scene.objects if obj.visible]
         looks = scene.looks_rng or self.rng
         self.appearances = [  # the class source's look comes from the visual stream, as without distractors
@@ -129,31 +147,47 @@ class FrameRenderer:
         ]
         self.scale_x = self.width / camera.width
         self.scale_y = self.height / camera.height
+        self._noise = torch.Generator().manual_seed(int(self.rng.integers(2**62)))  # the camera's noise
+        self._times = frame_times(scene.num_frames)
+        self._placed = self._place(self._times)  # every frame's placements at once (vectorised)
+
+    def _place(self, times: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+        """Per visible object at ``times``: depth z, centre x and y (frame pixels), pixels per metre, tilt."""
+        placed = []
+        for obj in self.objects:
+            position = obj.trajectory.at(times)
+            pixels, _ = self.camera.project(position)
+            depth = position[:, 2]
+            px_per_m = self.camera.focal_px * 0.5 * (self.scale_x + self.scale_y) / depth
+            tilt = sprite_tilt(obj.class_index, obj.trajectory.velocity(times)[:, 0])
+            placed.append((depth, pixels[:, 0] * self.scale_x, pixels[:, 1] * self.scale_y, px_per_m, tilt))
+        return placed
 
     def frame(self, index: int, time_s: float) -> np.ndarray:
         """BGR uint8 frame ``index`` (0-based) at ``time_s``."""
-        at = np.array([time_s])
-        positions = [obj.trajectory.at(at)[0] for obj in self.objects]
-        image = Image.fromarray(self.background, mode="RGB")
-        for i in sorted(range(len(self.objects)), key=lambda i: -positions[i][2]):
-            obj, position = self.objects[i], positions[i]
-            if position[2] <= 0.1:
+        if index < len(self._times) and time_s == self._times[index]:
+            placed, column = self._placed, index
+        else:
+            placed, column = self._place(np.array([time_s])), 0
+        canvas = self._canvas.copy()
+        for i in sorted(range(len(self.objects)), key=lambda i: -placed[i][0][column]):
+            depth, x, y, px_per_m, tilt = (values[column] for values in placed[i])
+            if depth <= 0.1:
                 continue
-            pixels, _ = self.camera.project(position[None])
-            x, y = pixels[0]
-            px_per_m = self.camera.focal_px * 0.5 * (self.scale_x + self.scale_y) / position[2]
+            obj = self.objects[i]
             draw_sprite(
-                image,
+                canvas,
                 obj.class_index,
-                (x * self.scale_x, y * self.scale_y),
+                (x, y),
                 px_per_m,
                 self.appearances[i],
                 facing=obj.facing,
-                tilt_rad=float(sprite_tilt(obj.class_index, obj.trajectory.velocity(at)[:, 0])[0]),
+                tilt_rad=float(tilt),
                 frame_index=index,
                 rng=self.rng,
             )
-        return finish_frame(np.asarray(image, dtype=np.float32), self.rng)
+        image = canvas.reduce(SUPERSAMPLE)  # the mean of each SUPERSAMPLE² block
+        return finish_frame(np.asarray(image, dtype=np.float32), self.rng, self._noise)
 
 
 def render_video(
@@ -164,22 +198,26 @@ def render_video(
     beamformer: Beamformer | None,
     frame_size: tuple[int, int],
 ) -> None:
-    """Write all files of one video; without a beamformer only audio and ground truth are written."""
+    """Write all files of one video; without a beamformer only audio and ground truth are written.
+
+    Frames are written in place, not through temporaries: ``ground_truth.csv``, written last and atomically,
+    marks the video complete, and an incomplete one is simulated again from its first frame."""
     video_dir = Path(video_dir)
     renderer = FrameRenderer(scene, camera, frame_size) if beamformer is not None else None
     times = frame_times(scene.num_frames)
     block: list[np.ndarray] = []
     for k, audio in enumerate(microphone_frames(scene, geometry.positions)):
         if renderer is None:
-            write_dc(audio_frame_path(video_dir, k + 1), audio)
+            write_dc(audio_frame_path(video_dir, k + 1), audio, atomic=False)
             continue
         block.append(audio)
         if len(block) == beamformer.frame_batch or k == scene.num_frames - 1:  # batches amortise the steering
-            images = beamformer.images(np.stack(block).astype(np.float32))  # exact: 24-bit samples
+            images = beamformer.images(np.stack(block))  # int32, made float32 there (exact: 24-bit samples)
             first = k + 1 - len(block)
             for j, (frame_audio, image) in enumerate(zip(block, images, strict=True)):
                 index = first + j
-                write_frame(video_dir, index + 1, frame_audio, image, renderer.frame(index, times[index]))
+                bgr = renderer.frame(index, times[index])
+                write_frame(video_dir, index + 1, frame_audio, image, bgr, atomic=False)
             block = []
     write_video_time(video_dir, math.floor(scene.num_frames / FRAMES_PER_SECOND))
     rows = ground_truth_rows(scene, camera)

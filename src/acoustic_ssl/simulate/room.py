@@ -176,7 +176,7 @@ class Reverberation:
         self._early = [_EarlyPart(room, mic_positions, *source, num_frames) for source in sources]
         directions = fibonacci_sphere(TAIL_DIRECTIONS) @ random_rotation(rng).T
         lead = mic_positions @ directions.T / SPEED_OF_SOUND
-        self._steering = _phasors(np.fft.rfftfreq(self.block, 1.0 / FS), lead)  # (K, M, D)
+        self._steering = _phasors(self.block // 2 + 1, FS / self.block, lead)  # (K, M, D)
         length = num_frames * SAMPLES_PER_FRAME + self.block
         self._tail = np.zeros((TAIL_DIRECTIONS, length), dtype=np.float32)
         for (signal, lead_samples, _, gain), early in zip(sources, self._early, strict=True):

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.fft
 
 from acoustic_ssl.data.layout import FRAMES_PER_SECOND, NUM_CLASSES, SENSOR_SAMPLE_RATE
 from acoustic_ssl.imaging.geometry import PinholeCamera
@@ -279,7 +280,9 @@ def _signal_for(
     start), from a clip of ``sounds`` when it has one for the class, else from the procedural model."""
     farthest = float(np.max(np.linalg.norm(trajectory.positions, axis=-1)))
     lead = math.ceil((farthest + 1.0) / SPEED_OF_SOUND * SENSOR_SAMPLE_RATE) + 64
-    length = lead + seconds * SENSOR_SAMPLE_RATE + 64
+    # a few samples more, to a length whose FFT is fast: the sound models and the upsampling transform the
+    # whole signal, ~10x slower at a length with a large prime factor
+    length = scipy.fft.next_fast_len(lead + seconds * SENSOR_SAMPLE_RATE + 64, real=True)
     if sounds is not None and class_index in sounds.clips:
         signal, clip, start = sounds.signal(class_index, length, rng)
         return signal, lead, clip, start

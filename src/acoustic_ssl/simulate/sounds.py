@@ -16,12 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import scipy.fft
 from scipy.signal import butter, fftconvolve, sosfilt
 
 from acoustic_ssl.data.layout import NUM_CLASSES, SENSOR_SAMPLE_RATE
 
 FS = float(SENSOR_SAMPLE_RATE)
 NYQUIST = FS / 2.0
+HARMONIC_BLOCK = 8192  # samples of a harmonic stack computed together (its passes stay in cache)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -51,15 +53,17 @@ def _smooth_random(n: int, rng: np.random.Generator, rate_hz: float) -> np.ndarr
 def _shaped_noise(
     n: int, rng: np.random.Generator, low_hz: float, high_hz: float, slope_db_per_octave: float = 0.0
 ) -> np.ndarray:
-    """Gaussian noise band-limited to [low_hz, high_hz] with a spectral tilt, unit RMS (FFT shaping)."""
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    freqs = np.fft.rfftfreq(n, 1.0 / FS)
+    """Gaussian noise band-limited to [low_hz, high_hz] with a spectral tilt, unit RMS (FFT shaping, over a
+    fast FFT length and cut to ``n``: a length with a large prime factor costs ~10x)."""
+    size = scipy.fft.next_fast_len(n, real=True)
+    spectrum = scipy.fft.rfft(rng.standard_normal(size))
+    freqs = np.fft.rfftfreq(size, 1.0 / FS)
     gain = np.zeros_like(freqs)
     band = (freqs >= low_hz) & (freqs <= min(high_hz, NYQUIST))
     gain[band] = (np.maximum(freqs[band], 1.0) / max(low_hz, 1.0)) ** (slope_db_per_octave / 6.0206)
     # Soft band edges (half an octave) so band limits do not ring.
     gain *= _soft_edge(freqs, low_hz, rising=True) * _soft_edge(freqs, high_hz, rising=False)
-    noise = np.fft.irfft(spectrum * gain, n)
+    noise = scipy.fft.irfft(spectrum * gain, size)[:n]
     return noise / (np.sqrt(np.mean(noise**2)) + 1e-12)
 
 
@@ -75,19 +79,35 @@ def _harmonics(
     rng: np.random.Generator,
     max_hz: float = 0.95 * NYQUIST,
 ) -> np.ndarray:
-    """Sum of harmonics k·f0(t), k = 1..len(amplitudes), random phases; partials above max_hz muted."""
-    phase = 2.0 * np.pi * np.cumsum(f0) / FS
-    step = np.exp(1j * phase)  # k-th harmonic = step**k, by repeated products (cheaper than sin per partial)
-    partial = np.ones_like(step)
-    out = np.zeros_like(f0)
+    """Sum of harmonics k·f0(t), k = 1..len(amplitudes), random phases; partials above max_hz muted.
+
+    The k-th harmonic is ``step**k`` (``step = e^{jφ(t)}``), by repeated products (cheaper than a sine per
+    partial), computed ``HARMONIC_BLOCK`` samples at a time so that the partials' passes stay in cache."""
+    low, high = float(f0.min()), float(f0.max())
+    partials = []  # (k, amplitude · e^{j offset}) of the sounding partials, the offsets drawn in order
     for k, amp in enumerate(amplitudes, start=1):
-        partial *= step
         if amp == 0.0:
             continue
-        audible = np.clip((max_hz - k * f0) / 200.0, 0.0, 1.0)  # fade partials out near the band limit
-        if not audible.any():
+        if k * low >= max_hz:  # silent everywhere (the fade below is zero), as are the ones above
             break
-        out += amp * audible * (partial * np.exp(1j * rng.uniform(0, 2 * np.pi))).imag
+        offset = rng.uniform(0, 2 * np.pi)
+        partials.append((k, amp * np.cos(offset), amp * np.sin(offset)))
+    phase = 2.0 * np.pi * np.cumsum(f0) / FS
+    out = np.zeros_like(f0)
+    for start in range(0, len(f0), HARMONIC_BLOCK):
+        stop = min(start + HARMONIC_BLOCK, len(f0))
+        step = np.exp(1j * phase[start:stop])
+        partial, power = np.ones_like(step), 0
+        term = np.empty(stop - start)
+        for k, cos_amp, sin_amp in partials:
+            for _ in range(k - power):
+                partial *= step
+            power = k
+            np.multiply(partial.imag, cos_amp, out=term)  # Im(partial · amp e^{j offset})
+            term += sin_amp * partial.real
+            if k * high > max_hz - 200.0:  # fade partials out near the band limit
+                term *= np.clip((max_hz - k * f0[start:stop]) / 200.0, 0.0, 1.0)
+            out[start:stop] += term
     return out
 
 
@@ -146,7 +166,7 @@ def _segments(
         on = not on
     ramp = max(int(ramp_s * FS), 1)
     kernel = np.hanning(2 * ramp + 1)
-    return np.convolve(env, kernel / kernel.sum(), mode="same")
+    return fftconvolve(env, kernel / kernel.sum(), mode="same")  # as np.convolve (1e-16), ~10x faster
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -176,7 +196,7 @@ def train(n: int, rng: np.random.Generator) -> np.ndarray:
         t = _times(n)
         start = rng.uniform(0.0, max(duration - 1.0, 0.0))
         gate = ((t >= start) & (t < start + rng.uniform(0.8, 2.5))).astype(float)
-        gate = np.convolve(gate, np.hanning(301) / np.hanning(301).sum(), mode="same")
+        gate = fftconvolve(gate, np.hanning(301) / np.hanning(301).sum(), mode="same")
         notes = rng.uniform(280.0, 700.0) * np.array([1.0, 1.26, 1.5][: rng.integers(2, 4)])
         horn = sum(_harmonics(np.full(n, f), 1.0 / np.arange(1, 9), rng) for f in notes)
         out += rng.uniform(1.0, 2.5) * gate * _unit_rms(horn)
@@ -390,9 +410,9 @@ def synthesize(class_index: int, n_samples: int, rng: np.random.Generator) -> np
         raise ValueError(f"class index must be 0..{NUM_CLASSES - 1}, got {class_index}")
     signal = CLASS_SOUNDS[class_index](n_samples, rng)
     tilt = rng.uniform(-2.0, 2.0)
-    spectrum = np.fft.rfft(signal)
+    spectrum = scipy.fft.rfft(signal)
     freqs = np.maximum(np.fft.rfftfreq(n_samples, 1.0 / FS), 50.0)
-    signal = np.fft.irfft(spectrum * (freqs / 1000.0) ** (tilt / 6.0206), n_samples)
+    signal = scipy.fft.irfft(spectrum * (freqs / 1000.0) ** (tilt / 6.0206), n_samples)
     return _unit_rms(signal)
 
 

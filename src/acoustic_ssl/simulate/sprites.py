@@ -2,7 +2,8 @@
 
 Sprites are drawn from shapes defined in metres around the sound source's centre (so a sprite's largest extent
 is ``OBJECT_SIZE_M[class]``), scaled by ``focal_px / distance`` in the output frame, mirrored to face the
-direction of motion, optionally tilted, supersampled 2× for smooth edges and composited over the background.
+direction of motion, optionally tilted, over the background on a canvas supersampled 2× and box-filtered down
+(smooth edges, one resize per frame).
 Colours are jittered per video. Each frame gets mild sensor noise and a slight brightness flicker. Frames are
 BGR uint8, the order OpenCV reads (and ``raw_writer.write_bmp`` expects).
 """
@@ -10,15 +11,18 @@ BGR uint8, the order OpenCV reads (and ``raw_writer.write_bmp`` expects).
 from __future__ import annotations
 
 import colorsys
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 
 from acoustic_ssl.simulate.objects import OBJECT_SIZE_M, OBJECTS
 
 SUPERSAMPLE = 2
+DRONE, FOUNTAIN = 2, 3  # the animated sprites: rotor blur per frame, droplets drawn at random
 Shape = tuple  # ("rect" | "ellipse" | "poly" | "line", geometry..., colour key)
 
 # Base colours (RGB) per class; jittered per video.
@@ -187,8 +191,27 @@ def sprite_parts(
 ) -> list[Part]:
     """The class's shapes as polygons and polylines in metres around the object's centre (y down), mirrored
     to face ``facing`` and tilted by ``tilt_rad``: what :func:`draw_sprite` draws and :func:`sprite_box`
-    bounds."""
-    rng = rng or np.random.default_rng(0)
+    bounds.
+
+    Every frame draws every sprite, so parts are cached (read-only arrays) unless they come from ``rng`` (the
+    fountain's droplets); only the drone's rotor blur depends on ``frame_index``."""
+    if class_index == FOUNTAIN and rng is not None:
+        return _parts(class_index, facing, tilt_rad, frame_index, rng)
+    frame_index = frame_index if class_index == DRONE else 0
+    return _cached_parts(class_index, float(facing), float(tilt_rad), frame_index)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_parts(class_index: int, facing: float, tilt_rad: float, frame_index: int) -> list[Part]:
+    parts = _parts(class_index, facing, tilt_rad, frame_index, np.random.default_rng(0))
+    for part in parts:
+        part[1].setflags(write=False)
+    return parts
+
+
+def _parts(
+    class_index: int, facing: float, tilt_rad: float, frame_index: int, rng: np.random.Generator
+) -> list[Part]:
     cos_t, sin_t = math.cos(tilt_rad), math.sin(tilt_rad)
     rotation = np.array([[cos_t * facing, -sin_t], [sin_t * facing, cos_t]])
     parts: list[Part] = []
@@ -200,7 +223,7 @@ def sprite_parts(
             points = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
         elif kind == "ellipse":
             ex, ey, rx, ry = shape[1:5]
-            points = [(ex + rx * math.cos(a), ey + ry * math.sin(a)) for a in _ELLIPSE_ANGLES]
+            points = np.array([ex, ey]) + np.array([rx, ry]) * _UNIT_CIRCLE
         elif kind == "poly":
             points = shape[1]
         else:  # line
@@ -210,6 +233,7 @@ def sprite_parts(
 
 
 _ELLIPSE_ANGLES = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+_UNIT_CIRCLE = np.array([(math.cos(a), math.sin(a)) for a in _ELLIPSE_ANGLES])  # (24, 2) ellipse outline
 
 
 def parts_extent(parts: list[Part]) -> tuple[float, float, float, float]:
@@ -238,7 +262,7 @@ def sprite_tilt(class_index: int, velocity_x: np.ndarray) -> np.ndarray:
 
 
 def draw_sprite(
-    frame_rgb: Image.Image,
+    canvas: Image.Image,
     class_index: int,
     centre_xy: tuple[float, float],
     px_per_m: float,
@@ -249,29 +273,29 @@ def draw_sprite(
     frame_index: int = 0,
     rng: np.random.Generator | None = None,
 ) -> None:
-    """Draw the class sprite onto ``frame_rgb`` (RGB, modified in place) centred at ``centre_xy`` pixels."""
+    """Draw the class sprite centred at frame pixel ``centre_xy`` onto ``canvas``, the RGB frame supersampled
+    ``SUPERSAMPLE`` times (modified in place; the frame is the canvas reduced by a box filter, which smooths
+    the sprites' edges). A sprite less than half a pixel wide or entirely outside the frame is skipped."""
     extent_px = OBJECT_SIZE_M[class_index] * px_per_m
     half = math.ceil(0.75 * extent_px) + 3
     cx, cy = centre_xy
     left, top = math.floor(cx) - half, math.floor(cy) - half
-    if left > frame_rgb.width or top > frame_rgb.height or left + 2 * half < 0 or top + 2 * half < 0:
+    width, height = canvas.width // SUPERSAMPLE, canvas.height // SUPERSAMPLE
+    if left > width or top > height or left + 2 * half < 0 or top + 2 * half < 0:
         return
     if extent_px < 0.5:
         return
     scale = px_per_m * SUPERSAMPLE
-    offset = np.array([(cx - left) * SUPERSAMPLE, (cy - top) * SUPERSAMPLE])
+    offset = np.array([cx * SUPERSAMPLE, cy * SUPERSAMPLE])
     parts = sprite_parts(class_index, facing=facing, tilt_rad=tilt_rad, frame_index=frame_index, rng=rng)
-    layer = Image.new("RGBA", (2 * half * SUPERSAMPLE, 2 * half * SUPERSAMPLE), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
-    for kind, points, width, colour_key in parts:
-        colour = appearance.colours[colour_key] + (255,)
+    draw = ImageDraw.Draw(canvas)
+    for kind, points, line_width, colour_key in parts:
+        colour = appearance.colours[colour_key]
         xy = [tuple(p) for p in (offset + scale * points).tolist()]
         if kind == "poly":
             draw.polygon(xy, fill=colour)
         else:
-            draw.line(xy, fill=colour, width=max(round(width * scale), 1), joint="curve")
-    small = layer.resize((2 * half, 2 * half), Image.Resampling.BOX)
-    frame_rgb.paste(small, (left, top), small)  # PIL clips the parts outside the frame
+            draw.line(xy, fill=colour, width=max(round(line_width * scale), 1), joint="curve")
 
 
 def _smooth_field(rng: np.random.Generator, height: int, width: int, cells: int) -> np.ndarray:
@@ -360,10 +384,13 @@ def make_background(
     return np.asarray(canvas, dtype=np.float32)
 
 
-def finish_frame(rgb: np.ndarray, rng: np.random.Generator, noise_std: float = 2.0) -> np.ndarray:
-    """Add sensor noise and a slight flicker to an RGB frame; return BGR uint8."""
+def finish_frame(
+    rgb: np.ndarray, rng: np.random.Generator, noise: torch.Generator, noise_std: float = 2.0
+) -> np.ndarray:
+    """Add sensor noise (from the torch generator ``noise``: its normals cost half of NumPy's) and a slight
+    flicker (from ``rng``) to an RGB frame; return BGR uint8."""
     flicker = 1.0 + rng.uniform(-0.02, 0.02)
-    noisy = rng.standard_normal(rgb.shape, dtype=np.float32)
+    noisy = torch.randn(rgb.shape, generator=noise).numpy()
     noisy *= noise_std
     noisy += rgb * np.float32(flicker) + np.float32(0.5)
-    return np.clip(noisy, 0, 255).astype(np.uint8)[..., ::-1]
+    return np.clip(noisy, 0, 255, out=noisy).astype(np.uint8)[..., ::-1]
