@@ -7,7 +7,8 @@
   (``Objective.test_metrics``: ``classifier``, a supervised checkpoint's own test accuracy; ``triplet``, the
   triplet trainers' test-set triplet accuracy; ``contrastive``, the InfoNCE loss and in-batch retrieval
   accuracy), ``retrieval`` (audio→video and video→audio by the objective's ``pair_distances``, plus
-  confusion matrices at 1/5/10), ``localization`` (its ``attention`` map and acoustic ``energy`` map) and
+  confusion matrices at 1/5/10), ``localization`` (its ``attention`` map, a generator's ``generated`` map and
+  the acoustic ``energy`` map) and
   ``summary`` with the headline numbers (``audio_knn_accuracy``, ``retrieval_recall_at_1``,
   ``localization_accuracy``), and ``per_sample``: the outcome of every test sample (``video_ids``,
   ``labels``; ``knn_correct`` per feature key, ``classifier_correct``, audio→video ``retrieval_hit@k``,
@@ -242,11 +243,12 @@ def localization_metrics(
     mask_at: str = "frame",
     per_sample: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Scores of the ``attention`` and ``energy`` maps present in the features (see ``localization``), and
-    the ``chance`` level (a uniformly random point: the share of the frame in the sounding boxes) and
-    the ``any_object`` baseline (pointing at a random visible object, sound ignored) with the mean number of
-    visible objects per scored sample. ``object_pointing_accuracy`` of a map: how often its maximum falls on
-    any visible object, sounding or not (low = the map points at the background). ``attention_mismatched``:
+    """Scores of the ``attention``, ``generated`` (a generator's images) and ``energy`` (the true images) maps
+    present in the features (see ``localization``), the ``chance`` level (a uniformly random point: the share
+    of the frame in the sounding boxes) and the ``any_object`` baseline (pointing at a random visible object,
+    sound ignored) with the mean number of visible objects per scored sample. ``object_pointing_accuracy``
+    of a map: how often its maximum falls on any visible object, sounding or not (low = the map points at the
+    background). ``attention_mismatched``:
     the attention of each video with the audio of a clip of another class (:func:`mismatched_attention`),
     the control that tells audio-visual localisation from saliency (needs the ``objective``).
 
@@ -264,7 +266,7 @@ def localization_metrics(
         visible_objects,
     )
 
-    names = (("attention", "attention_map"), ("energy", "energy_map"))
+    names = (("attention", "attention_map"), ("generated", "generated_map"), ("energy", "energy_map"))
     maps = {name: test[key] for name, key in names if key in test}
     if not maps:
         return {}
@@ -325,7 +327,8 @@ def localization_metrics(
 
 
 def summary(metrics: Mapping[str, Any]) -> dict[str, float | None]:
-    """Headline numbers: audio kNN accuracy, audio→video R@1, pointing accuracy (attention, else energy).
+    """Headline numbers: audio kNN accuracy, audio→video R@1, pointing accuracy (attention, else the
+    generated images' energy, else the true images').
 
     ``audio_knn_accuracy`` uses the audio feature alone, as the original's per-modality features
     (``extract_features_product.py``, its commented kNN runs); ``joint_knn_accuracy`` the audio + video vector
@@ -336,7 +339,7 @@ def summary(metrics: Mapping[str, Any]) -> dict[str, float | None]:
     audio_key = next((k for k in ("audio", "features", "acoustic") if k in knn), None)
     retrieval = metrics.get("retrieval", {}).get("audio_to_video", {})
     loc = metrics.get("localization", {})
-    loc_key = next((k for k in ("attention", "energy") if k in loc), None)
+    loc_key = next((k for k in ("attention", "generated", "energy") if k in loc), None)
     return clean_json({
         "audio_knn_accuracy": knn[audio_key]["accuracy"] if audio_key else None,
         "audio_knn_feature": audio_key,

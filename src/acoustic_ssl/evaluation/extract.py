@@ -199,14 +199,18 @@ def _video_size(trained: Trained) -> tuple[int, int] | None:
 
 
 def dataset_options(
-    trained: Trained, *, energy_maps: bool = False, nr_frames: int | None = None
+    trained: Trained, *, energy_maps: bool = False, nr_frames: int | None = None, targets: bool = True
 ) -> dict[str, Any]:
     """``ACIVWDataset`` keyword arguments that feed a checkpoint's networks as in training: its modalities
-    (plus the acoustic images with ``energy_maps``), frames per sample, sample length, normalisation and
-    video size (the run's, else its video network's native one: 112×149 at output stride 8, 224×298 at 16).
+    (plus the acoustic images with ``energy_maps``; without ``targets`` only what its networks read, not what
+    its loss compares with: a generator on data without an array), frames per sample, sample length,
+    normalisation and video size (the run's, else its video network's native one: 112×149 at output stride
+    8, 224×298 at 16).
     """
     data = trained.config.data
-    modalities = set(trained.objective.modalities) | ({Modality.ACOUSTIC} if energy_maps else set())
+    objective = trained.objective
+    read = objective.modalities if targets else objective.input_modalities
+    modalities = set(read) | ({Modality.ACOUSTIC} if energy_maps else set())
     return {
         "modalities": modalities,
         "nr_frames": nr_frames or data.nr_frames,
