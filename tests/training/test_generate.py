@@ -228,3 +228,33 @@ def test_a_fixed_scene_is_learned() -> None:
     energy = generated[0]
     row, col = np.unravel_index(int(energy.argmax()), energy.shape)
     assert 10 <= row < 16 and 29 <= col < 38
+
+
+def test_a_generate_run_trains_keeps_its_best_epoch_and_comes_back(tiny_data: dict, tmp_path: Path) -> None:
+    from acoustic_ssl.evaluation.extract import extract_features, load_features
+    from acoustic_ssl.training.trained import load_trained
+
+    cfg = tiny_config("generate", tiny_data, tmp_path / "run", models=GENERATE_MODELS,
+                      data={"nr_frames": 24}, experiment={"epochs": 2})
+    run_dir = train(cfg)
+    epochs = epoch_records(run_dir)
+    for record in epochs:  # validation: the z-score error, its skill and the band correlation
+        assert record["valid/accuracy"] == pytest.approx(1.0 - record["valid/loss_data"], abs=1e-6)
+        assert -1.0 <= record["valid/correlation"] <= 1.0
+    trained = load_trained(run_dir)  # a generator stands for its best validation epoch
+    best = max(epochs, key=lambda r: r["valid/accuracy"])
+    assert trained.name == "best" and trained.epoch == best["epoch"]
+    generator = trained.objective.generator
+    assert isinstance(trained.objective, Generate) and bool(generator.band_statistics_set)
+    from acoustic_ssl.data.lists import read_list
+    from acoustic_ssl.data.tfrecord import read_record
+
+    images = np.stack([read_record(p)["audio/image"] for p in read_list(tiny_data["train"])])
+    band_std = images.reshape(-1, 12).std(axis=0)  # the first batch holds 4 of the 6 samples: close to these
+    np.testing.assert_allclose(generator.band_std.numpy(), band_std, rtol=0.25)
+    assert float(generator.band_std[0]) > 1.3 * float(generator.band_std[5])  # c0-c2 carry the hot spot
+    out = extract_features(run_dir, tiny_data["valid"], tmp_path / "f.npz", device="cpu", energy_maps=True)
+    arrays, meta = load_features(out)
+    assert meta["run_kind"] == "generate" and arrays["generated_map"].shape == (3, 36, 48)
+    assert arrays["energy_map"].shape == (3, 36, 48) and (arrays["generated_map"] > 0).all()
+    np.testing.assert_allclose(np.linalg.norm(arrays["audio"], axis=1), 1.0, rtol=1e-5)
