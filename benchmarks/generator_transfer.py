@@ -215,8 +215,9 @@ def main() -> None:
     results["machine"] = machine_info()
     (root / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     g = results["generator"]
-    print(f"generator: band correlation {g['correlation']['mean']['estimate']:.3f} "
-          f"{[round(v, 3) for v in g['correlation']['mean']['ci95']]}")
+    for name in ("generated", "mean_image"):
+        c = g["correlation"][name]["mean"]
+        print(f"{name}: band correlation {c['estimate']:.3f} {[round(v, 3) for v in c['ci95']]}")
     for family in args.families:
         for name in ("teacher_true", "teacher_generated", "no_teacher"):
             entry = results[family][name]

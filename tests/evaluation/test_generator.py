@@ -41,7 +41,7 @@ def generator_checkpoint(tiny_dataset: dict[str, Path], tmp_path_factory: pytest
     torch.manual_seed(4)
     nets = {"generator": AcousticGenerator(width=4), "audio": HearNet(init="he")}
     stored = np.stack([read_record(p)[KEY_ACOUSTIC] for p in read_list(tiny_dataset["list"])[:4]])
-    nets["generator"].set_band_statistics(torch.as_tensor(stored).movedim(-1, -3))
+    nets["generator"].set_statistics(torch.as_tensor(stored).flip(-3, -2).movedim(-1, -3))
     data = {"stats_dir": str(tiny_dataset["stats"]), "nr_frames": 24, "video_size": VIDEO_HW}
     roles = {"generator": ("acoustic_generator", {"width": 4}), "audio": ("hearnet", {"init": "he"})}
     config = run_config(roles, data, kind="generate")
@@ -196,7 +196,8 @@ def test_a_generator_of_the_true_images_scores_as_the_true_images(
                                 device="cpu", frame_step=3)
     assert json.loads((tmp_path / "g.json").read_text()) == result
     assert (result["frames"], result["samples"], result["videos"]) == (96, 12, 6)  # 8 of 24 frames
-    assert result["correlation"]["mean"]["estimate"] == pytest.approx(1.0, abs=1e-9)
+    assert result["correlation"]["generated"]["mean"]["estimate"] == pytest.approx(1.0, abs=1e-9)
+    assert result["correlation"]["mean_image"] == real["correlation"]["mean_image"]  # the baseline
     assert all(band["estimate"] == pytest.approx(0.0, abs=1e-3) for band in result["rmse"]["generated"])
     loc = result["localization"]
     assert loc["generated"] == loc["true_energy"] and loc["true_energy"]["pointing_accuracy"] > 0.9
@@ -205,6 +206,6 @@ def test_a_generator_of_the_true_images_scores_as_the_true_images(
     assert distance["generated"] == distance["true_energy"] and distance["true_energy"]["estimate"] < 3.0
     assert distance["chance"]["estimate"] > 10.0
     # the untrained generator is another matter: its images neither correlate nor point like the truth
-    assert real["correlation"]["mean"]["estimate"] < 0.5
+    assert real["correlation"]["generated"]["mean"]["estimate"] < 0.5
     assert real["rmse"]["generated"][0]["estimate"] > 1.0
     assert real["localization"]["true_energy"] == loc["true_energy"]  # the truth does not depend on it

@@ -160,8 +160,9 @@ def register(subparsers: Any) -> None:
         help="a generate run's images against the true ones on simulated recordings -> JSON",
         description=(
             "Generate the acoustic images of held-out simulated records and compare them with the array's: "
-            "per-band correlation over the cells and RMSE (beside the band means' error), the distance from "
-            "the energy peak to the true source's cell (generated, true, chance), and localisation of each "
+            "per-band correlation over the cells and RMSE (beside those of the training mean image), the "
+            "distance from the energy peak to the true source's cell (generated, true, chance), and "
+            "localisation of each "
             "frame's energy against the sounding objects' boxes (generated, true energy, chance), with 95 % "
             "intervals from the video-clustered bootstrap. Writes OUT (JSON)."
         ),
@@ -290,7 +291,7 @@ def _evaluate_generator(args: argparse.Namespace) -> int:
     result = evaluate_generator(args.checkpoint, args.list_file, args.raw_dir, args.out,
                                 frame_step=args.frame_step, batch_size=args.batch_size, device=args.device,
                                 num_workers=args.workers)
-    correlation, loc = result["correlation"]["mean"], result["localization"]
+    correlation, loc = result["correlation"]["generated"]["mean"], result["localization"]
     pointing = {name: f"{loc[name]['pointing_accuracy']:.3f}" for name in loc}
     print(f"{result['frames']} frames of {result['videos']} videos: band correlation "
           f"{correlation['estimate']:.3f} {correlation['ci95']}; pointing accuracy generated "

@@ -5,8 +5,8 @@ Every ``frame_step``-th frame of the list's samples is generated with its sample
 makes them) and compared with the true image of that frame:
 
 * **per band**: the Pearson correlation over the 36×48 cells (``band_correlation``: is the spatial pattern
-  right) and the root mean squared error in MFCC units, beside the error of predicting every cell with the
-  band's training mean (the generator's band statistics): the floor a useful generator must beat;
+  right) and the root mean squared error in MFCC units, of the generated image and of the training mean
+  image (the generator's statistics), the baseline that ignores the scene and that a generator must beat;
 * **peak-cell distance**: cells (Euclidean) from the maximum of the energy map (``mfcc.energy_map``) to the
   cell of the nearest sounding on-screen source's centre (``PinholeCamera.pixel_to_cell``), for the generated
   image, the true one, and a uniformly random cell (chance, exact: the mean over all cells), and the share
@@ -23,8 +23,8 @@ localisation.
 Example
 -------
 >>> result = evaluate_generator("runs/generate", "lists/testing.txt", "raw_test")  # doctest: +SKIP
->>> result["correlation"]["mean"]["estimate"], result["localization"]["generated"]["pointing_accuracy"]
-... # doctest: +SKIP
+>>> correlation = result["correlation"]["generated"]["mean"]["estimate"]  # doctest: +SKIP
+>>> correlation, result["localization"]["generated"]["pointing_accuracy"]  # doctest: +SKIP
 (0.71, 0.43)
 """
 
@@ -64,10 +64,11 @@ def frame_outcomes(
     objective: Generate, batches: Any, frame_step: int = 1, device: str | torch.device = "cpu"
 ) -> dict[str, np.ndarray]:
     """Per generated frame (``frame_step``-th of each sample): ``video_ids``, ``labels``, ``frames``
-    ([N,1] 1-based frame numbers), ``correlation``, ``squared_error`` and ``mean_squared_error`` (the
-    error of the band means) [N,12], and the energy maps ``generated_map`` / ``energy_map`` [N,36,48]."""
+    ([N,1] 1-based frame numbers), per band [N,12] the ``correlation`` and ``squared_error`` of the
+    generated image and of the mean image (``mean_image_correlation``, ``mean_image_squared_error``), and
+    the energy maps ``generated_map`` / ``energy_map`` [N,36,48]."""
     parts: dict[str, list[np.ndarray]] = {}
-    band_mean = objective.generator.band_mean
+    mean_image = objective.generator.mean_image.double()
     for batch in batches:
         inputs = {m.batch_key: batch[m.batch_key].to(device) for m in Modality if m.batch_key in batch}
         out = objective.embed(inputs)
@@ -80,7 +81,8 @@ def frame_outcomes(
             "frames": numbers[..., None],
             "correlation": band_correlation(generated, true),
             "squared_error": (generated - true).square().mean(dim=(-2, -1)),
-            "mean_squared_error": (band_mean.double()[:, None, None] - true).square().mean(dim=(-2, -1)),
+            "mean_image_correlation": band_correlation(mean_image.expand_as(true), true),
+            "mean_image_squared_error": (mean_image - true).square().mean(dim=(-2, -1)),
         }
         for key, value in per_frame.items():
             parts.setdefault(key, []).append(value.flatten(0, 1).cpu().numpy())
@@ -182,7 +184,11 @@ def evaluate_generator(
     distance["generated"], within["generated"] = peak_distances(frames["generated_map"], cells)
     distance["true_energy"], within["true_energy"] = peak_distances(frames["energy_map"], cells)
     distance["chance"], within["chance"] = _chance(cells)
-    correlation, bands = frames["correlation"], range(frames["correlation"].shape[1])
+    bands = range(frames["correlation"].shape[1])
+
+    def per_band(key: str, statistic: Any = weighted_mean) -> list[dict[str, Any]]:
+        return [interval(frames[key][:, k], statistic) for k in bands]
+
     result = {
         "checkpoint": str(trained.path),
         "list": str(list_file),
@@ -192,17 +198,19 @@ def evaluate_generator(
         "videos": len(np.unique(clusters)),
         "frames_with_visible_source": int(np.isfinite(distance["generated"]).sum()),
         "correlation": {
-            "mean": interval(np.nanmean(correlation, axis=1)),
-            "per_band": [interval(correlation[:, k]) for k in bands],
+            name: {"mean": interval(np.nanmean(frames[key], axis=1)), "per_band": per_band(key)}
+            for name, key in (("generated", "correlation"), ("mean_image", "mean_image_correlation"))
         },
         "rmse": {
-            "generated": [interval(frames["squared_error"][:, k], _root_mean) for k in bands],
-            "band_mean": [interval(frames["mean_squared_error"][:, k], _root_mean) for k in bands],
+            "generated": per_band("squared_error", _root_mean),
+            "mean_image": per_band("mean_image_squared_error", _root_mean),
         },
         "peak_distance_cells": {name: interval(values) for name, values in distance.items()},
         f"peak_within_{WITHIN_CELLS}_cells": {name: interval(values) for name, values in within.items()},
         "localization": localization,
         "comparisons": {
+            "correlation_generated_vs_mean_image": difference(*(
+                np.nanmean(frames[key], axis=1) for key in ("correlation", "mean_image_correlation"))),
             "localization_generated_vs_true_energy": difference(hits["generated"], hits["true_energy"]),
             "localization_generated_vs_chance": difference(hits["generated"], hits["chance"]),
             "peak_distance_generated_vs_true_energy": difference(distance["generated"],

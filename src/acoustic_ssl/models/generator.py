@@ -19,9 +19,11 @@ The decoder also sees each cell's coordinates (CoordConv, Liu et al. 2018): the 
 the direction of a cell (sidelobes, the edge of the field of view), not only on what the camera sees there,
 and convolutions alone barely know where they are.
 
-The network predicts per-band z-scores; ``band_mean`` / ``band_std`` (buffers, saved with the weights) turn
-them into MFCC, so a checkpoint generates images with nothing else. The objective sets them once from the
-first training batch (data-dependent initialisation, as ActNorm in Glow) and keeps them fixed.
+The network predicts deviations from the mean image in units of each band's spread: ``mean_image``
+[12,36,48] and ``band_std`` [12] (buffers, saved with the weights) turn them into MFCC, so a checkpoint
+generates images with nothing else, and an untrained generator already gives the mean image. The objective
+sets them once from the first training batch (data-dependent initialisation, as ActNorm in Glow) and keeps
+them fixed.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ AUDIO_EMBEDDING_DIM = 128
 CONDITION_DIM = AUDIO_EMBEDDING_DIM + NUM_BINS  # audio embedding + the frame's spectrum
 HIDDEN = 256
 VIDEO_SCALE = 1.0 / 128.0  # BGR minus the means spans about ±128
+MIN_SPREAD = 1e-3  # MFCC units
 
 
 def _block(c_in: int, c_out: int, stride: int = 1, padding: int = 1) -> nn.Sequential:
@@ -64,9 +67,9 @@ class AcousticGenerator(Network):
 
     ``outputs`` (the ``Network`` contract) gives the unconditioned bottleneck map [N,4w,12,16] as the
     ``embedding`` (128 channels at the default width, as the other video networks' maps); ``generate`` the
-    conditioned image; ``to_mfcc`` the MFCC of a z-scored image. Images are in video orientation (as batches
-    hold them). ``width`` w: channels at 72×96, doubled at 36×48 and again at 12×16. No weight decay: the
-    regression loss alone.
+    conditioned image as z-scores about the mean image; ``to_mfcc`` / ``to_z`` convert. Images are in video
+    orientation (as batches hold them). ``width`` w: channels at 72×96, doubled at 36×48 and again at 12×16.
+    No weight decay: the regression loss alone.
 
     Example
     -------
@@ -98,9 +101,9 @@ class AcousticGenerator(Network):
         for layer in (self.film_bottom, self.film_up):  # FiLM starts as the identity
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
-        self.register_buffer("band_mean", torch.zeros(BANDS))
+        self.register_buffer("mean_image", torch.zeros(BANDS, *GRID))
         self.register_buffer("band_std", torch.ones(BANDS))
-        self.register_buffer("band_statistics_set", torch.tensor(False))
+        self.register_buffer("statistics_set", torch.tensor(False))
 
     def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(skip [N,2w,36,48], bottleneck [N,4w,12,16]) of frames [N,3,H,W]."""
@@ -122,7 +125,7 @@ class AcousticGenerator(Network):
         return {"embedding": self._encode(x)[1]}
 
     def generate(self, frames: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        """Per-band z-scores [N,12,36,48] of the acoustic image of each frame given its sound."""
+        """The acoustic image of each frame given its sound, as z-scores [N,12,36,48] (``to_mfcc``)."""
         skip, bottom = self._encode(frames)
         hidden = self.condition(condition.float())
         x = self.mid(film(bottom, self.film_bottom(hidden)))
@@ -131,17 +134,19 @@ class AcousticGenerator(Network):
         return self.head(x)
 
     def to_mfcc(self, z: torch.Tensor) -> torch.Tensor:
-        """MFCC [...,12,36,48] of z-scores: band_mean + band_std·z, band by band."""
-        return self.band_mean[:, None, None] + self.band_std[:, None, None] * z
+        """MFCC [...,12,36,48] of z-scores: mean_image + band_std·z."""
+        return self.mean_image + self.band_std[:, None, None] * z
 
     def to_z(self, mfcc: torch.Tensor) -> torch.Tensor:
-        """Per-band z-scores [...,12,36,48] of MFCC images (the inverse of ``to_mfcc``)."""
-        return (mfcc.float() - self.band_mean[:, None, None]) / self.band_std[:, None, None]
+        """Z-scores [...,12,36,48] of MFCC images, (mfcc − mean_image) / band_std: inverts ``to_mfcc``."""
+        return (mfcc.float() - self.mean_image) / self.band_std[:, None, None]
 
     @torch.no_grad()
-    def set_band_statistics(self, images: torch.Tensor) -> None:
-        """Band means and standard deviations over every pixel of MFCC images [...,12,36,48]."""
-        bands = images.float().movedim(-3, 0).reshape(BANDS, -1)
-        self.band_mean.copy_(bands.mean(dim=1))
-        self.band_std.copy_(bands.std(dim=1).clamp_min(1e-6))
-        self.band_statistics_set.fill_(True)
+    def set_statistics(self, images: torch.Tensor) -> None:
+        """The mean of MFCC images [...,12,36,48] cell by cell, and each band's standard deviation about it
+        (at least ``MIN_SPREAD``: a band that never varies is not divided by zero)."""
+        images = images.float().reshape(-1, BANDS, *GRID)
+        self.mean_image.copy_(images.mean(dim=0))
+        spread = (images - self.mean_image).movedim(1, 0).reshape(BANDS, -1).square().mean(dim=1).sqrt()
+        self.band_std.copy_(spread.clamp_min(MIN_SPREAD))
+        self.statistics_set.fill_(True)

@@ -9,21 +9,26 @@ The sound of frame f is its condition vector: the audio network's embedding of t
 mean of the spectrogram frames heard during frame f (``data.audio.video_frame_columns``), since the image
 changes within a sample as the source moves and its sound starts and stops.
 
-**Loss**: the mean squared error of per-band z-scores, L = (1/12) Σ_k mean over samples, frames and the
-36×48 cells of ((ŷ_k − y_k) / σ_k)², with μ_k, σ_k each MFCC coefficient's mean and standard deviation over
-every cell of the first training batch (kept in the generator: ``AcousticGenerator.set_band_statistics``).
-Why per band: c₀ (the log loudness) varies tens of times more than c₁…c₁₁ across cells and recordings, so
-a plain MSE would learn c₀ alone, while the spectral shape in c₁…c₁₁ is what tells the acoustic network
-*what* sounds; dividing by σ_k gives each coefficient the same say. Every cell weighs the same: the energy
-map (where it sounds) and the background level both matter downstream. Mean squared error because the
-target is a deterministic function of the scene up to sensor noise: the conditional mean is the image.
+**Loss**: the mean squared error of z-scores about the mean image, L = (1/12) Σ_k mean over samples, frames
+and the 36×48 cells of ((ŷ_k − y_k) / σ_k)², where the generator predicts ŷ as μ + σ·z with μ the mean
+training image (cell by cell and band by band) and σ_k band k's standard deviation about it, both from the
+first training batch and kept in the generator (``AcousticGenerator.set_statistics``). Why per band: c₀
+(the log loudness) and the low coefficients vary several times more than the others across cells and
+recordings, so a plain MSE would learn those alone, while the spectral shape in c₁…c₁₁ is what tells the
+acoustic network *what* sounds; dividing by σ_k gives each coefficient the same say. Why about the mean
+image: the array images a fixed pattern whatever the scene (its response to the diffuse noise and to the
+edge of the field of view: on the simulated recordings the training mean image alone correlates 0.56 with
+c₀ of a frame), which the network need not relearn; an untrained generator starts from it, and
+``evaluate-generator`` reports it as the baseline to beat. Every cell weighs the same: the energy map
+(where it sounds) and the background both matter downstream. Squared error because the target is a
+deterministic function of the scene up to sensor noise: the conditional mean is the image wanted.
 
 **Frames**: in training ``frames_per_sample`` of the sample's loaded frames at random per sample (more
 distinct frames per epoch than a fixed pick, at the cost of that many generator passes); at evaluation
 every loaded frame. Train with ``data.nr_frames = 12·sample_length`` so that every frame can be drawn.
 
-**Validation and selection**: ``loss`` (the z-score MSE), ``accuracy`` = 1 − loss, the skill over the
-per-band training means (1: exact, 0: no better than a constant per band; the trainer keeps the highest),
+**Validation and selection**: ``loss`` (the z-score MSE), ``accuracy`` = 1 − loss, the skill over the mean
+image (1: exact, 0: no better than the mean image; the trainer keeps the highest),
 and ``correlation``: the per-band Pearson correlation of generated and true images over the cells of each
 frame, averaged (``band_correlation``, what ``evaluate-generator`` reports).
 
@@ -106,10 +111,10 @@ class Generate(Objective):
 
     def embed(self, batch: Batch) -> Outputs:
         """``audio`` [B,D]; ``frames`` [B,K], the sample's frame numbers (0-based) generated; ``generated``
-        [B,K,12,36,48], their per-band z-scores (``images`` gives MFCC)."""
+        [B,K,12,36,48], their z-scores (``images`` gives MFCC)."""
         video, spectrogram = batch["video"], batch["spectrogram"]
-        if self.training and not bool(self.generator.band_statistics_set):
-            self.generator.set_band_statistics(batch[Modality.ACOUSTIC.batch_key])
+        if self.training and not bool(self.generator.statistics_set):
+            self.generator.set_statistics(batch[Modality.ACOUSTIC.batch_key])
         audio = self._outputs("audio", batch)["embedding"]
         b, loaded = video.shape[:2]
         chosen = self._chosen(b, loaded, video.device)
