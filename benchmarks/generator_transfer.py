@@ -59,7 +59,8 @@ def cpu_seconds() -> float:
 class Stages:
     """Runs a stage unless its marker says it finished; keeps the wall and CPU seconds of every stage."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, stop_after: str | None = None) -> None:
+        self.stop_after = stop_after
         self.markers = root / "stages"
         self.markers.mkdir(exist_ok=True)
         self.file = root / "timings.json"
@@ -69,15 +70,16 @@ class Stages:
 
     def __call__(self, name: str, work: Callable[[], None]) -> None:
         marker = self.markers / f"{name}.done"
-        if marker.exists():
-            return
-        wall, cpu = time.perf_counter(), cpu_seconds()
-        work()
-        self.timings[name] = {"wall_s": round(time.perf_counter() - wall, 1),
-                              "cpu_s": round(cpu_seconds() - cpu, 1)}
-        self.file.write_text(json.dumps(self.timings, indent=2) + "\n")
-        marker.write_text("")
-        print(f"stage {name}: {self.timings[name]}", flush=True)
+        if not marker.exists():
+            wall, cpu = time.perf_counter(), cpu_seconds()
+            work()
+            self.timings[name] = {"wall_s": round(time.perf_counter() - wall, 1),
+                                  "cpu_s": round(cpu_seconds() - cpu, 1)}
+            self.file.write_text(json.dumps(self.timings, indent=2) + "\n")
+            marker.write_text("")
+            print(f"stage {name}: {self.timings[name]}", flush=True)
+        if name == self.stop_after:
+            raise SystemExit(f"stopped after stage {name} (--stop-after)")
 
 
 def write_lists(records: Path, test_records: Path, lists: Path, split: list[int]) -> None:
@@ -117,6 +119,7 @@ def main() -> None:
                         help="--set lines of every teacher and student run (after the demo's tiny settings)")
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
     parser.add_argument("--frame-step", type=int, default=3, help="evaluate-generator's --frame-step")
+    parser.add_argument("--stop-after", default=None, metavar="STAGE", help="stop once this stage is done")
     args = parser.parse_args()
     os.environ.setdefault("ACOUSTIC_SSL_NO_PROGRESS", "1")
     from acoustic_ssl.demo.config import load_demo_config, preset_path
@@ -125,7 +128,7 @@ def main() -> None:
 
     root = args.out.resolve()
     root.mkdir(parents=True, exist_ok=True)
-    stage = Stages(root)
+    stage = Stages(root, args.stop_after)
     raw, raw_test, records, records_test = (root / n for n in ("raw", "raw_test", "records", "records_test"))
     lists, stats, runs, synthetic = (root / n for n in ("lists", "stats", "runs", "synthetic"))
     workers = ["--workers", str(args.workers)]

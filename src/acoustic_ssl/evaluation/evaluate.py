@@ -43,6 +43,9 @@ SPLITS = ("training", "validation", "testing")
 LIST_FLAGS = {"training": "--train-list", "validation": "--valid-list", "testing": "--test-list"}
 FEATURE_KEYS = ("audio", "video", "joint", "acoustic", "features", "audio_raw")
 OVERLAYS_PER_MAP = 8
+# (name, features key) of the heat maps that localisation scores: the objective's attention, a generator's
+# images' energy, the true images' energy
+LOCALIZATION_MAPS = (("attention", "attention_map"), ("generated", "generated_map"), ("energy", "energy_map"))
 
 
 def clean_json(value: Any) -> Any:
@@ -242,6 +245,7 @@ def localization_metrics(
     overlays: int = OVERLAYS_PER_MAP,
     mask_at: str = "frame",
     per_sample: dict[str, Any] | None = None,
+    map_keys: Sequence[tuple[str, str]] = LOCALIZATION_MAPS,
 ) -> dict[str, dict[str, float]]:
     """Scores of the ``attention``, ``generated`` (a generator's images) and ``energy`` (the true images) maps
     present in the features (see ``localization``), the ``chance`` level (a uniformly random point: the share
@@ -254,7 +258,7 @@ def localization_metrics(
 
     ``overlays`` PNGs per map (evenly spread over the scored samples) go to ``overlay_dir``; ``mask_at``:
     where the map is binarised (``localization.score_samples``); per-sample outcomes go into ``per_sample``
-    when given.
+    when given; ``map_keys``: (name, features key) of the maps to score.
     """
     from acoustic_ssl.evaluation.localization import (
         any_object_pointing,
@@ -266,8 +270,7 @@ def localization_metrics(
         visible_objects,
     )
 
-    names = (("attention", "attention_map"), ("generated", "generated_map"), ("energy", "energy_map"))
-    maps = {name: test[key] for name, key in names if key in test}
+    maps = {name: test[key] for name, key in map_keys if key in test}
     if not maps:
         return {}
     mismatched = mismatched_attention(test, objective) if objective is not None else None
@@ -316,7 +319,7 @@ def localization_metrics(
         per_sample["localization"] = outcomes
     if overlay_dir is not None and "thumbnails" in test and scored and overlays > 0:
         picks = [scored[int(j)] for j in np.linspace(0, len(scored) - 1, min(overlays, len(scored)))]
-        for name in (n for n, _ in names if n in maps):
+        for name in (n for n, _ in map_keys if n in maps):
             heat = maps[name]
             for i in picks:
                 save_overlay(

@@ -9,11 +9,12 @@ makes them) and compared with the true image of that frame:
   image (the generator's statistics), the baseline that ignores the scene and that a generator must beat;
 * **peak-cell distance**: cells (Euclidean) from the maximum of the energy map (``mfcc.energy_map``) to the
   cell of the nearest sounding on-screen source's centre (``PinholeCamera.pixel_to_cell``), for the generated
-  image, the true one, and a uniformly random cell (chance, exact: the mean over all cells), and the share
-  within 2 cells (Chebyshev, as ``benchmarks/simulate_report.py`` scores the simulator);
+  image, the true one, the mean image, and a uniformly random cell (chance, exact: the mean over all cells),
+  and the share within 2 cells (Chebyshev, as ``benchmarks/simulate_report.py`` scores the simulator);
 * **localisation** of each frame's energy map against that frame's sounding boxes, scored as ``evaluate``
   scores maps (``evaluate.localization_metrics``: pointing accuracy, cIoU, AUC, the chance and any-object
-  baselines): generated energy, true energy (the upper reference), chance.
+  baselines): generated energy, true energy (the upper reference), the mean image's energy (a fixed map: a
+  prior on where sources are), chance.
 
 One outcome per frame; 95 % intervals by the video-clustered, class-stratified bootstrap of
 ``evaluation.statistics`` (the frames of a recording are not independent), paired where two maps are
@@ -57,6 +58,7 @@ from acoustic_ssl.training.trained import Trained
 __all__ = ["evaluate_generator", "frame_outcomes", "peak_distances", "source_cells"]
 
 WITHIN_CELLS = 2
+MAPS = (("generated", "generated_map"), ("energy", "energy_map"), ("mean_image", "mean_image_map"))
 
 
 @torch.inference_mode()
@@ -66,7 +68,7 @@ def frame_outcomes(
     """Per generated frame (``frame_step``-th of each sample): ``video_ids``, ``labels``, ``frames``
     ([N,1] 1-based frame numbers), per band [N,12] the ``correlation`` and ``squared_error`` of the
     generated image and of the mean image (``mean_image_correlation``, ``mean_image_squared_error``), and
-    the energy maps ``generated_map`` / ``energy_map`` [N,36,48]."""
+    the energy maps ``generated_map`` / ``energy_map`` / ``mean_image_map`` [N,36,48]."""
     parts: dict[str, list[np.ndarray]] = {}
     mean_image = objective.generator.mean_image.double()
     for batch in batches:
@@ -86,8 +88,9 @@ def frame_outcomes(
         }
         for key, value in per_frame.items():
             parts.setdefault(key, []).append(value.flatten(0, 1).cpu().numpy())
-        parts.setdefault("generated_map", []).append(energy_map(generated.flatten(0, 1)[:, None]))
-        parts.setdefault("energy_map", []).append(energy_map(true.flatten(0, 1)[:, None]))
+        typical = mean_image.expand_as(true)
+        for key, value in (("generated_map", generated), ("energy_map", true), ("mean_image_map", typical)):
+            parts.setdefault(key, []).append(energy_map(value.flatten(0, 1)[:, None]))
     if not parts:
         raise DataError("no samples to evaluate the generator on")
     return {key: np.concatenate(values) for key, values in parts.items()}
@@ -170,8 +173,9 @@ def evaluate_generator(
         return paired_difference(first, second, clusters, strata).as_dict()
 
     per_sample: dict[str, Any] = {}
-    scores = localization_metrics(frames, raw_dir, per_sample=per_sample)
-    maps = {"generated": "generated", "true_energy": "energy", "chance": "chance", "any_object": "any_object"}
+    scores = localization_metrics(frames, raw_dir, per_sample=per_sample, map_keys=MAPS)
+    maps = {"generated": "generated", "true_energy": "energy", "mean_image": "mean_image", "chance": "chance",
+            "any_object": "any_object"}
     hits, localization = {}, {}
     for name, key in maps.items():
         hits[name] = np.array(per_sample["localization"][key]["hit"], dtype=np.float64)
@@ -183,6 +187,7 @@ def evaluate_generator(
     distance, within = {}, {}
     distance["generated"], within["generated"] = peak_distances(frames["generated_map"], cells)
     distance["true_energy"], within["true_energy"] = peak_distances(frames["energy_map"], cells)
+    distance["mean_image"], within["mean_image"] = peak_distances(frames["mean_image_map"], cells)
     distance["chance"], within["chance"] = _chance(cells)
     bands = range(frames["correlation"].shape[1])
 
@@ -212,10 +217,12 @@ def evaluate_generator(
             "correlation_generated_vs_mean_image": difference(*(
                 np.nanmean(frames[key], axis=1) for key in ("correlation", "mean_image_correlation"))),
             "localization_generated_vs_true_energy": difference(hits["generated"], hits["true_energy"]),
+            "localization_generated_vs_mean_image": difference(hits["generated"], hits["mean_image"]),
             "localization_generated_vs_chance": difference(hits["generated"], hits["chance"]),
-            "peak_distance_generated_vs_true_energy": difference(distance["generated"],
-                                                                 distance["true_energy"]),
-            "peak_distance_generated_vs_chance": difference(distance["generated"], distance["chance"]),
+            # shares of peaks near the source: higher is better, as for every other verdict
+            "peak_near_generated_vs_true_energy": difference(within["generated"], within["true_energy"]),
+            "peak_near_generated_vs_mean_image": difference(within["generated"], within["mean_image"]),
+            "peak_near_generated_vs_chance": difference(within["generated"], within["chance"]),
         },
         "machine": machine_info(),
     }

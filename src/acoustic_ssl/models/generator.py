@@ -14,7 +14,9 @@ sit on the 36×48 acoustic cells and its stride-12 bottleneck on the 12×16 grid
 The sound enters as a condition vector (the objective builds it: the audio network's embedding, which says
 *what* sounds, and the frame's own slice of the spectrogram, which says *how loud, now*), through FiLM
 (feature-wise scale and shift, Perez et al. 2018) at the bottleneck, where the decoder decides which object
-sounds, and at the 36×48 stage, where it sets each band's level. The FiLM layers start as the identity.
+sounds, and at the 36×48 stage; and as a level per band added to the whole image, since how loud each band
+is now is a property of the sound alone, which leaves the decoder the pattern across the cells. The FiLM
+layers and the level start at zero effect.
 The decoder also sees each cell's coordinates (CoordConv, Liu et al. 2018): the array's response depends on
 the direction of a cell (sidelobes, the edge of the field of view), not only on what the camera sees there,
 and convolutions alone barely know where they are.
@@ -96,9 +98,10 @@ class AcousticGenerator(Network):
         self.condition = nn.Sequential(nn.Linear(condition_dim, HIDDEN), nn.ReLU(inplace=True))
         self.film_bottom = nn.Linear(HIDDEN, 2 * deep)
         self.film_up = nn.Linear(HIDDEN, 2 * wide)
+        self.level = nn.Linear(HIDDEN, BANDS)
         layers = [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
         init_weights_(layers, init)
-        for layer in (self.film_bottom, self.film_up):  # FiLM starts as the identity
+        for layer in (self.film_bottom, self.film_up, self.level):  # no effect of the sound at first
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
         self.register_buffer("mean_image", torch.zeros(BANDS, *GRID))
@@ -131,7 +134,7 @@ class AcousticGenerator(Network):
         x = self.mid(film(bottom, self.film_bottom(hidden)))
         x = torch.cat([F.interpolate(x, size=GRID, mode="nearest"), skip, self._coordinates(skip)], dim=1)
         x = self.out_block(film(self.up(x), self.film_up(hidden)))
-        return self.head(x)
+        return self.head(x) + self.level(hidden)[:, :, None, None]
 
     def to_mfcc(self, z: torch.Tensor) -> torch.Tensor:
         """MFCC [...,12,36,48] of z-scores: mean_image + band_std·z."""
