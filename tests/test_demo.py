@@ -158,8 +158,25 @@ def test_preset_typos_are_errors(tmp_path: Path) -> None:
     bad = parse_demo_config(text.replace('config = "contrastive_audio_video"\nvariant = "tiny"',
                                          'config = "contrastive_audio_video"\nvariant = "tiny"\n'
                                          'set = ["loss.margin=0.3"]'), path)
-    with pytest.raises(ConfigError, match=r"test.toml: train.contrastive: .*unknown key 'loss.margin'"):
+    with pytest.raises(ConfigError, match=r"train.contrastive \(seed 0\): .*unknown key 'loss.margin'"):
         build_stages(bad, tmp_path)
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_an_unknown_key_in_a_train_set_line_fails_before_any_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dry_run: bool
+) -> None:
+    text = preset_path("test").read_text()
+    assert '"experiment.epochs=1"' in text
+    edited = tmp_path / "mine.toml"
+    edited.write_text(text.replace('"experiment.epochs=1"', '"experiment.epochss=1"'))
+    out = tmp_path / "demo"
+    dry = ["--dry-run"] if dry_run else []
+    assert main(["demo", "--config", str(edited), "--out", str(out), *dry]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"acoustic-ssl demo: error: {edited}: train.supervised (seed 0): {out}/configs/"
+                           "supervised.toml [variant tiny] + --set: unknown key 'experiment.epochss' (known:")
+    assert not (out / "raw").exists() and not (out / "stages").exists()
 
 
 def test_demo_test_preset_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -107,7 +107,10 @@ def test_videos_import_train_extract_evaluate_and_boxes(
     assert main(["evaluate", "--checkpoint", str(checkpoint), "--out", str(evaluation), "--knn-k", "1", "3",
                  "--no-probe", "--boxes", str(tmp_path / "boxes.csv")]) == 0
     out = capsys.readouterr()
-    assert "1 of 8 annotated clips are not in" in out.err and "1 annotated frames are left out" in out.err
+    assert "1 of 8 annotated clips are not among" in out.err
+    late_key = f"{clips[0]}{videos[clips[0]].path.suffix}@5"
+    assert (f"1 annotated frames cannot be scored (first: {late_key}: frame time 5 s is outside the imported "
+            "clip (0-4 s of its file)); they are left out") in out.err
     assert "boxes (csv, ez protocol): 6 annotated frames" in out.out
     metrics = json.loads((evaluation / "metrics.json").read_text())
     assert 0.0 <= metrics["summary"]["audio_knn_accuracy"] <= 1.0

@@ -1,4 +1,5 @@
-"""Small I/O helpers shared by every stage: atomic writes, stale-temporary cleanup and progress bars."""
+"""Small I/O helpers shared by every stage: atomic writes, stale-temporary cleanup, folder locks and
+progress bars."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import glob
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +29,7 @@ T = TypeVar("T")
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 TEMPORARY_SUFFIX = ".tmp"
+LOCK_FILE = ".acoustic-ssl.lock"
 
 
 def _write_error(target: Path, exc: OSError) -> OutputError:
@@ -107,6 +111,76 @@ def staging_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
+        os.close(fd)
+
+
+def replace_folder(staging: Path, target: Path) -> None:
+    """Put the complete folder ``staging`` (a ``staging_dir``) in the place of ``target``, which may hold an
+    older result: readers see the old folder or the new one, never a mixture of both (no stale file of a
+    longer old result survives). The old folder is moved to a temporary name first and then removed; a kill
+    between the two renames leaves both as temporaries, which ``remove_stale_temporaries`` removes."""
+    try:
+        if target.is_dir() and any(target.iterdir()):
+            old = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TEMPORARY_SUFFIX, dir=target.parent)
+            os.replace(target, old)  # onto the new, empty folder: rename(2) allows that
+            try:
+                os.replace(staging, target)
+            except OSError:
+                os.replace(old, target)  # put the old result back
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+            return
+        if target.is_dir():
+            target.rmdir()
+        os.replace(staging, target)
+    except OSError as exc:
+        raise _write_error(target, exc) from exc
+
+
+def _lock_holder(fd: int) -> str:
+    """Who holds the lock file ``fd``: what the holder wrote into it (it writes just after taking the lock,
+    so wait a moment for a holder that has only just started)."""
+    for _ in range(40):
+        text = os.pread(fd, 512, 0).decode("utf-8", "replace").strip()
+        if text:
+            return text
+        time.sleep(0.005)
+    return "another process"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike[str], command: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (its ``LOCK_FILE``, created with the folder) for the block.
+
+    Two writers into one folder (two ``import-video`` or ``train`` runs) would interleave or lose each other's
+    files; the second stops at once with one line naming the holder (command, pid and host, which the holder
+    writes into the lock file). The kernel drops a killed holder's lock, so a lock is never stale. Where the
+    file system has no locks (some network file systems) the block runs unlocked.
+    """
+    folder = Path(folder)
+    path = folder / LOCK_FILE
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _lock_holder(fd)
+                raise OutputError(
+                    f"{printable_path(folder)}: in use by {holder}; wait for it to finish or choose another "
+                    "output"
+                ) from None
+            except OSError:  # ENOLCK: no locks here
+                pass
+        holder = f"acoustic-ssl {command} (pid {os.getpid()} on {socket.gethostname()})\n"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode("utf-8"), 0)
+        yield
+    finally:
         os.close(fd)
 
 

@@ -97,3 +97,26 @@ def test_lengths_and_downsampling() -> None:
     assert tone.shape == (22050,)
     assert np.abs(tone - expected)[500:-500].max() < 1e-4
 
+
+
+def test_sensor_audio_is_peak_normalised_by_its_largest_magnitude() -> None:
+    """A track whose negative swing is the larger: the waveform's largest *magnitude* becomes 256, the
+    positive peak stays below (normalising by the positive maximum would push the trough past -256)."""
+    from acoustic_ssl.data.audio import sensor_audio_to_waveform
+
+    t = np.arange(24 * 1024) / 12288
+    track = 1e5 * (0.4 * np.sin(2 * np.pi * 300 * t) - 0.6 * (np.sin(2 * np.pi * 150 * t) > 0.99))
+    waveform = sensor_audio_to_waveform(np.round(track).astype(np.int32).reshape(24, 1024))
+    assert waveform.shape == (44100,) and waveform.dtype == np.float32
+    assert np.abs(waveform).max() == pytest.approx(256.0, rel=1e-6)
+    assert waveform.min() == pytest.approx(-256.0, rel=1e-6) and waveform.max() < 200.0
+    expected = resample(np.round(track), 3675, 2048)
+    np.testing.assert_allclose(waveform, expected * (256.0 / np.abs(expected).max()), rtol=0, atol=1e-3)
+
+
+def test_spectrogram_frame_count_at_the_frame_length() -> None:
+    """440 samples are exactly one frame; 658 = 440 + 218 still one, 659 two; 2 s at 22 050 Hz: 200."""
+    from acoustic_ssl.data.audio import num_spectrogram_frames
+
+    assert [num_spectrogram_frames(n) for n in (439, 440, 658, 659, 44100)] == [0, 1, 1, 2, 200]
+    assert waveform_to_spectrogram(np.ones(440)).shape == (257, 1)

@@ -235,3 +235,29 @@ def test_full_disk_is_one_line_naming_the_file_and_leaves_nothing(
         f"acoustic-ssl convert: error: {record}: cannot write (No space left on device)"
     ]
     assert len(calls) == 2 and _files(out) == []  # the record written before is removed too
+
+
+def test_non_finite_acoustic_images_and_wrong_outputs_are_refused(
+    tmp_path: Path, make_raw_video, capsys
+) -> None:
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    make_raw_video(raw, 0, 0, frames=12, size=(24, 32))
+    bad = raw / "class_0" / "data_000" / "MFCC_Image" / "Data_3.mat"
+    image = scipy.io.loadmat(bad)["MFCC"]
+    image[4, 5, 6] = np.nan
+    scipy.io.savemat(bad, {"MFCC": image})
+    assert main(["convert", str(raw), str(out), "--workers", "1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"acoustic-ssl convert: error: {bad}: variable 'MFCC': 1 value is NaN or infinite (first: row 4, "
+        "column 5, coefficient 6 = nan)"
+    )
+    assert not out.exists()
+    assert main(["convert", str(raw), str(raw), "--workers", "1", "--modalities", "1"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        f"{raw}: the output is the raw tree itself; write the records to another folder")
+    (out / "videos.csv").parent.mkdir()
+    (out / "videos.csv").write_text("class,location,clip,label\n")
+    assert main(["convert", str(raw), str(out), "--workers", "1", "--modalities", "1"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        f"{out}: holds the records of an import-video run (videos.csv); write the records of {raw} to "
+        "another folder")

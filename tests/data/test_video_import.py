@@ -277,3 +277,115 @@ def test_image_and_sound_pairs_import_as_still_videos(tmp_path: Path, capsys: py
         assert frames.shape == (12, 224, 224, 3) and (frames == frames[0]).all()  # the still, every frame
         assert frames[0, 100, red_column, 2] > 200 and frames[0, 100, 224 - red_column, 2] < 60  # BGR: red
         assert abs(peak_hz(record["audio/data"]) - hz) < 2
+
+
+CHIRP_RATE = 16000
+CHIRP_START = 1.3  # seconds into the file: between its only keyframe (0 s) and the next second
+
+
+def chirp_left(t: np.ndarray) -> np.ndarray:
+    """Left channel: a chirp from 300 Hz rising 240 Hz per second (the sample at any time is identifiable)."""
+    return 0.4 * np.sin(2 * np.pi * (300 * t + 120 * t**2))
+
+
+def tone_right(t: np.ndarray) -> np.ndarray:
+    """Right channel: a steady 2.5 kHz tone (different from the left, so a channel mix-up shows)."""
+    return 0.2 * np.sin(2 * np.pi * 2500 * t)
+
+
+def write_chirp_video(path: Path, seconds: float = 5.0, fps: int = 25) -> None:
+    """Counter frames (one keyframe, at 0 s: libx264's GOP is longer than the clip) and stereo audio."""
+    audio_codec = {".mkv": "flac", ".mp4": "aac"}[path.suffix]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        sound = container.add_stream(audio_codec, rate=CHIRP_RATE)
+        sound.layout = "stereo"
+        for k in range(round(seconds * fps)):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 2 * k, np.uint8), format="rgb24")
+            frame.pts = k
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        t = np.arange(round(seconds * CHIRP_RATE)) / CHIRP_RATE
+        wave = np.stack([chirp_left(t), tone_right(t)]).astype(np.float32)
+        block = sound.codec_context.frame_size or 1024
+        for s in range(0, wave.shape[1], block):
+            piece = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave[:, s : s + block]), format="fltp",
+                                               layout="stereo")
+            piece.sample_rate, piece.pts = CHIRP_RATE, s
+            container.mux(sound.encode(piece))
+        container.mux(sound.encode(None))
+
+
+@pytest.fixture(scope="module")
+def chirp_import(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
+    """The chirp clip as FLAC in MKV (lossless) and AAC in MP4, imported from 1.3 s for 3 s: the mono
+    samples of the three records of each (float, full scale 1)."""
+    src = tmp_path_factory.mktemp("chirp_src")
+    for ext in (".mkv", ".mp4"):
+        write_chirp_video(src / "chirp" / f"c{ext[1:]}{ext}")
+    out = tmp_path_factory.mktemp("chirp_records")
+    summary = import_videos(src, out, start=CHIRP_START, seconds=3, workers=1)
+    assert (summary.imported, summary.seconds) == (2, 6)
+    audio = {}
+    for row in read_index(out):
+        folder = out / f"class_{row['class']}" / f"data_{int(row['location']):03d}"
+        records = [read_record(folder / f"Data_{s:03d}.tfrecord") for s in (1, 2, 3)]
+        samples = np.concatenate([r["audio/data"].reshape(-1) for r in records])
+        audio[Path(row["source"]).suffix] = samples / 2**23
+    return audio
+
+
+def test_import_from_a_start_after_the_keyframe_keeps_the_audio_at_start(
+    chirp_import: dict[str, np.ndarray], tmp_path: Path
+) -> None:
+    """--start 1.3 s: PyAV seeks back to the keyframe at 0 s, so the first decoded audio frame begins about
+    1.3 s early and its leading samples must be dropped. Every record holds the chirp of its own second: the
+    sample n of the import is the source at 1.3 s + n / 12 288 Hz, sample by sample (MKV/FLAC and MP4/AAC)."""
+    write_chirp_video(tmp_path / "probe.mkv")
+    with av.open(str(tmp_path / "probe.mkv")) as container:  # the premise: the seek lands well before 1.3 s
+        container.seek(int(CHIRP_START * 1_000_000), backward=True, any_frame=False)
+        first = next(container.decode(audio=0))
+        assert first.time < CHIRP_START - 1.0
+    t = CHIRP_START + np.arange(3 * 12288) / 12288
+    expected = (chirp_left(t) + tone_right(t)) / 2
+    for ext, tolerance in ((".mkv", 2e-4), (".mp4", 5e-3)):  # FLAC: 16-bit words; AAC: lossy
+        imported = chirp_import[ext]
+        assert imported.shape == expected.shape
+        # the resampler's first ~50 output samples see the zeros before the cut; from there on, the source
+        np.testing.assert_allclose(imported[64:], expected[64:], rtol=0, atol=tolerance, err_msg=ext)
+
+
+def test_stereo_channels_are_averaged_to_mono(chirp_import: dict[str, np.ndarray]) -> None:
+    """Left chirp and right 2.5 kHz tone: the mono track is half of each (least squares on the two)."""
+    t = CHIRP_START + np.arange(3 * 12288) / 12288
+    basis = np.stack([chirp_left(t), tone_right(t)], axis=1)[64:]
+    for ext in (".mkv", ".mp4"):
+        weights, *_ = np.linalg.lstsq(basis, chirp_import[ext][64:], rcond=None)
+        np.testing.assert_allclose(weights, [0.5, 0.5], atol=0.02, err_msg=ext)
+
+
+def test_import_lists_carve_validation_as_its_share_of_train_plus_validation(tmp_path: Path) -> None:
+    """VGGSound names train and test only: 20 training clips of one class lose round(20 · 0.15 / 0.85) =
+    round(3.53) = 4 to validation (not round(20 · 0.15) = 3); whole clips, cut to 2-s multiples."""
+    from acoustic_ssl.data.video_import import INDEX_COLUMNS, make_import_lists
+
+    rows = []
+    for location in range(22):
+        folder = tmp_path / "class_0" / f"data_{location:03d}"
+        folder.mkdir(parents=True)
+        for second in range(1, 4 + (location == 0)):  # 3 s (2 listed), clip 0: 4 s
+            (folder / f"Data_{second:03d}.tfrecord").write_bytes(b"")
+        split = "testing" if location >= 20 else "training"
+        rows.append({"class": 0, "location": location, "clip": f"v{location}", "label": "bell",
+                     "split": split, "status": "imported"})
+    lines = [",".join(INDEX_COLUMNS)] + [",".join(str(r.get(k, "")) for k in INDEX_COLUMNS) for r in rows]
+    (tmp_path / "videos.csv").write_text("\n".join(lines) + "\n")
+    splits = make_import_lists(tmp_path, tmp_path / "lists")
+    videos = {name: sorted({p.parent.name for p in paths}) for name, paths in splits.items()}
+    assert (len(videos["training"]), len(videos["validation"])) == (16, 4)
+    assert videos["testing"] == ["data_020", "data_021"]
+    assert set(videos["training"]) | set(videos["validation"]) == {f"data_{i:03d}" for i in range(20)}
+    assert sum(len(p) for p in splits.values()) == 22 * 2 + 2  # clip 0 keeps 4 s, the others 2 of 3
+    assert splits == make_import_lists(tmp_path, tmp_path / "again")  # seeded

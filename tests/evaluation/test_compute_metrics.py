@@ -148,6 +148,58 @@ def test_evaluate_extracts_each_split_from_the_run_list(
     assert metrics["knn"]["audio"] == pytest.approx(knn_protocol(*args, ks=(1, 3)))
 
 
+def test_largest_object_baseline_on_the_tiny_ground_truth(
+    evaluated_run: Path, extracted: Path, tmp_path: Path
+) -> None:
+    """End to end through ``localization_metrics``: per-sample hits under ``per_sample["localization"]``,
+    their mean as ``pointing_accuracy``. One object per frame: the largest is the source, wherever it is on
+    screen. A bigger silent distractor beside class 1's source (boxes as drawn) turns those samples into
+    misses, while pointing at a random object still hits half the time."""
+    import shutil
+
+    from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, video_dir_name
+    from acoustic_ssl.evaluation.extract import load_features
+    from acoustic_ssl.evaluation.localization import gt_boxes, read_ground_truth
+    from acoustic_ssl.imaging.geometry import PinholeCamera
+    from acoustic_ssl.simulate.objects import OBJECT_SIZE_M
+
+    arrays, _ = load_features(extracted)
+    test = {k: arrays[k] for k in ("labels", "locations", "video_ids", "frames")}
+    test["attention_map"] = np.zeros((len(test["labels"]), 12, 16))
+    scored = ~((test["locations"] == 2) & (test["frames"].min(axis=1) > 24))  # source off screen there
+    assert scored.sum() == 9
+
+    per_sample: dict[str, Any] = {}
+    result = localization_metrics(test, evaluated_run.parent / "raw", per_sample=per_sample)
+    hits = per_sample["localization"]["largest_object"]["hit"]
+    assert hits == [1 if s else None for s in scored]
+    assert result["largest_object"] == {"pointing_accuracy": 1.0, "n": 9.0}
+
+    raw = tmp_path / "raw"
+    shutil.copytree(evaluated_run.parent / "raw", raw)
+    focal = PinholeCamera.load(raw / "camera.json").focal_px
+    for loc in (1, 2):
+        path = raw / video_dir_name(1, loc) / GROUND_TRUTH_FILE
+        lines = ["frame,source_id,class,x,y,distance_m,on_screen,sounding,x0,y0,x1,y1"]
+        for frame, rows in sorted(read_ground_truth(path).items()):
+            (r,) = rows
+            box = gt_boxes([r], focal, OBJECT_SIZE_M)
+            x0, y0, x1, y1 = box[0] if len(box) else (0.0, 0.0, 0.0, 0.0)
+            lines.append(f"{frame},0,1,{r.x},{r.y},{r.distance_m},{int(r.on_screen)},1,{x0},{y0},{x1},{y1}")
+            lines.append(f"{frame},1,4,500,380,1.0,1,0,400,300,600,460")  # 200 × 160, silent, always there
+        path.write_text("\n".join(lines) + "\n")
+    per_sample = {}
+    result = localization_metrics(test, raw, per_sample=per_sample)
+    expected = [None if not s else int(label != 1) for s, label in zip(scored, test["labels"], strict=True)]
+    assert per_sample["localization"]["largest_object"]["hit"] == expected
+    assert result["largest_object"]["pointing_accuracy"] == pytest.approx(6 / 9)
+    assert result["largest_object"]["n"] == 9.0
+    any_hits = per_sample["localization"]["any_object"]["hit"]
+    assert [h for h, label in zip(any_hits, test["labels"], strict=True) if label == 1 and h is not None] == [
+        0.5, 0.5, 0.5
+    ]
+
+
 def test_chance_is_the_mean_share_of_the_frame_inside_the_sounding_boxes(tmp_path: Path) -> None:
     """Hand-computed: a 100×100 box in a 640×480 frame, then two of them (the source moved between the
     sample's two frames); a sample with its source off screen is not scored (null outcome)."""

@@ -45,6 +45,7 @@ def test_evaluate_writes_metrics(evaluated_run: Path) -> None:
     assert loc["attention_mismatched"]["n"] == 9
     # one object per frame (old-format ground truth): pointing at "any object" always hits
     assert loc["any_object"]["pointing_accuracy"] == 1.0 and loc["any_object"]["visible_objects_mean"] == 1.0
+    assert loc["largest_object"] == {"pointing_accuracy": 1.0, "n": 9.0}  # the largest is the source
 
 
 def test_mismatched_partners_are_other_classes() -> None:
@@ -225,3 +226,53 @@ def test_evaluate_without_a_test_list_is_a_user_error(
     code = main(["evaluate", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "eval")])
     assert code == 2
     assert "its run config names no testing list; pass --test-list" in capsys.readouterr().err
+
+
+def test_per_sample_outcomes_carry_video_ids_as_bootstrap_clusters() -> None:
+    """The per-sample outcomes name each clip's *video* (the bootstrap cluster), not its class: then a single
+    seed's interval has the width of a hand bootstrap by video, where clusters by class would give none.
+
+    Class 0: video 10 (two clips, both right) and video 11 (two clips, both wrong); class 1: videos 12 and 13
+    (one clip each, right). Drawing two videos per class: class 0's four clips score 1, 1/2 or 0 (w.p. 1/4,
+    1/2, 1/4), class 1's two always 1, so the accuracy (4·m + 2) / 6 is 1, 2/3 or 1/3: interval [1/3, 1].
+    """
+    from acoustic_ssl.demo.summary import Outcomes, scored_clips
+    from acoustic_ssl.evaluation.evaluate import compute_metrics
+    from acoustic_ssl.evaluation.statistics import bootstrap_ci
+
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    videos = np.array([10, 10, 11, 11, 12, 13])
+    right = np.array([1, 1, 0, 0, 1, 1], dtype=bool)
+    logits = np.zeros((6, 2))
+    logits[np.arange(6), np.where(right, labels, 1 - labels)] = 5.0
+
+    def split(n: int) -> dict[str, np.ndarray]:
+        return {"labels": np.arange(n) % 2, "logits": np.eye(2)[np.arange(n) % 2], "video_ids": np.arange(n)}
+
+    splits = {"training": split(4), "validation": split(4),
+              "testing": {"labels": labels, "logits": logits, "video_ids": videos}}
+    metrics = compute_metrics(splits, ks=(1,), probe=False)
+    per = metrics["per_sample"]
+    assert per["video_ids"] == videos.tolist() and per["labels"] == labels.tolist()
+    assert per["classifier_correct"] == right.astype(int).tolist()
+    per_seed = {0: {"supervised": metrics}}
+    interval = Outcomes(per_seed, scored_clips(per_seed)).interval("supervised", "classifier")
+    assert interval == pytest.approx([1 / 3, 1.0])
+    assert interval == bootstrap_ci(right.astype(float), clusters=videos, strata=labels).as_list()
+    by_class = bootstrap_ci(right.astype(float), clusters=labels, strata=labels)
+    assert by_class.low == by_class.high == pytest.approx(2 / 3)  # what labels as clusters would report
+
+
+def test_evaluate_writes_each_test_clips_video_id(evaluated_run: Path, extracted: Path) -> None:
+    """``per_sample.video_ids`` are the extracted clips' video ids in test-list order: 6 videos (2 per class),
+    2 clips each; never the labels."""
+    from acoustic_ssl.evaluation.extract import load_features
+
+    per = json.loads((evaluated_run / "evaluation" / "random" / "metrics.json").read_text())["per_sample"]
+    features = load_features(extracted)[0]
+    assert per["video_ids"] == features["video_ids"].tolist()
+    assert per["labels"] == features["labels"].tolist()
+    ids, labels = np.array(per["video_ids"]), np.array(per["labels"])
+    assert len(np.unique(ids)) == 6 and all(np.sum(ids == v) == 2 for v in np.unique(ids))
+    assert all(len(np.unique(labels[ids == v])) == 1 for v in np.unique(ids))  # a video has one class
+    assert not np.array_equal(ids, labels)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from acoustic_ssl.evaluation.hear import get_scene_embeddings, get_timestamp_embeddings, load_model
@@ -94,3 +95,59 @@ def test_random_init_model_uses_given_statistics(tiny_dataset: dict[str, Path]) 
     torch.testing.assert_close(plain[0, 20], _naive_embedding(net, window, None), rtol=0, atol=1e-4)
     expected = _naive_embedding(net, window, tiny_dataset["stats"])
     torch.testing.assert_close(normalised[0, 20], expected, rtol=0, atol=1e-4 * float(expected.abs().max()))
+
+
+def test_each_sound_of_a_batch_is_embedded_from_its_own_audio() -> None:
+    """Two different sounds in one call embed as each does alone (the second is not the first's audio)."""
+    model = load_model()
+    g = torch.Generator().manual_seed(3)
+    t = torch.arange(33075) / 22050  # 1.5 s
+    audio = torch.stack([torch.sin(2 * torch.pi * 440 * t), 0.3 * torch.randn(t.shape, generator=g)])
+    emb, _ = get_timestamp_embeddings(audio, model)
+    scene = get_scene_embeddings(audio, model)
+    for s in range(2):
+        alone, _ = get_timestamp_embeddings(audio[s : s + 1], model)
+        torch.testing.assert_close(emb[s], alone[0], rtol=0, atol=1e-5 * float(alone.abs().max()))
+        torch.testing.assert_close(scene[s], get_scene_embeddings(audio[s : s + 1], model)[0])
+    assert (emb[0] - emb[1]).abs().max() > 0.1 * emb.abs().max()
+
+
+def test_bins_whose_statistics_never_varied_are_divided_by_one(tmp_path: Path) -> None:
+    """A zero std (a bin constant over the training set) leaves that bin centred but unscaled, as the loader's
+    normalisation does: the embedding is finite and equals the naive one with std 1 there."""
+    import numpy as np
+
+    from acoustic_ssl.models import HearNet
+
+    rng = np.random.default_rng(0)
+    mean = rng.uniform(0.0, 2.0, 257).astype(np.float32)
+    std = rng.uniform(0.5, 2.0, 257).astype(np.float32)
+    std[[0, 100, 256]] = 0.0
+    np.save(tmp_path / "global_mean.npy", mean)
+    np.save(tmp_path / "global_std_dev.npy", std)
+    audio = torch.from_numpy(rng.standard_normal(44100).astype(np.float32))[None] * 0.2
+    emb, _ = get_timestamp_embeddings(audio, load_model(stats_dir=str(tmp_path)))
+    assert torch.isfinite(emb).all()
+    torch.manual_seed(0)
+    net = HearNet()
+    ones = tmp_path / "ones"
+    ones.mkdir()
+    np.save(ones / "global_mean.npy", mean)
+    np.save(ones / "global_std_dev.npy", np.where(std > 0, std, 1.0).astype(np.float32))
+    window = torch.nn.functional.pad(audio[0], (22050, 22050))[22050 : 22050 + 44100]
+    expected = _naive_embedding(net, window, ones)
+    torch.testing.assert_close(emb[0, 20], expected, rtol=0, atol=1e-4 * float(expected.abs().max()))
+
+
+def test_non_finite_audio_is_a_value_error_naming_the_sounds() -> None:
+    model = load_model()
+    audio = torch.randn(4, 4410) * 0.1
+    audio[1, 300] = float("nan")
+    audio[3, 7] = float("inf")
+    for embed in (get_timestamp_embeddings, get_scene_embeddings):
+        with pytest.raises(ValueError) as caught:
+            embed(audio, model)
+        assert str(caught.value) == (
+            "audio holds NaN or infinite samples in 2 of 4 sounds (sounds 1, 3; first: sound 1, sample 300 = "
+            "nan)"
+        )

@@ -97,3 +97,20 @@ def test_aggregate_runs() -> None:
     assert dropped["mean"] == pytest.approx(np.mean(kept))
     assert dropped["std"] == pytest.approx(np.std(kept))
     assert aggregate_runs([0.5, 0.7], drop_extremes=True)["mean"] == pytest.approx(0.6)
+
+
+def test_k_equal_to_the_training_size_is_usable() -> None:
+    """Five training rows: k = 5 is a valid neighbourhood (the whole set votes), k = 7 is not."""
+    train = np.array([[0.0], [1.0], [2.0], [5.0], [6.0]])
+    labels = np.array([0, 0, 1, 1, 1])
+    # the query at 0.1 is class 0: wrong at k = 5 (three votes for 1), right at k = 1
+    result = knn_protocol(train, labels, np.array([[0.1]]), [1], np.array([[0.1]]), [0], ks=(1, 5, 7))
+    assert sorted(k for k in result if k.startswith("val_accuracy@")) == ["val_accuracy@1", "val_accuracy@5"]
+    assert result["val_accuracy@5"] == 1.0 and result["val_accuracy@1"] == 0.0
+    assert result["k"] == 5 and result["accuracy"] == 0.0
+
+
+def test_trimmed_mean_of_exactly_three_runs_drops_both_extremes() -> None:
+    assert aggregate_runs([0.9, 0.1, 0.5], drop_extremes=True) == {"mean": 0.5, "std": 0.0, "n": 1.0}
+    assert aggregate_runs([0.9, 0.1, 0.5]) == pytest.approx({"mean": 0.5, "std": np.std([0.9, 0.1, 0.5]),
+                                                            "n": 3.0})

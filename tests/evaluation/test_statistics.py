@@ -122,3 +122,53 @@ def test_weighted_auc_matches_the_success_curve() -> None:
     # weight 2 on the first sample = the sample duplicated
     duplicated = auc(THRESHOLDS, success_curve(np.r_[cious, cious[:1]]))
     assert weighted_auc(cious, np.array([[2.0, 1, 1, 1]]))[0] == pytest.approx(duplicated)
+
+
+def test_verdict_at_an_interval_touching_zero_is_no_detectable_difference() -> None:
+    """Only an interval wholly below zero is a loss, wholly above a gain: an end exactly at 0 is neither."""
+    from acoustic_ssl.evaluation.statistics import Difference
+
+    assert Difference(-0.5, -1.0, 0.0).verdict == "no detectable difference"
+    assert Difference(0.5, 0.0, 1.0).verdict == "no detectable difference"
+    assert Difference(-0.5, -1.0, -1e-12).verdict == "loss"
+    assert Difference(0.5, 1e-12, 1.0).verdict == "gain"
+    # by the bootstrap: per-video differences -1 (video 0) and 0 (video 1): replicates -1, -1/2, 0 w.p.
+    # 1/4, 1/2, 1/4, so the interval is [-1, 0] exactly: it touches zero and is no loss
+    first = np.array([0.0, 0.0, 0.0, 0.0])
+    second = np.array([1.0, 1.0, 0.0, 0.0])
+    diff = paired_difference(first, second, clusters=[0, 0, 1, 1])
+    assert (diff.difference, diff.low, diff.high) == (-0.5, -1.0, 0.0)
+    assert diff.verdict == "no detectable difference"
+    assert paired_difference(second, first, clusters=[0, 0, 1, 1]).verdict == "no detectable difference"
+
+
+def test_several_seeds_are_averaged_within_a_replicate() -> None:
+    """Four seeds scoring 0, 0, 0, 1 on every clip: a replicate draws four seeds and averages them, so its
+    value is k/4 with k ~ Binomial(4, 1/4): P(k ≤ 2) = 0.949, P(k ≤ 3) = 0.996, so the 95% interval is
+    [0, 0.75]. One seed per replicate ("one draw") would reach 1 with probability 1/4. Two seeds could not
+    tell the two apart ({0, 1/2, 1} and {0, 1} have the same 2.5% and 97.5% quantiles here)."""
+    values = np.array([[0.0] * 6, [0.0] * 6, [0.0] * 6, [1.0] * 6])
+    interval = bootstrap_ci(values, clusters=[0, 0, 1, 1, 2, 2])
+    assert interval.estimate == 0.25
+    assert (interval.low, interval.high) == (0.0, 0.75)
+    # the same per-seed draws apply to both sides of a paired difference: a model against itself is 0
+    same = paired_difference(values, values, clusters=[0, 0, 1, 1, 2, 2])
+    assert (same.difference, same.low, same.high) == (0.0, 0.0, 0.0)
+
+
+def test_seeds_and_videos_are_resampled_together_against_a_naive_loop() -> None:
+    """Three seeds × six clips of three videos in two classes: the replicates equal a plain loop over the
+    same draws (videos within class from the weight matrix, seeds with replacement, mean over drawn seeds)."""
+    from acoustic_ssl.evaluation.statistics import _replicates
+
+    rng = np.random.default_rng(7)
+    values = rng.random((3, 6))
+    clusters, strata = [0, 0, 1, 2, 2, 2], [0, 0, 0, 1, 1, 1]
+    _, (replicates,) = _replicates([values], clusters, strata, weighted_mean, 50, 11)
+    draws = np.random.default_rng(11)
+    weights = cluster_weights(clusters, strata, 6, 50, draws)
+    seeds = draws.integers(0, 3, size=(50, 3))
+    naive = [np.mean([np.sum(weights[b] * values[s]) / np.sum(weights[b]) for s in seeds[b]])
+             for b in range(50)]
+    np.testing.assert_allclose(replicates, naive, rtol=1e-12)
+    assert np.ptp(replicates) > 0.1

@@ -181,3 +181,16 @@ def test_calibrated_camera_intrinsics(tmp_path: Path) -> None:
     assert camera.project([[0.0, 0.0, 1.0]])[0][0].tolist() == [650.5, 340.0]  # the principal point
     # the default camera still writes the short form (simulated datasets' camera.json is unchanged)
     assert json.loads(PinholeCamera().to_json()) == {"height": 480, "hfov_deg": 65.0, "width": 640}
+
+
+def test_default_spiral_radii_are_equal_area_annuli(geometry: ArrayGeometry) -> None:
+    """r_n = 0.245 m · sqrt((n + 0.5) / 16) on each of the 8 arms (uniform density over the disc), and the
+    angle along an arm ln(r / r_0) / tan 60° plus 45° per arm."""
+    radii = np.linalg.norm(geometry.positions[:, :2], axis=1).reshape(8, 16)
+    expected = 0.245 * np.sqrt((np.arange(16) + 0.5) / 16)
+    np.testing.assert_allclose(radii, np.tile(expected, (8, 1)), rtol=0, atol=1e-12)
+    assert (expected[0], expected[-1]) == pytest.approx((0.04331, 0.24114), abs=1e-5)
+    angles = np.arctan2(geometry.positions[:, 1], geometry.positions[:, 0]).reshape(8, 16)
+    along = np.log(expected / expected[0]) / np.tan(np.radians(60.0))
+    turns = angles - along[None, :] - np.radians(45.0) * np.arange(8)[:, None]
+    np.testing.assert_allclose(np.angle(np.exp(1j * turns)), 0.0, atol=1e-12)

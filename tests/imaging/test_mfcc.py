@@ -77,3 +77,24 @@ def test_shape_errors() -> None:
         power_to_mfcc(np.ones((2, 513)))
     with pytest.raises(ValueError, match="12"):
         mfcc_to_energy(np.ones((2, 13)))
+
+
+def test_filterbank_takes_a_band_count_and_keeps_the_recipe_by_default() -> None:
+    """``n_mels`` spaces that many triangles between the same edges; the default is still the recipe's 24."""
+    from acoustic_ssl.imaging.mfcc import mel_filterbank
+
+    recipe = mel_filterbank()
+    assert recipe.shape == (24, 512)
+    np.testing.assert_array_equal(mel_filterbank(n_mels=24), recipe)
+    bank = mel_filterbank(22050, 512, 257, 0.0, 6144.0, n_mels=64)
+    assert bank.shape == (64, 257) and np.all(bank.max(axis=1) > 0)  # every band holds a bin at this rate
+    top = 2595.0 * math.log10(1.0 + 6144.0 / 700.0)
+    edges = [700.0 * (10.0 ** (top * i / 65 / 2595.0) - 1.0) for i in range(66)]
+    k = 100  # bin 100 (4306.6 Hz): on the rising side of the band whose lower edge is just below it
+    f = k * 22050 / 512
+    m = max(i for i in range(64) if edges[i] <= f)
+    assert edges[m] <= f < edges[m + 1]
+    assert bank[m, k] == pytest.approx((f - edges[m]) / (edges[m + 1] - edges[m]), rel=1e-9)
+    assert bank[m - 1, k] == pytest.approx((edges[m + 1] - f) / (edges[m + 1] - edges[m]), rel=1e-9)
+    with pytest.raises(ValueError, match="n_mels"):
+        mel_filterbank(n_mels=0)

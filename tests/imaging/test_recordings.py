@@ -280,3 +280,94 @@ def test_show_overlays_a_stack_on_the_users_video_file_and_frames(tmp_path: Path
         main(["show", str(tmp_path / "images.h5"), "--video", str(frames), "--fps", "1", "--offset", "20"])
         == 2
     )
+
+
+def _frames(samples: np.ndarray, length: int, hop: int) -> np.ndarray:
+    """(F, channels, length) float32 frames of (samples, channels), cut by hand."""
+    count = 1 + (len(samples) - length) // hop
+    return np.stack([samples[k * hop : k * hop + length].T for k in range(count)]).astype(np.float32)
+
+
+def test_hdf5_time_data_in_pascal_gives_the_images_of_those_samples(tmp_path: Path) -> None:
+    """Acoular's time data are float pascals and are beamformed as they are (scale 1), not as 24-bit sensor
+    words: every cell of every image, the level included, is the beamforming of the stored samples. A float
+    WAV of the same samples divided by 2^23 (full scale = one 24-bit word) gives the same images."""
+    geometry, camera = small_array(), PinholeCamera()
+    samples = far_source(geometry, camera.pixel_rays(*SOURCE_PIXEL), 16000.0, 0.25).astype(np.float32)
+    setup = ImagingSetup(geometry, camera, rows=6, cols=8, sample_rate=16000.0, frame_length=1024, hop=512)
+    expected = Beamformer(setup).images(_frames(samples, 1024, 512))
+    assert expected.shape == (6, 6, 8, 12)
+    with h5py.File(tmp_path / "pascal.h5", "w") as handle:
+        handle.create_dataset("time_data", data=samples)
+        handle["time_data"].attrs["sample_freq"] = 16000.0
+    soundfile.write(tmp_path / "words.wav", samples / np.float32(2**23), 16000, subtype="FLOAT")
+    for name in ("pascal.h5", "words.wav"):
+        recording = open_recording(tmp_path / name)
+        np.testing.assert_array_equal(recording.read(100, 3), samples[100:103], err_msg=name)
+        assert beamform_recording(recording, setup, tmp_path / f"{name}.npz") == 6
+        with open_stack(tmp_path / f"{name}.npz") as (images, _, _):
+            np.testing.assert_allclose(images, expected, rtol=0, atol=1e-4 * np.abs(expected).max(),
+                                       err_msg=name)
+    # and the source is in its cell in every image
+    row, col = expected_cell(camera, 6, 8)
+    assert peaks(mfcc_to_energy(expected)) == [(row, col)] * 6
+
+
+def test_mel_bands_with_fmin_weigh_each_kept_bin_at_its_own_frequency() -> None:
+    """fmin = 1 kHz, fmax = 5 kHz at 12 288 Hz / 1024 points (12 Hz bins): the kept bins start at 1008 Hz
+    (bin 84) and the 24 HTK-mel triangles span 1-5 kHz; each weight is the triangle at the bin's own
+    frequency, computed here by hand."""
+    setup = ImagingSetup(small_array(), sample_rate=12288.0, f_min_hz=1000.0, f_max_hz=5000.0)
+    assert setup.bin_range == (84, 417) and setup.frequencies_hz[0] == 1008.0
+    mel = lambda hz: 2595.0 * np.log10(1.0 + hz / 700.0)  # noqa: E731
+    edges_mel = np.linspace(mel(1000.0), mel(5000.0), 26)
+    edges = 700.0 * (10.0 ** (edges_mel / 2595.0) - 1.0)
+    bank = np.zeros((24, setup.num_bins))
+    for m in range(24):
+        for j, hz in enumerate(12.0 * np.arange(84, 417)):
+            if edges[m] < hz <= edges[m + 1]:
+                bank[m, j] = (hz - edges[m]) / (edges[m + 1] - edges[m])
+            elif edges[m + 1] < hz < edges[m + 2]:
+                bank[m, j] = (edges[m + 2] - hz) / (edges[m + 2] - edges[m + 1])
+    np.testing.assert_allclose(setup.mel_bank, bank, rtol=0, atol=1e-12)
+    # band 0 rises from 1000 Hz to edges[1] = 1084.29 Hz (mel 1000.0 + 54.54): the bins at 1008, 1020, ... Hz
+    assert edges[1] == pytest.approx(1084.29, abs=0.01)
+    assert setup.mel_bank[0, :3] == pytest.approx([8 / 84.29, 20 / 84.29, 32 / 84.29], abs=1e-4)
+    assert setup.empty_mel_bands == 0
+
+
+def test_frequency_bins_at_the_band_edges() -> None:
+    """12 Hz bins: fmax = 6000 Hz is bin 500 exactly and is kept; the Nyquist bin (512, 6144 Hz) never is."""
+    at_fmax = ImagingSetup(small_array(), sample_rate=12288.0, f_max_hz=6000.0)
+    assert at_fmax.bin_range == (0, 501) and at_fmax.frequencies_hz[-1] == 6000.0
+    wide = ImagingSetup(small_array(), sample_rate=12288.0, f_max_hz=7000.0)
+    assert wide.bin_range == (0, 512) and wide.frequencies_hz[-1] == 6132.0
+
+
+def test_frame_count_and_centre_times() -> None:
+    """Frames of 2048 samples every 512 at 16 kHz: exactly 2048 samples are one frame, centred at 64 ms."""
+    setup = ImagingSetup(small_array(), sample_rate=16000.0, frame_length=2048, hop=512)
+    assert [setup.num_frames(n) for n in (2047, 2048, 2559, 2560)] == [0, 1, 1, 2]
+    np.testing.assert_allclose(setup.frame_times_s(3), [0.064, 0.096, 0.128])
+
+
+def test_dc_frames_read_across_file_boundaries(tmp_path: Path) -> None:
+    """Three .dc files of 4 channels: any sample range reads channel c, global sample n as written, whichever
+    files it starts and ends in."""
+    from acoustic_ssl.data.raw_writer import write_dc
+    from acoustic_ssl.imaging.sources import frame_batches
+
+    values = 100_000 * np.arange(4)[:, None] + np.arange(3 * 1024)[None, :]  # (channels, samples)
+    for k in range(3):
+        write_dc(tmp_path / "audio" / f"A_{k + 7:06d}.dc", values[:, k * 1024 : (k + 1) * 1024])
+    recording = open_recording(tmp_path)
+    assert (recording.num_channels, recording.num_samples, recording.file_numbers) == (4, 3072, [7, 8, 9])
+    for start, count in ((0, 10), (1500, 100), (1000, 2000), (2048, 1024)):
+        np.testing.assert_array_equal(recording.read(start, count), values[:, start : start + count].T)
+    # frames of 1024 every 384, three per batch: each batch starts at its first frame's sample
+    square = ArrayGeometry(np.array([[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.0, 0.1, 0.0], [0.1, 0.1, 0.0]]))
+    setup = ImagingSetup(square, frame_length=1024, hop=384)
+    batches = list(frame_batches(recording, setup, batch=3))
+    assert [len(b) for b in batches] == [3, 3]
+    frames = np.concatenate(batches)
+    np.testing.assert_array_equal(frames, _frames(values.T.astype(np.float32), 1024, 384))

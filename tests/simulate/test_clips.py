@@ -120,3 +120,95 @@ def test_resampling_and_errors(tmp_path: Path) -> None:
     soundfile.write(tmp_path / "silent.wav", np.zeros(1000, np.float32), 8000)
     with pytest.raises(DataError, match="silent"):
         load_clip(str(tmp_path / "silent.wav"))
+    wave = np.full(1000, 0.1, np.float32)
+    wave[700] = np.inf
+    soundfile.write(tmp_path / "inf.wav", wave, 8000, subtype="FLOAT")
+    with pytest.raises(DataError) as caught:
+        load_clip(str(tmp_path / "inf.wav"))
+    assert str(caught.value) == (
+        f"{tmp_path / 'inf.wav'}: audio clip: 1 value is NaN or infinite (first: sample 700, channel 0 = inf)"
+    )
+
+
+def test_stereo_clips_are_mixed_to_the_mean_of_their_channels(tmp_path: Path) -> None:
+    t = np.arange(FS) / FS
+    left, right = 0.3 * np.sin(2 * np.pi * 600 * t), 0.1 * np.sin(2 * np.pi * 900 * t + 1.0)
+    stereo = np.stack([left, right], axis=1).astype(np.float32)
+    soundfile.write(tmp_path / "lr.wav", stereo, FS, subtype="FLOAT")
+    mono = load_clip(str(tmp_path / "lr.wav"))
+    np.testing.assert_allclose(mono, (left + right) / 2, rtol=0, atol=1e-7)
+
+
+def _chirp_clip(path: Path, seconds: float) -> np.ndarray:
+    """A clip whose every sample is identifiable (a rising chirp at the sensor rate), as read back."""
+    t = np.arange(int(seconds * FS)) / FS
+    soundfile.write(path, (0.5 * np.sin(2 * np.pi * (200 * t + 400 * t**2))).astype(np.float32), FS)
+    return load_clip(str(path))
+
+
+def test_the_clip_start_in_the_ground_truth_is_where_the_signal_was_cut(tmp_path: Path) -> None:
+    """A 3-s clip, a 1-s signal: the signal is the clip from the reported start, scaled to unit RMS."""
+    from acoustic_ssl.simulate.clips import SoundBank
+
+    (tmp_path / "4").mkdir()
+    clip = _chirp_clip(tmp_path / "4" / "chirp.wav", 3.0)
+    bank = SoundBank(str(tmp_path), {4: (str(tmp_path / "4" / "chirp.wav"),)})
+    starts = []
+    for seed in range(3):
+        signal, name, start_s = bank.signal(4, FS, np.random.default_rng(seed))
+        start = round(start_s * FS)
+        assert name == "4/chirp.wav" and start_s == start / FS
+        piece = clip[start : start + FS]
+        np.testing.assert_allclose(signal, piece / np.sqrt(np.mean(piece**2)), rtol=0, atol=1e-9)
+        assert np.sqrt(np.mean(signal**2)) == pytest.approx(1.0)
+        starts.append(start)
+    assert min(starts) > 0 and len(set(starts)) == 3
+
+
+def test_a_looped_clip_has_no_click_at_its_seam(tmp_path: Path) -> None:
+    """A 0.3-s chirp looped over 2 s: the loop is the clip less 245 samples whose start is crossfaded with its
+    end, so repeated it continues smoothly: no step is larger than the clip's own largest step."""
+    from acoustic_ssl.simulate.clips import SoundBank, _seamless_loop
+
+    (tmp_path / "4").mkdir()
+    clip = _chirp_clip(tmp_path / "4" / "short.wav", 0.3)
+    loop = _seamless_loop(clip)
+    fade = 245  # 20 ms at 12 288 Hz
+    assert len(loop) == len(clip) - fade
+    np.testing.assert_array_equal(loop[fade:], clip[fade : len(clip) - fade])
+    assert abs(loop[0] - clip[len(clip) - fade]) < 1e-3 and abs(loop[fade - 1] - clip[fade - 1]) < 1e-3
+    own_step = np.abs(np.diff(clip)).max()
+    seam = np.concatenate([loop[-3:], loop[:3]])
+    assert np.abs(np.diff(seam)).max() <= 1.05 * own_step
+    bank = SoundBank(str(tmp_path), {4: (str(tmp_path / "4" / "short.wav"),)})
+    signal, _, start_s = bank.signal(4, 2 * FS, np.random.default_rng(1))
+    start = round(start_s * FS)
+    looped = loop[(start + np.arange(2 * FS)) % len(loop)]
+    np.testing.assert_allclose(signal, looped / np.sqrt(np.mean(looped**2)), rtol=0, atol=1e-9)
+    assert np.abs(np.diff(signal)).max() <= 1.05 * own_step / np.sqrt(np.mean(looped**2))
+
+
+def test_class_folder_names_stop_at_the_last_class() -> None:
+    from acoustic_ssl.simulate.clips import class_of
+
+    assert (class_of("9"), class_of("10"), class_of("Hair-Dryer"), class_of("vacuum")) == (9, None, 6, 7)
+
+
+def test_a_scene_plays_its_clip_from_the_start_it_records(tmp_path: Path) -> None:
+    """The class source of a scene made with a sound bank is the bank's clip from ``clip_start_s`` on."""
+    import numpy as np
+
+    from acoustic_ssl.imaging.geometry import PinholeCamera
+    from acoustic_ssl.simulate.clips import SoundBank
+    from acoustic_ssl.simulate.scene import make_scene
+
+    (tmp_path / "4").mkdir()
+    clip = _chirp_clip(tmp_path / "4" / "chirp.wav", 4.0)
+    bank = SoundBank(str(tmp_path), {4: (str(tmp_path / "4" / "chirp.wav"),)})
+    scene = make_scene(4, 1, 20.0, PinholeCamera(), np.random.SeedSequence(3, spawn_key=(4, 0)), sounds=bank)
+    source = scene.sources[0]
+    assert source.clip == "4/chirp.wav" and scene.uses_clips
+    start = round(source.clip_start_s * FS)
+    piece = clip[start : start + len(source.signal)]
+    assert start > 0 and len(piece) == len(source.signal)
+    np.testing.assert_allclose(source.signal, piece / np.sqrt(np.mean(piece**2)), rtol=0, atol=1e-9)

@@ -335,3 +335,23 @@ def test_first_location_simulates_those_videos_of_a_larger_simulation(tmp_path: 
     assert "first_location" not in json.loads((whole / "simulation.json").read_text())  # old files unchanged
     with pytest.raises(ConfigError, match="first_location must be >= 0"):
         simulate_dataset(tmp_path / "bad", videos_per_class=1, first_location=-1, **common)
+
+
+def test_a_folder_that_is_not_a_simulation_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = tmp_path / "acivw" / "class_0" / "data_000" / "audio" / "A_000001.dc"  # a recorded dataset
+    real.parent.mkdir(parents=True)
+    real.write_bytes(b"recorded")
+    args = ["simulate", str(tmp_path / "acivw"), "--seed", "1", "--videos-per-class", "1", "--seconds", "1",
+            "--classes", "0", "--workers", "1", "--audio-only"]
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"acoustic-ssl simulate: error: {tmp_path / 'acivw'}: holds class_0 but no simulation.json, so not a "
+        "simulation of this command; simulate into an empty or new folder"
+    )
+    assert real.read_bytes() == b"recorded" and sorted(p.name for p in (tmp_path / "acivw").iterdir()) == [
+        "class_0"]
+    room = ["--room", "all", "--room-size", "nan", "6", "3"]
+    assert main(["simulate", str(tmp_path / "new"), *args[2:], *room]) == 2
+    assert "room size must be width depth height of at least 1 m each" in capsys.readouterr().err

@@ -3,6 +3,11 @@ full-order image-source computation (pyroomacoustics); paths stay inside; free f
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +128,37 @@ def test_paths_are_kept_inside_the_room_along_the_line_of_sight() -> None:
     np.testing.assert_allclose(camera.project(inside)[0], camera.project(far)[0], atol=1e-9)  # same pixel
 
 
+def _files(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (hidden ones too: a leftover temporary would show) with its bytes."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_killed_room_simulation_resumes_to_identical_bytes(tmp_path: Path) -> None:
+    """Rooms are stored in simulation.json as JSON lists; the run's own parameters must compare equal to
+    them, or no room simulation could ever be resumed or rerun."""
+    args = ["--videos-per-class", "3", "--seconds", "1", "--seed", "3", "--classes", "5", "--workers", "1",
+            "--frame-size", "48", "64", "--room", "indoor", "--rt60", "0.3"]
+    out, fresh = tmp_path / "killed", tmp_path / "fresh"
+    env = {**os.environ, "ACOUSTIC_SSL_NO_PROGRESS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "acoustic_ssl", "simulate", str(out), *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    second = out / "class_5" / "data_001"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and not (second / "audio").is_dir():
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (out / "class_5" / "data_000" / "ground_truth.csv").is_file(), "killed after the first video"
+    assert not (out / "class_5" / "data_002" / "ground_truth.csv").exists(), "killed before the last"
+    (second / "audio" / ".A_000002.dc.k1ll3d.tmp").write_bytes(b"half a frame")  # as a kill mid-write leaves
+    assert main(["simulate", str(out), *args]) == 0
+    assert main(["simulate", str(fresh), *args]) == 0
+    resumed = _files(out)
+    assert resumed == _files(fresh) and len(resumed) == 3 + 3 * (3 * 12 + 2)
+    assert main(["simulate", str(out), *args]) == 0  # the identical command on a finished simulation
+    assert _files(out) == resumed
+
+
 def test_user_array_and_camera(tmp_path: Path) -> None:
     geometry = ArrayGeometry.default(arms=4, mics_per_arm=6, radius_m=0.2)
     geometry.save(tmp_path / "array.xml")
@@ -182,3 +218,16 @@ def test_user_array_and_camera(tmp_path: Path) -> None:
     # and it converts into training records like the DualCam's (the mono track is microphone 0)
     assert main(["convert", str(out), str(tmp_path / "records"), "--workers", "1"]) == 0
     assert (tmp_path / "records" / "class_4" / "data_000" / "Data_001.tfrecord").stat().st_size > 0
+
+
+def test_camera_frame_to_room_coordinates_by_hand() -> None:
+    """Camera at (2, 0.3, 1.4) in a 4 × 5 × 3 room: a point 0.5 m right, 0.4 m *up* (y = -0.4) and 2 m ahead
+    is at (2.5, 2.3, 1.8); a point 3 m above the camera is pulled along its line of sight to the ceiling's
+    margin (height 2.75 m: scale 1.35 / 3)."""
+    room = Room((4.0, 5.0, 3.0), 0.5)
+    assert room.camera_m == (2.0, 0.3, 1.4)
+    np.testing.assert_allclose(room.to_room(np.array([0.5, -0.4, 2.0])), [2.5, 2.3, 1.8], atol=1e-12)
+    high = np.array([[0.0, -3.0, 2.0]])
+    inside = room.contain(Trajectory(0.0, 1.0, high)).positions
+    np.testing.assert_allclose(inside, high * 1.35 / 3.0, atol=1e-12)
+    np.testing.assert_allclose(room.to_room(inside[0]), [2.0, 0.3 + 0.9, 2.75], atol=1e-12)

@@ -171,3 +171,55 @@ def test_box_bounds_the_drawn_sprite(class_index: int) -> None:
         assert cols.min() <= x0 + 3 and cols.max() >= x1 - 4 and rows.min() <= y0 + 3 and rows.max() >= y1 - 4
         checked += 1
     assert checked
+
+
+def test_overlap_is_measured_against_the_smaller_box() -> None:
+    """A 40 × 10 box sharing 10 × 10 with a 100 × 100 one overlaps 25 % of the smaller (1 % of the larger)."""
+    large, small = np.array([[0.0, 0.0, 100.0, 100.0]]), np.array([[90.0, 0.0, 130.0, 10.0]])
+    assert overlaps(large, small, CAMERA) and overlaps(small, large, CAMERA)
+
+
+def test_overlap_of_exactly_the_limit_is_allowed() -> None:
+    """10 % of the smaller box exactly (1000 of 10 000 pixels) is not more than MAX_OVERLAP."""
+    a = np.array([[0.0, 0.0, 100.0, 100.0]])
+    assert not overlaps(a, np.array([[90.0, 0.0, 190.0, 100.0]]), CAMERA)
+    assert overlaps(a, np.array([[89.0, 0.0, 189.0, 100.0]]), CAMERA)
+
+
+def test_overlap_clips_x_to_the_width_and_y_to_the_height() -> None:
+    """Boxes right of x = 480 on a 640 × 480 frame are visible (clipping x to the height would empty them)."""
+    a = np.array([[500.0, 0.0, 600.0, 100.0]])
+    assert overlaps(a, np.array([[550.0, 0.0, 650.0, 100.0]]), CAMERA)  # 5000 of the visible 9000
+    assert not overlaps(a, np.array([[500.0, 470.0, 600.0, 600.0]]), CAMERA)  # 10 rows visible, none shared
+
+
+def test_noise_power_is_split_as_documented() -> None:
+    """Interferers take their share of the noise power in total (evenly split), the diffuse field and the
+    sensor theirs: at the array, Σ gain² · mean(1/r²) over interferers = share · noise power."""
+    from acoustic_ssl.simulate.scene import FULL_SCALE, _mean_inverse_square_range
+
+    counts = []
+    for video in range(8):
+        scene = make_scene(2, 1, 12.0, CAMERA, np.random.SeedSequence(5, spawn_key=(2, video)))
+        noise_power = (FULL_SCALE * 10 ** (scene.level_dbfs / 20)) ** 2 / 10 ** (12.0 / 10)
+        interferers = [s for s in scene.sources if not s.visible]
+        counts.append(len(interferers))
+        powers = [s.gain**2 * _mean_inverse_square_range(s.trajectory, 1) for s in interferers]
+        assert sum(powers) == pytest.approx(scene.shares["interferers"] * noise_power, rel=1e-9)
+        assert powers == pytest.approx(powers[:1] * len(powers), rel=1e-9)  # evenly
+        assert scene.diffuse_std**2 == pytest.approx(scene.shares["diffuse"] * noise_power, rel=1e-9)
+        assert scene.sensor_std**2 == pytest.approx(scene.shares["sensor"] * noise_power, rel=1e-9)
+        assert sum(scene.shares.values()) == pytest.approx(1.0)
+    assert 2 in counts and 0 in counts  # both an even split and no interferer are exercised
+
+
+@pytest.mark.parametrize("class_index", [c for c, spec in OBJECTS.items() if spec.motion == "pass"])
+def test_a_passing_object_faces_the_way_it_moves(class_index: int) -> None:
+    rng = np.random.default_rng(class_index)
+    directions = set()
+    for _ in range(12):
+        trajectory, facing = main_trajectory(OBJECTS[class_index], 2, CAMERA, rng)
+        x = CAMERA.project(trajectory.at(np.array([0.0, 2.0])))[0][:, 0]
+        assert np.sign(x[1] - x[0]) == facing
+        directions.add(facing)
+    assert directions == {-1.0, 1.0}

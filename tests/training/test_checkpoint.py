@@ -293,3 +293,23 @@ def test_resume_from_a_last_json_with_a_bad_position_is_one_line(
     (err,) = capsys.readouterr().err.splitlines()
     prefix = re.escape(f"acoustic-ssl train: error: {run}/checkpoints/last: ")
     assert re.fullmatch(f"{prefix}{message}; cannot resume from it", err), err
+
+
+def test_explicit_statistics_override_the_stored_ones(tmp_path: Path) -> None:
+    """``stats_dir`` given to a checkpoint that stores its own statistics wins (the documented order: given,
+    then stored, then the run config's folder)."""
+    from acoustic_ssl.training.checkpoint import spectrogram_stats
+
+    rng = np.random.default_rng(2)
+    stored = (rng.random(257).astype(np.float32), rng.random(257).astype(np.float32) + 0.5)
+    given = (rng.random(257).astype(np.float32) + 3.0, rng.random(257).astype(np.float32) + 2.0)
+    np.save(tmp_path / "global_mean.npy", given[0])
+    np.save(tmp_path / "global_std_dev.npy", given[1])
+    model, _ = _trained_model()
+    save_checkpoint(tmp_path / "ck", models={"model": model}, specs={"model": SPEC}, info={},
+                    spectrogram_stats=stored)
+    tensors, info = read_checkpoint(tmp_path / "ck")
+    for got, want in zip(spectrogram_stats(tensors, info, tmp_path), given, strict=True):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(spectrogram_stats(tensors, info), stored, strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "OUT_DIR/class_K/data_NNN/Data_NNN.tfrecord (one SequenceExample per second, as the original "
             "convert_data.py). Video frames are resized to shorter side 224 with OpenCV-compatible bicubic. "
             "Resumable: existing records are kept (and temporaries of a killed run removed). All folders are "
-            "checked before anything is written. The same input gives byte-identical records."
+            "checked before anything is written; an acoustic image holding NaN/inf, an OUT_DIR that is "
+            "RAW_DIR or an import-video output are refused. The same input gives byte-identical records."
         ),
     )
     p.add_argument("raw_dir", type=Path, metavar="RAW_DIR", help="root of the raw class_K/data_NNN folders")
@@ -50,8 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "exact ratio with librosa's kaiser_best filter, full scale 1.0 = 2^23), no acoustic images. "
             "OUT/labels.json maps label names to class indices; OUT/videos.csv lists every clip (its id is "
             "the annotation key). Clips shorter "
-            "than 1 s, without audio, or undecodable are skipped with one line each. Parallel; resumable and "
-            "atomic per clip (a finished data_NNN is kept, an interrupted one is redone)."
+            "than 1 s, without audio, truncated, with NaN/inf audio, undecodable or named in bytes that are "
+            "not UTF-8 are skipped with one line each; nothing importable is an error. Parallel; resumable "
+            "and atomic per clip (a finished data_NNN is kept, an interrupted one is redone); OUT is locked "
+            "while an import runs, and records in OUT that its videos.csv does not list are refused."
         ),
     )
     p.add_argument(

@@ -5,7 +5,9 @@ with an OpenCV-compatible bicubic (INTER_CUBIC: a = -0.75, half-pixel centres, r
 antialiasing).
 Conversion is parallel over videos, resumable (existing records are kept) and atomic per record; a video that
 fails leaves none of the records this run wrote for it, and the temporaries of a killed run are removed by the
-next. The same raw tree gives byte-identical records in every run.
+next. The same raw tree gives byte-identical records in every run. An acoustic image holding NaN or inf is
+refused (``raw.read_mfcc_mat``), and so is an output that is the raw tree itself or an ``import-video``
+output.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from acoustic_ssl.data.layout import (
+    IMPORT_INDEX_FILE,
     KEY_ACOUSTIC,
     KEY_AUDIO,
     KEY_CLASS,
@@ -119,6 +122,19 @@ def convert_video(
     return len(written), skipped
 
 
+def _check_output(raw_root: Path, out_root: Path) -> None:
+    """Refuse an output whose ``class_K/data_NNN`` folders are not this conversion's: the raw tree itself
+    (records would be mixed into the raw video folders) or an ``import-video`` output (its records would
+    count as already converted)."""
+    if out_root.resolve() == raw_root.resolve():
+        raise DataError(f"{out_root}: the output is the raw tree itself; write the records to another folder")
+    if (out_root / IMPORT_INDEX_FILE).is_file():
+        raise DataError(
+            f"{out_root}: holds the records of an import-video run ({IMPORT_INDEX_FILE}); write the records "
+            f"of {raw_root} to another folder"
+        )
+
+
 def convert_dataset(
     raw_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -135,6 +151,7 @@ def convert_dataset(
     if not 0 <= mic < NUM_MICS:
         raise DataError(f"--mic must be in 0..{NUM_MICS - 1}, got {mic}")
     raw_root, out_root = Path(raw_dir), Path(out_dir)
+    _check_output(raw_root, out_root)
     videos = [scan_video_dir(d, c, loc, chosen) for c, loc, d in iter_video_dirs(raw_root)]
     if not videos:
         raise DataError(f"{raw_root}: no class_K/data_NNN video folders found")

@@ -95,6 +95,7 @@ AUDIO_DIR, MFCC_DIR, VIDEO_DIR = "audio", "MFCC_Image", "video"
 VIDEO_TIME_FILE = "video_time.txt"
 CLASS_TIME_FILE = "class_time.txt"
 GROUND_TRUTH_FILE = "ground_truth.csv"
+IMPORT_INDEX_FILE = "videos.csv"  # the clip index of an import-video output (``data.video_import``)
 
 
 def audio_frame_path(video_dir: Path, frame: int) -> Path:

@@ -28,7 +28,7 @@ from acoustic_ssl.data.layout import (
 )
 from acoustic_ssl.data.tfrecord import read_record
 from acoustic_ssl.errors import DataError, OutputError
-from acoustic_ssl.io_utils import progress, remove_stale_temporaries, staging_dir
+from acoustic_ssl.io_utils import progress, remove_stale_temporaries, replace_folder, staging_dir
 
 __all__ = ["INDEX_FILE", "PackedRecords", "RecordFiles", "is_packed_dir", "pack_records", "second_from_path"]
 
@@ -208,7 +208,5 @@ def pack_records(paths: list[Path], out_dir: str | os.PathLike[str]) -> Path:
             (staging / INDEX_FILE).write_text(json.dumps(index) + "\n", encoding="utf-8")
         except OSError as exc:
             raise _pack_error(out, exc) from exc
-        if out.exists():
-            out.rmdir()
-        os.replace(staging, out)
+        replace_folder(staging, out)
     return out

@@ -26,7 +26,7 @@ from acoustic_ssl.data.layout import (
     mfcc_frame_path,
     video_frame_path,
 )
-from acoustic_ssl.errors import DataError
+from acoustic_ssl.errors import DataError, describe_non_finite
 
 __all__ = [
     "RawVideo",
@@ -123,6 +123,9 @@ def read_mfcc_mat(path: Path) -> np.ndarray:
         raise DataError(f"{path}: variable 'MFCC' has shape {array.shape}, expected {ACOUSTIC_SHAPE}")
     if not np.issubdtype(array.dtype, np.floating):
         raise DataError(f"{path}: variable 'MFCC' has dtype {array.dtype}, expected single or double")
+    problem = describe_non_finite(array, ("row", "column", "coefficient"))
+    if problem is not None:  # it would reach the records and turn the training loss into NaN
+        raise DataError(f"{path}: variable 'MFCC': {problem}")
     return np.ascontiguousarray(array, dtype=np.float32)
 
 

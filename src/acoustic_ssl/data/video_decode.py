@@ -6,8 +6,10 @@
 * Audio: channels averaged (FFmpeg's float samples, full scale ±1), resampled at the exact rational ratio with
   librosa's kaiser_best filter (``data.audio.resample``, as the loader's 12 288 -> 22 050 Hz step).
 
-Files FFmpeg cannot open or decode, and files without an audio (or video) track, raise ``SkipClip``: a
-verdict on one clip that the importer reports and counts, never a crash.
+Files FFmpeg cannot open or decode, files without an audio (or video) track, truncated files (the audio ends
+well before the duration the container declares: a Matroska or WebM file cut in the middle still opens and
+decodes, only shorter) and audio holding NaN or infinite samples raise ``SkipClip``: a verdict on one clip
+that the importer reports and counts, never a crash.
 """
 
 from __future__ import annotations
@@ -21,8 +23,13 @@ import numpy as np
 
 from acoustic_ssl.data.layout import FRAMES_PER_SECOND, SENSOR_SAMPLE_RATE
 from acoustic_ssl.data.video_sources import Clip
+from acoustic_ssl.errors import describe_non_finite
 
 __all__ = ["SkipClip", "decode_audio", "open_media", "probe", "still_frames", "video_frames"]
+
+# How much earlier than the container's declared duration the audio may end before the file counts as
+# truncated: tracks of a whole file end within a frame or two of it (AAC padding, a last video frame).
+TRUNCATION_TOLERANCE_S = 0.5
 
 
 class SkipClip(Exception):
@@ -92,9 +99,13 @@ def decode_audio(
                 chunks.append(out.to_ndarray().astype(np.float64).mean(axis=0))
         except av.FFmpegError as exc:
             raise SkipClip("undecodable", f"audio decoding failed ({_ffmpeg_reason(exc)})") from exc
-    if rate is None or not chunks:
-        raise SkipClip("no audio", "the audio track holds no samples")
-    native = np.concatenate(chunks)
+        if rate is None or not chunks:
+            raise SkipClip("no audio", "the audio track holds no samples")
+        native = np.concatenate(chunks)
+        _check_complete(container, first_time + native.size / rate, begin, seconds)
+    problem = describe_non_finite(native)
+    if problem is not None:
+        raise SkipClip("non-finite audio", f"the audio holds NaN or infinite samples: {problem}")
     offset = round((begin - first_time) * rate)
     native = native[offset:] if offset >= 0 else np.concatenate([np.zeros(-offset), native])
     if seconds is not None:
@@ -103,6 +114,21 @@ def decode_audio(
     up, down = SENSOR_SAMPLE_RATE // g, rate // g
     mono = resample(native, up, down) if native.size else native
     return mono, {"sample_rate": rate, "channels": channels}
+
+
+def _check_complete(container: Any, audio_end: float, begin: float, seconds: float | None) -> None:
+    """``SkipClip`` when the audio ends well before the window or the declared duration, whichever is first
+    (a truncated file); containers that declare no duration (live streams) are not checked."""
+    if container.duration is None:
+        return
+    declared_end = _origin(container) + container.duration / 1_000_000
+    wanted_end = min(declared_end, begin + seconds) if seconds is not None else declared_end
+    if audio_end < wanted_end - TRUNCATION_TOLERANCE_S:
+        raise SkipClip(
+            "truncated",
+            f"truncated: the audio ends at {audio_end - _origin(container):.2f} s but the file declares "
+            f"{container.duration / 1_000_000:.2f} s",
+        )
 
 
 def probe(clip: Clip) -> dict[str, Any]:

@@ -14,7 +14,9 @@ writes:
 
 A clip lasts its whole seconds (a shortfall of up to one sensor frame, 1/12 s, is padded: clips cut to
 "10 s" are often a few milliseconds short). Clips shorter than one second, without an audio (or video) track,
-or that FFmpeg cannot decode are skipped with one line each and counted in the summary.
+truncated, with NaN or infinite audio, that FFmpeg cannot decode, or whose file name is not valid UTF-8 (it
+could not be written to ``videos.csv``) are skipped with one line each and counted in the summary; an import
+in which no clip is imported or already present fails.
 
 ``OUT/labels.json`` maps label names to class indices (sorted names; labels added by a later run get the next
 indices, so existing records keep theirs). ``OUT/videos.csv`` lists every clip: class, location
@@ -24,7 +26,9 @@ frame size, frame rate, sample rate and channels.
 Parallel over clips, resumable and atomic per clip: a clip is written into a hidden
 ``class_K/.data_NNN.partial`` folder that is renamed to ``data_NNN`` once every second is written, so an
 interrupted run never leaves a half-imported clip; a finished ``data_NNN`` is kept by the next run, and stale
-partial folders are removed.
+partial folders are removed. A ``class_K/data_NNN`` that ``videos.csv`` does not list (records of another
+origin) is refused before anything is written, and the output folder is locked for the run
+(``io_utils.folder_lock``): a second import into it stops at once, naming the first.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ import numpy as np
 from acoustic_ssl.data.labels import read_labels, write_labels
 from acoustic_ssl.data.layout import (
     FRAMES_PER_SECOND,
+    IMPORT_INDEX_FILE,
     KEY_AUDIO,
     KEY_CLASS,
     KEY_LOCATION,
@@ -58,12 +63,12 @@ from acoustic_ssl.data.layout import (
 )
 from acoustic_ssl.data.video_decode import SkipClip, decode_audio, probe, still_frames, video_frames
 from acoustic_ssl.data.video_sources import Clip, is_pairs_layout, read_clip_csv, scan_folder, scan_pairs
-from acoustic_ssl.errors import DataError
-from acoustic_ssl.io_utils import atomic_path, progress
+from acoustic_ssl.errors import DataError, printable_path
+from acoustic_ssl.io_utils import atomic_path, folder_lock, progress
 
 __all__ = ["INDEX_FILE", "ImportSummary", "import_clip", "import_videos", "make_import_lists", "read_index"]
 
-INDEX_FILE = "videos.csv"
+INDEX_FILE = IMPORT_INDEX_FILE
 FULL_SCALE = 2**23  # int32 value of a full-scale (±1.0) sample: the simulator's 24-bit word
 TOLERANCE_SAMPLES = SAMPLES_PER_FRAME  # a clip short of its last whole second by ≤ 1/12 s is padded
 INDEX_COLUMNS = (
@@ -71,6 +76,7 @@ INDEX_COLUMNS = (
     "width", "height", "fps", "sample_rate", "channels",
 )
 _PARTIAL_SUFFIX = ".partial"
+NOT_UTF8 = "file name not UTF-8"
 
 
 @dataclass(frozen=True)
@@ -106,14 +112,17 @@ class ImportSummary:
     not_found: int
     classes: int
 
+    def skips(self) -> str:
+        """``3 skipped (no audio 1, truncated 2)``."""
+        detail = ", ".join(f"{reason} {n}" for reason, n in sorted(self.skipped.items()))
+        return f"{sum(self.skipped.values())} skipped" + (f" ({detail})" if detail else "")
+
     def describe(self, out: Path) -> str:
         """The one-line summary the CLI prints."""
-        skipped = sum(self.skipped.values())
-        detail = ", ".join(f"{reason} {n}" for reason, n in sorted(self.skipped.items()))
         parts = [
             f"{self.clips} clips: {self.imported} imported ({self.seconds} s of records written)",
             f"{self.present} already present",
-            f"{skipped} skipped" + (f" ({detail})" if detail else ""),
+            self.skips(),
         ]
         if self.not_found:
             parts.append(f"{self.not_found} entries without a video or sound file")
@@ -262,6 +271,30 @@ def _plan(clips: Sequence[Clip], out: Path) -> tuple[list[Job], dict[str, int], 
     return jobs, labels, rows
 
 
+def _check_no_foreign_records(out: Path, rows: Sequence[dict[str, str]]) -> None:
+    """Refuse an output holding ``class_K/data_NNN`` folders that ``videos.csv`` does not list: records of
+    another origin (``convert``, a copy) would be taken for imported clips and indexed as another video."""
+    listed = {video_dir_name(int(row["class"]), int(row["location"])) for row in rows}
+    for folder in sorted(out.glob("class_*/data_*")):
+        name = folder.relative_to(out)
+        if folder.is_dir() and name not in listed:
+            index = "not listed in" if (out / INDEX_FILE).is_file() else "there is no"
+            raise DataError(
+                f"{out}: holds records that import-video did not write ({name}; {index} {INDEX_FILE}); "
+                "import into a new folder"
+            )
+
+
+def _has_utf8_names(clip: Clip) -> bool:
+    """Whether the names that ``videos.csv`` and ``labels.json`` record for ``clip`` are valid UTF-8."""
+    try:
+        for text in (str(clip.source), str(clip.audio or ""), clip.label, clip.clip):
+            text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _remove_debris(out: Path) -> None:
     """Partial folders of an interrupted run (never complete records)."""
     for partial in out.glob(f"class_*/.data_*{_PARTIAL_SUFFIX}"):
@@ -295,9 +328,12 @@ def import_videos(
     clips in ``workers`` processes (default: CPUs), then the final ``videos.csv``. One line per skipped clip
     goes to stderr; the summary counts them.
     """
-    if start < 0 or (seconds is not None and seconds <= 0):
+    bad_seconds = seconds is not None and not (math.isfinite(seconds) and seconds > 0)
+    if not (math.isfinite(start) and start >= 0) or bad_seconds:
         raise DataError(f"--start must be >= 0 and --seconds > 0 (got {start}, {seconds})")
     src_root, out = Path(src).resolve(), Path(out_dir)
+    if out.resolve() == src_root:
+        raise DataError(f"{out}: the output is SRC itself; write the records to another folder")
     if csv_path is not None:
         clips, missing = read_clip_csv(csv_path, src_root, start, seconds)
         if not clips:
@@ -310,7 +346,26 @@ def import_videos(
         clips, missing = scan_folder(src_root, start, seconds), []
     if missing:
         _say(f"{lacking} ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
-    out.mkdir(parents=True, exist_ok=True)
+    unnamed = [clip for clip in clips if not _has_utf8_names(clip)]
+    for clip in unnamed:
+        _say(f"skip {printable_path(clip.source)}: the file or folder name is not valid UTF-8 (videos.csv "
+             "and labels.json are UTF-8 text); rename it")
+    clips = [clip for clip in clips if _has_utf8_names(clip)]
+    if not clips:
+        raise DataError(f"{src_root}: nothing to import: every file name is not valid UTF-8; rename them")
+    _check_no_foreign_records(out, read_index(out))  # before the lock: nothing is created in a foreign folder
+    with folder_lock(out, "import-video"):
+        summary = _import(clips, out, workers, len(missing), len(unnamed))
+    if summary.imported + summary.present == 0:
+        raise DataError(
+            f"{src_root}: none of the {summary.clips} clips could be imported ({summary.skips()}; "
+            f"{out / INDEX_FILE} lists why)"
+        )
+    return summary
+
+
+def _import(clips: list[Clip], out: Path, workers: int | None, missing: int, unnamed: int) -> ImportSummary:
+    """The locked part of ``import_videos``: plan, import, index."""
     _remove_debris(out)
     jobs, labels, rows = _plan(clips, out)
     write_labels(out, labels)
@@ -346,13 +401,15 @@ def import_videos(
         _write_index(out, rows)
         _remove_empty_class_dirs(out)
     skipped = Counter(r.category for r in results if r.status == "skipped")
+    if unnamed:
+        skipped[NOT_UTF8] = unnamed
     return ImportSummary(
-        clips=len(jobs),
+        clips=len(jobs) + unnamed,
         imported=sum(r.status == "imported" for r in results),
         present=sum(r.status == "present" for r in results),
         skipped=dict(skipped),
         seconds=sum(r.seconds for r in results if r.status == "imported"),
-        not_found=len(missing),
+        not_found=missing,
         classes=len(labels),
     )
 

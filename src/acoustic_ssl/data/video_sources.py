@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ class Clip:
     start: float = 0.0
     seconds: float | None = None  # None: to the end of the file
     audio: Path | None = None  # a separate sound file; ``source`` is then a still shown throughout
+    origin: str = ""  # the CSV line that lists it (``FILE:LINE``), for messages
 
 
 def _video_files(root: Path, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> list[Path]:
@@ -96,9 +98,17 @@ def scan_pairs(
 def _check_unique(clips: Sequence[Clip]) -> None:
     seen: dict[str, Clip] = {}
     for clip in clips:
-        if clip.clip in seen:
+        first = seen.get(clip.clip)
+        if first is not None and clip.origin:
+            line = first.origin.rpartition(":")[2]
+            same = "the same file" if first.source == clip.source else f"{first.source}"
             raise DataError(
-                f"{clip.source}: clip id {clip.clip!r} is also {seen[clip.clip].source}; clip ids (file "
+                f"{clip.origin}: clip {clip.clip!r} is already listed on line {line} ({same}); clip ids must "
+                "be unique because annotations refer to them"
+            )
+        if first is not None:
+            raise DataError(
+                f"{clip.source}: clip id {clip.clip!r} is also {first.source}; clip ids (file "
                 "stems) must be unique because annotations refer to them"
             )
         seen[clip.clip] = clip
@@ -220,6 +230,10 @@ def read_clip_csv(
             row_seconds = float(rec["seconds"]) if rec.get("seconds") else None
         except ValueError as exc:
             raise DataError(f"{where}: start and seconds must be numbers ({exc})") from exc
+        if row_start is not None and not (math.isfinite(row_start) and row_start >= 0):
+            raise DataError(f"{where}: start must be a number of seconds >= 0, got {rec['start']!r}")
+        if row_seconds is not None and not (math.isfinite(row_seconds) and row_seconds > 0):
+            raise DataError(f"{where}: seconds must be a number > 0, got {rec['seconds']!r}")
         if rec.get("youtube_id"):
             ytid, at = rec["youtube_id"], int(row_start or 0)
             clip_id = f"{ytid}_{at:06d}"
@@ -227,9 +241,10 @@ def read_clip_csv(
             cut = files.find(clip_id, f"{ytid}_{at}", f"{clip_id}_{end:06d}", f"{ytid}_{at}_{end}")
             length = row_seconds or seconds or VGGSOUND_SECONDS
             if cut is not None:
-                clips.append(Clip(cut, clip_id, rec["label"], split, 0.0, row_seconds or seconds))
+                window = (0.0, row_seconds or seconds)
+                clips.append(Clip(cut, clip_id, rec["label"], split, *window, origin=where))
             elif (full := files.find(ytid)) is not None:
-                clips.append(Clip(full, clip_id, rec["label"], split, float(at), length))
+                clips.append(Clip(full, clip_id, rec["label"], split, float(at), length, origin=where))
             else:
                 missing.append(clip_id)
             continue
@@ -238,6 +253,6 @@ def read_clip_csv(
             missing.append(rec["file"])
             continue
         window = (start if row_start is None else row_start, seconds if row_seconds is None else row_seconds)
-        clips.append(Clip(found, found.stem, rec["label"], split, *window, sounds.get(found.stem)))
+        clips.append(Clip(found, found.stem, rec["label"], split, *window, sounds.get(found.stem), where))
     _check_unique(clips)
     return clips, missing

@@ -63,7 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="list the stages, whether each is done, and their commands; run nothing",
+        help="list the stages, whether each is done, and their commands; run nothing (every training "
+        "config is validated, as at the start of a run)",
     )
     parser.set_defaults(func=handle_demo)
 

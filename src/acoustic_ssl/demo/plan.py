@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from acoustic_ssl.demo.config import DemoConfig, TrainRun
+from acoustic_ssl.demo.config import DemoConfig
 from acoustic_ssl.demo.layout import SPLITS, Row, eval_dir, row_checkpoint, rows_of, run_dir
 from acoustic_ssl.demo.render import write_demo_report
 from acoustic_ssl.demo.stages import Stage, format_command
@@ -157,21 +157,25 @@ def run_overrides(config: DemoConfig, out_dir: Path, run: str, seed: int, data: 
     return overrides
 
 
-def _checked_overrides(config: DemoConfig, run: str, spec: TrainRun, overrides: list[str]) -> list[str]:
-    """Load the run's training config in full (every key, type and the objective's [loss] keys), add
-    ``loss.alpha`` where the objective takes it; a problem names the demo preset and the run."""
+def _checked_overrides(
+    config: DemoConfig, run: str, seed: int, preset: Path, overrides: list[str]
+) -> list[str]:
+    """Load the run's training config in full, exactly as its ``train`` command will (every key, type and
+    the objective's [loss] keys), so a typo in a ``set`` line fails at ``--dry-run`` and before the first
+    stage, not hours later; add ``loss.alpha`` where the objective takes it. A problem names the demo preset,
+    the run and the seed."""
     from acoustic_ssl.training.config import load_config
 
-    variant = spec.variant or None
+    spec = config.runs[run]
     try:
-        cfg = load_config(spec.config, overrides, variant=variant)
+        cfg = load_config(preset, overrides, variant=spec.variant or None)
         if "alpha" in cfg.objective.hyperparameters():
             overrides = [*overrides, f"loss.alpha={config.train.alpha}"]  # in [0, 1]: the demo checked
         if bool(spec.teacher) != bool(cfg.teacher_role):
             need = "needs a teacher run" if cfg.teacher_role else "takes no teacher"
             raise ConfigError(f"objective '{cfg.experiment.kind}' {need}")
     except ConfigError as exc:
-        raise ConfigError(f"{config.source}: train.{run}: {exc}") from None
+        raise ConfigError(f"{config.source}: train.{run} (seed {seed}): {exc}") from None
     return overrides
 
 
@@ -182,7 +186,8 @@ def _training_stages(
     stages = []
     for run, spec in config.runs.items():
         target = run_dir(out_dir, run, seed)
-        overrides = _checked_overrides(config, run, spec, run_overrides(config, out_dir, run, seed, data))
+        overrides = run_overrides(config, out_dir, run, seed, data)
+        overrides = _checked_overrides(config, run, seed, configs[run], overrides)
         argv = ["train", "--config", str(configs[run])]
         if spec.variant:
             argv += ["--variant", spec.variant]

@@ -31,11 +31,19 @@ positive = ``≥ t`` (EZ-VSL) or ``> t`` (LVS). Scores:
 
 These differ from ``localization.score_maps`` (simulated ground truth: binary GT, mean binarisation,
 success at cIoU > τ for 11 thresholds), which is kept unchanged for ACIVW and simulated data.
+
+Boxes are checked in their declared units before any scoring, so a wrong file cannot pass as a bad score: an
+annotation without a box, a coordinate that is not finite, beyond the image (Flickr: 0..256 pixels; VGG-SS:
+fractions above 1; CSV: negative or beyond the source frame), an inverted or empty box, and an annotated frame
+whose GT map is empty on the 224 grid are errors naming the file (and entry or line). VGG-SS as shipped has
+negative coordinates (≈ −2.88e16), zero-area boxes and two clips whose GT is empty: those are clamped and
+scored 0 as the published code does, with one warning line counting them, so the figure stays comparable.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -49,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from acoustic_ssl.data.dataset import ACIVWDataset
-from acoustic_ssl.errors import DataError
+from acoustic_ssl.errors import DataError, warn_once
 from acoustic_ssl.evaluation.localization import auc
 
 if TYPE_CHECKING:
@@ -83,7 +91,8 @@ class Annotation:
     """The boxes of one annotated frame: integer 224-grid coordinates [n, 4] (x0, y0, x1, y1).
 
     ``kind`` picks the GT map (``flickr``: consensus; else binary union); ``frame_time`` is seconds from the
-    source file's start (None: the clip's middle frame); ``pixel`` marks CSV boxes still in source pixels.
+    source file's start (None: the clip's middle frame); ``pixel`` marks CSV boxes still in source pixels;
+    ``origin`` says where it was read (file, and entry or line) for messages.
     """
 
     clip: str
@@ -91,9 +100,32 @@ class Annotation:
     boxes: np.ndarray
     frame_time: float | None = None
     pixel: bool = False
+    origin: str = ""
 
 
 # --------------------------------------------------------------------------------------------- annotations
+def _box_problem(box: Sequence[float], high: tuple[float, float] | None) -> str | None:
+    """What makes ``box`` (x0, y0, x1, y1) unusable in its declared units, or None: a coordinate that is not
+    finite, below 0 or above ``high`` (width, height; None: unbounded), or x1 ≤ x0 / y1 ≤ y0."""
+    x0, y0, x1, y1 = box
+    if not all(np.isfinite(box)):
+        return "a coordinate is not a finite number"
+    if min(box) < 0 or (high is not None and (max(x0, x1) > high[0] or max(y0, y1) > high[1])):
+        limit = f" 0..{high[0]:g} x 0..{high[1]:g}" if high is not None else " (≥ 0)"
+        return f"lies outside the declared{limit}"
+    if x1 < x0 or y1 < y0:
+        return "is inverted (x1 < x0 or y1 < y0)"
+    if x1 == x0 or y1 == y0:
+        return "is empty (zero width or height)"
+    return None
+
+
+def _check_box(box: Sequence[float], high: tuple[float, float] | None, where: str) -> None:
+    problem = _box_problem(box, high)
+    if problem is not None:
+        raise DataError(f"{where}: box {[float(v) for v in box]} {problem}")
+
+
 def _flickr_box(element: ET.Element, path: Path) -> list[int]:
     named = [element.find(tag) for tag in ("xmin", "ymin", "xmax", "ymax")]
     fields = named if all(e is not None for e in named) else list(element)[1:5]
@@ -103,6 +135,7 @@ def _flickr_box(element: ET.Element, path: Path) -> list[int]:
         raise DataError(f"{path}: a bbox coordinate is not an integer ({exc})") from exc
     if len(values) != 4:
         raise DataError(f"{path}: a bbox needs type, xmin, ymin, xmax, ymax; got {len(values) + 1} fields")
+    _check_box(values, (FLICKR_IMAGE, FLICKR_IMAGE), f"{path} (pixels of a 256x256 image)")
     return [int(GRID * v / FLICKR_IMAGE) for v in values]
 
 
@@ -119,8 +152,11 @@ def read_flickr_xml(path: str | os.PathLike[str]) -> dict[str, Annotation]:
         except (OSError, ET.ParseError) as exc:
             raise DataError(f"{file}: cannot read Flickr-SoundNet XML ({exc})") from exc
         boxes = [_flickr_box(bbox, file) for person in root for bbox in person if bbox.tag == "bbox"]
+        if not boxes:
+            raise DataError(f"{file}: no bbox (Flickr-SoundNet XML: <person><bbox><type/><xmin/>...</bbox>)")
         clip = file.stem
-        result[clip] = Annotation(clip, "flickr", np.asarray(boxes, dtype=np.int64).reshape(-1, 4))
+        boxes_array = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+        result[clip] = Annotation(clip, "flickr", boxes_array, origin=str(file))
     return result
 
 
@@ -134,14 +170,34 @@ def read_vggss_json(path: str | os.PathLike[str]) -> dict[str, Annotation]:
     if not isinstance(entries, list):
         raise DataError(f"{source}: expected a JSON list of {{file, class, bbox}} objects")
     result = {}
+    clamped: list[str] = []  # negative coordinates (the shipped file's ≈ −2.88e16), clamped as published
+    empty: list[str] = []  # zero-area boxes, which the published code keeps (they add nothing)
     for i, entry in enumerate(entries):
         try:
             clip, raw = str(entry["file"]), np.asarray(entry["bbox"], dtype=np.float64).reshape(-1, 4)
         except (KeyError, TypeError, ValueError) as exc:
             need = "needs 'file' and 'bbox' [[x0, y0, x1, y1], ...]"
             raise DataError(f"{source}: entry {i} {need} ({exc})") from exc
+        where = f"{source}: entry {i} ({clip})"
+        if len(raw) == 0:
+            raise DataError(f"{where}: no box")
+        for box in raw:
+            problem = _box_problem(box, (1.0, 1.0))
+            if problem is None:
+                continue
+            if "outside" in problem and np.isfinite(box).all() and box.max() <= 1.0:
+                clamped.append(where)  # only below 0, as the published file's defects are
+            elif "empty" in problem:
+                empty.append(where)
+            else:
+                _check_box(box, (1.0, 1.0), f"{where} (fractions of the frame)")
         boxes = (GRID * np.clip(raw, 0.0, 1.0)).astype(np.int64)
-        result[clip] = Annotation(clip, "vggss", boxes)  # one annotation per clip: a repeated file replaces
+        # one annotation per clip: a repeated file replaces
+        result[clip] = Annotation(clip, "vggss", boxes, origin=where)
+    if clamped or empty:
+        first = (clamped or empty)[0]
+        warn_once(f"{source}: {len(clamped)} boxes have coordinates below 0 (clamped to 0) and {len(empty)} "
+                  f"have zero area; kept as the published evaluation keeps them (first: {first})")
     return result
 
 
@@ -156,6 +212,7 @@ def read_box_csv(path: str | os.PathLike[str]) -> dict[str, Annotation]:
     if rows and rows[0] and rows[0][0].strip().lower() in ("file", "path", "clip"):
         rows = rows[1:]
     grouped: dict[tuple[str, float], list[list[float]]] = {}
+    first_row: dict[tuple[str, float], int] = {}
     for line, row in enumerate(rows, start=1):
         if len(row) != 6:
             raise DataError(f"{source}: row {line}: expected file,frame_time,x0,y0,x1,y1, got {len(row)}")
@@ -164,11 +221,16 @@ def read_box_csv(path: str | os.PathLike[str]) -> dict[str, Annotation]:
             box = [float(v) for v in row[2:]]
         except ValueError as exc:
             raise DataError(f"{source}: row {line}: frame_time and boxes must be numbers ({exc})") from exc
+        if not (np.isfinite(key[1]) and key[1] >= 0):
+            raise DataError(f"{source}: row {line}: frame_time must be seconds ≥ 0, got {row[1].strip()!r}")
+        _check_box(box, None, f"{source}: row {line} (pixels of the source frame)")
         grouped.setdefault(key, []).append(box)
+        first_row.setdefault(key, line)
     if not grouped:
         raise DataError(f"{source}: no boxes")
     return {
-        f"{name}@{time:g}": Annotation(name, "csv", np.asarray(boxes), frame_time=time, pixel=True)
+        f"{name}@{time:g}": Annotation(name, "csv", np.asarray(boxes), frame_time=time, pixel=True,
+                                       origin=f"{source}: row {first_row[(name, time)]}")
         for (name, time), boxes in grouped.items()
     }
 
@@ -202,9 +264,12 @@ def to_grid(annotation: Annotation, width: int, height: int) -> Annotation:
         return annotation
     if width <= 0 or height <= 0:
         raise DataError(f"{annotation.clip}: the import index has no frame size for pixel boxes")
+    for box in annotation.boxes:
+        _check_box(box, (width, height), f"{annotation.origin or annotation.clip} ({annotation.clip}: a "
+                                         f"{width}x{height} frame)")
     scale = np.array([GRID / width, GRID / height, GRID / width, GRID / height])
     boxes = np.clip(annotation.boxes * scale, 0, GRID).astype(np.int64)
-    return Annotation(annotation.clip, annotation.kind, boxes, annotation.frame_time, pixel=False)
+    return dataclasses.replace(annotation, boxes=boxes, pixel=False)
 
 
 # -------------------------------------------------------------------------------------------------- scoring
@@ -321,8 +386,8 @@ def _clip_lookup(rows: Sequence[Mapping[str, str]]) -> dict[str, Mapping[str, st
 def locate(
     annotations: Mapping[str, Annotation], records_root: Path
 ) -> tuple[list[_Target], list[str], list[str]]:
-    """The annotated frames found among imported clips, the keys not found, and those unusable (a clip
-    shorter than the 2-s sample, or a frame time outside the imported clip)."""
+    """The annotated frames found among imported clips, the keys not found, and why the others cannot be
+    scored (``KEY: reason``: a clip shorter than the 2-s sample, or a frame time outside the clip)."""
     from acoustic_ssl.data.layout import FRAMES_PER_SECOND, record_name, video_dir_name
     from acoustic_ssl.data.video_import import INDEX_FILE, read_index
 
@@ -339,15 +404,16 @@ def locate(
         folder = records_root / video_dir_name(int(row["class"]), int(row["location"]))
         seconds = sum(1 for _ in folder.glob("Data_*.tfrecord"))
         if seconds < 2:
-            unusable.append(key)
+            unusable.append(f"{key}: its clip has {seconds} s of records, shorter than the 2-s sample")
             continue
         if annotation.frame_time is None:
             frame = seconds * FRAMES_PER_SECOND // 2  # the middle frame
         else:
-            t = annotation.frame_time - float(row.get("start") or 0.0)
-            frame = round(t * FRAMES_PER_SECOND)
+            start = float(row.get("start") or 0.0)
+            frame = round((annotation.frame_time - start) * FRAMES_PER_SECOND)
             if not 0 <= frame < seconds * FRAMES_PER_SECOND:
-                unusable.append(key)
+                unusable.append(f"{key}: frame time {annotation.frame_time:g} s is outside the imported clip "
+                                f"({start:g}-{start + seconds:g} s of its file)")
                 continue
         # the 2-s window with the frame nearest its centre (ties: Python's round, half to even)
         first = min(max(round(frame / FRAMES_PER_SECOND - 1.0), 0), seconds - 2)
@@ -362,6 +428,20 @@ def locate(
             )
         )
     return targets, missing, unusable
+
+
+def _check_gt_maps(targets: Sequence[_Target], fmt: str, boxes: str | Path) -> None:
+    """An annotated frame whose GT map is empty on the 224 grid scores 0 whatever the model does: an error,
+    except in VGG-SS, whose shipped file has two such clips that the published evaluation scores 0."""
+    empty = [t for t in targets if not gt_map(t.annotation).any()]
+    if not empty:
+        return
+    first = empty[0].annotation
+    if fmt != "vggss":
+        raise DataError(f"{first.origin or first.clip}: the boxes of {empty[0].key} cover no pixel of the "
+                        f"{GRID}x{GRID} grid (boxes too small?)")
+    _warn(f"{boxes}: {len(empty)} annotated frames have an empty GT map (first: {first.origin}); scored 0, "
+          "as the published evaluation does")
 
 
 class AnnotatedFrames(ACIVWDataset):
@@ -452,14 +532,19 @@ def evaluate_boxes(
     annotations = read_annotations(boxes, fmt)
     root = _records_root(records, test_list)
     targets, missing, unusable = locate(annotations, root)
-    if missing:
-        _warn(f"{boxes}: {len(missing)} of {len(annotations)} annotated clips are not in {root} "
-              f"(first: {', '.join(missing[:3])}); scoring the {len(targets)} found")
-    if unusable:
-        _warn(f"{boxes}: {len(unusable)} annotated frames are left out: their clip is shorter than the 2-s "
-              f"sample or the frame time is outside it (first: {unusable[0]})")
+    first_missing = ", ".join(missing[:3])
+    absent = (f"{len(missing)} of {len(annotations)} annotated clips are not among {root}'s records "
+              f"(first: {first_missing})")
+    left_out = f"{len(unusable)} annotated frames cannot be scored (first: {(unusable or [''])[0]})"
     if not targets:
-        raise DataError(f"{boxes}: none of the {len(annotations)} annotated clips is among {root}'s records")
+        reasons = [text for text, found in ((left_out, unusable), (absent, missing)) if found]
+        raise DataError(f"{boxes}: none of the {len(annotations)} annotated frames can be scored: "
+                        f"{'; '.join(reasons)}")
+    if missing:
+        _warn(f"{boxes}: {absent}; scoring the {len(targets)} found")
+    if unusable:
+        _warn(f"{boxes}: {left_out}; they are left out")
+    _check_gt_maps(targets, fmt, boxes)
     trained = as_trained(checkpoint, stats_dir)
     arrays = attention_maps(trained, targets, batch_size=batch_size, device=device, num_workers=num_workers)
     cious = [

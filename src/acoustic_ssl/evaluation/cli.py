@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from acoustic_ssl.argtypes import non_negative_int, positive_int
-from acoustic_ssl.errors import DataError
+from acoustic_ssl.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from acoustic_ssl.training.trained import Trained
@@ -22,6 +22,11 @@ STATS_HELP = (
 CHECKPOINT_HELP = (
     "checkpoint stem (run/checkpoints/epoch_20; .../random: random init), or a run dir: the checkpoint the "
     "original reported for its kind (self-supervised/transfer: the last epoch; supervised/distillation: best)"
+)
+BASELINE_HELP = (
+    "instead of --checkpoint, features that need no learning: logmel (mean and std over time of a 64-band "
+    "log-mel spectrogram, 0-6144 Hz, of the same mono 2-s samples; 128 numbers, l2-normalised so that kNN "
+    "ranks by cosine)"
 )
 BATCH_HELP = (
     "samples per batch, in list order (default: the original's 4 when the video network's BatchNorm uses "
@@ -40,10 +45,12 @@ def register(subparsers: Any) -> None:
             "Run a checkpoint's networks (inference mode, 2-s consecutive samples) on a record list and "
             "save the audio/video/joint/acoustic/supervised features, labels, video ids, starts, attention "
             "maps and, with --energy-maps, acoustic energy maps to one .npz (keys documented in "
-            "acoustic_ssl.evaluation.extract)."
+            "acoustic_ssl.evaluation.extract). With --baseline NAME instead of --checkpoint, a baseline's "
+            "features of the same samples under the key audio (meta run_kind: baseline)."
         ),
     )
-    p.add_argument("--checkpoint", required=True, type=Path, help=CHECKPOINT_HELP)
+    p.add_argument("--checkpoint", type=Path, default=None, help=f"{CHECKPOINT_HELP} (or --baseline)")
+    p.add_argument("--baseline", default=None, metavar="NAME", help=BASELINE_HELP)
     p.add_argument("--list", required=True, type=Path, dest="list_file", help="record list or packed folder")
     p.add_argument("--split", default=None, help="split name stored in the file; if omitted the list's stem")
     p.add_argument("--out", required=True, type=Path, help="output .npz file")
@@ -68,12 +75,19 @@ def register(subparsers: Any) -> None:
             "accuracy, cIoU, AUC) with PNG overlays. "
             "Writes OUT/metrics.json. With --boxes FILE, also scores the attention of each annotated frame "
             "against Flickr-SoundNet XML, VGG-SS JSON or CSV boxes as the LVS / EZ-VSL evaluation code does "
-            "(cIoU@0.5, 21-threshold AUC, bootstrap intervals) -> OUT/boxes.json, boxes_per_clip.csv."
+            "(cIoU@0.5, 21-threshold AUC, bootstrap intervals) -> OUT/boxes.json, boxes_per_clip.csv. "
+            "Localisation also scores two baselines that ignore the sound: pointing at a random visible "
+            "object (any_object) and at the largest visible box (largest_object, the size prior). "
+            "With --baseline NAME instead of --checkpoint (and --out and the three lists), a baseline that "
+            "needs no learning is scored by the same kNN protocol and per-sample outcomes (metrics.json with "
+            "run_kind baseline)."
         ),
     )
-    p.add_argument("--checkpoint", required=True, type=Path, help=CHECKPOINT_HELP)
+    p.add_argument("--checkpoint", type=Path, default=None, help=f"{CHECKPOINT_HELP} (or --baseline)")
+    p.add_argument("--baseline", default=None, metavar="NAME", help=BASELINE_HELP)
     p.add_argument("--out", type=Path, default=None,
-                   help="output folder; if omitted <run dir>/evaluation/<checkpoint name>")
+                   help="output folder; if omitted <run dir>/evaluation/<checkpoint name> (--baseline: "
+                   "required)")
     p.add_argument("--train-list", type=Path, default=None)
     p.add_argument("--valid-list", type=Path, default=None)
     p.add_argument("--test-list", type=Path, default=None)
@@ -200,9 +214,38 @@ def _add_runtime_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=non_negative_int, default=0, help="DataLoader worker processes")
 
 
+# flags that only a checkpoint's networks use (None / False when not given): refused with --baseline
+CHECKPOINT_ONLY = {
+    "stats_dir": "--stats-dir", "energy_maps": "--energy-maps", "raw_dir": "--raw-dir", "boxes": "--boxes",
+    "only_boxes": "--only-boxes", "records": "--records",
+}
+
+
+def _baseline_or_checkpoint(args: argparse.Namespace) -> str | None:
+    """The ``--baseline`` name, or None for ``--checkpoint``: exactly one of them, and no flag that only a
+    checkpoint uses beside a baseline (one-line errors)."""
+    if (args.checkpoint is None) == (args.baseline is None):
+        both = args.checkpoint is not None
+        raise ConfigError(f"pass --checkpoint or --baseline{' (not both)' if both else ''}")
+    if args.baseline is not None:
+        for dest, flag in CHECKPOINT_ONLY.items():
+            if getattr(args, dest, None) not in (None, False):
+                raise ConfigError(f"{flag} applies to --checkpoint only (a baseline has no networks or maps)")
+    return args.baseline
+
+
 def _extract(args: argparse.Namespace) -> int:
     from acoustic_ssl.evaluation.extract import extract_features, load_features
 
+    baseline = _baseline_or_checkpoint(args)
+    if baseline is not None:
+        from acoustic_ssl.evaluation.baselines import extract_baseline
+
+        path = extract_baseline(baseline, args.list_file, args.out, split=args.split,
+                                batch_size=args.batch_size, num_workers=args.workers)
+        arrays, _ = load_features(path)
+        print(f"{path}: {len(arrays['labels'])} samples, keys {', '.join(sorted(arrays))}")
+        return 0
     path = extract_features(
         args.checkpoint, args.list_file, args.out, split=args.split, stats_dir=args.stats_dir,
         batch_size=args.batch_size, energy_maps=args.energy_maps, device=args.device,
@@ -225,9 +268,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     from acoustic_ssl.evaluation.evaluate import evaluate_checkpoint
     from acoustic_ssl.training.trained import load_trained
 
+    baseline = _baseline_or_checkpoint(args)
+    if baseline is not None:
+        return _evaluate_baseline(args, baseline)
     out = args.out or _default_eval_dir(args.checkpoint)
     if args.only_boxes and args.boxes is None:
         raise DataError("--only-boxes needs --boxes FILE")
+    if args.boxes is not None and not args.only_boxes:
+        from acoustic_ssl.evaluation.boxes import read_annotations
+
+        read_annotations(args.boxes, args.boxes_format)  # a bad file stops before the long evaluation
     trained = load_trained(args.checkpoint, stats_dir=args.stats_dir)  # read and verified once
     if args.boxes is not None and args.only_boxes:
         return _evaluate_boxes(args, trained, out)
@@ -241,6 +291,21 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(json.dumps(metrics["summary"], indent=2))
     print(f"metrics: {out / 'metrics.json'}")
     return _evaluate_boxes(args, trained, out) if args.boxes is not None else 0
+
+
+def _evaluate_baseline(args: argparse.Namespace, baseline: str) -> int:
+    from acoustic_ssl.evaluation.evaluate import evaluate_baseline
+
+    if args.out is None:
+        raise ConfigError(f"--baseline {baseline} needs --out DIR (there is no run folder to default to)")
+    lists = {"training": args.train_list, "validation": args.valid_list, "testing": args.test_list}
+    metrics = evaluate_baseline(
+        baseline, args.out, lists=lists, ks=args.knn_k, probe=not args.no_probe, reuse=not args.fresh,
+        batch_size=args.batch_size, num_workers=args.workers,
+    )
+    print(json.dumps(metrics["summary"], indent=2))
+    print(f"metrics: {args.out / 'metrics.json'}")
+    return 0
 
 
 def _evaluate_boxes(args: argparse.Namespace, trained: Trained, out: Path) -> int:

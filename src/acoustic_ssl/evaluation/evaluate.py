@@ -12,12 +12,15 @@
   ``summary`` with the headline numbers (``audio_knn_accuracy``, ``retrieval_recall_at_1``,
   ``localization_accuracy``), and ``per_sample``: the outcome of every test sample (``video_ids``,
   ``labels``; ``knn_correct`` per feature key, ``classifier_correct``, audio→video ``retrieval_hit@k``,
-  localisation ``hit`` / ``ciou`` per map and the ``any_object`` baseline, null where a sample is not
-  scored), from which :mod:`acoustic_ssl.evaluation.statistics` draws its confidence intervals; NaN is
-  written as null;
+  localisation ``hit`` / ``ciou`` per map and the ``any_object`` and ``largest_object`` baselines, null
+  where a sample is not scored), from which :mod:`acoustic_ssl.evaluation.statistics` draws its
+  confidence intervals; NaN is written as null;
 * ``retrieval_examples.json``: top-10 gallery indices of a few audio queries (every 5th from index 9, as the
   original ``crossmodal.py``) for the report;
 * ``localization/*.png``: overlays of a sample of test frames.
+
+``evaluate_baseline`` does the same for a baseline that needs no learning (``evaluation.baselines``): its
+features of the three lists, the kNN / probe metrics and per-sample outcomes, ``run_kind: "baseline"``.
 
 The functions below also work on already-loaded feature dicts, for callers that assemble their own reports.
 """
@@ -25,7 +28,7 @@ The functions below also work on already-loaded feature dicts, for callers that 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -249,12 +252,13 @@ def localization_metrics(
 ) -> dict[str, dict[str, float]]:
     """Scores of the ``attention``, ``generated`` (a generator's images) and ``energy`` (the true images) maps
     present in the features (see ``localization``), the ``chance`` level (a uniformly random point: the share
-    of the frame in the sounding boxes) and the ``any_object`` baseline (pointing at a random visible object,
-    sound ignored) with the mean number of visible objects per scored sample. ``object_pointing_accuracy``
-    of a map: how often its maximum falls on any visible object, sounding or not (low = the map points at the
-    background). ``attention_mismatched``:
-    the attention of each video with the audio of a clip of another class (:func:`mismatched_attention`),
-    the control that tells audio-visual localisation from saliency (needs the ``objective``).
+    of the frame in the sounding boxes), the ``any_object`` baseline (pointing at a random visible object,
+    sound ignored) with the mean number of visible objects per scored sample, and the ``largest_object``
+    baseline (pointing at the largest visible box: the size prior, sound ignored).
+    ``object_pointing_accuracy`` of a map: how often its maximum falls on any visible object, sounding or not
+    (low = the map points at the background). ``attention_mismatched``: the attention of each video with the
+    audio of a clip of another class (:func:`mismatched_attention`), the control that tells audio-visual
+    localisation from saliency (needs the ``objective``).
 
     ``overlays`` PNGs per map (evenly spread over the scored samples) go to ``overlay_dir``; ``mask_at``:
     where the map is binarised (``localization.score_samples``); per-sample outcomes go into ``per_sample``
@@ -264,6 +268,7 @@ def localization_metrics(
         any_object_pointing,
         boxes_to_mask,
         gt_boxes,
+        largest_object_pointing,
         save_overlay,
         score_samples,
         summarise_scores,
@@ -307,6 +312,15 @@ def localization_metrics(
         "n": float(len(scored)),
     }
     outcomes["any_object"] = {"hit": baseline}
+    largest = [
+        largest_object_pointing(r, m, camera.focal_px, sizes) for r, m in zip(rows, masks, strict=True)
+    ]
+    largest_hits = [int(h) for h in largest if h is not None]
+    result["largest_object"] = {
+        "pointing_accuracy": float(np.mean(largest_hits)) if largest_hits else float("nan"),
+        "n": float(len(largest_hits)),
+    }
+    outcomes["largest_object"] = {"hit": [None if h is None else int(h) for h in largest]}
     # a uniformly random point: its expected hit is the share of the frame inside the sounding boxes
     shares = [float(m.mean()) if m is not None and m.any() else None for m in masks]
     scored_shares = [v for v in shares if v is not None]
@@ -406,6 +420,33 @@ def compute_metrics(
     return clean_json(metrics)
 
 
+def split_features(
+    out_dir: str | Path,
+    lists: Mapping[str, str | Path | None],
+    extract: Callable[[str, str | Path, Path], object],
+    *,
+    reuse: bool = True,
+    no_list: Callable[[str, str], str],
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, Any]]]:
+    """Arrays and meta of ``out_dir/features_<split>.npz`` for the three splits: the file as it is (with
+    ``reuse``), else ``extract(split, lists[split], path)`` writes it first. A split to extract without a
+    list is the one-line error ``no_list(split, its flag)``. Shared by checkpoints and baselines, so both
+    name, reuse and refuse their features files alike."""
+    from acoustic_ssl.evaluation.extract import load_features
+
+    out_dir = Path(out_dir)
+    splits, meta = {}, {}
+    for split in SPLITS:
+        path = out_dir / f"features_{split}.npz"
+        if not (reuse and path.is_file()):
+            list_file = lists.get(split)
+            if not list_file:
+                raise DataError(no_list(split, LIST_FLAGS[split]))
+            extract(split, list_file, path)
+        splits[split], meta[split] = load_features(path)
+    return splits, meta
+
+
 def evaluate_checkpoint(
     checkpoint: str | Path | Trained,
     out_dir: str | Path,
@@ -430,25 +471,22 @@ def evaluate_checkpoint(
     (default: when ``raw_dir`` is given) loads the acoustic images of the test split for the energy
     localisation map.
     """
-    from acoustic_ssl.evaluation.extract import as_trained, extract_features, load_features
+    from acoustic_ssl.evaluation.extract import as_trained, extract_features
 
     out_dir = Path(out_dir)
-    lists = dict(lists or {})
     trained = as_trained(checkpoint, stats_dir)
     data = trained.config.data
     defaults = {"training": data.train_list, "validation": data.valid_list, "testing": data.test_list}
     energy = raw_dir is not None if energy_maps is None else energy_maps
-    splits, meta = {}, {}
-    for split in SPLITS:
-        path = out_dir / f"features_{split}.npz"
-        if not (reuse and path.is_file()):
-            list_file = lists.get(split) or defaults.get(split)
-            if not list_file:
-                flag = LIST_FLAGS[split]
-                raise DataError(f"{trained.path}: its run config names no {split} list; pass {flag}")
-            extract_features(trained, list_file, path, split=split, batch_size=batch_size, device=device,
-                             energy_maps=energy and split == "testing", num_workers=num_workers)
-        splits[split], meta[split] = load_features(path)
+
+    def extract(split: str, list_file: str | Path, path: Path) -> None:
+        extract_features(trained, list_file, path, split=split, batch_size=batch_size, device=device,
+                         energy_maps=energy and split == "testing", num_workers=num_workers)
+
+    splits, meta = split_features(
+        out_dir, {**defaults, **{k: v for k, v in (lists or {}).items() if v}}, extract, reuse=reuse,
+        no_list=lambda split, flag: f"{trained.path}: its run config names no {split} list; pass {flag}",
+    )
     metrics = compute_metrics(
         splits, objective=trained.objective, raw_dir=raw_dir, out_dir=out_dir, ks=ks, probe=probe,
         overlays=overlays, test_batch_size=data.valid_batch_size or data.batch_size,
@@ -459,5 +497,51 @@ def evaluate_checkpoint(
     metrics["run_kind"] = trained.kind
     metrics["epoch"] = trained.epoch
     metrics["roles"] = meta["testing"].get("roles")
+    write_json_atomic(out_dir / "metrics.json", metrics)
+    return metrics
+
+
+def evaluate_baseline(
+    name: str,
+    out_dir: str | Path,
+    *,
+    lists: Mapping[str, str | Path | None],
+    ks: Sequence[int] = KNN_KS,
+    probe: bool = True,
+    reuse: bool = True,
+    batch_size: int | None = None,
+    num_workers: int = 0,
+) -> dict[str, Any]:
+    """A baseline that needs no learning (``evaluation.baselines``) scored as a checkpoint is: its features
+    of the three lists (``training`` / ``validation`` / ``testing``, all required: it has no run config to
+    take them from), the same kNN protocol and per-sample outcomes (``compute_metrics`` without an
+    objective), ``metrics.json`` in ``out_dir`` with ``run_kind: "baseline"`` and ``baseline: name``.
+
+    Reused features must be this baseline's (a folder of checkpoint features is refused, not mixed in).
+    """
+    from acoustic_ssl.evaluation.baselines import baseline_function, extract_baseline
+
+    baseline_function(name)  # an unknown name fails before anything is read
+
+    def extract(split: str, list_file: str | Path, path: Path) -> None:
+        extract_baseline(name, list_file, path, split=split, batch_size=batch_size, num_workers=num_workers)
+
+    out_dir = Path(out_dir)
+    splits, meta = split_features(
+        out_dir, lists, extract, reuse=reuse,
+        no_list=lambda split, flag: f"--baseline {name} has no run config to take the {split} list from; "
+        f"pass {flag}",
+    )
+    for split, info in meta.items():
+        if info.get("baseline") != name:
+            source = info.get("checkpoint") or info.get("baseline") or "another source"
+            raise DataError(
+                f"{out_dir / f'features_{split}.npz'}: features of {source}, not of baseline {name!r}; "
+                "pass --fresh or another --out"
+            )
+    metrics = compute_metrics(splits, ks=ks, probe=probe)
+    metrics["run_kind"] = "baseline"
+    metrics["baseline"] = name
+    metrics["lists"] = {split: info.get("list") for split, info in meta.items()}
     write_json_atomic(out_dir / "metrics.json", metrics)
     return metrics

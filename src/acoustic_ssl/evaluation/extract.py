@@ -35,7 +35,8 @@ energy_map         [N, 36, 48] float32      ``mfcc.energy_map``: energy of the t
 generated_map      [N, 36, 48] float32      the same of the generated images (``generate`` runs)
 thumbnails         [N, h, w, 3] uint8       first used frame, RGB, ~150 px wide (report / overlays)
 meta               [] str (JSON)            checkpoint, split, run_kind, audio_kind, nr_frames, sample_length,
-                                            keys
+                                            keys (a baseline's file: baseline, run_kind "baseline", list,
+                                            split; ``evaluation.baselines``)
 =================  =======================  ================================================================
 
 The 128×12×16 maps take 98 kB per sample, so by default they are kept only for the ``testing`` split (the
@@ -52,7 +53,7 @@ else to 8 (``extraction_batch_size``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,12 @@ def _np(x: torch.Tensor) -> np.ndarray:
     return x.detach().float().cpu().numpy()
 
 
+def batch_ids(batch: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """The identity arrays of a collated batch (``labels``, ``locations``, ``video_ids``, ``starts``), so
+    every features file names its samples alike."""
+    return {name: batch[key].numpy().astype(np.int64) for key, name in ID_KEYS if key in batch}
+
+
 @torch.inference_mode()
 def extract_batch(
     objective: Objective,
@@ -113,7 +120,7 @@ def extract_batch(
 
     The objective must already be on ``device``; inputs are moved there, results come back to the CPU.
     """
-    out = {name: batch[key].numpy().astype(np.int64) for key, name in ID_KEYS if key in batch}
+    out = batch_ids(batch)
     inputs = {m.batch_key: batch[m.batch_key].to(device) for m in Modality if m.batch_key in batch}
     for key, value in objective.features(objective.embed(inputs)).items():
         out[key] = _np(value)
@@ -138,9 +145,25 @@ def extract_from_batches(
     objective.eval().to(device)
     for net in objective.networks.values():  # the frozen teacher lives outside the module tree
         net.eval().to(device)
+    return collect_batches(
+        batches, lambda batch: extract_batch(objective, batch, energy_maps, device),
+        nr_frames=nr_frames, sample_length=sample_length, total=total,
+    )
+
+
+def collect_batches(
+    batches: Iterable[Mapping[str, torch.Tensor]],
+    per_batch: Callable[[Mapping[str, torch.Tensor]], Mapping[str, np.ndarray]],
+    *,
+    nr_frames: int = 2,
+    sample_length: int = 2,
+    total: int | None = None,
+) -> dict[str, np.ndarray]:
+    """``per_batch`` over batches, concatenated, plus ``frames`` from ``starts``: the one loop behind a
+    checkpoint's features and a baseline's (``evaluation.baselines``), so both files hold the same keys."""
     parts: dict[str, list[np.ndarray]] = {}
     for batch in progress(batches, desc="extract", total=total, unit="batch"):
-        for key, value in extract_batch(objective, batch, energy_maps, device).items():
+        for key, value in per_batch(batch).items():
             parts.setdefault(key, []).append(value)
     if not parts:
         raise DataError("no samples to extract features from")

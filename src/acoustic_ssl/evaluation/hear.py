@@ -21,6 +21,9 @@ The official validator (``hear-validator acoustic_ssl.evaluation.hear --model PA
   (``1 + floor(duration / 50 ms)`` timestamps); audio is zero-padded by 1 s at both ends so every window is
   full, and short sounds work.
 * ``get_scene_embeddings``: the mean of the embeddings of windows centred every 500 ms (same padding).
+
+Audio holding a NaN or infinite sample raises ``ValueError`` naming the sounds, rather than returning NaN
+embeddings that would silently poison a task.
 """
 
 from __future__ import annotations
@@ -100,9 +103,20 @@ def load_model(model_file_path: str = "", stats_dir: str | None = None) -> HearM
 
 
 def _check_audio(audio: torch.Tensor) -> torch.Tensor:
+    """``audio`` as float [n_sounds, n_samples]; a NaN or infinite sample is a ValueError naming the sound
+    (peak normalisation would turn its every embedding into NaN, and the task would be scored on them)."""
     audio = torch.as_tensor(audio)
     if audio.dim() != 2:
         raise ValueError(f"audio must be [n_sounds, n_samples], got shape {tuple(audio.shape)}")
+    bad = ~torch.isfinite(audio)
+    if bad.any():
+        sounds = torch.nonzero(bad.any(dim=1)).flatten().tolist()
+        sample = int(torch.nonzero(bad[sounds[0]])[0])
+        listed = ", ".join(map(str, sounds[:5])) + (", ..." if len(sounds) > 5 else "")
+        raise ValueError(
+            f"audio holds NaN or infinite samples in {len(sounds)} of {len(audio)} sounds (sounds {listed}; "
+            f"first: sound {sounds[0]}, sample {sample} = {audio[sounds[0], sample].item()})"
+        )
     return audio.float()
 
 

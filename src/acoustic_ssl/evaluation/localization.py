@@ -30,7 +30,10 @@ Scores:
 * the "any object" baseline (:func:`any_object_pointing`): the expected pointing accuracy of a perfect
   object detector that ignores the sound, pointing at the centre of one visible object chosen at random; it
   is sounding objects / visible objects, 1 with one object on screen and about 1/(objects on screen) with
-  silent distractors.
+  silent distractors;
+* the "largest object" baseline (:func:`largest_object_pointing`): pointing at the centre of the largest
+  visible box, sound ignored; it scores how often the sounding object is the biggest thing on screen (a
+  size prior a learned map can exploit without listening).
 """
 
 from __future__ import annotations
@@ -201,6 +204,26 @@ def box_centre(row: GroundTruthRow) -> tuple[float, float]:
     return (x0 + x1) / 2.0, (y0 + y1) / 2.0
 
 
+def first_visible(rows: Sequence[GroundTruthRow]) -> dict[int, GroundTruthRow]:
+    """Each object visible in any of a sample's frames → its row in the first such frame (by source id):
+    where a detector that ignores the sound would point for the sample."""
+    first: dict[int, GroundTruthRow] = {}
+    for r in sorted(rows, key=lambda r: r.frame):
+        if r.visible:
+            first.setdefault(r.source_id, r)
+    return first
+
+
+def centre_hits(row: GroundTruthRow, gt: np.ndarray) -> bool:
+    """Whether the centre of the object's box (:func:`box_centre`) falls in the mask ``gt`` (the pixel that
+    holds it, clamped to the frame)."""
+    height, width = gt.shape
+    x, y = box_centre(row)
+    col = min(max(int(np.floor(x)), 0), width - 1)
+    line = min(max(int(np.floor(y)), 0), height - 1)
+    return bool(gt[line, col])
+
+
 def any_object_pointing(rows: Sequence[GroundTruthRow], gt: np.ndarray | None) -> float | None:
     """Expected pointing hit of "point at a random visible object" for one sample (None when not scored).
 
@@ -210,20 +233,39 @@ def any_object_pointing(rows: Sequence[GroundTruthRow], gt: np.ndarray | None) -
     """
     if gt is None or not np.any(gt):
         return None
-    first: dict[int, GroundTruthRow] = {}
-    for r in sorted(rows, key=lambda r: r.frame):
-        if r.visible:
-            first.setdefault(r.source_id, r)
+    first = first_visible(rows)
     if not first:
         return None
-    height, width = gt.shape
-    hits = []
-    for r in first.values():
-        x, y = box_centre(r)
-        col = min(max(int(np.floor(x)), 0), width - 1)
-        row = min(max(int(np.floor(y)), 0), height - 1)
-        hits.append(bool(gt[row, col]))
-    return float(np.mean(hits))
+    return float(np.mean([centre_hits(r, gt) for r in first.values()]))
+
+
+def largest_object_pointing(
+    rows: Sequence[GroundTruthRow],
+    gt: np.ndarray | None,
+    focal_px: float,
+    object_size_m: Mapping[int, float] | Sequence[float],
+) -> bool | None:
+    """Pointing hit of "point at the largest visible object" for one sample (None when not scored): the
+    size prior, sound ignored. Scenes whose sounding object tends to be the biggest reward it, and a learned
+    map that does no better has learned the prior, not the sound.
+
+    As :func:`any_object_pointing`: each visible object in its first visible frame among the sample's
+    frames, pointed at through the centre of its box; the object pointed at is the one whose box
+    (:func:`gt_boxes`: as drawn, or for files without boxes the square of its size at its distance) has the
+    largest area there, the lower source id on a tie.
+    """
+    if gt is None or not np.any(gt):
+        return None
+    first = first_visible(rows)
+    if not first:
+        return None
+
+    def area(row: GroundTruthRow) -> float:
+        boxes = gt_boxes([row], focal_px, object_size_m)
+        return float(np.sum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])))
+
+    largest = min(first.values(), key=lambda r: (-area(r), r.source_id))
+    return centre_hits(largest, gt)
 
 
 def visible_objects(rows: Sequence[GroundTruthRow]) -> int:

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from acoustic_ssl.data.layout import AUDIO_SAMPLE_RATE
-from acoustic_ssl.errors import DataError
+from acoustic_ssl.errors import DataError, describe_non_finite
 from acoustic_ssl.evaluation.knn import KNN_KS, knn_protocol, linear_probe
 
 if TYPE_CHECKING:
@@ -132,6 +132,9 @@ def load_clip(path: str | Path, seconds: int = CLIP_SECONDS) -> np.ndarray:
         audio, rate = soundfile.read(str(path), dtype="float64", always_2d=True)
     except (OSError, RuntimeError, soundfile.LibsndfileError) as exc:
         raise DataError(f"{path}: cannot read audio ({exc})") from exc
+    problem = describe_non_finite(audio, ("sample", "channel"))
+    if problem is not None:
+        raise DataError(f"{path}: {problem}")
     mono = audio.mean(axis=1)
     if rate != AUDIO_SAMPLE_RATE:
         g = math.gcd(int(rate), AUDIO_SAMPLE_RATE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from acoustic_ssl.errors import DataError
@@ -29,6 +30,10 @@ OUT is a folder or a stack file:
   - OUT.h5 / OUT.hdf5 / OUT.npz: one stack `images` (frames x rows x cols x 12 MFCC, or x bins with
     --features power), with `frame_numbers`, `frame_times_s` (frame centres), `frequencies_hz` and the JSON
     `parameters` stored beside it in the same file.
+  OUT is written under a temporary name and renamed when complete; a folder replaces an earlier result as a
+  whole (no Data_%d.mat of a longer earlier result survives). OUT must not be an input, and an existing OUT
+  must be an earlier result of beamform: anything else is refused unless --overwrite. The temporaries of a
+  killed run are removed by the next run. A NaN or infinite sample in the recording is refused.
 
 Frequencies: FFT bins from --fmin to --fmax (and below Nyquist) are beamformed; the 24 mel bands span
 --fmin..--fmax at every sample rate, so below 12.8 kHz the top band is cut at Nyquist, and below about
@@ -159,6 +164,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the simulator writes) and HDF5 files (default 1)",
     )
     output.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing OUT that is not an earlier result of beamform (a folder as a whole); "
+        "an input is never replaced",
+    )
+    output.add_argument(
         "--batch",
         type=int,
         default=None,
@@ -231,6 +242,8 @@ def run_beamform(args: argparse.Namespace) -> int:
         raise DataError(f"--batch must be at least 1, got {args.batch}")
     if args.features == "power" and not is_stack(args.out):
         raise DataError("--features power needs an .h5 or .npz output (a folder takes --full)")
+    if args.full_scale is not None and not (math.isfinite(args.full_scale) and args.full_scale > 0):
+        raise DataError(f"--full-scale must be a positive number, got {args.full_scale}")
     geometry = ArrayGeometry.load(args.geometry, expected_mics=None)
     camera = PinholeCamera.load(args.camera) if args.camera else PinholeCamera()
     recording = open_recording(args.input, scale=args.full_scale)
@@ -263,6 +276,8 @@ def run_beamform(args: argparse.Namespace) -> int:
         full_dtype=full_dtype,
         frame_batch=args.batch,
         device=device,
+        overwrite=args.overwrite,
+        inputs=[path for path in (args.geometry, args.camera) if path is not None],
     )
     print(f"wrote {count} acoustic images to {args.out}")
     return 0

@@ -144,9 +144,13 @@ class ArrayGeometry:
                 f"{path}: array geometry has {len(positions)} microphones, expected {expected_mics}"
             )
         try:
-            return cls(np.array(positions, dtype=np.float64))
+            geometry = cls(np.array(positions, dtype=np.float64))
         except DataError as exc:
             raise DataError(f"{path}: {exc}") from exc
+        problem = _degenerate(geometry.positions)
+        if problem is not None:
+            raise DataError(f"{path}: {problem}; the acoustic images would carry no direction")
+        return geometry
 
 
 def kept_mics(num_mics: int, dropped: Iterable[int]) -> np.ndarray:
@@ -158,6 +162,20 @@ def kept_mics(num_mics: int, dropped: Iterable[int]) -> np.ndarray:
     if len(kept) == 0:
         raise DataError("every microphone was dropped")
     return kept
+
+
+def _degenerate(positions: np.ndarray) -> str | None:
+    """What makes an array unable to tell directions apart (fewer than two distinct positions, two
+    microphones at one point: a typo in the file), or None."""
+    if len(positions) < 2:
+        return "an array needs at least 2 microphones"
+    rounded = np.round(positions, 6)  # micrometres
+    _, first, counts = np.unique(rounded, axis=0, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        shared = rounded[first[np.argmax(counts > 1)]]
+        mics = np.flatnonzero((rounded == shared).all(axis=1))
+        return f"microphones {mics[0]} and {mics[1]} are at the same position {tuple(shared.tolist())}"
+    return None
 
 
 def _read_geometry_csv(path: Path) -> list[tuple[float, float, float]]:

@@ -57,13 +57,17 @@ def mel_filterbank(
     n_bins: int = N_BINS,
     f_min_hz: float = F_MIN_HZ,
     f_max_hz: float = F_MAX_HZ,
+    n_mels: int = N_MELS,
 ) -> np.ndarray:
-    """Triangular filters (24, n_bins) float64 over bins ``0 … n_bins-1`` (read-only, cached).
+    """Triangular filters (n_mels, n_bins) float64 over bins ``0 … n_bins-1`` (read-only, cached).
 
-    The 26 edges are equally spaced in mel from ``f_min_hz`` to ``f_max_hz`` whatever the sample rate, so a
-    band
-    means the same frequencies at every rate; bands above the Nyquist frequency are empty (zero rows)."""
-    edges = mel_to_hz(np.linspace(hz_to_mel(f_min_hz), hz_to_mel(f_max_hz), N_MELS + 2))
+    The ``n_mels + 2`` edges (26 for the recipe's 24 bands) are equally spaced in mel from ``f_min_hz`` to
+    ``f_max_hz`` whatever the sample rate, so a band means the same frequencies at every rate; bands above
+    the Nyquist frequency are empty (zero rows). Other band counts serve other front ends (the log-mel
+    baseline of ``evaluation.baselines``: 64 bands)."""
+    if n_mels < 1:
+        raise ValueError(f"n_mels must be at least 1, got {n_mels}")
+    edges = mel_to_hz(np.linspace(hz_to_mel(f_min_hz), hz_to_mel(f_max_hz), n_mels + 2))
     freqs = np.arange(n_bins) * sample_rate / n_fft
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (freqs - lower) / (centre - lower)

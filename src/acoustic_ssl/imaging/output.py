@@ -10,13 +10,19 @@
   as ``imaging.json``; an HDF5 attribute, a string array in the NPZ). Written frame batch by frame batch, so
   memory stays bounded however long the recording.
 
-Every file is written under a temporary name and renamed when complete.
+Every file is written under a temporary name and renamed when complete; a folder is filled under a temporary
+name and then put in the place of an older result as a whole, so no file of a longer old result survives.
+Before anything is written, the output is checked: it must not be an input (or a folder holding one), and an
+existing output must be a previous result of ``beamform`` unless ``overwrite`` is given. The temporaries of
+a killed run are removed by the next.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
+import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,7 +34,15 @@ from acoustic_ssl.data.layout import ACOUSTIC_SHAPE
 from acoustic_ssl.errors import DataError
 from acoustic_ssl.imaging.setup import ImagingSetup
 from acoustic_ssl.imaging.sources import Recording, check_recording, frame_batches, frame_numbers
-from acoustic_ssl.io_utils import atomic_path, progress, write_json_atomic
+from acoustic_ssl.io_utils import (
+    TEMPORARY_SUFFIX,
+    atomic_path,
+    progress,
+    remove_stale_temporaries,
+    replace_folder,
+    staging_dir,
+    write_json_atomic,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -36,6 +50,10 @@ if TYPE_CHECKING:
 STACK_SUFFIXES = (".h5", ".hdf5", ".npz")
 PARAMETERS_FILE = "imaging.json"
 FEATURES = ("mfcc", "power")
+FULL_DIR = "full"
+_TEMPORARY = rf"\..*{re.escape(TEMPORARY_SUFFIX)}"  # left by a killed write
+_FOLDER_FILES = re.compile(rf"^(Data_\d+\.mat|{re.escape(PARAMETERS_FILE)}|{_TEMPORARY})$")
+_FULL_FILES = re.compile(rf"^(Power_\d+\.npy|{_TEMPORARY})$")
 
 
 def is_stack(path: Path) -> bool:
@@ -71,7 +89,7 @@ def write_folder(
     for number, (image, power) in zip(numbers, images, strict=True):
         write_mfcc_mat(out_dir / f"Data_{number}.mat", image)
         if power is not None:
-            with atomic_path(out_dir / "full" / f"Power_{number}.npy") as tmp, open(tmp, "wb") as handle:
+            with atomic_path(out_dir / FULL_DIR / f"Power_{number}.npy") as tmp, open(tmp, "wb") as handle:
                 np.save(handle, power.astype(full_dtype))
     write_json_atomic(out_dir / PARAMETERS_FILE, meta)
 
@@ -174,6 +192,61 @@ def open_stack(path: Path) -> Iterator[tuple[Any, dict[str, Any], np.ndarray]]:
         handle.close()
 
 
+def _not_a_previous_result(out: Path) -> str | None:
+    """None when ``out`` holds only what ``beamform`` writes there (an earlier result); else what it holds."""
+    if is_stack(out):
+        if out.is_dir():
+            return "a folder"
+        try:
+            with open_stack(out):
+                return None
+        except DataError:
+            return "not an acoustic-image stack"
+    if not out.is_dir():
+        return "a file, not a folder"
+    entries = sorted(out.iterdir())
+    if not entries:
+        return None
+    for entry in entries:
+        if entry.name == FULL_DIR and entry.is_dir():
+            foreign = next((p.name for p in sorted(entry.iterdir()) if not _FULL_FILES.match(p.name)), None)
+            if foreign is not None:
+                return f"{FULL_DIR}/{foreign}"
+        elif not _FOLDER_FILES.match(entry.name):
+            return f"holds {entry.name}"
+    try:
+        meta = json.loads((out / PARAMETERS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"no readable {PARAMETERS_FILE}"
+    return None if isinstance(meta, dict) and "features" in meta else f"{PARAMETERS_FILE} is not beamform's"
+
+
+def check_output(out: Path, inputs: Iterable[Path], overwrite: bool = False) -> None:
+    """Refuse, before anything is written, an ``out`` that is one of ``inputs`` or a folder holding one
+    (writing it would destroy the input: always), and an existing ``out`` that is not an earlier result of
+    ``beamform`` (someone's data) unless ``overwrite``."""
+    out = Path(out)
+    target = out.resolve()
+    for source in inputs:
+        resolved = Path(source).resolve()
+        if target == resolved or target in resolved.parents:
+            what = "is" if target == resolved else "is a folder holding"
+            raise DataError(f"{out}: the output {what} the input {source}; write the images elsewhere")
+    if not out.exists():
+        return
+    problem = _not_a_previous_result(out)
+    if problem is None:
+        return
+    if problem in ("a folder", "a file, not a folder"):
+        kind = "a stack file" if is_stack(out) else "a folder of Data_%d.mat"
+        raise DataError(f"{out}: exists and is {problem}, but the output is {kind}; choose another OUT")
+    if not overwrite:
+        raise DataError(
+            f"{out}: exists and is not a result of acoustic-ssl beamform ({problem}); choose another OUT, "
+            "or pass --overwrite to replace it"
+        )
+
+
 def beamform_recording(
     recording: Recording,
     setup: ImagingSetup,
@@ -182,16 +255,22 @@ def beamform_recording(
     full_dtype: str | None = None,
     frame_batch: int | None = None,
     device: str | torch.device = "cpu",
+    overwrite: bool = False,
+    inputs: Iterable[Path] = (),
 ) -> int:
     """Beamform every frame of ``recording`` into ``out`` (a folder, or an ``.h5``/``.npz`` stack), streaming
     ``frame_batch`` frames at a time (default: the device's, see ``Beamformer``) with a progress bar, on
-    ``device``; returns the number of images."""
+    ``device``; returns the number of images. ``out`` is checked against the recording and ``inputs`` (the
+    geometry and camera files) and against foreign contents first (``check_output``)."""
     from acoustic_ssl.imaging.beamform import Beamformer
 
+    out = Path(out)
     count = check_recording(recording, setup)
     numbers = frame_numbers(recording, setup, count)
     if not is_stack(out):
         check_folder_grid(setup)
+    check_output(out, [recording.path, *inputs], overwrite)
+    remove_stale_temporaries(out.parent, glob.escape(out.name))
     beamformer = Beamformer(setup, frame_batch=frame_batch, device=device)
     frame_batch = beamformer.frame_batch
     meta = parameters(setup, recording.path, numbers, features)
@@ -217,7 +296,9 @@ def beamform_recording(
                         yield from zip(beamformer.power_to_mfcc(power), power, strict=True)
                     bar.update(len(batch))
 
-            write_folder(out, frames(), numbers, meta, full_dtype)
+            with staging_dir(out) as staging:
+                write_folder(staging, frames(), numbers, meta, full_dtype)
+                replace_folder(staging, out)
     finally:
         bar.close()
     return count

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from acoustic_ssl.data.layout import AUDIO_DIR, NUM_MICS, SAMPLES_PER_FRAME, SENSOR_SAMPLE_RATE
-from acoustic_ssl.errors import DataError
+from acoustic_ssl.errors import DataError, describe_non_finite
 from acoustic_ssl.imaging.setup import ImagingSetup
 
 _DC_NAME = re.compile(r"^A_(\d+)\.dc$")
@@ -98,13 +98,19 @@ def frame_numbers(recording: Recording, setup: ImagingSetup, count: int) -> list
 
 
 def frame_batches(recording: Recording, setup: ImagingSetup, batch: int = 48) -> Iterator[np.ndarray]:
-    """Frames float32 (B, channels, frame_length) in order, ``batch`` at a time (the last may be shorter)."""
+    """Frames float32 (B, channels, frame_length) in order, ``batch`` at a time (the last may be shorter).
+
+    A NaN or infinite sample (a float file written after an overflow, or a scale that overflows float32)
+    stops with a ``DataError`` naming it: every image of its frames would be NaN."""
     count = setup.num_frames(recording.num_samples)
     length, hop = setup.frame_length, setup.hop
     for first in range(0, count, batch):
         n = min(batch, count - first)
         start = first * hop
         block = recording.read(start, (n - 1) * hop + length)  # (samples, channels)
+        problem = describe_non_finite(block, ("sample", "channel"), (start,))
+        if problem is not None:
+            raise DataError(f"{recording.path}: {problem} in the samples read (after --full-scale)")
         windows = np.lib.stride_tricks.sliding_window_view(block, length, axis=0)[::hop]  # (n, C, L)
         yield np.ascontiguousarray(windows[:n])
 
@@ -185,6 +191,12 @@ def _hdf5_recording(path: Path, scale: float) -> Recording:
         raise DataError(f"{path}: cannot read HDF5 file ({exc})") from exc
     if rate is None:
         raise DataError(f"{path}: 'time_data' has no 'sample_freq' attribute (Hz)")
+    try:
+        hz = float(np.asarray(rate).item())
+    except (TypeError, ValueError):
+        hz = float("nan")
+    if not (np.isfinite(hz) and hz > 0):
+        raise DataError(f"{path}: 'sample_freq' must be a positive number of Hz, got {rate}")
 
     def read(start: int, count: int) -> np.ndarray:
         with h5py.File(path, "r") as handle:
@@ -192,5 +204,5 @@ def _hdf5_recording(path: Path, scale: float) -> Recording:
         return block if scale == 1.0 else block * np.float32(scale)
 
     return Recording(
-        path, "HDF5 time data", int(num_channels), int(num_samples), float(np.asarray(rate).item()), read
+        path, "HDF5 time data", int(num_channels), int(num_samples), hz, read
     )

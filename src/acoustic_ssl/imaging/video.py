@@ -7,6 +7,7 @@ frame on screen at that instant is returned: the last one starting at or before 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -34,8 +35,8 @@ def _folder_frames_at(folder: Path, times_s: Sequence[float], fps: float | None)
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
     if not files:
         raise DataError(f"{folder}: no PNG, JPEG or BMP frames")
-    if fps is None or fps <= 0:
-        raise DataError(f"{folder}: a frame folder needs its frame rate (--fps)")
+    if fps is None or not (math.isfinite(fps) and fps > 0):
+        raise DataError(f"{folder}: a frame folder needs its frame rate (--fps, a positive number)")
     for t in times_s:
         index = int(np.floor(t * fps + 1e-9))
         if not 0 <= index < len(files):

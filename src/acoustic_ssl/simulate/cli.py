@@ -25,7 +25,8 @@ all classes (the background then identifies neither the class nor the video), --
 objects of other classes on screen, --extra-sources E adds E sounding on-screen objects of other classes.
 
 The same --seed gives byte-identical files whatever --workers (on one kind of --device); re-running into
-the same folder with the same parameters skips finished videos (resume).
+the same folder with the same parameters skips finished videos (resume, also after SIGKILL). Other parameters
+in that folder, or a folder that holds anything but a simulation (no simulation.json), are refused.
 
 Your own array, camera, sounds and rooms:
   --array FILE --camera FILE   simulate your array (CSV mic,x,y,z or Acoular MicGeom XML; .dc frames then hold

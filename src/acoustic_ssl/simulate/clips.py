@@ -35,7 +35,7 @@ import numpy as np
 
 from acoustic_ssl.data.audio import resample
 from acoustic_ssl.data.layout import CLASS_NAMES, NUM_CLASSES, SENSOR_SAMPLE_RATE
-from acoustic_ssl.errors import DataError
+from acoustic_ssl.errors import DataError, describe_non_finite
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
 FILE_COLUMNS = ("filename", "slice_file_name", "file", "path")
@@ -122,8 +122,11 @@ def load_clip(path: str) -> np.ndarray:
         data, rate = soundfile.read(path, dtype="float64", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError) as exc:
         raise DataError(f"{path}: cannot read audio clip ({exc})") from exc
+    problem = describe_non_finite(data, ("sample", "channel"))
+    if problem is not None:
+        raise DataError(f"{path}: audio clip: {problem}")
     mono = data.mean(axis=1)
-    if len(mono) == 0 or not np.isfinite(mono).all() or np.abs(mono).max() == 0.0:
+    if len(mono) == 0 or np.abs(mono).max() == 0.0:
         raise DataError(f"{path}: audio clip is empty or silent")
     if rate != SENSOR_SAMPLE_RATE:
         ratio = Fraction(SENSOR_SAMPLE_RATE, int(rate)).limit_denominator(10000)

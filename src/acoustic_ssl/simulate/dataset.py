@@ -37,9 +37,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from acoustic_ssl import __version__
-from acoustic_ssl.data.layout import GROUND_TRUTH_FILE, NUM_CLASSES, SENSOR_SAMPLE_RATE, video_dir_name
+from acoustic_ssl.data.layout import (
+    AUDIO_DIR,
+    GROUND_TRUTH_FILE,
+    MFCC_DIR,
+    NUM_CLASSES,
+    SENSOR_SAMPLE_RATE,
+    VIDEO_DIR,
+    video_dir_name,
+)
 from acoustic_ssl.errors import ConfigError, DataError
-from acoustic_ssl.io_utils import progress, write_json_atomic
+from acoustic_ssl.io_utils import progress, remove_stale_temporaries, write_json_atomic
 
 if TYPE_CHECKING:
     from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
@@ -182,6 +190,10 @@ def simulate_video(job: VideoJob) -> str:
     from acoustic_ssl.simulate.render import render_video
     from acoustic_ssl.simulate.scene import Composition, Site, make_scene
 
+    video_dir = Path(job.video_dir)
+    for folder in (video_dir, *(video_dir / name for name in (AUDIO_DIR, MFCC_DIR, VIDEO_DIR))):
+        if folder.is_dir():  # a run killed while writing this video leaves temporaries; its files are redone
+            remove_stale_temporaries(folder, "*")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -295,6 +307,22 @@ def _validate(
     return chosen
 
 
+def _check_not_foreign(root: Path) -> None:
+    """Refuse an output folder that holds anything but a simulation: videos are written as
+    ``class_K/data_NNN`` and finished ones are skipped by their ``ground_truth.csv``, so a real dataset (or
+    any folder) would get simulated files among its own. ``simulation.json`` marks a simulation (compared
+    with the parameters next); before it, only the root files written just ahead of it may be there."""
+    if not root.is_dir() or (root / SIMULATION_FILE).exists():
+        return
+    ours = {GEOMETRY_FILE, CAMERA_FILE}
+    foreign = sorted(p.name for p in root.iterdir() if p.name not in ours and not p.name.endswith(".tmp"))
+    if foreign:
+        raise DataError(
+            f"{root}: holds {foreign[0]} but no {SIMULATION_FILE}, so not a simulation of this command; "
+            "simulate into an empty or new folder"
+        )
+
+
 def simulate_dataset(
     out_dir: str | os.PathLike[str],
     *,
@@ -331,11 +359,13 @@ def simulate_dataset(
     composition.validate()
     root = Path(out_dir)
     frame_size = (int(frame_size[0]), int(frame_size[1]))
-    parameters = _parameters(
+    # as JSON gives them back (tuples become lists), so that a rerun compares equal to simulation.json
+    parameters = json.loads(json.dumps(_parameters(
         videos_per_class, seconds, seed, float(snr_db), chosen, frame_size, write_images, extras, composition,
         first_location,
-    )
+    )))
     simulation_path = root / SIMULATION_FILE
+    _check_not_foreign(root)
     if simulation_path.exists():
         try:
             previous = json.loads(simulation_path.read_text(encoding="utf-8"))
@@ -348,6 +378,8 @@ def simulate_dataset(
                 f"({', '.join(changed)}); use another output folder"
             )
     root.mkdir(parents=True, exist_ok=True)
+    for name in (GEOMETRY_FILE, CAMERA_FILE, SIMULATION_FILE):
+        remove_stale_temporaries(root, name)
     state = _state(write_images=False, extras=extras)
     state["geometry"].save(root / GEOMETRY_FILE)
     state["camera"].save(root / CAMERA_FILE)

@@ -65,7 +65,7 @@ class Room:
 
     def __post_init__(self) -> None:
         size = tuple(float(v) for v in self.size_m)
-        if len(size) != 3 or min(size) < 2 * WALL_MARGIN_M + 0.5:
+        if len(size) != 3 or not all(math.isfinite(v) and v >= 2 * WALL_MARGIN_M + 0.5 for v in size):
             raise ConfigError(f"room size must be width depth height of at least 1 m each, got {self.size_m}")
         if not 0.05 <= self.rt60_s <= 5.0:
             raise ConfigError(f"RT60 must be within 0.05..5 s, got {self.rt60_s}")

@@ -5,7 +5,9 @@ Entry points (imported on first use, so importing the package stays light):
 * ``load_config(name_or_file, overrides, variant=...)`` → a validated ``Config`` (``training.config``);
 * ``train(config, resume=...)`` → the run directory (``training.run``); ``load_run_config(run_dir)``;
 * ``load_checkpoint(path)`` → networks by role + info (``training.checkpoint``);
-* ``build_objective`` / ``OBJECTIVES`` (``training.objectives``).
+* ``load_trained(path)`` → a checkpoint read once: its typed config, its objective rebuilt by kind, its
+  spectrogram normalisation (``training.trained``), what evaluation passes around;
+* ``build_objective`` / ``OBJECTIVES`` / ``register_objective`` (``training.objectives``).
 
 Example:
 
@@ -26,9 +28,12 @@ _EXPORTS = {
     "TrainingInterrupted": "acoustic_ssl.training.run",
     "load_run_config": "acoustic_ssl.training.rundir",
     "load_checkpoint": "acoustic_ssl.training.checkpoint",
+    "load_trained": "acoustic_ssl.training.trained",
+    "Trained": "acoustic_ssl.training.trained",
     "OBJECTIVES": "acoustic_ssl.training.objectives",
     "Objective": "acoustic_ssl.training.objectives",
     "build_objective": "acoustic_ssl.training.objectives",
+    "register_objective": "acoustic_ssl.training.objectives",
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -30,7 +30,8 @@ it reproduces and which keys to set. --variant NAME applies one of its [variants
 runtime.device=cpu. Every key is validated.
 Run directory: config.json, meta.json, metrics.jsonl, tb/ (tensorboard --logdir RUN/tb) and
 checkpoints/{{random,epoch_N,best,last}}.safetensors + .json. SIGINT/SIGTERM save 'last' and exit; resume
-with --resume RUN_DIR.
+with --resume RUN_DIR. A run locks its directory: a second train into it stops at once, naming the holder; a
+new run refuses a directory holding a finished run (resume it) or files that are not part of a run.
 """
 
 
@@ -38,9 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
     parser = subparsers.add_parser(
         "train",
-        help="train a model from a preset (supervised, self-supervised, transfer, distillation)",
+        help="train a model from a preset (supervised, self-supervised, contrastive, transfer, distillation)",
         description=(
-            "Train one experiment. The kind (supervised | selfsup | transfer | distillation), models, data, "
+            "Train one experiment. The kind (supervised | selfsup | transfer | distillation | contrastive | "
+            "contrastive_transfer: its objective, which also decides the [loss] keys), models, data, "
             "optimizer and loss come from the config; the run directory receives the resolved config, "
             "metrics, TensorBoard logs and checkpoints. Under torchrun each process takes 1/N of the batch."
         ),

@@ -22,6 +22,7 @@ uninterrupted loss curve exactly on CPU.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -40,8 +41,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from acoustic_ssl.data.dataset import ACIVWDataset
 from acoustic_ssl.data.layout import Modality
 from acoustic_ssl.data.stats import Normalization, load_normalization
-from acoustic_ssl.errors import AcousticSSLError, ConfigError
-from acoustic_ssl.io_utils import progress
+from acoustic_ssl.errors import AcousticSSLError, ConfigError, OutputError
+from acoustic_ssl.io_utils import folder_lock, progress
 from acoustic_ssl.models import (
     MODELS,
     Network,
@@ -64,7 +65,13 @@ from acoustic_ssl.training.checkpoint import (
 )
 from acoustic_ssl.training.config import Config, load_config
 from acoustic_ssl.training.objectives import Batch, Objective, build_objective
-from acoustic_ssl.training.rundir import MetricsLog, checkpoint_dir, choose_run_dir, write_run_files
+from acoustic_ssl.training.rundir import (
+    MetricsLog,
+    check_new_run_dir,
+    checkpoint_dir,
+    choose_run_dir,
+    write_run_files,
+)
 from acoustic_ssl.training.stop import StopRequest
 
 
@@ -557,9 +564,30 @@ def train(
     try:
         run_dir, resuming = choose_run_dir(cfg, resume)
         run_dir = Path(ddp.broadcast_object(str(run_dir.resolve()), info))
-        trainer = Trainer(cfg, run_dir, info, resuming, command if command is not None else list(sys.argv))
-        trainer.fit()
-        ddp.barrier(info)
+        command = command if command is not None else list(sys.argv)
+        with _holding(run_dir, info, resuming):
+            trainer = Trainer(cfg, run_dir, info, resuming, command)
+            trainer.fit()
+            ddp.barrier(info)
         return run_dir
     finally:
         ddp.teardown(info)
+
+
+@contextlib.contextmanager
+def _holding(run_dir: Path, info: ddp.DistInfo, resuming: bool) -> Iterator[None]:
+    """Rank 0 locks ``run_dir`` for the run (two runs into one directory would interleave their metrics and
+    checkpoints) and checks that a new run overwrites nothing; every process stops with rank 0's message."""
+    with contextlib.ExitStack() as stack:
+        problem = None
+        if info.is_main:
+            try:
+                stack.enter_context(folder_lock(run_dir, "train"))
+                if not resuming:
+                    check_new_run_dir(run_dir)
+            except OutputError as exc:
+                problem = str(exc)
+        problem = ddp.broadcast_object(problem, info)
+        if problem is not None:
+            raise OutputError(problem)
+        yield

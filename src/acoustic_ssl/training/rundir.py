@@ -2,7 +2,8 @@
 
 A run directory holds ``config.json`` (resolved config), ``meta.json`` (code version, seed, command, torch
 version, world size, one entry per resume), ``metrics.jsonl`` (one JSON object per logged step and per epoch),
-``tb/`` (TensorBoard) and ``checkpoints/`` (see ``training.run``). Only rank 0 writes any of it.
+``tb/`` (TensorBoard) and ``checkpoints/`` (see ``training.run``). Only rank 0 writes any of it, and it holds
+the directory's lock (``io_utils.folder_lock``) for the whole run, so a second run into it stops at once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from acoustic_ssl import __version__
 from acoustic_ssl.errors import ConfigError, OutputError
-from acoustic_ssl.io_utils import write_json_atomic, write_text_atomic
+from acoustic_ssl.io_utils import LOCK_FILE, write_json_atomic, write_text_atomic
 from acoustic_ssl.training.checkpoint import CheckpointError, checkpoint_paths
 from acoustic_ssl.training.config import Config, apply_overrides, config_from_dict, read_toml, stored_config
 
@@ -91,6 +92,30 @@ def choose_run_dir(cfg: Config, resume: str | Path | None) -> tuple[Path, bool]:
     return new_run_dir(cfg), False
 
 
+# what a run writes, what `evaluate` puts beside it by default, and the lock
+RUN_ENTRIES = frozenset(
+    {"config.json", "meta.json", "metrics.jsonl", "tb", "checkpoints", "evaluation", LOCK_FILE}
+)
+
+
+def check_new_run_dir(run_dir: Path) -> None:
+    """Refuse to start a new run where it would overwrite something: a run that has a ``last`` checkpoint
+    (continue it with ``--resume``), or a folder holding anything a run does not write. A run killed before
+    its first ``last`` (or an empty folder) is started afresh."""
+    if has_last(run_dir):
+        raise OutputError(
+            f"{run_dir}: holds a run with checkpoints/last; continue it with --resume {run_dir}, or choose "
+            "another runtime.run_dir"
+        )
+    if run_dir.is_dir():
+        foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in RUN_ENTRIES)
+        if foreign:
+            raise OutputError(
+                f"{run_dir}: holds {foreign[0]}, which is not part of a run directory; choose another "
+                "runtime.run_dir"
+            )
+
+
 def write_run_files(
     run_dir: Path,
     cfg: Config,
@@ -136,6 +161,8 @@ class MetricsLog:
             return
         if resume_step is not None and self.path.exists():
             self._truncate(resume_step, resume_epoch or 0)
+        elif self.path.exists():  # a new run in the folder of one killed before its first epoch ended
+            write_text_atomic(self.path, "")
         purge = resume_step + 1 if resume_step is not None else None
         self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=purge)
 
