@@ -12,14 +12,15 @@ changes within a sample as the source moves and its sound starts and stops.
 **Loss**: the mean squared error of z-scores about the mean image, L = (1/12) Σ_k mean over samples, frames
 and the 36×48 cells of ((ŷ_k − y_k) / σ_k)², where the generator predicts ŷ as μ + σ·z with μ the mean
 training image (cell by cell and band by band) and σ_k band k's standard deviation about it, both from the
-first training batch and kept in the generator (``AcousticGenerator.set_statistics``). Why per band: c₀
-(the log loudness) and the low coefficients vary several times more than the others across cells and
-recordings, so a plain MSE would learn those alone, while the spectral shape in c₁…c₁₁ is what tells the
-acoustic network *what* sounds; dividing by σ_k gives each coefficient the same say. Why about the mean
-image: the array images a fixed pattern whatever the scene (its response to the diffuse noise and to the
-edge of the field of view: on the simulated recordings the training mean image alone correlates 0.56 with
-c₀ of a frame), which the network need not relearn; an untrained generator starts from it, and
-``evaluate-generator`` reports it as the baseline to beat. Every cell weighs the same: the energy map
+first training batch and kept in the generator (``AcousticGenerator.set_statistics``). Why per band: the
+coefficients' spreads differ with the data and the recipe (the sine lifter alone scales c_k by 1 to 12; c₀
+carries the recording's loudness), so a plain MSE would weigh them by whatever spread they have, while each
+says something else (c₀ how loud, c₁…c₁₁ the spectral shape that tells the acoustic network *what* sounds);
+dividing by σ_k gives each coefficient the same say. Why about the mean image: the array images a fixed
+pattern whatever the scene (its response to the diffuse noise and to the edge of the field of view: on the
+benchmark's simulated recordings the training mean image alone correlates 0.56 with c₀ of a frame), which
+the network need not relearn; an untrained generator starts from it, and ``evaluate-generator`` reports it
+as the baseline to beat. Every cell weighs the same: the energy map
 (where it sounds) and the background both matter downstream. Squared error because the target is a
 deterministic function of the scene up to sensor noise: the conditional mean is the image wanted.
 
@@ -28,9 +29,9 @@ distinct frames per epoch than a fixed pick, at the cost of that many generator 
 every loaded frame. Train with ``data.nr_frames = 12·sample_length`` so that every frame can be drawn.
 
 **Validation and selection**: ``loss`` (the z-score MSE), ``accuracy`` = 1 − loss, the skill over the mean
-image (1: exact, 0: no better than the mean image; the trainer keeps the highest),
-and ``correlation``: the per-band Pearson correlation of generated and true images over the cells of each
-frame, averaged (``band_correlation``, what ``evaluate-generator`` reports).
+image (1: exact, 0: no better than the mean image; the trainer keeps the highest), and ``correlation``: the
+per-band Pearson correlation of generated and true images over the cells of each frame, averaged
+(``band_correlation``, what ``evaluate-generator`` reports).
 
 **No VAE variant**: the TIP paper's VAE samples images from a latent, which serves image diversity; here
 the target is nearly deterministic given frame and sound (sources are points, the beamformer fixed), the
