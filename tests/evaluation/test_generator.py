@@ -36,17 +36,20 @@ VIDEO_HW = [112, 149]
 def generator_checkpoint(tiny_dataset: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ``generate`` checkpoint: an untrained generator whose band statistics are those of the tiny records
     (so its images are on their scale)."""
-    from conftest import run_config
+    from acoustic_ssl.training.config import config_from_dict
 
     torch.manual_seed(4)
     nets = {"generator": AcousticGenerator(width=4), "audio": HearNet(init="he")}
     stored = np.stack([read_record(p)[KEY_ACOUSTIC] for p in read_list(tiny_dataset["list"])[:4]])
     nets["generator"].set_statistics(torch.as_tensor(stored).flip(-3, -2).movedim(-1, -3))
     data = {"stats_dir": str(tiny_dataset["stats"]), "nr_frames": 24, "video_size": VIDEO_HW}
-    roles = {"generator": ("acoustic_generator", {"width": 4}), "audio": ("hearnet", {"init": "he"})}
-    config = run_config(roles, data, kind="generate")
     specs = {"generator": {"name": "acoustic_generator", "kwargs": {"width": 4}},
              "audio": {"name": "hearnet", "kwargs": {"init": "he"}}}
+    config = config_from_dict({
+        "experiment": {"kind": "generate"},
+        "data": {"train_list": "training.txt", "valid_list": "validation.txt", **data},
+        "models": {role: {"name": spec["name"], **spec["kwargs"]} for role, spec in specs.items()},
+    }).to_dict()
     path = tmp_path_factory.mktemp("generate") / "run" / "checkpoints" / "best"
     save_checkpoint(path, models=nets, specs=specs, info={"epoch": 1, "kind": "generate", "config": config},
                     spectrogram_stats=_stats(tiny_dataset["stats"]))
@@ -177,12 +180,10 @@ def test_peak_distances_against_hand_cases() -> None:
 
 
 def test_a_generator_of_the_true_images_scores_as_the_true_images(
-    tiny_dataset: dict[str, Path], generator_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_dataset: dict[str, Path], tiny_raw: Path, generator_checkpoint: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from conftest import write_ground_truth
-
-    raw = tmp_path / "raw"
-    write_ground_truth(raw)
+    raw = tiny_raw
     real = evaluate_generator(generator_checkpoint, tiny_dataset["list"], raw, device="cpu", frame_step=3)
     embed = Generate.embed
 
