@@ -11,6 +11,7 @@ import pytest
 from acoustic_ssl.demo.config import load_demo_config, preset_path
 from acoustic_ssl.demo.summary import build_report
 from acoustic_ssl.errors import DataError
+from acoustic_ssl.evaluation.metrics_file import Metrics
 from acoustic_ssl.evaluation.statistics import bootstrap_ci, paired_difference
 
 ROWS = (
@@ -89,6 +90,11 @@ def _metrics(row: str, seed: int) -> dict[str, Any]:
     return metrics
 
 
+def _read(per_seed: dict[int, dict[str, dict[str, Any]]]) -> dict[int, dict[str, Metrics]]:
+    """Each metrics.json as the demo reads it (``metrics_file``)."""
+    return {seed: {row: Metrics.from_json(m) for row, m in rows.items()} for seed, rows in per_seed.items()}
+
+
 def _expected(row: str, offset: float) -> tuple[float, float]:
     values = [_value(row, seed, offset) for seed in SEEDS]
     return float(np.mean(values)), float(np.std(values))  # plain mean, population std
@@ -97,7 +103,7 @@ def _expected(row: str, offset: float) -> tuple[float, float]:
 def test_report_is_the_mean_and_population_std_over_seeds_of_each_row() -> None:
     config = load_demo_config(preset_path("test"))
     per_seed = {seed: {row: _metrics(row, seed) for row in ROWS} for seed in SEEDS}
-    report = build_report(config, per_seed)
+    report = build_report(config, _read(per_seed))
     assert report["seeds"] == list(SEEDS)
     for row in (
         "random",
@@ -148,7 +154,7 @@ def test_report_is_the_mean_and_population_std_over_seeds_of_each_row() -> None:
 def test_without_the_acoustic_run_the_baselines_come_from_the_next_row() -> None:
     config = load_demo_config(preset_path("test"))
     per_seed = {seed: {row: _metrics(row, seed) for row in ROWS if "acoustic" not in row} for seed in SEEDS}
-    report = build_report(config, per_seed)
+    report = build_report(config, _read(per_seed))
     assert report["localization_any_object_accuracy"] == pytest.approx(_expected("selfsup_video", 0.7)[0])
     assert (
         report["acoustic_knn_accuracy"] is None and report["localization_accuracy"]["acoustic_video"] is None
@@ -165,7 +171,7 @@ def test_a_seed_without_a_score_is_left_out_of_its_mean() -> None:
     config = load_demo_config(preset_path("test"))
     per_seed = {seed: {row: _metrics(row, seed) for row in ROWS} for seed in SEEDS}
     del per_seed[1]["transfer"]["summary"]["audio_knn_accuracy"]
-    report = build_report(config, per_seed)
+    report = build_report(config, _read(per_seed))
     present = [_value("transfer", seed, 0.0) for seed in (0, 2)]
     assert report["audio_knn_accuracy"]["transfer"] == pytest.approx(np.mean(present))
     assert report["audio_knn_accuracy_std"]["transfer"] == pytest.approx(np.std(present))
@@ -181,7 +187,7 @@ def _seeds_of(row: str, outcome: str, key: str | None = None) -> np.ndarray:
 def test_intervals_come_from_each_rows_own_outcomes_clustered_by_video() -> None:
     config = load_demo_config(preset_path("test"))
     per_seed = {seed: {row: _metrics(row, seed) for row in ROWS} for seed in SEEDS}
-    report = build_report(config, per_seed)
+    report = build_report(config, _read(per_seed))
     for row in ("random", "selfsup_video", "transfer"):
         expected = bootstrap_ci(_seeds_of(row, "knn"), VIDEOS, LABELS)
         assert report["audio_knn_accuracy_ci95"][row] == pytest.approx(expected.as_list())
@@ -209,7 +215,7 @@ def test_intervals_come_from_each_rows_own_outcomes_clustered_by_video() -> None
 def test_comparisons_pair_the_rows_that_carry_each_claim() -> None:
     config = load_demo_config(preset_path("test"))
     per_seed = {seed: {row: _metrics(row, seed) for row in ROWS} for seed in SEEDS}
-    comparisons = build_report(config, per_seed)["comparisons"]
+    comparisons = build_report(config, _read(per_seed))["comparisons"]
     for name, (first, second) in {
         "selfsup_vs_random": (("selfsup_video", "knn"), ("random", "knn")),
         "transfer_vs_video": (("transfer", "knn"), ("selfsup_video", "knn")),
@@ -251,4 +257,4 @@ def test_rows_scored_on_other_clips_are_an_error() -> None:
     per_seed = {seed: {row: _metrics(row, seed) for row in ROWS} for seed in SEEDS}
     per_seed[2]["transfer"]["per_sample"]["video_ids"] = list(range(12))
     with pytest.raises(DataError, match="row transfer of seed 2 was scored on other test clips"):
-        build_report(config, per_seed)
+        build_report(config, _read(per_seed))

@@ -13,13 +13,13 @@ from acoustic_ssl.evaluation.boxes import (
     THRESHOLDS,
     Annotation,
     bootstrap_intervals,
-    box_ciou,
     gt_map,
     prediction_mask,
     read_annotations,
     score_cious,
     to_grid,
 )
+from acoustic_ssl.evaluation.localization import ciou
 
 FLICKR_XML = """<?xml version="1.0"?>
 <annotation>
@@ -54,9 +54,9 @@ def test_flickr_consensus_map_and_ciou(tmp_path: Path) -> None:
     # in P: box A (all of it, 112²), box B's columns 56..111 (112 × 56), overlap 56²:
     # Σ_P g = 0.5·(12 544 − 3 136) + 0.5·(6 272 − 3 136) + 3 136 = 9 408
     # #{P: g = 0} = 25 088 − (12 544 + 6 272 − 3 136) = 9 408
-    assert box_ciou(pred, g) == pytest.approx(9408 / (12544 + 9408))  # 3/7
+    assert ciou(pred, g) == pytest.approx(9408 / (12544 + 9408))  # 3/7
     assert not prediction_mask(left_half_heat(), "lvs").any()  # LVS's strict > leaves nothing: cIoU 0
-    assert box_ciou(prediction_mask(left_half_heat(), "lvs"), g) == 0.0
+    assert ciou(prediction_mask(left_half_heat(), "lvs"), g) == 0.0
 
 
 def test_flickr_positional_fields_and_bad_file(tmp_path: Path) -> None:
@@ -83,9 +83,9 @@ def test_vggss_union_clamping_and_empty_gt(tmp_path: Path) -> None:
     assert g.sum() == 112 * 224 + 56 * 112  # left half + the part of box 2 right of it
     pred = prediction_mask(left_half_heat(), "ez")
     # P = left half, all inside the GT: cIoU = 25 088 / (31 360 + 0)
-    assert box_ciou(pred, g) == pytest.approx(25088 / 31360)
+    assert ciou(pred, g) == pytest.approx(25088 / 31360)
     empty = gt_map(annotations["neg_000000"])
-    assert empty.sum() == 0 and box_ciou(pred, empty) == 0.0  # an empty GT scores 0, as in the benchmarks
+    assert empty.sum() == 0 and ciou(pred, empty) == 0.0  # an empty GT scores 0, as in the benchmarks
 
 
 def test_csv_pixels_scale_to_the_grid(tmp_path: Path) -> None:

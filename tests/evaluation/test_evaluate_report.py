@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from acoustic_ssl.evaluation.evaluate import clean_json, summary
+from acoustic_ssl.evaluation.evaluate import summary
+from acoustic_ssl.evaluation.metrics_file import Summary, clean_json
 
 
 def test_evaluate_writes_metrics(evaluated_run: Path) -> None:
@@ -81,13 +82,11 @@ def test_summary_and_clean_json() -> None:
     assert cleaned == {"a": None, "b": 0.5, "c": [2]}
     s = summary({"knn": {"features": {"accuracy": 0.7}},
                  "localization": {"energy": {"pointing_accuracy": 0.2}}})
-    assert s == {"audio_knn_accuracy": 0.7, "audio_knn_feature": "features", "joint_knn_accuracy": None,
-                 "classifier_accuracy": None, "triplet_test_accuracy": None,
-                 "contrastive_test_accuracy": None, "retrieval_recall_at_1": None,
-                 "localization_accuracy": 0.2, "localization_map": "energy"}
+    assert s == Summary(audio_knn_accuracy=0.7, audio_knn_feature="features", localization_accuracy=0.2,
+                        localization_map="energy")
     both = summary({"localization": {"energy": {"pointing_accuracy": 0.9},
                                       "attention": {"pointing_accuracy": 0.4}}})
-    assert both["localization_accuracy"] == 0.4 and both["localization_map"] == "attention"  # the learned map
+    assert both.localization_accuracy == 0.4 and both.localization_map == "attention"  # the learned map
 
 
 def test_a_supervised_checkpoint_reports_its_own_test_accuracy() -> None:
@@ -238,6 +237,7 @@ def test_per_sample_outcomes_carry_video_ids_as_bootstrap_clusters() -> None:
     """
     from acoustic_ssl.demo.summary import Outcomes, scored_clips
     from acoustic_ssl.evaluation.evaluate import compute_metrics
+    from acoustic_ssl.evaluation.metrics_file import Metrics
     from acoustic_ssl.evaluation.statistics import bootstrap_ci
 
     labels = np.array([0, 0, 0, 0, 1, 1])
@@ -255,7 +255,7 @@ def test_per_sample_outcomes_carry_video_ids_as_bootstrap_clusters() -> None:
     per = metrics["per_sample"]
     assert per["video_ids"] == videos.tolist() and per["labels"] == labels.tolist()
     assert per["classifier_correct"] == right.astype(int).tolist()
-    per_seed = {0: {"supervised": metrics}}
+    per_seed = {0: {"supervised": Metrics.from_json(metrics)}}
     interval = Outcomes(per_seed, scored_clips(per_seed)).interval("supervised", "classifier")
     assert interval == pytest.approx([1 / 3, 1.0])
     assert interval == bootstrap_ci(right.astype(float), clusters=videos, strata=labels).as_list()

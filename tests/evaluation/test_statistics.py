@@ -9,7 +9,6 @@ from acoustic_ssl.evaluation.statistics import (
     bootstrap_ci,
     cluster_weights,
     paired_difference,
-    weighted_auc,
     weighted_mean,
 )
 
@@ -114,7 +113,7 @@ def test_one_seed_baseline_against_several_seeds() -> None:
 
 
 def test_weighted_auc_matches_the_success_curve() -> None:
-    from acoustic_ssl.evaluation.localization import THRESHOLDS, auc, success_curve
+    from acoustic_ssl.evaluation.localization import THRESHOLDS, auc, success_curve, weighted_auc
 
     cious = np.array([0.0, 0.4, 1.0, 0.55])
     expected = auc(THRESHOLDS, success_curve(cious))

@@ -6,6 +6,7 @@ Records: ``class_K/data_NNN/Data_%03d.tfrecord``, one GZIP SequenceExample per s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
@@ -96,6 +97,14 @@ VIDEO_TIME_FILE = "video_time.txt"
 CLASS_TIME_FILE = "class_time.txt"
 GROUND_TRUTH_FILE = "ground_truth.csv"
 IMPORT_INDEX_FILE = "videos.csv"  # the clip index of an import-video output (``data.video_import``)
+
+
+# The frame file names the three writers below give, and only those, so every frame number has one name:
+# ``%06d`` is six digits, zero-padded, and more only from frame 1 000 000 (a recording of 23 h at 12 frames
+# per second), so ``A_1.dc`` or ``A_0000001.dc`` are not frames; ``%d`` has no padding.
+AUDIO_FRAME_NAME = re.compile(r"^A_(\d{6}|[1-9]\d{6,})\.dc$")
+MFCC_FRAME_NAME = re.compile(r"^Data_([1-9]\d*)\.mat$")
+VIDEO_FRAME_NAME = re.compile(r"^I_(\d{6}|[1-9]\d{6,})\.bmp$")
 
 
 def audio_frame_path(video_dir: Path, frame: int) -> Path:

@@ -15,11 +15,14 @@ import numpy as np
 from acoustic_ssl.data.layout import (
     ACOUSTIC_SHAPE,
     AUDIO_DIR,
+    AUDIO_FRAME_NAME,
     FRAMES_PER_SECOND,
     MFCC_DIR,
+    MFCC_FRAME_NAME,
     NUM_MICS,
     SAMPLES_PER_FRAME,
     VIDEO_DIR,
+    VIDEO_FRAME_NAME,
     VIDEO_TIME_FILE,
     Modality,
     audio_frame_path,
@@ -30,6 +33,8 @@ from acoustic_ssl.errors import DataError, describe_non_finite
 
 __all__ = [
     "RawVideo",
+    "dc_frames",
+    "dc_num_mics",
     "iter_video_dirs",
     "read_bmp",
     "read_dc",
@@ -41,15 +46,16 @@ __all__ = [
 _CLASS_RE = re.compile(r"^class_(\d+)$")
 _DATA_RE = re.compile(r"^data_(\d+)$")
 _FRAME_PATTERNS = {
-    AUDIO_DIR: (re.compile(r"^A_(\d{6})\.dc$"), audio_frame_path),
-    MFCC_DIR: (re.compile(r"^Data_([1-9]\d*)\.mat$"), mfcc_frame_path),
-    VIDEO_DIR: (re.compile(r"^I_(\d{6})\.bmp$"), video_frame_path),
+    AUDIO_DIR: (AUDIO_FRAME_NAME, audio_frame_path),
+    MFCC_DIR: (MFCC_FRAME_NAME, mfcc_frame_path),
+    VIDEO_DIR: (VIDEO_FRAME_NAME, video_frame_path),
 }
 
 
 def read_dc(path: Path, num_mics: int = NUM_MICS) -> np.ndarray:
     """One audio frame: int32 little endian, sample-interleaved on disk -> (128 mics, 1024 samples); other
-    arrays simulated with ``simulate --array`` have ``num_mics`` channels."""
+    arrays simulated with ``simulate --array`` have ``num_mics`` channels. The only ``.dc`` reader: the
+    converter and ``beamform`` both read frames with it."""
     try:
         data = np.fromfile(path, dtype="<i4")
     except OSError as exc:
@@ -60,6 +66,24 @@ def read_dc(path: Path, num_mics: int = NUM_MICS) -> np.ndarray:
             f"{path}: audio frame has {data.size} int32 values, expected {expected} ({num_mics} x 1024)"
         )
     return data.reshape((num_mics, SAMPLES_PER_FRAME), order="F").astype(np.int32, copy=False)
+
+
+def dc_frames(folder: Path) -> list[tuple[int, Path]]:
+    """``(frame number, path)`` of the ``A_%06d.dc`` frames in ``folder`` (``layout.AUDIO_FRAME_NAME``), in
+    numeric order."""
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError as exc:
+        raise DataError(f"{folder}: cannot list the audio frames ({exc.strerror})") from exc
+    return sorted((int(m.group(1)), p) for p in entries if (m := AUDIO_FRAME_NAME.match(p.name)))
+
+
+def dc_num_mics(path: Path) -> int:
+    """Microphones of the array that wrote a ``.dc`` frame, from its size (M × 1024 int32; the DualCam's
+    128 when the size is no whole number of channels, so that ``read_dc`` names the file at fault)."""
+    size = path.stat().st_size if path.is_file() else 0
+    frame_bytes = 4 * SAMPLES_PER_FRAME
+    return size // frame_bytes if size and size % frame_bytes == 0 else NUM_MICS
 
 
 def _read_mat_v5(path: Path) -> np.ndarray | None:
@@ -240,8 +264,5 @@ def scan_video_dir(
                 f"{VIDEO_TIME_FILE} = {seconds} s needs are absent)"
             )
     # a simulated array of M microphones (simulate --array) writes M x 1024 frames: take M from the first one
-    first = audio_frame_path(video_dir, 1)
-    size = first.stat().st_size if first.is_file() else 0
-    frame_bytes = 4 * SAMPLES_PER_FRAME
-    num_mics = size // frame_bytes if size and size % frame_bytes == 0 else NUM_MICS
+    num_mics = dc_num_mics(audio_frame_path(video_dir, 1))
     return RawVideo(video_dir, class_index, location, num_frames, seconds, num_mics)

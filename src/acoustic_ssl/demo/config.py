@@ -19,6 +19,7 @@ from typing import Any
 
 from acoustic_ssl import presets
 from acoustic_ssl.errors import ConfigError
+from acoustic_ssl.evaluation.protocol import KNN_KS, OVERLAYS_PER_MAP
 from acoustic_ssl.typed_config import build_section, build_sections, parse_override, parse_toml
 
 PRESETS: tuple[str, ...] = ("test", "tiny", "small", "paper", "tiny_short")
@@ -55,7 +56,9 @@ class SimulateSettings:
     ``seed`` fixes the dataset and its split; ``[demo] seed``/``seeds`` vary the training only.
     ``locations``, ``distractors`` and ``extra_sources`` compose the scenes (``simulate --help``): shared
     places and silent objects on screen, so that neither the background nor "point at the only object"
-    answers the localisation question. ``test_videos_per_class`` > 0 simulates the test recordings apart:
+    answers the localisation question; ``matched_sizes`` draws the distractors as large on screen as the
+    sounding object (no size prior: "point at the largest box" then scores no better than "any box").
+    ``test_videos_per_class`` > 0 simulates the test recordings apart:
     that many unseen recordings of ``test_seconds`` per class (one test clip each, so the intervals, which
     resample whole recordings, stay narrow), numbered after the training ones at the same places; the
     ``videos_per_class`` recordings of ``seconds`` then go to training and validation only.
@@ -70,6 +73,7 @@ class SimulateSettings:
     locations: int = 0
     distractors: int = 0
     extra_sources: int = 0
+    matched_sizes: bool = False
     workers: int = 0
     test_videos_per_class: int = 0
     test_seconds: int = 2
@@ -116,10 +120,11 @@ class EvaluateSettings:
     """Protocol options of ``extract`` / ``evaluate`` / ``report``."""
 
     batch_size: int = 16
-    knn_k: tuple[int, ...] = (7, 9, 11, 13, 15)
+    knn_k: tuple[int, ...] = KNN_KS
     linear_probe: bool = False
     tsne: bool = True
     baselines: tuple[str, ...] = BASELINES  # rows of features that need no learning
+    overlays: int = OVERLAYS_PER_MAP  # overlay PNGs per map and row (`evaluate --overlays`)
 
 
 SECTIONS: dict[str, type] = {

@@ -68,6 +68,8 @@ def _simulate_stages(config: DemoConfig, out_dir: Path, test: bool) -> list[Stag
                         ("--extra-sources", sim.extra_sources), ("--workers", sim.workers)):
         if value:
             simulate_cmd += [flag, str(value)]
+    if sim.matched_sizes:
+        simulate_cmd.append("--matched-sizes")
     convert_cmd = ["convert", str(raw), str(records)]
     if config.convert.workers:
         convert_cmd += ["--workers", str(config.convert.workers)]
@@ -235,7 +237,7 @@ def _row_stages(config: DemoConfig, out_dir: Path, row: Row, seed: int, data: Da
         evaluate += ["--train-list", str(data.splits["training"]), "--valid-list",
                      str(data.splits["validation"]), "--test-list", str(data.splits["testing"])]
     else:
-        evaluate += ["--raw-dir", str(data.test_raw)]
+        evaluate += ["--raw-dir", str(data.test_raw), "--overlays", str(config.evaluate.overlays)]
     if not config.evaluate.linear_probe:
         evaluate.append("--no-probe")
     return [

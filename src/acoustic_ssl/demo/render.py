@@ -5,7 +5,6 @@ overlays and the stage times."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,8 +15,8 @@ import numpy as np
 from acoustic_ssl.demo.config import DemoConfig
 from acoustic_ssl.demo.layout import eval_dir, rows_of
 from acoustic_ssl.demo.stages import cpu_seconds, marker_path
-from acoustic_ssl.demo.summary import LOCALIZATION_ROWS, RANKS, TABLE_ROWS, build_report, stage_timings
-from acoustic_ssl.errors import DataError
+from acoustic_ssl.demo.summary import LOCALIZATION_ROWS, TABLE_ROWS, build_report, stage_timings
+from acoustic_ssl.evaluation.metrics_file import METRICS_FILE, read_metrics
 from acoustic_ssl.evaluation.pages import (
     figure_png,
     gallery_html,
@@ -28,6 +27,7 @@ from acoustic_ssl.evaluation.pages import (
     paragraph_html,
     pyplot,
 )
+from acoustic_ssl.evaluation.protocol import REPORTED_RANKS
 from acoustic_ssl.io_utils import write_json_atomic, write_text_atomic
 
 ROW_TITLES = {
@@ -98,16 +98,16 @@ def _cell(report: Mapping[str, Any], key: str, column: str | None = None) -> str
 
 def comparison_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the table (percentages with 95% intervals), the rows the preset evaluated."""
-    header = ["model", "audio kNN acc.", *(f"R@{k}" for k in RANKS), "localisation acc."]
+    header = ["model", "audio kNN acc.", *(f"R@{k}" for k in REPORTED_RANKS), "localisation acc."]
     loc_of = {v: k for k, v in LOCALIZATION_ROWS.items()}
     rows = []
     for row in (*TABLE_ROWS[:4], "selfsup_acoustic", *TABLE_ROWS[4:]):
         if row == "selfsup_acoustic":
             knn = _cell(report, "acoustic_knn_accuracy") + " (acoustic)"
-            recalls = ["–"] * len(RANKS)
+            recalls = ["–"] * len(REPORTED_RANKS)
         else:
             knn = _cell(report, "audio_knn_accuracy", row)
-            recalls = [_cell(report, f"retrieval_recall_at_{k}", row) for k in RANKS]
+            recalls = [_cell(report, f"retrieval_recall_at_{k}", row) for k in REPORTED_RANKS]
         if row in loc_of:
             loc = _cell(report, "localization_accuracy", loc_of[row])
         elif row == "random":
@@ -267,15 +267,10 @@ def overlays(eval_dirs: Mapping[str, Path], per_kind: int = 3) -> list[tuple[str
 def write_demo_report(config: DemoConfig, out_dir: Path) -> dict[str, Any]:
     """Collect every seed's metrics and write DIR/report.{json,md,html} and DIR/timings.json."""
     start_cpu = cpu_seconds()
-    per_seed: dict[int, dict[str, Any]] = {}
-    for seed in config.seed_list:
-        per_seed[seed] = {}
-        for row in rows_of(config):
-            path = eval_dir(out_dir, row, seed) / "metrics.json"
-            try:
-                per_seed[seed][row.name] = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise DataError(f"{path}: cannot read metrics ({exc})") from exc
+    per_seed = {
+        seed: {row.name: read_metrics(eval_dir(out_dir, row, seed) / METRICS_FILE) for row in rows_of(config)}
+        for seed in config.seed_list
+    }
     report = build_report(config, per_seed)
     started = marker_path(out_dir, "report").with_suffix(".started")
     timings = stage_timings(out_dir, started.stat().st_mtime if started.exists() else time.time(), start_cpu)

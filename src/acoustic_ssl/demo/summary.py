@@ -3,8 +3,9 @@ paper's claims and the objectives' comparison, as report.json (written and rende
 :mod:`acoustic_ssl.demo.render`).
 
 Inputs are the ``metrics.json`` files written by ``acoustic-ssl evaluate`` for each row and seed (a baseline
-row's once, the same for every seed); nothing is recomputed but the intervals, which come from the
-per-sample outcomes (``per_sample``) by the video-clustered bootstrap of
+row's once, the same for every seed), read by ``evaluation.metrics_file.read_metrics``; nothing is recomputed
+but the intervals, which come from the per-sample outcomes (``Metrics.outcomes``) by the video-clustered
+bootstrap of
 :mod:`acoustic_ssl.evaluation.statistics` (across seeds too, where there are several). ``report.json`` keys:
 
 * ``audio_knn_accuracy``, ``joint_knn_accuracy`` (the audio + video vector, the original's active kNN),
@@ -36,7 +37,6 @@ seed on the same machine then gives a byte-identical report.json.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,10 +48,13 @@ import numpy as np
 from acoustic_ssl.demo.config import DemoConfig
 from acoustic_ssl.demo.stages import MARKER_DIR, cpu_seconds
 from acoustic_ssl.errors import DataError
+from acoustic_ssl.evaluation.localization import weighted_auc
 from acoustic_ssl.evaluation.machine import machine_info
-from acoustic_ssl.evaluation.statistics import bootstrap_ci, paired_difference, weighted_auc, weighted_mean
+from acoustic_ssl.evaluation.metrics_file import LOCALIZATION_BASELINES, LOCALIZATION_MAPS, Metrics
+from acoustic_ssl.evaluation.protocol import REPORTED_RANKS
+from acoustic_ssl.evaluation.statistics import bootstrap_ci, paired_difference, weighted_mean
 
-PerSeed = Mapping[int, Mapping[str, Mapping[str, Any]]]  # seed → row → metrics.json
+PerSeed = Mapping[int, Mapping[str, Metrics]]  # seed → row → its metrics.json
 
 TABLE_ROWS = (
     "random", "logmel", "supervised", "selfsup_video", "transfer", "contrastive", "contrastive_transfer"
@@ -65,7 +68,6 @@ LOCALIZATION_ROWS = {
 # Where the baselines that ignore the learned maps (energy, objects, chance) are read: every row evaluated
 # with localisation scores them on the same test clips; the first present is taken.
 BASELINE_ROWS = ("selfsup_acoustic", "selfsup_video", "contrastive", "contrastive_transfer", "transfer")
-RANKS = (1, 5, 10)
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class Metric:
     """One number of the report: which outcome of which row, and the statistic over test samples.
 
     ``rows``: column → row for a per-model table, one row name for a scalar, or a tuple of rows for a
-    scalar read from the first present; ``outcome``: a key of :func:`sample_outcomes`; ``auc``: the area
+    scalar read from the first present; ``outcome``: a key of ``Metrics.outcomes``; ``auc``: the area
     under the cIoU success curve instead of the mean.
     """
 
@@ -87,7 +89,7 @@ TABLE = {row: row for row in TABLE_ROWS}
 METRICS: tuple[Metric, ...] = (
     Metric("audio_knn_accuracy", TABLE, "knn"),
     Metric("joint_knn_accuracy", TABLE, "joint_knn"),
-    *(Metric(f"retrieval_recall_at_{k}", TABLE, f"recall@{k}") for k in RANKS),
+    *(Metric(f"retrieval_recall_at_{k}", TABLE, f"recall@{k}") for k in REPORTED_RANKS),
     Metric("supervised_test_accuracy", "supervised", "classifier"),
     Metric("acoustic_knn_accuracy", "selfsup_acoustic", "knn"),
     Metric("localization_accuracy", LOCALIZATION_ROWS, "attention_hit"),
@@ -165,28 +167,23 @@ COMPARISONS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
 }
 
 
-def _get(tree: Mapping[str, Any], *path: str) -> float | None:
-    node: Any = tree
-    for key in path:
-        if not isinstance(node, Mapping) or key not in node:
-            return None
-        node = node[key]
-    return float(node) if isinstance(node, (int, float)) and math.isfinite(node) else None
-
-
-def row_scores(metrics: Mapping[str, Any]) -> dict[str, float | None]:
+def row_scores(metrics: Metrics) -> dict[str, float | None]:
     """The numbers of one evaluated row that the comparison uses (as ``evaluate`` summarised them)."""
-    scores: dict[str, float | None] = {"knn_accuracy": _get(metrics, "summary", "audio_knn_accuracy")}
-    scores["joint_knn_accuracy"] = _get(metrics, "summary", "joint_knn_accuracy")
-    scores["classifier_accuracy"] = _get(metrics, "summary", "classifier_accuracy")
-    for k in RANKS:
-        scores[f"recall@{k}"] = _get(metrics, "retrieval", "audio_to_video", f"recall@{k}")
-    for name in ("attention", "energy", "attention_mismatched"):
-        scores[f"{name}_pointing"] = _get(metrics, "localization", name, "pointing_accuracy")
-        scores[f"{name}_ciou"] = _get(metrics, "localization", name, "ciou_mean")
-        scores[f"{name}_auc"] = _get(metrics, "localization", name, "auc")
-    for name in ("any_object", "largest_object", "chance"):
-        scores[f"{name}_pointing"] = _get(metrics, "localization", name, "pointing_accuracy")
+    summary = metrics.summary
+    scores: dict[str, float | None] = {
+        "knn_accuracy": summary.audio_knn_accuracy,
+        "joint_knn_accuracy": summary.joint_knn_accuracy,
+        "classifier_accuracy": summary.classifier_accuracy,
+    }
+    for k in REPORTED_RANKS:
+        scores[f"recall@{k}"] = metrics.recall.get(k)
+    for name in LOCALIZATION_MAPS:
+        block = metrics.localization_scores(name)
+        scores[f"{name}_pointing"] = block.pointing_accuracy
+        scores[f"{name}_ciou"] = block.ciou_mean
+        scores[f"{name}_auc"] = block.auc
+    for name in LOCALIZATION_BASELINES:
+        scores[f"{name}_pointing"] = metrics.localization_scores(name).pointing_accuracy
     return scores
 
 
@@ -195,7 +192,7 @@ SCORE_OF = {
     "knn": "knn_accuracy",
     "joint_knn": "joint_knn_accuracy",
     "classifier": "classifier_accuracy",
-    **{f"recall@{k}": f"recall@{k}" for k in RANKS},
+    **{f"recall@{k}": f"recall@{k}" for k in REPORTED_RANKS},
     "attention_hit": "attention_pointing",
     "attention_ciou": "attention_ciou",
     "attention_mismatched_hit": "attention_mismatched_pointing",
@@ -204,36 +201,6 @@ SCORE_OF = {
     "largest_object_hit": "largest_object_pointing",
     "chance_hit": "chance_pointing",
 }
-
-
-def sample_outcomes(metrics: Mapping[str, Any]) -> dict[str, list[float | None]]:
-    """Per test sample, the outcome behind each score of one row (missing keys: that row has no such score).
-
-    kNN uses the feature of the row's headline audio kNN (``summary.audio_knn_feature``).
-    """
-    per_sample = metrics.get("per_sample") or {}
-    knn = per_sample.get("knn_correct") or {}
-    feature = (metrics.get("summary") or {}).get("audio_knn_feature")
-    out: dict[str, list[float | None]] = {}
-    if feature in knn:
-        out["knn"] = knn[feature]
-    if "joint" in knn:
-        out["joint_knn"] = knn["joint"]
-    if "classifier_correct" in per_sample:
-        out["classifier"] = per_sample["classifier_correct"]
-    for k in RANKS:
-        if f"retrieval_hit@{k}" in per_sample:
-            out[f"recall@{k}"] = per_sample[f"retrieval_hit@{k}"]
-    localization = per_sample.get("localization") or {}
-    for name in ("attention", "energy", "attention_mismatched"):
-        if name in localization:
-            out[f"{name}_hit"] = localization[name]["hit"]
-            if name == "attention":
-                out["attention_ciou"] = localization[name]["ciou"]
-    for name in ("any_object", "largest_object", "chance"):
-        if name in localization:
-            out[f"{name}_hit"] = localization[name]["hit"]
-    return out
 
 
 def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
@@ -258,11 +225,9 @@ def scored_clips(per_seed: PerSeed) -> ScoredClips | None:
     found: ScoredClips | None = None
     for seed, rows in per_seed.items():
         for row, metrics in rows.items():
-            per_sample = metrics.get("per_sample") or {}
-            if per_sample.get("labels") is None:
+            if metrics.labels is None:
                 continue
-            labels = np.asarray(per_sample["labels"])
-            videos = per_sample.get("video_ids")
+            labels, videos = np.asarray(metrics.labels), metrics.video_ids
             current = ScoredClips(np.arange(len(labels)) if videos is None else np.asarray(videos), labels)
             found = found or current
             if not (np.array_equal(found.labels, labels) and np.array_equal(found.videos, current.videos)):
@@ -275,10 +240,8 @@ class Outcomes:
 
     def __init__(self, per_seed: PerSeed, clips: ScoredClips | None) -> None:
         self.clips = clips
-        self.by_seed = {
-            seed: {row: sample_outcomes(metrics) for row, metrics in rows.items()}
-            for seed, rows in per_seed.items()
-        }
+        self.by_seed = {seed: {row: metrics.outcomes for row, metrics in rows.items()}
+                        for seed, rows in per_seed.items()}
 
     def seeds(self, row: str, outcome: str) -> list[int]:
         """The seeds whose evaluation of ``row`` has this outcome."""
@@ -298,9 +261,9 @@ class Outcomes:
         statistic = weighted_auc if auc else weighted_mean
         return bootstrap_ci(values, self.clips.videos, self.clips.labels, statistic=statistic).as_list()
 
-    def baseline_row(self, outcome: str) -> str:
-        """The first row of ``BASELINE_ROWS`` that has ``outcome`` (the scalar baselines' source)."""
-        return next((row for row in BASELINE_ROWS if self.seeds(row, outcome)), BASELINE_ROWS[0])
+    def baseline_row(self, outcome: str, rows: Sequence[str] = BASELINE_ROWS) -> str:
+        """The first of ``rows`` that has ``outcome`` (the scalar baselines' source)."""
+        return next((row for row in rows if self.seeds(row, outcome)), rows[0])
 
     def difference(self, first: tuple[str, str], second: tuple[str, str]) -> dict[str, object] | None:
         """Paired over the clips and over the seeds both sides have (``BASELINE``: ``baseline_row``)."""
@@ -325,7 +288,7 @@ def _aggregate(
     if isinstance(metric.rows, str):
         return one(metric.rows)
     if isinstance(metric.rows, tuple):
-        return one(outcomes.baseline_row(metric.outcome))
+        return one(outcomes.baseline_row(metric.outcome, metric.rows))
     parts = {column: one(row) for column, row in metric.rows.items()}
     return tuple({column: part[i] for column, part in parts.items()} for i in range(3))
 
@@ -357,6 +320,7 @@ def build_report(config: DemoConfig, per_seed: PerSeed) -> dict[str, Any]:
         "locations": sim.locations,
         "distractors": sim.distractors,
         "extra_sources": sim.extra_sources,
+        "matched_sizes": sim.matched_sizes,
         "test_videos_per_class": sim.test_videos_per_class,
         "test_seconds_per_video": sim.test_seconds if sim.test_videos_per_class else sim.seconds,
     }

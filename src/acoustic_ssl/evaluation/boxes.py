@@ -29,8 +29,12 @@ positive = ``≥ t`` (EZ-VSL) or ``> t`` (LVS). Scores:
 * AUC = trapezoidal area under the success rate (cIoU ≥ τ) at the 21 thresholds τ = 0.05·i, i = 0..20
   (the floating-point products, as the published code computes them).
 
-These differ from ``localization.score_maps`` (simulated ground truth: binary GT, mean binarisation,
-success at cIoU > τ for 11 thresholds), which is kept unchanged for ACIVW and simulated data.
+The cIoU, success curve and AUC are ``localization``'s (:func:`~acoustic_ssl.evaluation.localization.ciou`,
+``success_curve(inclusive=True)`` at these thresholds, ``auc``); what differs from ``localization.score_maps``
+(simulated ground truth: binary GT, mean binarisation, success at cIoU > τ for 11 thresholds) is this
+module's parameters, kept for ACIVW and simulated data. The 95 % intervals are
+``statistics.bootstrap_ci`` with the clips resampled one by one (``clusters=None``): each annotated clip of
+these benchmarks comes from a video of its own, so, unlike the simulated test set, no two clips share one.
 
 Boxes are checked in their declared units before any scoring, so a wrong file cannot pass as a bad score: an
 annotation without a box, a coordinate that is not finite, beyond the image (Flickr: 0..256 pixels; VGG-SS:
@@ -58,7 +62,9 @@ import numpy as np
 
 from acoustic_ssl.data.dataset import ACIVWDataset
 from acoustic_ssl.errors import DataError, warn_once
-from acoustic_ssl.evaluation.localization import auc
+from acoustic_ssl.evaluation.localization import auc, ciou, success_curve, upsample_map, weighted_auc
+from acoustic_ssl.evaluation.protocol import OVERLAYS_PER_MAP
+from acoustic_ssl.evaluation.statistics import LEVEL, N_BOOTSTRAP, bootstrap_ci, weighted_mean
 
 if TYPE_CHECKING:
     from acoustic_ssl.training.trained import Trained
@@ -69,7 +75,6 @@ __all__ = [
     "THRESHOLDS",
     "Annotation",
     "bootstrap_intervals",
-    "box_ciou",
     "evaluate_boxes",
     "gt_map",
     "prediction_mask",
@@ -83,7 +88,6 @@ THRESHOLDS: tuple[float, ...] = tuple(0.05 * i for i in range(21))
 SUCCESS_AT = 0.5
 PROTOCOLS = ("ez", "lvs")
 FORMATS = ("flickr", "vggss", "csv")
-BOOTSTRAP_RESAMPLES = 2000
 
 
 @dataclass(frozen=True)
@@ -287,18 +291,9 @@ def gt_map(annotation: Annotation) -> np.ndarray:
 
 def prediction_mask(heat: np.ndarray, protocol: str = "ez") -> np.ndarray:
     """Binary 224×224 prediction of a heat map: resize, min–max, median-element threshold (see module doc)."""
-    from acoustic_ssl.evaluation.localization import _interp_matrix, upsample_map
-
-    heat = np.asarray(heat, dtype=np.float64)
-    if heat.ndim != 2:
-        raise ValueError(f"a heat map must be 2-D, got shape {heat.shape}")
-    if protocol == "ez":
-        rows, cols = (_interp_matrix(GRID, n, align_corners=True) for n in heat.shape)
-        up = rows @ heat @ cols.T
-    elif protocol == "lvs":
-        up = upsample_map(heat, (GRID, GRID))
-    else:
+    if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r} (use {', '.join(PROTOCOLS)})")
+    up = upsample_map(heat, (GRID, GRID), align_corners=protocol == "ez")
     span = up.max() - up.min()
     if span != 0:
         up = (up - up.min()) / span
@@ -306,57 +301,43 @@ def prediction_mask(heat: np.ndarray, protocol: str = "ez") -> np.ndarray:
     return up >= threshold if protocol == "ez" else up > threshold
 
 
-def box_ciou(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Σ_{p∈P} g(p) / (Σ g + #{p ∈ P : g(p) = 0}); 0 for an empty GT and no prediction."""
-    pred = np.asarray(pred, dtype=bool)
-    gt = np.asarray(gt, dtype=np.float64)
-    denom = gt.sum() + np.count_nonzero(pred & (gt == 0))
-    return float(gt[pred].sum() / denom) if denom else 0.0
-
-
-def _rates(cious: np.ndarray) -> np.ndarray:
-    """Success rates (cIoU ≥ τ) at the 21 thresholds; ``cious`` [..., n] -> [..., 21]."""
-    return np.stack([np.mean(cious >= t, axis=-1) for t in THRESHOLDS], axis=-1)
-
-
-def _trapezoid(rates: np.ndarray) -> np.ndarray:
-    """Trapezoidal areas of success curves [..., 21] over the thresholds (``localization.auc``, batched)."""
-    x = np.asarray(THRESHOLDS)
-    return np.sum((x[1:] - x[:-1]) * (rates[..., 1:] + rates[..., :-1]) / 2.0, axis=-1)
-
-
 def score_cious(cious: Sequence[float]) -> dict[str, Any]:
     """Success at cIoU ≥ 0.5, AUC over the 21 thresholds, mean cIoU, the success curve and n."""
     values = np.asarray(cious, dtype=np.float64)
     if values.size == 0:
         return {"n": 0, "success@0.5": None, "auc": None, "ciou_mean": None, "success_curve": []}
-    rates = _rates(values)
+    rates = success_curve(values, THRESHOLDS, inclusive=True)
     return {
         "n": int(values.size),
-        "success@0.5": float(np.mean(values >= SUCCESS_AT)),
+        "success@0.5": float(success_curve(values, (SUCCESS_AT,), inclusive=True)[0]),
         "auc": auc(THRESHOLDS, rates),
         "ciou_mean": float(values.mean()),
         "success_curve": [float(r) for r in rates],
     }
 
 
+def _success_at(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    return success_curve(values, (SUCCESS_AT,), inclusive=True, weights=weights)[:, 0]
+
+
+def _box_auc(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    return weighted_auc(values, weights, THRESHOLDS, inclusive=True)
+
+
 def bootstrap_intervals(
-    cious: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES, level: float = 0.95, seed: int = 0
+    cious: Sequence[float], resamples: int = N_BOOTSTRAP, level: float = LEVEL
 ) -> dict[str, list[float]]:
-    """Percentile-bootstrap intervals over clips of success@0.5, AUC and mean cIoU (seeded)."""
+    """Percentile-bootstrap intervals of success@0.5, AUC and mean cIoU: ``statistics.bootstrap_ci`` over
+    clips drawn one by one (``clusters=None``; each annotated clip is its own video), the same draws for
+    the three."""
     values = np.asarray(cious, dtype=np.float64)
     if values.size < 2:
         return {}
-    idx = np.random.default_rng(seed).integers(0, values.size, (resamples, values.size))
-    sample = values[idx]
-    stats = {
-        "success@0.5": np.mean(sample >= SUCCESS_AT, axis=1),
-        "auc": _trapezoid(_rates(sample)),
-        "ciou_mean": sample.mean(axis=1),
+    statistics = {"success@0.5": _success_at, "auc": _box_auc, "ciou_mean": weighted_mean}
+    return {
+        key: bootstrap_ci(values, clusters=None, statistic=statistic, n_boot=resamples, level=level).as_list()
+        for key, statistic in statistics.items()
     }
-    tail = (1.0 - level) / 2.0 * 100.0
-    return {k: [float(np.percentile(v, tail)), float(np.percentile(v, 100.0 - tail))]
-            for k, v in stats.items()}
 
 
 # ------------------------------------------------------------------------------------------ against records
@@ -515,7 +496,7 @@ def evaluate_boxes(
     batch_size: int | None = None,
     device: str = "auto",
     num_workers: int = 0,
-    overlays: int = 8,
+    overlays: int = OVERLAYS_PER_MAP,
 ) -> dict[str, Any]:
     """Score a checkpoint's attention against box annotations -> ``boxes.json`` and ``boxes_per_clip.csv``.
 
@@ -524,6 +505,7 @@ def evaluate_boxes(
     """
     from acoustic_ssl.evaluation.extract import as_trained
     from acoustic_ssl.evaluation.localization import save_overlay
+    from acoustic_ssl.evaluation.metrics_file import add_block
     from acoustic_ssl.io_utils import atomic_path, write_json_atomic
 
     if protocol not in PROTOCOLS:
@@ -548,7 +530,7 @@ def evaluate_boxes(
     trained = as_trained(checkpoint, stats_dir)
     arrays = attention_maps(trained, targets, batch_size=batch_size, device=device, num_workers=num_workers)
     cious = [
-        box_ciou(prediction_mask(heat, protocol), gt_map(t.annotation))
+        ciou(prediction_mask(heat, protocol), gt_map(t.annotation))
         for heat, t in zip(arrays["attention_map"], targets, strict=True)
     ]
     result: dict[str, Any] = {
@@ -571,9 +553,5 @@ def evaluate_boxes(
             save_overlay(out / "localization_boxes" / f"attention_{i:05d}.png", arrays["thumbnails"][i],
                          arrays["attention_map"][i], targets[i].annotation.boxes,
                          title=f"{targets[i].key} · cIoU {cious[i]:.2f}", frame_size=(GRID, GRID))
-    metrics_path = out / "metrics.json"
-    if metrics_path.is_file():
-        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-        metrics["localization_boxes"] = result
-        write_json_atomic(metrics_path, metrics)
+    add_block(out, "localization_boxes", result)
     return result

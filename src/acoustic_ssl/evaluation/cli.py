@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from acoustic_ssl.argtypes import non_negative_int, positive_int
 from acoustic_ssl.errors import ConfigError, DataError
+from acoustic_ssl.evaluation.protocol import KNN_KS, OVERLAYS_PER_MAP
 
 if TYPE_CHECKING:
     from acoustic_ssl.training.trained import Trained
 
-KS_HELP = "k values tried for kNN, chosen on validation (the original's 7 9 11 13 15)"
+KS_HELP = "k values tried for kNN, chosen on validation (the default is the original's)"
 STATS_HELP = (
     "spectrogram statistics folder; if omitted those stored in the checkpoint (older checkpoints: the run "
     "config's data.stats_dir)"
@@ -95,10 +96,11 @@ def register(subparsers: Any) -> None:
                    help="simulated raw dataset (ground_truth.csv per video, camera.json) for localisation")
     p.add_argument("--stats-dir", type=Path, default=None, help=STATS_HELP)
     p.add_argument("--batch-size", type=positive_int, default=None, help=BATCH_HELP)
-    p.add_argument("--knn-k", type=positive_int, nargs="+", default=[7, 9, 11, 13, 15], help=KS_HELP)
+    p.add_argument("--knn-k", type=positive_int, nargs="+", default=list(KNN_KS), help=KS_HELP)
     p.add_argument("--no-probe", action="store_true", help="skip the linear probe")
     p.add_argument("--no-energy", action="store_true", help="do not load acoustic images for energy maps")
-    p.add_argument("--overlays", type=non_negative_int, default=8, help="localisation overlay PNGs per map")
+    p.add_argument("--overlays", type=non_negative_int, default=OVERLAYS_PER_MAP,
+                   help="localisation overlay PNGs per map")
     p.add_argument("--localization-mask", choices=("frame", "map"), default="frame",
                    help="binarise the map at its mean after upsampling it to the frame, or on its own grid "
                    "(12x16 / 36x48) and then upsample the mask, as the original's follow-up did")
@@ -144,7 +146,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", type=Path, default=None, help="also write the metrics JSON to this file")
     p.add_argument("--seed", type=int, default=0,
                    help="inner protocol: seed of the training crops and of the split")
-    p.add_argument("--knn-k", type=positive_int, nargs="+", default=[7, 9, 11, 13, 15], help=KS_HELP)
+    p.add_argument("--knn-k", type=positive_int, nargs="+", default=list(KNN_KS), help=KS_HELP)
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.set_defaults(func=_scenes)
 
@@ -324,7 +326,7 @@ def _evaluate_boxes(args: argparse.Namespace, trained: Trained, out: Path) -> in
 
 
 def _scenes(args: argparse.Namespace) -> int:
-    from acoustic_ssl.evaluation.evaluate import clean_json
+    from acoustic_ssl.evaluation.metrics_file import clean_json
     from acoustic_ssl.evaluation.scenes import scene_transfer
     from acoustic_ssl.io_utils import write_json_atomic
 

@@ -3,7 +3,8 @@
 ``evaluate_checkpoint`` writes into its output folder:
 
 * ``features_<split>.npz`` for training / validation / testing (see ``extract`` for the keys);
-* ``metrics.json``: ``knn`` and ``linear_probe`` per feature key, the objective's test mode
+* ``metrics.json`` (written by ``metrics_file.write_metrics``, read by ``metrics_file.read_metrics``):
+  ``knn`` and ``linear_probe`` per feature key, the objective's test mode
   (``Objective.test_metrics``: ``classifier``, a supervised checkpoint's own test accuracy; ``triplet``, the
   triplet trainers' test-set triplet accuracy; ``contrastive``, the InfoNCE loss and in-batch retrieval
   accuracy), ``retrieval`` (audio→video and video→audio by the objective's ``pair_distances``, plus
@@ -27,7 +28,7 @@ The functions below also work on already-loaded feature dicts, for callers that 
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from acoustic_ssl.errors import DataError
-from acoustic_ssl.evaluation.knn import KNN_KS, knn_predict, knn_protocol, linear_probe
+from acoustic_ssl.evaluation.knn import knn_predict, knn_protocol, linear_probe
+from acoustic_ssl.evaluation.metrics_file import Summary, clean_json, write_metrics
+from acoustic_ssl.evaluation.protocol import KNN_KS, OVERLAYS_PER_MAP, REPORTED_RANKS
 from acoustic_ssl.io_utils import write_json_atomic
 
 if TYPE_CHECKING:
@@ -45,25 +48,9 @@ if TYPE_CHECKING:
 SPLITS = ("training", "validation", "testing")
 LIST_FLAGS = {"training": "--train-list", "validation": "--valid-list", "testing": "--test-list"}
 FEATURE_KEYS = ("audio", "video", "joint", "acoustic", "features", "audio_raw")
-OVERLAYS_PER_MAP = 8
 # (name, features key) of the heat maps that localisation scores: the objective's attention, a generator's
 # images' energy, the true images' energy
-LOCALIZATION_MAPS = (("attention", "attention_map"), ("generated", "generated_map"), ("energy", "energy_map"))
-
-
-def clean_json(value: Any) -> Any:
-    """Floats, arrays and nested containers as JSON-safe values (NaN/inf → None)."""
-    if isinstance(value, Mapping):
-        return {str(k): clean_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean_json(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return clean_json(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
+HEAT_MAPS = (("attention", "attention_map"), ("generated", "generated_map"), ("energy", "energy_map"))
 
 
 def classification_metrics(
@@ -106,16 +93,13 @@ def retrieval_distances(
     return torch.cat(parts).double().numpy()
 
 
-PER_SAMPLE_RANKS = (1, 5, 10)
-
-
 def retrieval_hits(distances: np.ndarray, labels: np.ndarray) -> dict[str, list[int]]:
-    """Per audio query: whether a same-class video is among the top k (k = 1, 5, 10)."""
-    from acoustic_ssl.evaluation.retrieval import first_relevant_rank, rank_gallery
+    """Per audio query: whether a same-class video is among the top k (``REPORTED_RANKS``), as recall@k
+    counts it (``retrieval.hits_at_ranks``)."""
+    from acoustic_ssl.evaluation.retrieval import hits_at_ranks, rank_gallery
 
-    first = first_relevant_rank(rank_gallery(distances), labels, labels)
-    n = len(labels)
-    return {f"retrieval_hit@{k}": (first < min(k, n)).astype(int).tolist() for k in PER_SAMPLE_RANKS}
+    hits = hits_at_ranks(rank_gallery(distances), labels, labels, REPORTED_RANKS)
+    return {f"retrieval_hit@{k}": hit.astype(int).tolist() for k, hit in hits.items()}
 
 
 def retrieval_block(distances: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, Any]:
@@ -248,7 +232,7 @@ def localization_metrics(
     overlays: int = OVERLAYS_PER_MAP,
     mask_at: str = "frame",
     per_sample: dict[str, Any] | None = None,
-    map_keys: Sequence[tuple[str, str]] = LOCALIZATION_MAPS,
+    map_keys: Sequence[tuple[str, str]] = HEAT_MAPS,
 ) -> dict[str, dict[str, float]]:
     """Scores of the ``attention``, ``generated`` (a generator's images) and ``energy`` (the true images) maps
     present in the features (see ``localization``), the ``chance`` level (a uniformly random point: the share
@@ -343,7 +327,7 @@ def localization_metrics(
     return result
 
 
-def summary(metrics: Mapping[str, Any]) -> dict[str, float | None]:
+def summary(metrics: Mapping[str, Any]) -> Summary:
     """Headline numbers: audio kNN accuracy, audio→video R@1, pointing accuracy (attention, else the
     generated images' energy, else the true images').
 
@@ -357,17 +341,17 @@ def summary(metrics: Mapping[str, Any]) -> dict[str, float | None]:
     retrieval = metrics.get("retrieval", {}).get("audio_to_video", {})
     loc = metrics.get("localization", {})
     loc_key = next((k for k in ("attention", "generated", "energy") if k in loc), None)
-    return clean_json({
-        "audio_knn_accuracy": knn[audio_key]["accuracy"] if audio_key else None,
-        "audio_knn_feature": audio_key,
-        "joint_knn_accuracy": knn["joint"]["accuracy"] if "joint" in knn else None,
-        "classifier_accuracy": metrics.get("classifier", {}).get("accuracy"),
-        "triplet_test_accuracy": metrics.get("triplet", {}).get("accuracy"),
-        "contrastive_test_accuracy": metrics.get("contrastive", {}).get("accuracy"),
-        "retrieval_recall_at_1": retrieval.get("recall@1"),
-        "localization_accuracy": loc[loc_key]["pointing_accuracy"] if loc_key else None,
-        "localization_map": loc_key,
-    })
+    return Summary(
+        audio_knn_accuracy=knn[audio_key]["accuracy"] if audio_key else None,
+        audio_knn_feature=audio_key,
+        joint_knn_accuracy=knn["joint"]["accuracy"] if "joint" in knn else None,
+        classifier_accuracy=metrics.get("classifier", {}).get("accuracy"),
+        triplet_test_accuracy=metrics.get("triplet", {}).get("accuracy"),
+        contrastive_test_accuracy=metrics.get("contrastive", {}).get("accuracy"),
+        retrieval_recall_at_1=retrieval.get("recall@1"),
+        localization_accuracy=loc[loc_key]["pointing_accuracy"] if loc_key else None,
+        localization_map=loc_key,
+    )
 
 
 def compute_metrics(
@@ -415,7 +399,7 @@ def compute_metrics(
             test, raw_dir, objective, overlay_dir, overlays=overlays, mask_at=localization_mask,
             per_sample=per_sample,
         )
-    metrics["summary"] = summary(metrics)
+    metrics["summary"] = dataclasses.asdict(summary(metrics))
     metrics["per_sample"] = per_sample
     return clean_json(metrics)
 
@@ -497,7 +481,7 @@ def evaluate_checkpoint(
     metrics["run_kind"] = trained.kind
     metrics["epoch"] = trained.epoch
     metrics["roles"] = meta["testing"].get("roles")
-    write_json_atomic(out_dir / "metrics.json", metrics)
+    write_metrics(out_dir, metrics)
     return metrics
 
 
@@ -543,5 +527,5 @@ def evaluate_baseline(
     metrics["run_kind"] = "baseline"
     metrics["baseline"] = name
     metrics["lists"] = {split: info.get("list") for split, info in meta.items()}
-    write_json_atomic(out_dir / "metrics.json", metrics)
+    write_metrics(out_dir, metrics)
     return metrics

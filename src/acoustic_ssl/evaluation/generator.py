@@ -43,9 +43,10 @@ from acoustic_ssl.data.dataset import ACIVWDataset
 from acoustic_ssl.data.layout import FRAMES_PER_SECOND, Modality
 from acoustic_ssl.device import pick_device
 from acoustic_ssl.errors import DataError
-from acoustic_ssl.evaluation.evaluate import clean_json, ground_truth_rows, localization_metrics
+from acoustic_ssl.evaluation.evaluate import ground_truth_rows, localization_metrics
 from acoustic_ssl.evaluation.extract import as_trained, dataset_options
 from acoustic_ssl.evaluation.machine import machine_info
+from acoustic_ssl.evaluation.metrics_file import clean_json
 from acoustic_ssl.evaluation.statistics import bootstrap_ci, paired_difference, weighted_mean
 from acoustic_ssl.evaluation.synthesize import generator_of
 from acoustic_ssl.imaging.geometry import GRID_COLS, GRID_ROWS

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from acoustic_ssl.errors import DataError
+from acoustic_ssl.evaluation.protocol import KNN_KS
 
-KNN_KS: tuple[int, ...] = (7, 9, 11, 13, 15)
 PROBE_CS: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
 
 

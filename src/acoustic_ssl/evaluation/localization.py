@@ -24,9 +24,14 @@ Scores:
   Binarisation is done after upsampling; ``mask_at="map"`` binarises on the map's own grid instead and
   upsamples the mask (bilinear, kept where > 0.5), as the follow-up's acoustic-image scoring did. The ground
   truth is one exact set of boxes, so the annotator-consensus weighting of Flickr-SoundNet's cIoU
-  (``evaluation.boxes``) has nothing to weigh here (it reduces to this formula);
+  (``evaluation.boxes``) has nothing to weigh here (:func:`ciou` reduces to this formula);
 * success rate at τ = 0.0, 0.1, …, 1.0: fraction of samples with cIoU > τ; AUC = trapezoidal area of the
   success curve over τ ∈ [0, 1];
+
+:func:`ciou`, :func:`success_curve` and :func:`auc` are the only cIoU, success curve and AUC of the package:
+the box benchmarks (``evaluation.boxes``: consensus maps, cIoU ≥ τ at 21 thresholds) and the bootstrap
+(:func:`weighted_auc` under ``evaluation.statistics``' weights, one curve per replicate) call them with
+their own parameters.
 * the "any object" baseline (:func:`any_object_pointing`): the expected pointing accuracy of a perfect
   object detector that ignores the sound, pointing at the centre of one visible object chosen at random; it
   is sounding objects / visible objects, 1 with one object on screen and about 1/(objects on screen) with
@@ -69,12 +74,17 @@ def _interp_matrix(n_out: int, n_in: int, align_corners: bool = False) -> np.nda
     return m
 
 
-def upsample_map(heat: np.ndarray, size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
-    """Bilinear resize of a [h, w] map to ``size`` = (H, W), as ``F.interpolate(align_corners=False)``."""
+def upsample_map(
+    heat: np.ndarray, size: tuple[int, int] = FRAME_SIZE, *, align_corners: bool = False
+) -> np.ndarray:
+    """Bilinear resize of a [h, w] map to ``size`` = (H, W), as ``F.interpolate``: half-pixel centres (the
+    camera's convention, and LVS's OpenCV resize), or with ``align_corners`` the first and last samples on
+    the edges (EZ-VSL's evaluation code calls ``F.interpolate(align_corners=True)``)."""
     heat = np.asarray(heat, dtype=np.float64)
     if heat.ndim != 2:
         raise ValueError(f"a heat map must be 2-D, got shape {heat.shape}")
-    return _interp_matrix(size[0], heat.shape[0]) @ heat @ _interp_matrix(size[1], heat.shape[1]).T
+    rows = _interp_matrix(size[0], heat.shape[0], align_corners)
+    return rows @ heat @ _interp_matrix(size[1], heat.shape[1], align_corners).T
 
 
 def binarize(heat: np.ndarray, method: str = "mean", fraction: float = 0.5) -> np.ndarray:
@@ -94,10 +104,12 @@ def binarize(heat: np.ndarray, method: str = "mean", fraction: float = 0.5) -> n
 
 
 def ciou(pred: np.ndarray, gt: np.ndarray) -> float:
-    """|GT ∩ P| / (|GT| + |P − GT|); 0 when both are empty."""
-    pred, gt = np.asarray(pred, bool), np.asarray(gt, bool)
-    denom = gt.sum() + (pred & ~gt).sum()
-    return float((pred & gt).sum() / denom) if denom else 0.0
+    """Σ_{p∈P} g(p) / (Σ_p g(p) + #{p ∈ P : g(p) = 0}) of a predicted mask P and a GT map g; 0 when both are
+    empty. A binary g (simulated boxes, VGG-SS) gives |GT ∩ P| / (|GT| + |P − GT|); Flickr-SoundNet's
+    consensus map (g = ½ where one annotator of several marked a pixel) counts such a pixel half."""
+    pred, gt = np.asarray(pred, dtype=bool), np.asarray(gt, dtype=np.float64)
+    denom = gt.sum() + np.count_nonzero(pred & (gt == 0))
+    return float(gt[pred].sum() / denom) if denom else 0.0
 
 
 def pointing_hit(heat: np.ndarray, gt: np.ndarray) -> bool:
@@ -105,16 +117,51 @@ def pointing_hit(heat: np.ndarray, gt: np.ndarray) -> bool:
     return bool(np.asarray(gt, bool).ravel()[int(np.argmax(heat))])
 
 
-def success_curve(cious: Sequence[float], thresholds: Sequence[float] = THRESHOLDS) -> np.ndarray:
-    """Fraction of samples with cIoU > τ for each τ."""
+def success_curve(
+    cious: Sequence[float | None] | np.ndarray,
+    thresholds: Sequence[float] = THRESHOLDS,
+    *,
+    inclusive: bool = False,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """Share of the scored samples (NaN/None: not scored) whose cIoU passes each τ → [len(thresholds)].
+
+    ``inclusive``: pass at cIoU ≥ τ, as the box benchmarks' published code counts (a cIoU of exactly 0.5 is
+    a success at 0.5); else cIoU > τ, the simulated-GT protocol. ``weights`` [B, n] (how often a bootstrap
+    replicate drew each sample) gives one curve per row → [B, len(thresholds)]. No scored sample: NaN.
+    """
+    from acoustic_ssl.evaluation.statistics import weighted_mean
+
     values = np.asarray(cious, dtype=np.float64)
-    return np.array([float(np.mean(values > t)) if values.size else float("nan") for t in thresholds])
+    rows = np.ones((1, values.size)) if weights is None else np.asarray(weights, dtype=np.float64)
+    present = np.isfinite(values)
+    rates = np.stack(
+        [weighted_mean(np.where(present, values >= t if inclusive else values > t, np.nan), rows)
+         for t in thresholds],
+        axis=1,
+    )
+    return rates[0] if weights is None else rates
 
 
-def auc(thresholds: Sequence[float], rates: Sequence[float]) -> float:
-    """Trapezoidal area under the success curve."""
-    x, y = np.asarray(thresholds, float), np.asarray(rates, float)
-    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0))
+def auc(thresholds: Sequence[float], rates: Sequence[float] | np.ndarray) -> float | np.ndarray:
+    """Trapezoidal area under a success curve over ``thresholds``: a float for one curve [T], an array [B]
+    for a batch of them [B, T] (the bootstrap's replicates)."""
+    x, y = np.asarray(thresholds, dtype=np.float64), np.asarray(rates, dtype=np.float64)
+    area = np.sum((x[1:] - x[:-1]) * (y[..., 1:] + y[..., :-1]) / 2.0, axis=-1)
+    return float(area) if area.ndim == 0 else area
+
+
+def weighted_auc(
+    values: np.ndarray,
+    weights: np.ndarray,
+    thresholds: Sequence[float] = THRESHOLDS,
+    *,
+    inclusive: bool = False,
+) -> np.ndarray:
+    """The AUC as a bootstrap statistic (``statistics.bootstrap_ci(statistic=...)``): :func:`auc` of the
+    :func:`success_curve` under each weight row → [B]."""
+    rates = success_curve(values, thresholds, inclusive=inclusive, weights=weights)
+    return np.asarray(auc(thresholds, rates))
 
 
 # ----------------------------------------------------------------------------------------------- ground truth
@@ -325,7 +372,7 @@ def summarise_scores(
         "n": float(len(scored_cious)),
     }
     result.update({f"success@{t:.1f}": float(r) for t, r in zip(thresholds, rates, strict=True)})
-    result["auc"] = auc(thresholds, rates) if scored_cious else float("nan")
+    result["auc"] = float(auc(thresholds, rates)) if scored_cious else float("nan")
     return result
 
 

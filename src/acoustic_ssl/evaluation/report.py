@@ -25,8 +25,8 @@ import numpy as np
 from acoustic_ssl.data.labels import class_names
 from acoustic_ssl.data.layout import CLASS_NAMES
 from acoustic_ssl.errors import DataError
-from acoustic_ssl.evaluation.evaluate import clean_json
 from acoustic_ssl.evaluation.extract import load_features
+from acoustic_ssl.evaluation.metrics_file import SECTIONS, Metrics, clean_json, read_metrics
 from acoustic_ssl.evaluation.pages import (
     figure_png,
     format_score,
@@ -46,11 +46,11 @@ EXAMPLE_ROWS = 6
 
 @dataclass
 class Evaluation:
-    """One ``metrics.json`` and its folder."""
+    """One ``metrics.json`` (as ``metrics_file.read_metrics`` reads it) and its folder."""
 
     name: str
     folder: Path
-    metrics: dict[str, Any]
+    metrics: Metrics
 
 
 @dataclass
@@ -92,15 +92,16 @@ def collect_run(folder: str | Path) -> RunData:
     for path in candidates:
         if path.is_file():
             name = path.parent.name if path.parent != folder else "evaluation"
-            run.evaluations.append(Evaluation(name, path.parent, _read_json(path)))
+            run.evaluations.append(Evaluation(name, path.parent, read_metrics(path)))
     if not run.steps and not run.epochs and not run.evaluations:
         raise DataError(f"{folder}: no metrics.jsonl and no metrics.json (run `acoustic-ssl evaluate` first)")
     return run
 
 
 # ------------------------------------------------------------------------------------------------- tables
-def flatten_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """Scalar metrics as ``section/.../name`` → float (confusion matrices and texts left out)."""
+def flatten_metrics(sections: Mapping[str, Any]) -> dict[str, float]:
+    """Scalar metrics of a metrics.json's sections (``Metrics.sections``) as ``section/.../name`` → float
+    (confusion matrices and texts left out)."""
     flat: dict[str, float] = {}
 
     def walk(prefix: str, value: Any) -> None:
@@ -111,13 +112,12 @@ def flatten_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
         elif (isinstance(value, (int, float)) and not isinstance(value, bool)) or value is None:
             flat[prefix] = float("nan") if value is None else float(value)
 
-    for section in ("knn", "linear_probe", *TEST_MODES, "retrieval", "localization", "summary"):
-        if section in metrics:
-            walk(section, metrics[section])
+    for section in SECTIONS:
+        if section in sections:
+            walk(section, sections[section])
     return flat
 
 
-TEST_MODES = ("classifier", "triplet", "contrastive")  # the objectives' test-mode blocks (test_metrics)
 TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Headline", "summary", ("audio_knn_accuracy", "joint_knn_accuracy", "classifier_accuracy",
                              "retrieval_recall_at_1", "localization_accuracy")),
@@ -308,7 +308,9 @@ def build_report(
     runs: Sequence[RunData], title: str = "acoustic-ssl report", tsne: bool = True
 ) -> dict[str, Any]:
     """Tables and figures of the report, grouped by section (used by the writers below and tests)."""
-    rows = [(f"{r.name} / {ev.name}", flatten_metrics(ev.metrics)) for r in runs for ev in r.evaluations]
+    rows = [
+        (f"{r.name} / {ev.name}", flatten_metrics(ev.metrics.sections)) for r in runs for ev in r.evaluations
+    ]
     tables = [(caption, *metric_table(rows, section, names)) for caption, section, names in TABLES]
     tables.append(("All metrics", *all_metrics_table(rows)))
     sections: dict[str, list[Figure]] = {
@@ -333,7 +335,7 @@ def build_report(
             if arrays is not None and examples_path.is_file():
                 png = retrieval_figure(arrays, _read_json(examples_path), label)
                 add("Retrieval examples", f"retrieval_{slug}", f"retrieval · {label}", png)
-            conf = ev.metrics.get("retrieval", {}).get("audio_to_video", {}).get("confusion", {}).get("10")
+            conf = ev.metrics.confusion(10)
             if conf:
                 caption = f"audio→video confusion@10 · {label}"
                 png = confusion_figure(conf, label)

@@ -23,8 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-RANKS: tuple[int, ...] = (1, 2, 5, 10, 30)
-CONFUSION_KS: tuple[int, ...] = (1, 5, 10)
+from acoustic_ssl.evaluation.protocol import REPORTED_RANKS, RETRIEVAL_RANKS
 
 
 def rank_gallery(distances: np.ndarray) -> np.ndarray:
@@ -94,12 +93,24 @@ def first_relevant_rank(
     return np.where(relevant.any(axis=1), relevant.argmax(axis=1), np.iinfo(np.int64).max)
 
 
-def recall_at_ranks(
-    order: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray, ranks: Sequence[int] = RANKS
-) -> dict[str, float]:
-    """``recall@k`` for each k (k larger than the gallery is clipped to its size)."""
+def hits_at_ranks(
+    order: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray, ranks: Sequence[int]
+) -> dict[int, np.ndarray]:
+    """Per query and rank k: whether a relevant item is among the top k (k larger than the gallery is
+    clipped to its size); recall@k is their mean, and the bootstrap resamples them."""
     first_hit = first_relevant_rank(order, query_labels, gallery_labels)
-    return {f"recall@{k}": float(np.mean(first_hit < min(k, order.shape[1]))) for k in ranks}
+    return {k: first_hit < min(k, order.shape[1]) for k in ranks}
+
+
+def recall_at_ranks(
+    order: np.ndarray,
+    query_labels: np.ndarray,
+    gallery_labels: np.ndarray,
+    ranks: Sequence[int] = RETRIEVAL_RANKS,
+) -> dict[str, float]:
+    """``recall@k`` for each k: the share of queries with a hit (:func:`hits_at_ranks`)."""
+    hits = hits_at_ranks(order, query_labels, gallery_labels, ranks)
+    return {f"recall@{k}": float(np.mean(hit)) for k, hit in hits.items()}
 
 
 def mean_average_precision(order: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray) -> float:
@@ -132,7 +143,7 @@ def retrieval_metrics(
     distances: np.ndarray,
     query_labels: np.ndarray,
     gallery_labels: np.ndarray,
-    ranks: Sequence[int] = RANKS,
+    ranks: Sequence[int] = RETRIEVAL_RANKS,
 ) -> dict[str, float]:
     """``recall@k`` for the given ranks plus ``map``, as plain floats."""
     order = rank_gallery(distances)
@@ -146,7 +157,7 @@ def retrieval_confusions(
     query_labels: np.ndarray,
     gallery_labels: np.ndarray,
     num_classes: int,
-    ks: Sequence[int] = CONFUSION_KS,
+    ks: Sequence[int] = REPORTED_RANKS,
 ) -> dict[int, np.ndarray]:
     """Confusion matrices keyed by k (the original's top-1/5/10)."""
     order = rank_gallery(distances)

@@ -9,8 +9,9 @@ k on (``--valid-fold``; default ``evaluation_setup/fold1_validation.txt``). Labe
 
 Common to both protocols: clips mixed to mono, resampled to 22 050 Hz (librosa's kaiser_best, exact ratio),
 cut to 10 s (zero-padded at the end if shorter); five 2-s crops per clip; magnitude spectrogram of the data
-layer (``waveform_to_spectrogram``), z-scored per frequency bin with statistics of the training crops (no
-peak normalisation, as the original TUT loader); features: the objective's audio feature
+layer (``waveform_to_spectrogram``), z-scored per frequency bin with statistics of the training crops by
+training's ``data.stats.Normalization`` (a bin that never varies is divided by 1; no peak normalisation, as
+the original TUT loader); features: the objective's audio feature
 (``Objective.audio_features``, the vector kNN evaluates: for the paper's self-supervised HearNet its
 embedding after ReLU, l2-normalised, as ``computeTUTfeatures`` with ``--embedding 1`` up to that scale;
 ``features()`` (ReLU fc2) for a supervised one); accuracy per test crop (as the original's 12 590 test
@@ -43,9 +44,11 @@ import numpy as np
 
 from acoustic_ssl.data.layout import AUDIO_SAMPLE_RATE
 from acoustic_ssl.errors import DataError, describe_non_finite
-from acoustic_ssl.evaluation.knn import KNN_KS, knn_protocol, linear_probe
+from acoustic_ssl.evaluation.knn import knn_protocol, linear_probe
+from acoustic_ssl.evaluation.protocol import KNN_KS
 
 if TYPE_CHECKING:
+    from acoustic_ssl.data.stats import Normalization
     from acoustic_ssl.training.objectives import Objective
     from acoustic_ssl.training.trained import Trained
 
@@ -152,18 +155,19 @@ def crop_offsets(n_clips: int, train: bool, seed: int = 0) -> np.ndarray:
     return np.tile(np.arange(CROPS_PER_CLIP) * crop, (n_clips, 1))
 
 
-def crop_statistics(spectrograms: np.ndarray, n_clips: int, original: bool = False) -> tuple[np.ndarray, ...]:
-    """Per-bin (mean, std) of training crops [n, 257, T], broadcastable to them; a zero std becomes 1.
+def crop_statistics(spectrograms: np.ndarray, n_clips: int, original: bool = False) -> Normalization:
+    """The per-bin z-scoring of training crops [n, 257, T]: their mean and std as the ``Normalization``
+    training uses (``data.stats``: a zero std divides by 1).
 
     ``original``: the original's formulas with its count n = clips · T · 257 (``data.stats.summarise``).
     """
-    from acoustic_ssl.data.stats import summarise
+    from acoustic_ssl.data.stats import Normalization, summarise
 
     x = spectrograms.astype(np.float64)
     total, total_sq = x.sum(axis=(0, 2)), np.square(x).sum(axis=(0, 2))
     n = float(n_clips * x.shape[2] * x.shape[1]) if original else None
     mean, std = summarise(total, total_sq, x.shape[0] * x.shape[2], original_n=n)
-    return mean[None, :, None], np.where(std > 0, std, 1.0)[None, :, None]
+    return Normalization.from_stats(mean, std, source="the scene training crops")
 
 
 def clip_spectrograms(clips: Sequence[SceneClip], offsets: np.ndarray) -> np.ndarray:
@@ -179,14 +183,17 @@ def clip_spectrograms(clips: Sequence[SceneClip], offsets: np.ndarray) -> np.nda
     return np.concatenate(out)
 
 
-def audio_features(objective: Objective, spectrograms: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """The objective's audio features (``Objective.audio_features``: what kNN evaluates) of spectrograms."""
+def audio_features(
+    objective: Objective, spectrograms: np.ndarray, normalization: Normalization, batch_size: int = 32
+) -> np.ndarray:
+    """The objective's audio features (``Objective.audio_features``: what kNN evaluates) of un-normalised
+    spectrograms, z-scored by ``normalization`` a batch at a time."""
     import torch
 
     parts = []
     with torch.inference_mode():
         for lo in range(0, len(spectrograms), batch_size):
-            x = torch.as_tensor(spectrograms[lo : lo + batch_size], dtype=torch.float32)
+            x = normalization(torch.as_tensor(spectrograms[lo : lo + batch_size], dtype=torch.float32))
             parts.append(objective.audio_features(x).numpy())
     return np.concatenate(parts)
 
@@ -247,12 +254,12 @@ def scene_transfer(
     train_clips = folder.train
     offsets = crop_offsets(len(train_clips), protocol == "inner", seed)
     train_spec = clip_spectrograms(train_clips, offsets)
-    mean, std = crop_statistics(train_spec, len(train_clips), original_stats)
+    normalization = crop_statistics(train_spec, len(train_clips), original_stats)
 
     def features(clips: Sequence[SceneClip], spectrograms: np.ndarray | None = None) -> np.ndarray:
         if spectrograms is None:
             spectrograms = clip_spectrograms(clips, crop_offsets(len(clips), False))
-        return audio_features(objective, (spectrograms - mean) / std, batch_size)
+        return audio_features(objective, spectrograms, normalization, batch_size)
 
     def labels(clips: Sequence[SceneClip]) -> np.ndarray:
         return np.repeat([c.label for c in clips], CROPS_PER_CLIP)

@@ -7,7 +7,8 @@ bootstrap), separately within each class (stratified, as the split is: every cla
 videos), and, where a model was trained with several seeds, also draws the seeds with replacement (the
 replicate's value is the mean over the drawn seeds, so training noise widens the interval). The interval is
 the percentile interval of ``N_BOOTSTRAP`` replicates from a fixed generator seed, so the same outcomes
-always give the same interval.
+always give the same interval. This is the package's one bootstrap: the box benchmarks
+(``evaluation.boxes``) call it too, with ``clusters=None`` (each of their annotated clips is its own video).
 
 A paired difference applies the *same* draws (videos and seeds) to both models: the two models were scored on
 the same clips, and pairing removes the part of the variation the clips share. The verdict is "gain" when
@@ -17,9 +18,9 @@ Retrieval hits use the whole test set as the gallery; only the queries are resam
 which is the usual approximation.
 
 Statistics are weighted so that one replicate is one row of a weight matrix (weight = how many times the
-sample's video was drawn): :func:`weighted_mean` for accuracies, hit rates and mean cIoU; :func:`weighted_auc`
-for the area under the cIoU success curve. Missing outcomes (NaN: a sample that is not scored, e.g. no
-visible sounding object) get weight 0.
+sample's video was drawn): :func:`weighted_mean` for accuracies, hit rates and mean cIoU;
+``localization.weighted_auc`` for the area under the cIoU success curve. Missing outcomes (NaN: a sample
+that is not scored, e.g. no visible sounding object) get weight 0.
 
 Example
 -------
@@ -53,16 +54,6 @@ def weighted_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     total = w.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, w @ np.where(present, values, 0.0) / total, np.nan)
-
-
-def weighted_auc(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Area under the success curve (share of cIoU > τ, τ = 0.0 … 1.0, trapezoidal) per weight row → [B]."""
-    from acoustic_ssl.evaluation.localization import THRESHOLDS
-
-    rates = np.stack([weighted_mean(np.where(np.isfinite(values), values > t, np.nan), weights)
-                      for t in THRESHOLDS], axis=1)
-    steps = np.diff(np.asarray(THRESHOLDS))
-    return ((rates[:, 1:] + rates[:, :-1]) / 2.0 * steps).sum(axis=1)
 
 
 @dataclass(frozen=True)
@@ -177,8 +168,10 @@ def bootstrap_ci(
     """Estimate and percentile interval of ``statistic`` over per-sample outcomes.
 
     ``values``: [samples] or [seeds, samples] (the same samples for every seed; NaN/None = not scored);
-    ``clusters``: the video of each sample (resampled whole); ``strata``: the class of each sample
-    (clusters are resampled within their stratum).
+    ``clusters``: the video of each sample, resampled whole (the clustered bootstrap, for test sets that
+    cut several clips from one video), or None to resample the clips themselves (clip-iid: the box
+    benchmarks, where each annotated clip comes from its own video, so the clip is the independent unit);
+    ``strata``: the class of each sample (clusters are resampled within their stratum).
     """
     outcomes = _as_seeds(values)
     (estimate,), (replicates,) = _replicates([outcomes], clusters, strata, statistic, n_boot, seed)

@@ -14,8 +14,7 @@ import torch:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from acoustic_ssl.lazy import lazy_exports
 
 _EXPORTS = {
     "ArrayGeometry": "acoustic_ssl.imaging.geometry",
@@ -26,16 +25,5 @@ _EXPORTS = {
     "open_recording": "acoustic_ssl.imaging.sources",
     "beamform_recording": "acoustic_ssl.imaging.output",
 }
-__all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

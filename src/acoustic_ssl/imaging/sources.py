@@ -8,7 +8,8 @@ samples × channels):
 * Acoular's HDF5 time data: dataset ``time_data`` (samples × channels) with the attribute ``sample_freq``
   (Hz), in physical units (default scale 1);
 * a folder of raw DualCam frames ``A_%06d.dc`` (int32, 128 × 1024 each; a raw video folder with an ``audio/``
-  subfolder also works), at the sensor rate 12 288 Hz, concatenated in file order.
+  subfolder also works), at the sensor rate 12 288 Hz, concatenated in frame-number order; named and read as
+  the converter reads them (``data.raw.dc_frames``, ``read_dc``).
 
 :func:`frame_batches` cuts a recording into the setup's frames (``frame_length`` samples every ``hop``), a
 batch at a time.
@@ -16,18 +17,17 @@ batch at a time.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from acoustic_ssl.data.layout import AUDIO_DIR, NUM_MICS, SAMPLES_PER_FRAME, SENSOR_SAMPLE_RATE
+from acoustic_ssl.data.layout import AUDIO_DIR, SAMPLES_PER_FRAME, SENSOR_SAMPLE_RATE
+from acoustic_ssl.data.raw import dc_frames, dc_num_mics, read_dc
 from acoustic_ssl.errors import DataError, describe_non_finite
 from acoustic_ssl.imaging.setup import ImagingSetup
 
-_DC_NAME = re.compile(r"^A_(\d+)\.dc$")
 SENSOR_FULL_SCALE = float(2**23)  # a 24-bit word in the int32 .dc files (the simulator's convention)
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 
@@ -115,30 +115,17 @@ def frame_batches(recording: Recording, setup: ImagingSetup, batch: int = 48) ->
         yield np.ascontiguousarray(windows[:n])
 
 
-def _read_dc(path: Path, channels: int) -> np.ndarray:
-    """One frame (channels, 1024) int32: sample-interleaved int32 on disk, as the DualCam writes 128
-    channels."""
-    try:
-        data = np.fromfile(path, dtype="<i4")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read audio frame ({exc.strerror})") from exc
-    if data.size != channels * SAMPLES_PER_FRAME:
-        raise DataError(f"{path}: audio frame has {data.size} int32 values, expected {channels} x 1024")
-    return data.reshape((channels, SAMPLES_PER_FRAME), order="F")
-
-
 def _dc_recording(folder: Path) -> Recording:
-    if not any(_DC_NAME.match(p.name) for p in folder.iterdir()) and (folder / AUDIO_DIR).is_dir():
+    if not dc_frames(folder) and (folder / AUDIO_DIR).is_dir():
         folder = folder / AUDIO_DIR
-    files = sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := _DC_NAME.match(p.name)))
+    files = dc_frames(folder)
     if not files:
         raise DataError(f"{folder}: no A_%06d.dc frames found")
-    size = files[0][1].stat().st_size  # 128 x 1024 int32 for the DualCam; M x 1024 for a simulated M-mic one
-    channels = size // (4 * SAMPLES_PER_FRAME) if size % (4 * SAMPLES_PER_FRAME) == 0 and size else NUM_MICS
+    channels = dc_num_mics(files[0][1])  # 128 for the DualCam; M for a simulated M-mic array
 
     def read(start: int, count: int) -> np.ndarray:
         first, last = start // SAMPLES_PER_FRAME, (start + count - 1) // SAMPLES_PER_FRAME
-        samples = np.concatenate([_read_dc(files[k][1], channels) for k in range(first, last + 1)], axis=1)
+        samples = np.concatenate([read_dc(files[k][1], channels) for k in range(first, last + 1)], axis=1)
         offset = start - first * SAMPLES_PER_FRAME
         return samples[:, offset : offset + count].T.astype(np.float32)
 

@@ -148,6 +148,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "not fit without overlapping)",
     )
     scenes.add_argument(
+        "--matched-sizes",
+        action="store_true",
+        help="draw each distractor at the depth that gives it the on-screen size the sounding object would "
+        "have, so that pointing at the largest box is no better than at any box (default: its own class's)",
+    )
+    scenes.add_argument(
         "--extra-sources",
         type=int,
         default=0,
@@ -199,6 +205,7 @@ def handle(args: argparse.Namespace) -> int:
         composition=SceneComposition(
             locations=args.locations,
             distractors=args.distractors,
+            matched_sizes=args.matched_sizes,
             extra_sources=args.extra_sources,
             extra_level_db=tuple(args.extra_level_db),
         ),

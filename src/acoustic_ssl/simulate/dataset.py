@@ -66,13 +66,15 @@ class SceneComposition:
 
     ``locations``: size of the shared pool of places (0: one place per video, of its class's kind);
     ``distractors``: silent objects of other classes on screen; ``extra_sources``: sounding on-screen
-    objects of other classes, each ``extra_level_db`` (uniform range) below the class source.
+    objects of other classes, each ``extra_level_db`` (uniform range) below the class source;
+    ``matched_sizes``: distractors as large on screen as the class source would be (no size prior).
     """
 
     locations: int = 0
     distractors: int = 0
     extra_sources: int = 0
     extra_level_db: tuple[float, float] = (0.0, 6.0)
+    matched_sizes: bool = False
 
     def validate(self) -> None:
         from acoustic_ssl.simulate.scene import Composition
@@ -92,6 +94,7 @@ class SceneComposition:
             "distractors": self.distractors,
             "extra_sources": self.extra_sources,
             "extra_source_level_db": [float(v) for v in self.extra_level_db],
+            **({"matched_sizes": True} if self.matched_sizes else {}),  # absent: earlier datasets unchanged
             "max_overlap": scene.MAX_OVERLAP,
             "placement_tries": scene.PLACEMENT_TRIES,
         }
@@ -127,6 +130,7 @@ class VideoJob:
     distractors: int = 0
     extra_sources: int = 0
     extra_level_db: tuple[float, float] = (0.0, 6.0)
+    matched_sizes: bool = False
     device: str = "cpu"  # where the acoustic images are beamformed (a torch device)
 
 
@@ -207,7 +211,9 @@ def simulate_video(job: VideoJob) -> str:
             video_seed(job.seed, job.class_index, job.location),
             sounds=extras.sounds,
             room=extras.rooms.get(job.class_index),
-            composition=Composition(job.distractors, job.extra_sources, job.extra_level_db),
+            composition=Composition(
+                job.distractors, job.extra_sources, job.extra_level_db, job.matched_sizes
+            ),
             site=None if job.site is None else Site(job.site, site_seed(job.seed, job.site)),
         )
         render_video(
@@ -400,6 +406,7 @@ def simulate_dataset(
             composition.distractors,
             composition.extra_sources,
             tuple(composition.extra_level_db),
+            composition.matched_sizes,
             str(device),
         )
         for c in chosen

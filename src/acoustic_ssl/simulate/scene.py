@@ -34,6 +34,8 @@ On-screen extra sources are not noise: they add to the scene at their own level.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -100,6 +102,9 @@ class Composition:
     distractors: int = 0
     extra_sources: int = 0
     extra_level_db: tuple[float, float] = (0.0, 6.0)  # how far below the class source, dB (uniform)
+    # distractors as large on screen as the sounding object (size / depth drawn like the class source's), so
+    # that "point at the largest box" is no better than "point at any box"
+    matched_sizes: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.distractors <= MAX_DISTRACTORS:
@@ -325,6 +330,26 @@ def overlaps(a: np.ndarray, b: np.ndarray, camera: PinholeCamera, limit: float =
     return bool(np.any(shared > limit * np.maximum(smaller, 1e-9)))
 
 
+@functools.cache
+def box_size_m(class_index: int) -> float:
+    """The square root of the area of a class's sprite box in metres (facing right, upright): how large it
+    looks at a given depth, whatever its shape (a train is long and low, a fountain square)."""
+    from acoustic_ssl.simulate.sprites import parts_extent, sprite_parts
+
+    x0, y0, x1, y1 = parts_extent(sprite_parts(class_index, facing=1.0, tilt_rad=0.0))
+    return math.sqrt((x1 - x0) * (y1 - y0))
+
+
+def matched_depths(class_index: int, like: int) -> ObjectSpec:
+    """The spec of ``class_index`` with the depth range that gives it the on-screen sizes of class ``like``:
+    depths scaled by box_size(class) / box_size(like), so its box area over depth² is distributed as
+    ``like``'s (a pinhole image is focal · size / depth). A train stands far off, a razor near the lens."""
+    spec, reference = OBJECTS[class_index], OBJECTS[like]
+    ratio = box_size_m(class_index) / box_size_m(like)
+    low, high = reference.distance_m
+    return dataclasses.replace(spec, distance_m=(low * ratio, high * ratio))
+
+
 def _place_objects(
     count: int,
     classes: list[int],
@@ -332,14 +357,30 @@ def _place_objects(
     camera: PinholeCamera,
     rng: np.random.Generator,
     placed: list[np.ndarray],
+    size_like: int | None = None,
 ) -> list[tuple[int, Trajectory, float]]:
-    """Up to ``count`` (class, path, facing) of the given classes, each overlapping no box in ``placed``."""
+    """Up to ``count`` (class, path, facing) of the given classes, each overlapping no box in ``placed``.
+
+    ``size_like``: a class whose on-screen sizes the objects take (``matched_depths``). Each object's class
+    and depth are then drawn once and only its place is redrawn when it overlaps: redrawing the depth too
+    would favour far, small draws (they fit more often) and bring the size prior back.
+    """
     times = frame_times(seconds * FRAMES_PER_SECOND)
     out = []
     for _ in range(count):
-        for _ in range(PLACEMENT_TRIES):
+        fixed: tuple[int, ObjectSpec] | None = None
+        if size_like is not None:
             other = int(rng.choice(classes))
-            path, facing = main_trajectory(OBJECTS[other], seconds, camera, rng)
+            spec = matched_depths(other, size_like)
+            depth = float(rng.uniform(*spec.distance_m))
+            fixed = other, dataclasses.replace(spec, distance_m=(depth, depth))
+        for _ in range(PLACEMENT_TRIES):
+            if fixed is None:
+                other = int(rng.choice(classes))
+                spec = OBJECTS[other]
+            else:
+                other, spec = fixed
+            path, facing = main_trajectory(spec, seconds, camera, rng)
             boxes = object_boxes(other, path, facing, camera, times)[1]
             if not any(overlaps(boxes, previous, camera) for previous in placed):
                 placed.append(boxes)
@@ -427,7 +468,10 @@ def make_scene(
                     other_clip, other_start,
                 )
             )
-        silent = _place_objects(composition.distractors, others, seconds, camera, composition_rng, placed)
+        size_like = class_index if composition.matched_sizes else None
+        silent = _place_objects(
+            composition.distractors, others, seconds, camera, composition_rng, placed, size_like
+        )
         distractors = [
             Distractor(len(sources) + k, other_class, path, other_facing)
             for k, (other_class, path, other_facing) in enumerate(silent)
