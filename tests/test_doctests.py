@@ -10,6 +10,9 @@ import pytest
 # Modules whose docstrings carry runnable examples; add a module here when you give it one.
 MODULES = [
     "acoustic_ssl.data",
+    "acoustic_ssl.data.audio",
+    "acoustic_ssl.models.generator",
+    "acoustic_ssl.evaluation.synthesize",
     "acoustic_ssl.training",
     "acoustic_ssl.training.config",
     "acoustic_ssl.imaging",

@@ -79,6 +79,20 @@ def test_independent_decoder_reads_our_file(tmp_path: Path, wire: SimpleNamespac
             assert entry == expected[key][i].astype(dtype).tobytes()
 
 
+def test_synthetic_images_are_flagged_in_the_context(tmp_path: Path, wire: SimpleNamespace) -> None:
+    """``synthesize`` marks generated acoustic images with one extra int64 context key, which the original
+    converter never wrote (so unmarked records keep exactly its keys) and readers that ask only for its keys
+    skip."""
+    marked = {**_record(np.random.default_rng(12), frames=2), "audio_image/synthetic": 1}
+    write_record(tmp_path / "s.tfrecord", marked)
+    _assert_same(read_record(tmp_path / "s.tfrecord"), marked)
+    context, _ = wire.decode_tfrecord_file(tmp_path / "s.tfrecord")
+    assert set(context) == ORIGINAL_CONTEXT_KEYS | {"audio_image/synthetic"}
+    assert context["audio_image/synthetic"] == 1
+    write_record(tmp_path / "u.tfrecord", {**marked, "audio_image/synthetic": 0})
+    assert "audio_image/synthetic" not in read_record(tmp_path / "u.tfrecord")
+
+
 @pytest.mark.parametrize("lists_first", [False, True])
 @pytest.mark.parametrize("packed", [False, True])
 def test_reads_records_of_tensorflows_writer(

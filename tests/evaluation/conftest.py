@@ -146,7 +146,15 @@ def extracted(tiny_dataset: dict[str, Path]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def evaluated_run(tiny_dataset: dict[str, Path], extracted: Path) -> Path:
+def tiny_raw(tiny_dataset: dict[str, Path]) -> Path:
+    """The tiny records' raw folder as far as localisation reads it: camera.json and the ground truth."""
+    raw = tiny_dataset["root"] / "raw"
+    write_ground_truth(raw)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def evaluated_run(tiny_dataset: dict[str, Path], extracted: Path, tiny_raw: Path) -> Path:
     """The tiny run evaluated through the CLI (metrics in <run>/evaluation/random).
 
     The one extracted list stands in for all three splits (copied where ``evaluate`` reuses features).
@@ -155,8 +163,7 @@ def evaluated_run(tiny_dataset: dict[str, Path], extracted: Path) -> Path:
 
     from acoustic_ssl.cli import main
 
-    raw = tiny_dataset["root"] / "raw"
-    write_ground_truth(raw)
+    raw = tiny_raw
     run = tiny_dataset["root"] / "run"
     for split in ("training", "validation", "testing"):
         (run / "evaluation" / "random").mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ EXPERIMENTS = (
     "contrastive_audio_video",
     "contrastive_acoustic_video",
     "contrastive_transfer",
+    "generate",
 )
 
 

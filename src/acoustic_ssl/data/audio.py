@@ -14,7 +14,7 @@ import functools
 import numpy as np
 import torch
 
-from acoustic_ssl.data.layout import SAMPLES_PER_FRAME
+from acoustic_ssl.data.layout import AUDIO_SAMPLE_RATE, FRAMES_PER_SECOND, SAMPLES_PER_FRAME
 
 __all__ = [
     "FFT_LENGTH",
@@ -26,6 +26,8 @@ __all__ = [
     "resample",
     "resample_filter",
     "sensor_audio_to_waveform",
+    "spectrogram_seconds",
+    "video_frame_columns",
     "waveform_to_spectrogram",
 ]
 
@@ -110,6 +112,29 @@ def sensor_audio_to_waveform(frames: np.ndarray) -> np.ndarray:
 def num_spectrogram_frames(num_samples: int) -> int:
     """Number of STFT frames for a waveform of ``num_samples`` (200 for 2 s at 22 050 Hz)."""
     return 0 if num_samples < FRAME_LENGTH else 1 + (num_samples - FRAME_LENGTH) // FRAME_STEP
+
+
+def spectrogram_seconds(columns: int) -> int:
+    """Whole seconds of audio behind a spectrogram of ``columns`` frames (2 for 200, 1 for 99): the inverse
+    of :func:`num_spectrogram_frames` on samples of whole seconds."""
+    return round(((columns - 1) * FRAME_STEP + FRAME_LENGTH) / AUDIO_SAMPLE_RATE)
+
+
+def video_frame_columns(frame: int, columns: int) -> slice:
+    """The spectrogram frames heard during video frame ``frame`` (0-based from the sample's start): those
+    whose window centre lies in its 1/12 s, 8 or 9 of them, clipped to the ``columns`` there are.
+
+    Example
+    -------
+    >>> video_frame_columns(0, 200), video_frame_columns(1, 200), video_frame_columns(23, 200)
+    (slice(0, 8, None), slice(8, 16, None), slice(192, 200, None))
+    """
+    span = FRAMES_PER_SECOND * FRAME_STEP  # exact integers: frame f starts at f·22 050/12 samples
+
+    def first_column_after(video_frame: int) -> int:
+        return -(-(video_frame * AUDIO_SAMPLE_RATE - FRAMES_PER_SECOND * FRAME_LENGTH // 2) // span)
+
+    return slice(min(max(first_column_after(frame), 0), columns), min(first_column_after(frame + 1), columns))
 
 
 _WINDOW = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(FRAME_LENGTH) / FRAME_LENGTH)  # periodic Hann

@@ -38,6 +38,9 @@ KEY_AUDIO = "audio/data"
 KEY_VIDEO = "video/image"
 KEY_CLASS = "classes"
 KEY_LOCATION = "location"
+# Context flag (int64 1) of records whose acoustic images a generator made (``acoustic-ssl synthesize``), not
+# an array; absent from the original's records and from every converted or imported one.
+KEY_SYNTHETIC = "audio_image/synthetic"
 
 
 class Modality(StrEnum):

@@ -24,6 +24,7 @@ from acoustic_ssl.data.layout import (
     KEY_AUDIO,
     KEY_CLASS,
     KEY_LOCATION,
+    KEY_SYNTHETIC,
     KEY_VIDEO,
     SAMPLES_PER_FRAME,
 )
@@ -257,6 +258,8 @@ def parse_sequence_example(
         if value is None:
             raise DataError(f"{path}: context lacks {key!r}")
         record[key] = value
+    if _context_int(context, KEY_SYNTHETIC, path):
+        record[KEY_SYNTHETIC] = 1
     ctx = {k: _context_int(context, k, path) for k in _SIZE_KEYS}
     lists = example.feature_lists.feature_list
     for key, dtype in FEATURE_DTYPES.items():
@@ -284,7 +287,8 @@ def read_record(path: str | os.PathLike[str], *, keys: tuple[str, ...] | None = 
     """Read a one-second GZIP SequenceExample record written by the original converter or by ``write_record``.
 
     Returns ``{"classes": int, "location": int, "audio/image": float32 [F,36,48,12] (as stored, no flip),
-    "audio/data": int32 [F,1024], "video/image": uint8 [F,H,W,3] BGR}``; absent modalities are absent keys.
+    "audio/data": int32 [F,1024], "video/image": uint8 [F,H,W,3] BGR}``; absent modalities are absent keys,
+    and ``"audio_image/synthetic": 1`` marks acoustic images a generator made (``layout.KEY_SYNTHETIC``).
     ``keys`` restricts decoding to some feature lists (the file is still read and CRC-checked in full).
     """
     payloads = list(iter_framed(_decompress(_read_file(path), path), path))
@@ -300,13 +304,16 @@ def _int64_feature(value: int) -> Any:
 
 
 def build_sequence_example(record: Mapping[str, Any]) -> Any:
-    """Build the SequenceExample with exactly the original converter's context keys and feature lists."""
+    """Build the SequenceExample with exactly the original converter's context keys and feature lists (and the
+    synthetic flag where ``record`` sets it)."""
     example = SequenceExample()
     context = example.context.feature
     for key in (KEY_CLASS, KEY_LOCATION):
         if key not in record:
             raise DataError(f"record lacks {key!r}")
         context[key].CopyFrom(_int64_feature(record[key]))
+    if record.get(KEY_SYNTHETIC):
+        context[KEY_SYNTHETIC].CopyFrom(_int64_feature(1))
     arrays: dict[str, np.ndarray] = {}
     for key, dtype in FEATURE_DTYPES.items():
         if key in record:

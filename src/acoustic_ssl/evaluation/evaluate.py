@@ -8,7 +8,8 @@
   (``Objective.test_metrics``: ``classifier``, a supervised checkpoint's own test accuracy; ``triplet``, the
   triplet trainers' test-set triplet accuracy; ``contrastive``, the InfoNCE loss and in-batch retrieval
   accuracy), ``retrieval`` (audio→video and video→audio by the objective's ``pair_distances``, plus
-  confusion matrices at 1/5/10), ``localization`` (its ``attention`` map and acoustic ``energy`` map) and
+  confusion matrices at 1/5/10), ``localization`` (its ``attention`` map, a generator's ``generated`` map and
+  the acoustic ``energy`` map) and
   ``summary`` with the headline numbers (``audio_knn_accuracy``, ``retrieval_recall_at_1``,
   ``localization_accuracy``), and ``per_sample``: the outcome of every test sample (``video_ids``,
   ``labels``; ``knn_correct`` per feature key, ``classifier_correct``, audio→video ``retrieval_hit@k``,
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
 SPLITS = ("training", "validation", "testing")
 LIST_FLAGS = {"training": "--train-list", "validation": "--valid-list", "testing": "--test-list"}
 FEATURE_KEYS = ("audio", "video", "joint", "acoustic", "features", "audio_raw")
+# (name, features key) of the heat maps that localisation scores: the objective's attention, a generator's
+# images' energy, the true images' energy
+HEAT_MAPS = (("attention", "attention_map"), ("generated", "generated_map"), ("energy", "energy_map"))
 
 
 def classification_metrics(
@@ -228,19 +232,21 @@ def localization_metrics(
     overlays: int = OVERLAYS_PER_MAP,
     mask_at: str = "frame",
     per_sample: dict[str, Any] | None = None,
+    map_keys: Sequence[tuple[str, str]] = HEAT_MAPS,
 ) -> dict[str, dict[str, float]]:
-    """Scores of the ``attention`` and ``energy`` maps present in the features (see ``localization``), the
-    ``chance`` level (a uniformly random point: the share of the frame in the sounding boxes), the
-    ``any_object`` baseline (pointing at a random visible object, sound ignored) with the mean number of
-    visible objects per scored sample, and the ``largest_object`` baseline (pointing at the largest visible
-    box: the size prior, sound ignored). ``object_pointing_accuracy`` of a map: how often its maximum falls on
-    any visible object, sounding or not (low = the map points at the background). ``attention_mismatched``:
-    the attention of each video with the audio of a clip of another class (:func:`mismatched_attention`),
-    the control that tells audio-visual localisation from saliency (needs the ``objective``).
+    """Scores of the ``attention``, ``generated`` (a generator's images) and ``energy`` (the true images) maps
+    present in the features (see ``localization``), the ``chance`` level (a uniformly random point: the share
+    of the frame in the sounding boxes), the ``any_object`` baseline (pointing at a random visible object,
+    sound ignored) with the mean number of visible objects per scored sample, and the ``largest_object``
+    baseline (pointing at the largest visible box: the size prior, sound ignored).
+    ``object_pointing_accuracy`` of a map: how often its maximum falls on any visible object, sounding or not
+    (low = the map points at the background). ``attention_mismatched``: the attention of each video with the
+    audio of a clip of another class (:func:`mismatched_attention`), the control that tells audio-visual
+    localisation from saliency (needs the ``objective``).
 
     ``overlays`` PNGs per map (evenly spread over the scored samples) go to ``overlay_dir``; ``mask_at``:
     where the map is binarised (``localization.score_samples``); per-sample outcomes go into ``per_sample``
-    when given.
+    when given; ``map_keys``: (name, features key) of the maps to score.
     """
     from acoustic_ssl.evaluation.localization import (
         any_object_pointing,
@@ -253,8 +259,7 @@ def localization_metrics(
         visible_objects,
     )
 
-    names = (("attention", "attention_map"), ("energy", "energy_map"))
-    maps = {name: test[key] for name, key in names if key in test}
+    maps = {name: test[key] for name, key in map_keys if key in test}
     if not maps:
         return {}
     mismatched = mismatched_attention(test, objective) if objective is not None else None
@@ -312,7 +317,7 @@ def localization_metrics(
         per_sample["localization"] = outcomes
     if overlay_dir is not None and "thumbnails" in test and scored and overlays > 0:
         picks = [scored[int(j)] for j in np.linspace(0, len(scored) - 1, min(overlays, len(scored)))]
-        for name in (n for n, _ in names if n in maps):
+        for name in (n for n, _ in map_keys if n in maps):
             heat = maps[name]
             for i in picks:
                 save_overlay(
@@ -323,7 +328,8 @@ def localization_metrics(
 
 
 def summary(metrics: Mapping[str, Any]) -> Summary:
-    """Headline numbers: audio kNN accuracy, audio→video R@1, pointing accuracy (attention, else energy).
+    """Headline numbers: audio kNN accuracy, audio→video R@1, pointing accuracy (attention, else the
+    generated images' energy, else the true images').
 
     ``audio_knn_accuracy`` uses the audio feature alone, as the original's per-modality features
     (``extract_features_product.py``, its commented kNN runs); ``joint_knn_accuracy`` the audio + video vector
@@ -334,7 +340,7 @@ def summary(metrics: Mapping[str, Any]) -> Summary:
     audio_key = next((k for k in ("audio", "features", "acoustic") if k in knn), None)
     retrieval = metrics.get("retrieval", {}).get("audio_to_video", {})
     loc = metrics.get("localization", {})
-    loc_key = next((k for k in ("attention", "energy") if k in loc), None)
+    loc_key = next((k for k in ("attention", "generated", "energy") if k in loc), None)
     return Summary(
         audio_knn_accuracy=knn[audio_key]["accuracy"] if audio_key else None,
         audio_knn_feature=audio_key,

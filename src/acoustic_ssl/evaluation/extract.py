@@ -31,7 +31,8 @@ audio_map          [N, 128, 12, 16] f32     A, only when the audio side is a map
 video_map          [N, 128, 12, 16] f32     V (for retrieval); only with maps (below)
 attention_map      [N, 12, 16] float32      the objective's ``localization_map`` (triplet: Σ_c A⊙V⊙V;
                                             contrastive: the cosine map)
-energy_map         [N, 36, 48] float32      ``mfcc_to_energy`` of the time-mean acoustic image (video view)
+energy_map         [N, 36, 48] float32      ``mfcc.energy_map``: energy of the time-mean acoustic image
+generated_map      [N, 36, 48] float32      the same of the generated images (``generate`` runs)
 thumbnails         [N, h, w, 3] uint8       first used frame, RGB, ~150 px wide (report / overlays)
 meta               [] str (JSON)            checkpoint, split, run_kind, audio_kind, nr_frames, sample_length,
                                             keys (a baseline's file: baseline, run_kind "baseline", list,
@@ -64,7 +65,7 @@ from acoustic_ssl.data.dataset import ACIVWDataset, sample_frame_numbers
 from acoustic_ssl.data.layout import VIDEO_MEAN_BGR_ORDER, Modality
 from acoustic_ssl.device import pick_device
 from acoustic_ssl.errors import DataError
-from acoustic_ssl.imaging.mfcc import mfcc_to_energy
+from acoustic_ssl.imaging.mfcc import energy_map
 from acoustic_ssl.io_utils import atomic_path, progress
 from acoustic_ssl.models import Network
 from acoustic_ssl.training.objectives import Objective
@@ -124,8 +125,7 @@ def extract_batch(
     for key, value in objective.features(objective.embed(inputs)).items():
         out[key] = _np(value)
     if energy_maps and "acoustic" in batch:
-        mean_image = batch["acoustic"].double().mean(dim=1).permute(0, 2, 3, 1).numpy()  # [B,36,48,12]
-        out["energy_map"] = mfcc_to_energy(mean_image).astype(np.float32)
+        out["energy_map"] = energy_map(batch["acoustic"])
     if "video" in batch:
         out["thumbnails"] = _thumbnails(batch["video"].float())
     return out
@@ -222,14 +222,18 @@ def _video_size(trained: Trained) -> tuple[int, int] | None:
 
 
 def dataset_options(
-    trained: Trained, *, energy_maps: bool = False, nr_frames: int | None = None
+    trained: Trained, *, energy_maps: bool = False, nr_frames: int | None = None, targets: bool = True
 ) -> dict[str, Any]:
     """``ACIVWDataset`` keyword arguments that feed a checkpoint's networks as in training: its modalities
-    (plus the acoustic images with ``energy_maps``), frames per sample, sample length, normalisation and
-    video size (the run's, else its video network's native one: 112×149 at output stride 8, 224×298 at 16).
+    (plus the acoustic images with ``energy_maps``; without ``targets`` only what its networks read, not what
+    its loss compares with: a generator on data without an array), frames per sample, sample length,
+    normalisation and video size (the run's, else its video network's native one: 112×149 at output stride
+    8, 224×298 at 16).
     """
     data = trained.config.data
-    modalities = set(trained.objective.modalities) | ({Modality.ACOUSTIC} if energy_maps else set())
+    objective = trained.objective
+    read = objective.modalities if targets else objective.input_modalities
+    modalities = set(read) | ({Modality.ACOUSTIC} if energy_maps else set())
     return {
         "modalities": modalities,
         "nr_frames": nr_frames or data.nr_frames,

@@ -27,8 +27,9 @@ from acoustic_ssl.errors import DataError
 from acoustic_ssl.io_utils import write_json_atomic
 
 METRICS_FILE = "metrics.json"
-# localisation maps scored for pointing, cIoU and AUC; the baselines that ignore the map, for pointing only
-LOCALIZATION_MAPS = ("attention", "energy", "attention_mismatched")
+# localisation maps scored for pointing, cIoU and AUC (a generator's images' energy among them); the baselines
+# that ignore the map, for pointing only
+LOCALIZATION_MAPS = ("attention", "generated", "energy", "attention_mismatched")
 LOCALIZATION_BASELINES = ("any_object", "largest_object", "chance")
 TEST_MODES = ("classifier", "triplet", "contrastive")  # the objectives' test-mode blocks (``test_metrics``)
 SECTIONS = ("knn", "linear_probe", *TEST_MODES, "retrieval", "localization", "summary")
@@ -65,7 +66,8 @@ class Summary:
     ``audio_knn_accuracy`` is the kNN accuracy of ``audio_knn_feature`` (the audio feature, else the
     supervised ``features`` or the ``acoustic`` one); ``joint_knn_accuracy`` that of audio + video;
     ``classifier_accuracy``, ``triplet_test_accuracy``, ``contrastive_test_accuracy`` the objectives' test
-    modes; ``localization_accuracy`` the pointing accuracy of ``localization_map`` (attention, else energy).
+    modes; ``localization_accuracy`` the pointing accuracy of ``localization_map`` (attention, else the
+    generated images' energy, else the true images').
     """
 
     audio_knn_accuracy: float | None = None

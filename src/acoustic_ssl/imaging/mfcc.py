@@ -137,6 +137,14 @@ def mfcc_to_log_mel(mfcc: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tenso
     return (np.asarray(mfcc, dtype=np.float64) / lifter_weights()) @ inverse
 
 
+def energy_map(images: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Energy [B,36,48] float32 of acoustic images [B,F,12,36,48] (MFCC channels first, as batches hold them):
+    ``mfcc_to_energy`` of their mean over the F frames. The one rule for the maps that localisation scores,
+    of true and of generated images alike."""
+    array = images.detach().cpu().double().numpy() if _is_tensor(images) else np.asarray(images, np.float64)
+    return mfcc_to_energy(np.moveaxis(array.mean(axis=1), -3, -1)).astype(np.float32)
+
+
 def mfcc_to_energy(mfcc: np.ndarray) -> np.ndarray:
     """Approximate acoustic energy (...) of MFCC vectors (..., 12): exp of the inverted log mel, summed."""
     mfcc = np.asarray(mfcc)

@@ -1,4 +1,5 @@
-"""Networks of acoustic-ssl (video ResNet18, acoustic DualCamNet, audio HearNet), their registry, attention.
+"""Networks of acoustic-ssl (video ResNet18, acoustic DualCamNet, audio HearNet, acoustic-image generator),
+their registry, attention.
 
 Every network is a ``Network`` (``models.base``): it names the modality it reads and its L2 set, and gives
 its outputs for one item per row; ``register_model`` adds one.
@@ -15,6 +16,7 @@ from acoustic_ssl.models.attention import (
 )
 from acoustic_ssl.models.base import Network
 from acoustic_ssl.models.dualcamnet import DualCamNet
+from acoustic_ssl.models.generator import AcousticGenerator
 from acoustic_ssl.models.hearnet import HearNet
 from acoustic_ssl.models.registry import (
     MODELS,
@@ -28,6 +30,7 @@ from acoustic_ssl.models.resnet import ResNet18
 
 __all__ = [
     "MODELS",
+    "AcousticGenerator",
     "DualCamNet",
     "HearNet",
     "Network",

@@ -13,10 +13,16 @@ from torch import nn
 
 from acoustic_ssl.models.base import Network
 from acoustic_ssl.models.dualcamnet import DualCamNet
+from acoustic_ssl.models.generator import AcousticGenerator
 from acoustic_ssl.models.hearnet import HearNet
 from acoustic_ssl.models.resnet import ResNet18
 
-MODELS: dict[str, type[Network]] = {"resnet18": ResNet18, "dualcamnet": DualCamNet, "hearnet": HearNet}
+MODELS: dict[str, type[Network]] = {
+    "resnet18": ResNet18,
+    "dualcamnet": DualCamNet,
+    "hearnet": HearNet,
+    "acoustic_generator": AcousticGenerator,
+}
 
 
 def register_model(name: str, cls: type[Network]) -> None:

@@ -208,8 +208,9 @@ class Config:
 
     @property
     def modalities(self) -> tuple[Modality, ...]:
-        """What the networks read (trainable and teacher; a teacher role is named after its modality)."""
-        read = {spec.modality for spec in self.models.values()}
+        """What the data loader reads: the networks' inputs (trainable and teacher; a teacher role is named
+        after its modality) and the objective's ``target_modalities``."""
+        read = {*(spec.modality for spec in self.models.values()), *self.objective.target_modalities}
         if self.teacher_role:
             read.add(Modality(self.teacher_role))
         return tuple(m for m in Modality if m in read)
@@ -272,6 +273,13 @@ def _validate_models(cfg: Config, source: str) -> None:
         note = f" (the {teacher} teacher comes from loss.teacher_checkpoint)" if teacher else ""
         raise ConfigError(f"{source}: models: kind '{kind}' needs roles {sorted(want)}: {detail}{note}")
     for role, spec in cfg.models.items():
+        needed = objective.role_networks.get(role)
+        if needed is not None and not issubclass(MODELS[spec.name], needed):
+            fits = ", ".join(name for name, cls in MODELS.items() if issubclass(cls, needed)) or "none"
+            raise ConfigError(
+                f"{source}: models.{role}.name: kind '{kind}' needs a {needed.__name__} here ({fits}), "
+                f"got {spec.name}"
+            )
         reads = Modality(role) if role in set(Modality) else objective.model_modality
         _require(
             reads is None or spec.modality is reads,

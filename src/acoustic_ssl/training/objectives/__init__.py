@@ -14,6 +14,7 @@ from acoustic_ssl.models import Network
 from acoustic_ssl.training.objectives.base import Batch, Metrics, Objective, Outputs, hyperparameter_key
 from acoustic_ssl.training.objectives.classification import Distillation, Supervised, classifier_correct
 from acoustic_ssl.training.objectives.contrastive import Contrastive, ContrastiveTransfer
+from acoustic_ssl.training.objectives.generate import Generate
 from acoustic_ssl.training.objectives.triplet import SelfSupervised, Transfer
 
 OBJECTIVES: dict[str, type[Objective]] = {
@@ -23,6 +24,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "distillation": Distillation,
     "contrastive": Contrastive,
     "contrastive_transfer": ContrastiveTransfer,
+    "generate": Generate,
 }
 
 
@@ -65,6 +67,7 @@ __all__ = [
     "Contrastive",
     "ContrastiveTransfer",
     "Distillation",
+    "Generate",
     "Metrics",
     "Objective",
     "Outputs",

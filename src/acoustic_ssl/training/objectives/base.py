@@ -4,9 +4,12 @@ An objective is what a training run of one ``experiment.kind`` computes, and wha
 run, so that nothing outside the objective fixes a method's choices:
 
 * **roles** (``role_sets``): the trainable networks by role, a role named after a modality (``video``,
-  ``audio``, ``acoustic``) played by a network reading it, ``model`` a classifier; ``teacher_role``: a frozen
-  network from ``loss.teacher_checkpoint`` (kept outside the module tree: never in the optimizer, never in
-  DDP, always in eval mode);
+  ``audio``, ``acoustic``) played by a network reading it, ``model`` a classifier, a role of
+  ``role_networks`` a network of that class (a ``generator``); ``teacher_role``: a frozen network from
+  ``loss.teacher_checkpoint`` (kept outside the module tree: never in the optimizer, never in DDP, always in
+  eval mode);
+* **targets** (``target_modalities``): modalities a batch must hold for the loss that no network reads (the
+  true acoustic images a generator regresses to); the data loaded are the networks' inputs plus these;
 * **hyperparameters**: its keyword-only constructor arguments are its ``[loss]`` keys (``lambda_`` is
   ``lambda``), typed by their annotations and checked by ``constraints``; a ``[loss]`` key the objective
   does not take is a config error;
@@ -59,6 +62,8 @@ class Objective(nn.Module):
     teacher_role: ClassVar[str | None] = None
     teacher_classifier: ClassVar[bool] = False  # the teacher is a supervised classifier (else an embedding)
     model_modality: ClassVar[Modality | None] = None  # what the "model" role must read (None: any)
+    role_networks: ClassVar[Mapping[str, type[Network]]] = {}  # role → the network class it needs
+    target_modalities: ClassVar[tuple[Modality, ...]] = ()  # loaded for the loss, read by no network
     reported: ClassVar[str] = "best"  # "best" (validation) or "final" (last epoch): what a run stands for
     constraints: ClassVar[Mapping[str, Constraint]] = {}  # [loss] key → (check, what it must be)
     audio_role: str | None = None  # the role whose embedding is compared with the video, if any
@@ -106,10 +111,16 @@ class Objective(nn.Module):
         return nets
 
     @property
-    def modalities(self) -> tuple[Modality, ...]:
-        """What the networks read, in the original's order."""
+    def input_modalities(self) -> tuple[Modality, ...]:
+        """What the networks read, in the original's order: all a trained model needs to run."""
         read = {net.modality for net in self.networks.values()}
         return tuple(m for m in Modality if m in read)
+
+    @property
+    def modalities(self) -> tuple[Modality, ...]:
+        """What a training or evaluation batch holds: the networks' inputs and the objective's targets."""
+        loaded = {*self.input_modalities, *self.target_modalities}
+        return tuple(m for m in Modality if m in loaded)
 
     def _outputs(self, role: str, batch: Batch) -> Outputs:
         net: Network = self.nets[role]
