@@ -101,6 +101,12 @@ def handle_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     out_dir: Path = args.out.expanduser().resolve()
     config = _choose_config(args)
+    objects = config.simulate.objects
+    if objects and not Path(objects).exists():  # before any stage: the preset reads an installed package
+        raise ConfigError(
+            f"{config.source}: simulate.objects: {objects} not found (the objects preset reads Tux Paint's "
+            "stamps: apt-get install tuxpaint-stamps-default)"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     stages = build_stages(config, out_dir)
     commands_file = write_commands_script(stages, out_dir, config)
