@@ -285,7 +285,9 @@ def _parameters(
         "ground_truth_pixels": f"{camera.width}x{camera.height} camera of camera.json; scale by frame_size "
         "for the bmp files",
         "per_video_seed": "numpy SeedSequence(seed, spawn_key=(class, location))",
-        "sounds": extras.sounds.describe() if extras.sounds else "procedural (simulate/sounds.py)",
+        "sounds": extras.sounds.describe() if extras.sounds else (
+            "the objects' clips" if extras.objects else "procedural (simulate/sounds.py)"
+        ),
         "rooms": {str(c): room.to_dict() for c, room in sorted(extras.rooms.items())} or "free field",
         **({"objects": extras.objects.describe()} if extras.objects else {}),
         "composition": composition.describe(),

@@ -16,8 +16,10 @@ coordinates of the object's centre in the **640 × 480 reference camera** (``cam
 ``distance_m`` is the distance to the camera/array centre; ``on_screen`` is 1 when the centre projects
 inside the reference frame; ``sounding`` is 1 for sound sources, 0 for distractors; ``x0, y0, x1, y1`` is
 the box of the sprite as drawn, clipped to the frame (empty, x0 = x1, when nothing of it is visible;
-always empty for the off-screen interferers, which are heard but never drawn). It is written last, so its
-presence marks a complete video.
+always empty for the off-screen interferers, which are heard but never drawn). With ``--sounds`` or
+``--objects`` the columns ``clip,clip_start_s`` follow, and with ``--objects`` the library object's name
+(``object``; its box is the drawn picture's alpha box). It is written last, so its presence marks a complete
+video.
 """
 
 from __future__ import annotations

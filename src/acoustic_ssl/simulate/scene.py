@@ -17,6 +17,9 @@ centre, x right, y down, z forward, metres).
   the last ids). Each keeps its class's placement and motion model; placements whose box overlaps an object
   already placed (by more than ``MAX_OVERLAP`` of the smaller box, in any frame) are redrawn, up to
   ``PLACEMENT_TRIES`` times, after which the object is left out (a large train leaves little room).
+* Library objects (``--objects``, :mod:`~acoustic_ssl.simulate.library`): every object of the scene is one of
+  the library's objects of its class, drawn from its own stream; its picture's size and motion model replace
+  the class's, its clips the sound model.
 * Location (:class:`Site`): with a pool of locations shared by all classes, the background is the pool
   entry's (drawn from the entry's own seed, so every video at that location shows the same place, as a fixed
   camera would); without one, every video has its own background of its class's kind.
