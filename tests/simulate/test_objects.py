@@ -222,4 +222,7 @@ def test_hydrogen_drumkits(tmp_path: Path) -> None:
     table.write_text("kick.png,drumkits,crash\n")
     with pytest.raises(DataError, match=r"drums.csv: line 1: no instrument of .* is a 'crash'"):
         open_objects(table)
+    table.write_text("kick.png,drumkits,banjo\n")
+    with pytest.raises(DataError, match=r"drums.csv: line 1: a drum kit's class must be one of kick, snare"):
+        open_objects(table)
 

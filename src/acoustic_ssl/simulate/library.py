@@ -217,7 +217,10 @@ def _svg_renderer() -> Any:
 
 def _from_folder(root: Path, depth: int) -> tuple[list[dict[str, Any]], list[str]]:
     files = sorted(p for p in root.rglob("*") if p.is_file())
-    audio = [p for p in files if p.suffix.lower() in AUDIO_SUFFIXES]
+    audio: dict[Path, list[Path]] = {}  # folder -> its audio files
+    for path in files:
+        if path.suffix.lower() in AUDIO_SUFFIXES:
+            audio.setdefault(path.parent, []).append(path)
     images: dict[Path, Path] = {}  # stem path -> preferred image
     for path in files:
         suffix = path.suffix.lower()
@@ -233,7 +236,7 @@ def _from_folder(root: Path, depth: int) -> tuple[list[dict[str, Any]], list[str
             shallow += 1
             continue
         own = re.compile(re.escape(stem.name) + r"(_\d+)?")
-        sounds = [str(p.resolve()) for p in audio if p.parent == image.parent and own.fullmatch(p.stem)]
+        sounds = [str(p.resolve()) for p in audio.get(image.parent, []) if own.fullmatch(p.stem)]
         if not sounds:
             silent += 1
             continue
@@ -278,6 +281,10 @@ def _from_csv(path: Path) -> list[dict[str, Any]]:
             raise DataError(f"{where}: motion {motion!r} is not one of {', '.join(MOTION_ROWS)}")
         sound = (path.parent / sound_cell).resolve()
         if sound.name == "drumkit.xml" or sound.is_dir():
+            if label.lower() not in DRUM_CLASSES:
+                raise DataError(
+                    f"{where}: a drum kit's class must be one of {', '.join(DRUM_CLASSES)}, got {label!r}"
+                )
             found = drum_objects(sound, label)
             if not found:
                 raise DataError(
@@ -312,10 +319,8 @@ def _size(text: str, where: str) -> float:
 
 def drum_objects(source: Path, label: str) -> list[tuple[str, list[str]]]:
     """(``kit/instrument``, clips) of the instruments of a ``drumkit.xml``, or of every kit below a folder,
-    whose name matches the drum class ``label`` (``DRUM_CLASSES``)."""
-    pattern = DRUM_CLASSES.get(label.lower())
-    if pattern is None:
-        raise DataError(f"{source}: {label!r} is not a drum class ({', '.join(DRUM_CLASSES)})")
+    whose name matches the drum class ``label`` (a key of ``DRUM_CLASSES``)."""
+    pattern = DRUM_CLASSES[label.lower()]
     kits = [source] if source.is_file() else sorted(source.rglob("drumkit.xml"))
     found = []
     for kit_file in kits:
@@ -357,11 +362,14 @@ def load_image(path: str) -> np.ndarray:
         if path.lower().endswith(".svg"):
             import io
 
-            image = Image.open(io.BytesIO(_svg_renderer().svg2png(url=path)))
+            renderer = _svg_renderer()
+            if renderer is None:
+                raise DataError(f"{path}: SVG pictures need cairosvg (pip install cairosvg), or a PNG")
+            image = Image.open(io.BytesIO(renderer.svg2png(url=path)))
         else:
             image = Image.open(path)
         image.load()
-    except (OSError, ValueError, AttributeError, Image.DecompressionBombError) as exc:
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"{path}: cannot read image ({exc})") from exc
     if "A" not in image.getbands() and "transparency" not in image.info:
         raise DataError(f"{path}: image has no alpha channel; objects are cut out of their pictures by it")
