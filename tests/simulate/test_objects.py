@@ -226,3 +226,14 @@ def test_hydrogen_drumkits(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"drums.csv: line 1: a drum kit's class must be one of kick, snare"):
         open_objects(table)
 
+
+
+def test_svg_pictures_render_when_cairosvg_is_installed(tmp_path: Path) -> None:
+    pytest.importorskip("cairosvg")
+    from acoustic_ssl.simulate.library import load_image
+
+    path = tmp_path / "bar.svg"
+    path.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="60" height="40">'
+                    '<rect x="10" y="5" width="30" height="10" fill="#ff0000"/></svg>')
+    picture = load_image(str(path))
+    assert picture.shape == (10, 30, 4) and tuple(picture[5, 15]) == (255, 0, 0, 255)
