@@ -16,13 +16,16 @@ SETTINGS_FILE = "demo_settings.json"
 
 DESCRIPTION = """\
 Run the whole pipeline on simulated data: simulate -> convert -> lists -> stats -> pack -> train (supervised
-HearNet; self-supervised video+audio; self-supervised video+acoustic images; transfer from the acoustic-image
-network) -> extract -> evaluate (kNN, retrieval, localisation) -> report (DIR/report.html, .md, .json).
+HearNet; the paper's triplet objective on video+audio and on video+acoustic images, and its transfer from the
+acoustic-image network; the contrastive objective on the same pairs and its transfer) -> extract (also the
+random-init networks and a log-mel baseline that needs no learning) -> evaluate (kNN, retrieval, localisation)
+-> report (DIR/report.html, .md, .json; paired comparisons with 95 % intervals).
 
 Every stage calls the ordinary commands (listed in DIR/commands.sh, to run them one by one) and leaves a
 marker DIR/stages/<stage>.done; rerunning the same command resumes after the last finished stage. Presets
 ship with the package in {folder} (test: ~30 s; tiny: ~14 min on 2 CPU cores; small: 3 seeds, ~31 min;
-paper: full size, GPU); copy one, edit it and pass it with --config.
+paper: full size, GPU; objects: real pictures and sounds of Tux Paint's stamps, apt-get install
+tuxpaint-stamps-default, ~23 min on 2 busy CPU cores); copy one, edit it and pass it with --config.
 """
 
 
