@@ -306,3 +306,23 @@ def _check_report_relations(out: Path, report: dict) -> None:
         acoustic = load_checkpoint(teacher_checkpoint)[0]["acoustic"]
         for name, value in acoustic.state_dict().items():
             assert torch.equal(teacher.state_dict()[name], value), (student, name)
+
+
+def test_the_objects_preset_simulates_unseen_objects_for_the_test_set(tmp_path: Path) -> None:
+    from acoustic_ssl.demo.plan import build_stages
+
+    config = load_demo_config(preset_path("objects"))
+    stages = [s for s in build_stages(config, tmp_path) if s.name.startswith("simulate")]
+    commands = {s.name: s.commands[0] for s in stages}
+    assert sorted(commands) == ["simulate", "simulate_test"]
+    for name, argv in commands.items():
+        flags = " ".join(argv)
+        assert "--objects /usr/share/tuxpaint/stamps --split-by object --object-depth 2 --min-objects 4" in (
+            flags
+        )
+        assert ("--test-objects" in argv) == (name == "simulate_test")
+    path, text = config.source, config.text
+    with pytest.raises(ConfigError, match=r"simulate.split_by: 'object' needs a test set simulated apart"):
+        parse_demo_config(text.replace("test_videos_per_class = 20", "test_videos_per_class = 0"), path)
+    with pytest.raises(ConfigError, match=r"simulate.objects: object_depth, min_objects and split_by"):
+        parse_demo_config(text.replace('objects = "/usr/share/tuxpaint/stamps"', 'objects = ""'), path)

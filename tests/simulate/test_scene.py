@@ -252,9 +252,10 @@ def _sounding_is_largest(class_index: int, size_like: int | None, rng: np.random
     path, facing = main_trajectory(OBJECTS[class_index], 1, CAMERA, rng)
     placed = [object_boxes(class_index, path, facing, CAMERA, frame_times(12))[1]]
     others = [c for c in range(NUM_CLASSES) if c != class_index]
-    objects = [(class_index, path, facing), *_place_objects(2, others, 1, CAMERA, rng, placed, size_like)]
+    like = None if size_like is None else (size_like, None)
+    objects = [(class_index, path, facing, None), *_place_objects(2, others, 1, CAMERA, rng, placed, like)]
     areas = []
-    for cls, trajectory, side in objects:
+    for cls, trajectory, side, _ in objects:
         _, boxes, inside = object_boxes(cls, trajectory, side, CAMERA, times)
         x0, y0, x1, y1 = boxes[0]
         areas.append((x1 - x0) * (y1 - y0) if inside[0] else np.nan)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from acoustic_ssl.data.labels import read_labels, write_labels
 from acoustic_ssl.data.layout import (
     IMPORT_INDEX_FILE,
     KEY_ACOUSTIC,
@@ -146,6 +147,7 @@ def convert_dataset(
 
     All folders are checked (counts, ``video_time.txt``, frame files) before anything is written, so a
     structural problem produces no output. ``workers`` processes convert videos in parallel (default: CPUs).
+    The raw tree's ``labels.json`` (class names of ``simulate --objects``) is copied beside the records.
     """
     chosen = parse_modalities(modalities)
     if not 0 <= mic < NUM_MICS:
@@ -155,6 +157,10 @@ def convert_dataset(
     videos = [scan_video_dir(d, c, loc, chosen) for c, loc, d in iter_video_dirs(raw_root)]
     if not videos:
         raise DataError(f"{raw_root}: no class_K/data_NNN video folders found")
+    labels = read_labels(raw_root)
+    if labels is not None:  # a simulation of library objects (simulate --objects): their class names
+        out_root.mkdir(parents=True, exist_ok=True)
+        write_labels(out_root, labels)
     workers = max(1, min(workers or os.cpu_count() or 1, len(videos)))
     written = skipped = 0
     if workers == 1:

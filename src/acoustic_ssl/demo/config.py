@@ -22,7 +22,7 @@ from acoustic_ssl.errors import ConfigError
 from acoustic_ssl.evaluation.protocol import KNN_KS, OVERLAYS_PER_MAP
 from acoustic_ssl.typed_config import build_section, build_sections, parse_override, parse_toml
 
-PRESETS: tuple[str, ...] = ("test", "tiny", "small", "paper", "tiny_short")
+PRESETS: tuple[str, ...] = ("test", "tiny", "small", "paper", "tiny_short", "objects")
 
 # The training runs the comparison knows (a preset trains any of them): the paper's four, the contrastive
 # objective's pair, and the contrastive acoustic run that teaches contrastive_transfer.
@@ -62,6 +62,10 @@ class SimulateSettings:
     that many unseen recordings of ``test_seconds`` per class (one test clip each, so the intervals, which
     resample whole recordings, stay narrow), numbered after the training ones at the same places; the
     ``videos_per_class`` recordings of ``seconds`` then go to training and validation only.
+    ``objects`` (a folder or CSV, ``simulate --objects``) replaces the ten procedural classes by a library of
+    real objects: ``object_depth`` and ``min_objects`` choose its classes, ``split_by = "object"`` keeps the
+    test recordings' objects apart from the training ones (the test set is simulated with
+    ``--test-objects``; it needs ``test_videos_per_class``).
     """
 
     seed: int = 0
@@ -77,6 +81,10 @@ class SimulateSettings:
     workers: int = 0
     test_videos_per_class: int = 0
     test_seconds: int = 2
+    objects: str = ""
+    object_depth: int = 0
+    min_objects: int = 0
+    split_by: str = "recording"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -214,6 +222,12 @@ def _validate(sections: dict[str, Any], source: Path) -> None:
     _check(sim.seconds >= 2, source, "simulate.seconds", "need at least 2 seconds per video (one 2-s sample)")
     _check(sim.test_videos_per_class >= 0, source, "simulate.test_videos_per_class", "must be >= 0")
     _check(sim.test_seconds >= 2, source, "simulate.test_seconds", "need at least 2 seconds (one 2-s sample)")
+    _check(sim.split_by in ("recording", "object"), source, "simulate.split_by",
+           f"expected 'recording' or 'object', got {sim.split_by!r}")
+    _check(bool(sim.objects) or (sim.split_by, sim.object_depth, sim.min_objects) == ("recording", 0, 0),
+           source, "simulate.objects", "object_depth, min_objects and split_by = 'object' need objects")
+    _check(sim.split_by != "object" or separate, source, "simulate.split_by",
+           "'object' needs a test set simulated apart (test_videos_per_class > 0)")
     fractions = sections["lists"].fractions
     shares = "training and validation shares and no test share" if separate else "three positive shares"
     _check(

@@ -70,6 +70,13 @@ def _simulate_stages(config: DemoConfig, out_dir: Path, test: bool) -> list[Stag
             simulate_cmd += [flag, str(value)]
     if sim.matched_sizes:
         simulate_cmd.append("--matched-sizes")
+    if sim.objects:
+        simulate_cmd += ["--objects", sim.objects, "--split-by", sim.split_by]
+        for flag, value in (("--object-depth", sim.object_depth), ("--min-objects", sim.min_objects)):
+            if value:
+                simulate_cmd += [flag, str(value)]
+        if test and sim.split_by == "object":
+            simulate_cmd.append("--test-objects")
     convert_cmd = ["convert", str(raw), str(records)]
     if config.convert.workers:
         convert_cmd += ["--workers", str(config.convert.workers)]
@@ -79,7 +86,8 @@ def _simulate_stages(config: DemoConfig, out_dir: Path, test: bool) -> list[Stag
     return [
         Stage(
             f"simulate{suffix}",
-            f"simulate {videos} {what}videos x {len(sim.classes) or 10} classes x {seconds} s "
+            f"simulate {videos} {what}videos x {len(sim.classes) or ('all object' if sim.objects else 10)} "
+            f"classes x {seconds} s "
             f"(SNR {sim.snr_db:g} dB)",
             commands=(tuple(simulate_cmd),),
             outputs=(raw,),

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from acoustic_ssl.data.labels import read_labels
 from acoustic_ssl.demo.config import DemoConfig
 from acoustic_ssl.demo.layout import eval_dir, rows_of
 from acoustic_ssl.demo.stages import cpu_seconds, marker_path
@@ -271,7 +272,7 @@ def write_demo_report(config: DemoConfig, out_dir: Path) -> dict[str, Any]:
         seed: {row.name: read_metrics(eval_dir(out_dir, row, seed) / METRICS_FILE) for row in rows_of(config)}
         for seed in config.seed_list
     }
-    report = build_report(config, per_seed)
+    report = build_report(config, per_seed, read_labels(out_dir / "records"))
     started = marker_path(out_dir, "report").with_suffix(".started")
     timings = stage_timings(out_dir, started.stat().st_mtime if started.exists() else time.time(), start_cpu)
     write_json_atomic(out_dir / "report.json", report)

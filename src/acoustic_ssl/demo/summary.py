@@ -293,8 +293,11 @@ def _aggregate(
     return tuple({column: part[i] for column, part in parts.items()} for i in range(3))
 
 
-def build_report(config: DemoConfig, per_seed: PerSeed) -> dict[str, Any]:
-    """report.json from each seed's metrics.json per row (a baseline row's under every seed)."""
+def build_report(
+    config: DemoConfig, per_seed: PerSeed, labels: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """report.json from each seed's metrics.json per row (a baseline row's under every seed); ``labels``: the
+    records' class names (``simulate --objects``), which then name the dataset's classes."""
     scores = {seed: {row: row_scores(m) for row, m in rows.items()} for seed, rows in per_seed.items()}
     seeds = sorted(scores)
     tests = scored_clips(per_seed)
@@ -314,7 +317,7 @@ def build_report(config: DemoConfig, per_seed: PerSeed) -> dict[str, Any]:
         "videos_per_class": sim.videos_per_class,
         "seconds_per_video": sim.seconds,
         "snr_db": sim.snr_db,
-        "classes": list(sim.classes) or list(range(10)),
+        "classes": _classes(sim.classes, labels),
         "frame_size": list(sim.frame_size),
         "split_fractions": list(config.lists.fractions),
         "locations": sim.locations,
@@ -323,10 +326,19 @@ def build_report(config: DemoConfig, per_seed: PerSeed) -> dict[str, Any]:
         "matched_sizes": sim.matched_sizes,
         "test_videos_per_class": sim.test_videos_per_class,
         "test_seconds_per_video": sim.test_seconds if sim.test_videos_per_class else sim.seconds,
+        **({"objects": sim.objects} if sim.objects else {}),
     }
     report["alpha"] = config.train.alpha
     report["machine"] = machine_info()
     return report
+
+
+def _classes(chosen: tuple[int, ...], labels: dict[str, int] | None) -> list[int] | list[str]:
+    """The simulated classes: indices of ACIVW's ten, or the names of a library's (all, or the chosen)."""
+    if labels is None:
+        return list(chosen) or list(range(10))
+    names = sorted(labels, key=labels.__getitem__)
+    return [names[c] for c in chosen] if chosen else names
 
 
 def stage_timings(out_dir: Path, report_start: float, report_cpu_start: float) -> dict[str, Any]:

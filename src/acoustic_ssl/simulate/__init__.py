@@ -2,8 +2,8 @@
 
 Modules: ``sounds`` (class sound models), ``objects`` (sizes, placement, motion), ``scene`` (one video's
 sources, levels and noise), ``propagation`` (moving point sources and diffuse noise to the microphones),
-``sprites`` (procedural frames), ``render`` (one raw video folder), ``dataset`` (many videos, parallel,
-resumable), ``cli``.
+``sprites`` (procedural frames), ``library`` (real objects: pictures and clips, ``--objects``), ``render``
+(one raw video folder), ``dataset`` (many videos, parallel, resumable), ``cli``.
 """
 
 from __future__ import annotations

@@ -43,6 +43,21 @@ Your own array, camera, sounds and rooms:
                                0.4 s, bedroom 3.2x3.6x2.5 m 0.45 s, living room 5x6x2.7 m 0.5 s), `all` every
                                class in one room (--room-size, default 8 10 3.5 m; --rt60, default 0.5 s).
                                Paths are kept inside the room; the ground truth keeps its meaning.
+  --objects DIR|CSV            real objects instead of the ten procedural classes: pictures with transparency
+                               (PNG, WebP; SVG with cairosvg installed) and their sounds, any classes. DIR:
+                               the class is the folder --object-depth levels down (default 1), each image's
+                               sounds are the audio files beside it with its stem (cat.png + cat.ogg,
+                               cat_2.wav): the Tux Paint stamps layout (/usr/share/tuxpaint/stamps). CSV:
+                               image,sound,class[,size_m][,motion] (a sound naming a Hydrogen drumkit.xml or a
+                               folder of kits: every instrument of the row's drum class). Classes are numbered
+                               in name order (--classes picks among them) and written to labels.json; each
+                               recording draws one object of its class (interferers, extra sources and
+                               distractors: objects of other classes), scaled to its size (default 0.5 m),
+                               moved by its motion model (default handheld), its clip resampled and looped
+                               or cut; ground_truth.csv gains clip,clip_start_s,object (x0..y1: the drawn
+                               picture's alpha box). --min-objects N leaves out smaller classes;
+                               --split-by object keeps a third of each class's objects (at least one) for
+                               the recordings simulated with --test-objects and the rest for the others.
 """
 
 
@@ -85,7 +100,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         metavar="C",
         help="class indices to simulate (default: all 10; 0 train, 1 boat, 2 drone, 3 fountain, "
-        "4 drill, 5 razor, 6 hair dryer, 7 hoover, 8 shopping cart, 9 traffic)",
+        "4 drill, 5 razor, 6 hair dryer, 7 hoover, 8 shopping cart, 9 traffic; with --objects its classes, "
+        "numbered in name order)",
     )
     parser.add_argument(
         "--frame-size",
@@ -117,6 +133,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="room width (across the view), depth (along it) and height in metres",
     )
     own.add_argument("--rt60", type=float, default=None, help="reverberation time in seconds")
+    own.add_argument("--objects", type=Path, default=None, help="folder of class folders, or objects CSV")
+    own.add_argument(
+        "--object-depth", type=int, default=None, metavar="N",
+        help="with an --objects folder: the class is the folder N levels below it (default 1)",
+    )
+    own.add_argument(
+        "--min-objects", type=int, default=None, metavar="N",
+        help="leave out the --objects classes with fewer than N objects (default 1)",
+    )
+    own.add_argument(
+        "--split-by", choices=("recording", "object"), default="recording",
+        help="object: training and test recordings show disjoint objects of each class (default recording: "
+        "any object in any recording)",
+    )
+    own.add_argument(
+        "--test-objects", action="store_true",
+        help="with --split-by object: draw from the test objects (e.g. for the test set's recordings)",
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -190,6 +224,13 @@ def handle(args: argparse.Namespace) -> int:
             f"class {c}: {n}" for c, n in sorted((c, len(v)) for c, v in extras.sounds.clips.items())
         )
         print(f"sounds: {counts} clips" + (f"; procedural for classes {missing}" if missing else ""))
+    if extras.objects is not None:
+        library = extras.objects
+        for note in library.notes:
+            print(f"objects: {note}")
+        counts = ", ".join(f"{name}: {len(library.of_class(c))}" for c, name in enumerate(library.classes))
+        part = f" ({library.part} part)" if library.part else ""
+        print(f"objects{part}: {len(library.classes)} classes, {len(library.objects)} objects ({counts})")
     root = simulate_dataset(
         args.out,
         videos_per_class=args.videos_per_class,
@@ -230,16 +271,44 @@ def _extras(args: argparse.Namespace) -> Any:
         sounds = open_sounds(args.sounds, args.sound_map)
     elif args.sound_map is not None:
         raise ConfigError("--sound-map needs --sounds")
+    objects = _objects(args)
     rooms = {}
     if args.room != "none":
         from acoustic_ssl.simulate.objects import OBJECTS
         from acoustic_ssl.simulate.room import INDOOR_ROOMS, Room
 
-        classes = range(10) if args.room == "all" else [c for c, spec in OBJECTS.items() if spec.indoor]
+        if objects is not None and args.room == "indoor":
+            raise ConfigError("--room indoor picks ACIVW's indoor classes; with --objects use --room all")
+        every = range(10) if objects is None else range(len(objects.classes))
+        classes = every if args.room == "all" else [c for c, spec in OBJECTS.items() if spec.indoor]
         for c in classes:
             default = INDOOR_ROOMS[c] if args.room == "indoor" else Room((8.0, 10.0, 3.5), 0.5)
             size = tuple(args.room_size) if args.room_size else default.size_m
             rooms[c] = Room(size, args.rt60 if args.rt60 is not None else default.rt60_s)
     elif args.room_size is not None or args.rt60 is not None:
         raise ConfigError("--room-size and --rt60 need --room indoor or --room all")
-    return Extras(geometry=geometry, camera=camera, sounds=sounds, rooms=rooms)
+    return Extras(geometry=geometry, camera=camera, sounds=sounds, rooms=rooms, objects=objects)
+
+
+def _objects(args: argparse.Namespace) -> Any:
+    """The --objects library (the chosen part of it with --split-by object), or None."""
+    from acoustic_ssl.errors import ConfigError
+
+    if args.objects is None:
+        if args.object_depth is not None or args.min_objects is not None or args.split_by == "object":
+            raise ConfigError("--object-depth, --min-objects and --split-by object need --objects")
+        if args.test_objects:
+            raise ConfigError("--test-objects needs --objects and --split-by object")
+        return None
+    if args.sounds is not None:
+        raise ConfigError("--objects brings its own sounds; leave out --sounds")
+    if args.test_objects and args.split_by != "object":
+        raise ConfigError("--test-objects needs --split-by object")
+    if args.min_objects is not None and args.min_objects < 1:
+        raise ConfigError(f"--min-objects must be at least 1, got {args.min_objects}")
+    from acoustic_ssl.simulate.library import open_objects
+
+    library = open_objects(args.objects, depth=args.object_depth or 1, min_objects=args.min_objects or 1)
+    if args.split_by == "object":
+        library = library.split(args.seed, "test" if args.test_objects else "train")
+    return library

@@ -59,6 +59,10 @@ DEFAULT_TABLE: dict[str, int] = {
 }
 
 
+class SilentClipError(DataError):
+    """A clip that reads but holds no sound: a library may leave it out (a note) rather than stop."""
+
+
 def class_of(name: str) -> int | None:
     """Class index of a folder or table name (index, or class name in any case/spacing), or None."""
     text = re.sub(r"[\s_\-]+", " ", name.strip().lower())
@@ -86,19 +90,26 @@ class SoundBank:
         relative to the root, start offset in seconds)."""
         paths = self.clips[class_index]
         path = paths[int(rng.integers(len(paths)))]
-        clip = load_clip(path)
-        if len(clip) >= n_samples:
-            start = int(rng.integers(len(clip) - n_samples + 1))
-            signal = clip[start : start + n_samples]
-        else:
-            loop = _seamless_loop(clip)
-            start = int(rng.integers(len(loop)))
-            signal = loop[(start + np.arange(n_samples)) % len(loop)]
-        rms = float(np.sqrt(np.mean(signal**2)))
-        if rms < 1e-9:  # a silent stretch of a clip with silence in it: take the whole clip's level instead
-            rms = float(np.sqrt(np.mean(clip**2)))
+        signal, start_s = clip_signal(path, n_samples, rng)
         name = str(Path(path).relative_to(self.root)) if Path(path).is_relative_to(self.root) else path
-        return signal / rms, name, start / SENSOR_SAMPLE_RATE
+        return signal, name, start_s
+
+
+def clip_signal(path: str, n_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """A unit-RMS stretch of ``n_samples`` of a clip, cut at a random offset or looped with a crossfade when
+    the clip is shorter: (signal, start offset in seconds)."""
+    clip = load_clip(path)
+    if len(clip) >= n_samples:
+        start = int(rng.integers(len(clip) - n_samples + 1))
+        signal = clip[start : start + n_samples]
+    else:
+        loop = _seamless_loop(clip)
+        start = int(rng.integers(len(loop)))
+        signal = loop[(start + np.arange(n_samples)) % len(loop)]
+    rms = float(np.sqrt(np.mean(signal**2)))
+    if rms < 1e-9:  # a silent stretch of a clip with silence in it: take the whole clip's level instead
+        rms = float(np.sqrt(np.mean(clip**2)))
+    return signal / rms, start / SENSOR_SAMPLE_RATE
 
 
 def _seamless_loop(clip: np.ndarray) -> np.ndarray:
@@ -127,7 +138,7 @@ def load_clip(path: str) -> np.ndarray:
         raise DataError(f"{path}: audio clip: {problem}")
     mono = data.mean(axis=1)
     if len(mono) == 0 or np.abs(mono).max() == 0.0:
-        raise DataError(f"{path}: audio clip is empty or silent")
+        raise SilentClipError(f"{path}: audio clip is empty or silent")
     if rate != SENSOR_SAMPLE_RATE:
         ratio = Fraction(SENSOR_SAMPLE_RATE, int(rate)).limit_denominator(10000)
         mono = resample(mono, ratio.numerator, ratio.denominator)

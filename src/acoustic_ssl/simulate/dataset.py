@@ -19,8 +19,10 @@ camera, the frame of the ground-truth pixels) and ``simulation.json``.
 
 :class:`Extras` holds what a user brings: their own array and camera (``simulate --array --camera``; the
 ``.dc`` frames then hold that array's microphones and the images are beamformed for it), recorded sounds
-(``--sounds``, :mod:`~acoustic_ssl.simulate.clips`) and rooms (``--room``,
-:mod:`~acoustic_ssl.simulate.room`).
+(``--sounds``, :mod:`~acoustic_ssl.simulate.clips`), rooms (``--room``, :mod:`~acoustic_ssl.simulate.room`)
+and a library of real objects (``--objects``, :mod:`~acoustic_ssl.simulate.library`): its classes replace
+ACIVW's ten, and their names are written to ``labels.json`` (as ``import-video`` writes it; ``convert``
+copies it to the records).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from acoustic_ssl import __version__
+from acoustic_ssl.data.labels import LABELS_FILE, write_labels
 from acoustic_ssl.data.layout import (
     AUDIO_DIR,
     GROUND_TRUTH_FILE,
@@ -52,6 +55,7 @@ from acoustic_ssl.io_utils import progress, remove_stale_temporaries, write_json
 if TYPE_CHECKING:
     from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
     from acoustic_ssl.simulate.clips import SoundBank
+    from acoustic_ssl.simulate.library import ObjectLibrary
     from acoustic_ssl.simulate.room import Room
 
 # 2: interpolated emission times, float32 noise phases, torch sensor noise (speed); scene composition
@@ -139,12 +143,17 @@ class VideoJob:
 
 @dataclass(frozen=True)
 class Extras:
-    """What the user brings (all optional): array, camera, recorded sounds, rooms per class."""
+    """What the user brings (all optional): array, camera, recorded sounds, rooms per class, objects."""
 
     geometry: ArrayGeometry | None = None  # None: ArrayGeometry.default()
     camera: PinholeCamera | None = None  # None: the 640 x 480 reference camera
     sounds: SoundBank | None = None
     rooms: dict[int, Room] = field(default_factory=dict)  # classes simulated in a room; others in free field
+    objects: ObjectLibrary | None = None  # its classes, pictures and clips instead of ACIVW's
+
+    @property
+    def num_classes(self) -> int:
+        return NUM_CLASSES if self.objects is None else len(self.objects.classes)
 
 
 _WORKER_STATE: dict[str, Any] = {}
@@ -215,6 +224,7 @@ def simulate_video(job: VideoJob) -> str:
                 job.distractors, job.extra_sources, job.extra_level_db, job.matched_sizes
             ),
             site=None if job.site is None else Site(job.site, site_seed(job.seed, job.site)),
+            library=extras.objects,
         )
         render_video(
             Path(job.video_dir),
@@ -275,8 +285,11 @@ def _parameters(
         "ground_truth_pixels": f"{camera.width}x{camera.height} camera of camera.json; scale by frame_size "
         "for the bmp files",
         "per_video_seed": "numpy SeedSequence(seed, spawn_key=(class, location))",
-        "sounds": extras.sounds.describe() if extras.sounds else "procedural (simulate/sounds.py)",
+        "sounds": extras.sounds.describe() if extras.sounds else (
+            "the objects' clips" if extras.objects else "procedural (simulate/sounds.py)"
+        ),
         "rooms": {str(c): room.to_dict() for c, room in sorted(extras.rooms.items())} or "free field",
+        **({"objects": extras.objects.describe()} if extras.objects else {}),
         "composition": composition.describe(),
         "video_locations": composition.video_locations(seed, classes, locations),
     }
@@ -290,6 +303,7 @@ def _validate(
     classes: Sequence[int] | None,
     frame_size: Sequence[int],
     workers: int | None,
+    num_classes: int = NUM_CLASSES,
 ) -> list[int]:
     if videos_per_class < 1:
         raise ConfigError(f"videos_per_class must be at least 1, got {videos_per_class}")
@@ -304,9 +318,9 @@ def _validate(
         raise ConfigError(f"seconds must be at least 1, got {seconds}")
     if not np.isfinite(snr_db):
         raise ConfigError(f"snr_db must be finite, got {snr_db}")
-    chosen = sorted(set(range(NUM_CLASSES) if classes is None else (int(c) for c in classes)))
-    if not chosen or any(not 0 <= c < NUM_CLASSES for c in chosen):
-        raise ConfigError(f"classes must be a non-empty subset of 0..{NUM_CLASSES - 1}, got {classes}")
+    chosen = sorted(set(range(num_classes) if classes is None else (int(c) for c in classes)))
+    if not chosen or any(not 0 <= c < num_classes for c in chosen):
+        raise ConfigError(f"classes must be a non-empty subset of 0..{num_classes - 1}, got {classes}")
     if len(frame_size) != 2 or min(frame_size) < 16:
         raise ConfigError(
             f"frame_size must be (height, width) of at least 16 pixels, got {tuple(frame_size)}"
@@ -323,7 +337,7 @@ def _check_not_foreign(root: Path) -> None:
     with the parameters next); before it, only the root files written just ahead of it may be there."""
     if not root.is_dir() or (root / SIMULATION_FILE).exists():
         return
-    ours = {GEOMETRY_FILE, CAMERA_FILE}
+    ours = {GEOMETRY_FILE, CAMERA_FILE, LABELS_FILE}
     foreign = sorted(p.name for p in root.iterdir() if p.name not in ours and not p.name.endswith(".tmp"))
     if foreign:
         raise DataError(
@@ -363,7 +377,9 @@ def simulate_dataset(
     extras = extras or Extras()
     if frame_size is None:
         frame_size = (extras.camera.height, extras.camera.width) if extras.camera else (480, 640)
-    chosen = _validate(videos_per_class, first_location, seconds, snr_db, classes, frame_size, workers)
+    chosen = _validate(
+        videos_per_class, first_location, seconds, snr_db, classes, frame_size, workers, extras.num_classes
+    )
     composition = composition or SceneComposition()
     composition.validate()
     root = Path(out_dir)
@@ -387,11 +403,13 @@ def simulate_dataset(
                 f"({', '.join(changed)}); use another output folder"
             )
     root.mkdir(parents=True, exist_ok=True)
-    for name in (GEOMETRY_FILE, CAMERA_FILE, SIMULATION_FILE):
+    for name in (GEOMETRY_FILE, CAMERA_FILE, LABELS_FILE, SIMULATION_FILE):
         remove_stale_temporaries(root, name)
     state = _state(write_images=False, extras=extras)
     state["geometry"].save(root / GEOMETRY_FILE)
     state["camera"].save(root / CAMERA_FILE)
+    if extras.objects is not None:
+        write_labels(root, {name: i for i, name in enumerate(extras.objects.classes)})
     write_json_atomic(simulation_path, parameters)
 
     jobs = [

@@ -16,8 +16,10 @@ coordinates of the object's centre in the **640 × 480 reference camera** (``cam
 ``distance_m`` is the distance to the camera/array centre; ``on_screen`` is 1 when the centre projects
 inside the reference frame; ``sounding`` is 1 for sound sources, 0 for distractors; ``x0, y0, x1, y1`` is
 the box of the sprite as drawn, clipped to the frame (empty, x0 = x1, when nothing of it is visible;
-always empty for the off-screen interferers, which are heard but never drawn). It is written last, so its
-presence marks a complete video.
+always empty for the off-screen interferers, which are heard but never drawn). With ``--sounds`` or
+``--objects`` the columns ``clip,clip_start_s`` follow, and with ``--objects`` the library object's name
+(``object``; its box is the drawn picture's alpha box). It is written last, so its presence marks a complete
+video.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from acoustic_ssl.data.raw_writer import write_dc, write_frame, write_video_time
 from acoustic_ssl.imaging.beamform import Beamformer
 from acoustic_ssl.imaging.geometry import ArrayGeometry, PinholeCamera
 from acoustic_ssl.io_utils import write_text_atomic
+from acoustic_ssl.simulate.library import draw_object
 from acoustic_ssl.simulate.propagation import DiffuseNoise, PointSource
 from acoustic_ssl.simulate.scene import FULL_SCALE, Scene, frame_times, object_boxes
 from acoustic_ssl.simulate.sprites import (
@@ -48,6 +51,7 @@ from acoustic_ssl.simulate.sprites import (
 
 GROUND_TRUTH_HEADER = "frame,source_id,class,x,y,distance_m,on_screen,sounding,x0,y0,x1,y1"
 CLIP_COLUMNS = ",clip,clip_start_s"  # appended with --sounds: the user clip of each source ("" = procedural)
+OBJECT_COLUMN = ",object"  # appended after them with --objects: the library object's name
 INT_MAX = int(FULL_SCALE) - 1
 FRAMES_PER_CHUNK = 4  # audio frames rendered together
 __all__ = ["GROUND_TRUTH_HEADER", "FrameRenderer", "frame_times", "ground_truth_rows", "render_video"]
@@ -94,7 +98,9 @@ def ground_truth_rows(scene: Scene, camera: PinholeCamera) -> list[str]:
     times = frame_times(scene.num_frames)
     per_object = []
     for obj in scene.objects:
-        pixels, boxes, inside = object_boxes(obj.class_index, obj.trajectory, obj.facing, camera, times)
+        pixels, boxes, inside = object_boxes(
+            obj.class_index, obj.trajectory, obj.facing, camera, times, obj.item
+        )
         boxes = np.nan_to_num(boxes, nan=0.0)
         boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0.0, camera.width)
         boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0.0, camera.height)
@@ -110,6 +116,7 @@ def ground_truth_rows(scene: Scene, camera: PinholeCamera) -> list[str]:
                 f"{k + 1},{obj.object_id},{obj.class_index},{pixels[k, 0]:.2f},{pixels[k, 1]:.2f},"
                 f"{distance[k]:.3f},{int(inside[k])},{int(obj.sounding)},{x0:.2f},{y0:.2f},{x1:.2f},{y1:.2f}"
                 + (f",{_csv_field(obj.clip)},{obj.clip_start_s:.3f}" if scene.uses_clips else "")
+                + (f",{_csv_field(obj.item.name)}" if obj.item is not None else "")
             )
     return rows
 
@@ -130,8 +137,9 @@ class FrameRenderer:
         self.camera = camera
         self.height, self.width = frame_size
         self.rng = scene.visual_rng
-        if scene.site is None:
-            background = make_background(scene.class_index, self.height, self.width, self.rng)
+        if scene.site is None:  # library classes have no kind of place: any place
+            kind = None if scene.uses_objects else scene.class_index
+            background = make_background(kind, self.height, self.width, self.rng)
         else:
             site_rng = np.random.default_rng(scene.site.seed)
             background = make_background(None, self.height, self.width, site_rng)
@@ -142,7 +150,7 @@ class FrameRenderer:
         self.objects = [obj for obj in scene.objects if obj.visible]
         looks = scene.looks_rng or self.rng
         self.appearances = [  # the class source's look comes from the visual stream, as without distractors
-            Appearance.random(obj.class_index, self.rng if i == 0 else looks)
+            Appearance.random(obj.class_index, self.rng if i == 0 else looks) if obj.item is None else None
             for i, obj in enumerate(self.objects)
         ]
         self.scale_x = self.width / camera.width
@@ -159,7 +167,10 @@ class FrameRenderer:
             pixels, _ = self.camera.project(position)
             depth = position[:, 2]
             px_per_m = self.camera.focal_px * 0.5 * (self.scale_x + self.scale_y) / depth
-            tilt = sprite_tilt(obj.class_index, obj.trajectory.velocity(times)[:, 0])
+            if obj.item is None:
+                tilt = sprite_tilt(obj.class_index, obj.trajectory.velocity(times)[:, 0])
+            else:  # pictures are drawn upright
+                tilt = np.zeros(len(times))
             placed.append((depth, pixels[:, 0] * self.scale_x, pixels[:, 1] * self.scale_y, px_per_m, tilt))
         return placed
 
@@ -175,12 +186,15 @@ class FrameRenderer:
             if depth <= 0.1:
                 continue
             obj = self.objects[i]
+            if obj.item is not None:
+                draw_object(canvas, obj.item, (x, y), px_per_m, obj.facing, SUPERSAMPLE)
+                continue
             draw_sprite(
                 canvas,
                 obj.class_index,
                 (x, y),
                 px_per_m,
-                self.appearances[i],
+                self.appearances[i],  # type: ignore[arg-type]
                 facing=obj.facing,
                 tilt_rad=float(tilt),
                 frame_index=index,
@@ -221,5 +235,7 @@ def render_video(
             block = []
     write_video_time(video_dir, math.floor(scene.num_frames / FRAMES_PER_SECOND))
     rows = ground_truth_rows(scene, camera)
-    header = GROUND_TRUTH_HEADER + (CLIP_COLUMNS if scene.uses_clips else "")
+    header = GROUND_TRUTH_HEADER + (CLIP_COLUMNS if scene.uses_clips else "") + (
+        OBJECT_COLUMN if scene.uses_objects else ""
+    )
     write_text_atomic(video_dir / GROUND_TRUTH_FILE, "\n".join([header, *rows]) + "\n")

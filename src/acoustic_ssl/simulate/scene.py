@@ -17,6 +17,9 @@ centre, x right, y down, z forward, metres).
   the last ids). Each keeps its class's placement and motion model; placements whose box overlaps an object
   already placed (by more than ``MAX_OVERLAP`` of the smaller box, in any frame) are redrawn, up to
   ``PLACEMENT_TRIES`` times, after which the object is left out (a large train leaves little room).
+* Library objects (``--objects``, :mod:`~acoustic_ssl.simulate.library`): every object of the scene is one of
+  the library's objects of its class, drawn from its own stream; its picture's size and motion model replace
+  the class's, its clips the sound model.
 * Location (:class:`Site`): with a pool of locations shared by all classes, the background is the pool
   entry's (drawn from the entry's own seed, so every video at that location shows the same place, as a fixed
   camera would); without one, every video has its own background of its class's kind.
@@ -51,6 +54,7 @@ from acoustic_ssl.simulate.sounds import synthesize
 
 if TYPE_CHECKING:
     from acoustic_ssl.simulate.clips import SoundBank
+    from acoustic_ssl.simulate.library import LibraryObject, ObjectLibrary
     from acoustic_ssl.simulate.room import Room
 
 FULL_SCALE = 2.0**23  # int32 sample value of a full-scale sine peak: 24-bit ADC words, sign-extended
@@ -64,10 +68,12 @@ MAX_DISTRACTORS = 6
 MAX_OVERLAP = 0.1  # largest share of the smaller box two on-screen objects may overlap
 PLACEMENT_TRIES = 30
 # Independent generator streams per video: 0 placement, 1 class sound, 2 noise, 3 visuals, 4-5 interferer
-# sounds, 6 composition placement, 7 composition looks, 8.. extra-source sounds, then the room. Streams are
-# spawned by index, so adding streams leaves the others (and scenes without composition) unchanged.
+# sounds, 6 composition placement, 7 composition looks, 8.. extra-source sounds, then the room, then which
+# library objects (--objects) appear. Streams are spawned by index, so adding streams leaves the others (and
+# scenes without composition) unchanged.
 ROOM_STREAM = 8 + MAX_EXTRA_SOURCES
-RNG_STREAMS = ROOM_STREAM + 1
+OBJECT_STREAM = ROOM_STREAM + 1
+RNG_STREAMS = OBJECT_STREAM + 1
 
 
 @dataclass
@@ -84,6 +90,7 @@ class SceneSource:
     clip: str = ""  # the user clip (``--sounds``), relative to the sounds folder; "" = procedural
     clip_start_s: float = 0.0
     visible: bool = True  # drawn in the video when on screen (off-screen interferers are not)
+    item: LibraryObject | None = None  # the library object (``--objects``); None = the class's sprite
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,7 @@ class Distractor:
     class_index: int
     trajectory: Trajectory
     facing: float
+    item: LibraryObject | None = None
 
 
 @dataclass(frozen=True)
@@ -135,8 +143,9 @@ class SceneObject:
     facing: float
     sounding: bool
     visible: bool
-    clip: str = ""  # the user clip it plays (``--sounds``); "" = procedural or silent
+    clip: str = ""  # the user clip it plays (``--sounds``, ``--objects``); "" = procedural or silent
     clip_start_s: float = 0.0
+    item: LibraryObject | None = None
 
 
 @dataclass
@@ -157,6 +166,7 @@ class Scene:
     room: Room | None = None  # reflections and reverberation (``--room``); None = free field
     room_rng: np.random.Generator | None = None
     uses_clips: bool = False  # made with a sound bank: the ground truth names each source's clip
+    uses_objects: bool = False  # made with an object library: the ground truth names each object
     distractors: list[Distractor] = field(default_factory=list)
     looks_rng: np.random.Generator | None = None  # appearances of the extra sources and distractors
     site: Site | None = None
@@ -166,10 +176,10 @@ class Scene:
         """Sources then distractors, in id order."""
         out = [
             SceneObject(s.source_id, s.class_index, s.trajectory, s.facing, True, s.visible, s.clip,
-                        s.clip_start_s)
+                        s.clip_start_s, s.item)
             for s in self.sources
         ]
-        out += [SceneObject(d.object_id, d.class_index, d.trajectory, d.facing, False, True)
+        out += [SceneObject(d.object_id, d.class_index, d.trajectory, d.facing, False, True, item=d.item)
                 for d in self.distractors]
         return out
 
@@ -274,15 +284,25 @@ def _mean_inverse_square_range(trajectory: Trajectory, seconds: float) -> float:
 
 
 def _signal_for(
-    class_index: int, trajectory: Trajectory, seconds: int, rng: np.random.Generator, sounds: SoundBank | None
+    class_index: int,
+    trajectory: Trajectory,
+    seconds: int,
+    rng: np.random.Generator,
+    sounds: SoundBank | None,
+    library: ObjectLibrary | None = None,
+    item: LibraryObject | None = None,
 ):
     """Unit-RMS source signal long enough for the farthest point of the path: (signal, lead, clip, clip
-    start), from a clip of ``sounds`` when it has one for the class, else from the procedural model."""
+    start), from one of the library object's clips, else a clip of ``sounds`` when it has one for the class,
+    else from the procedural model."""
     farthest = float(np.max(np.linalg.norm(trajectory.positions, axis=-1)))
     lead = math.ceil((farthest + 1.0) / SPEED_OF_SOUND * SENSOR_SAMPLE_RATE) + 64
     # a few samples more, to a length whose FFT is fast: the sound models and the upsampling transform the
     # whole signal, ~10x slower at a length with a large prime factor
     length = scipy.fft.next_fast_len(lead + seconds * SENSOR_SAMPLE_RATE + 64, real=True)
+    if library is not None and item is not None:
+        signal, clip, start = library.sound(item, length, rng)
+        return signal, lead, clip, start
     if sounds is not None and class_index in sounds.clips:
         signal, clip, start = sounds.signal(class_index, length, rng)
         return signal, lead, clip, start
@@ -290,16 +310,26 @@ def _signal_for(
 
 
 def object_boxes(
-    class_index: int, trajectory: Trajectory, facing: float, camera: PinholeCamera, times: np.ndarray
+    class_index: int,
+    trajectory: Trajectory,
+    facing: float,
+    camera: PinholeCamera,
+    times: np.ndarray,
+    item: LibraryObject | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Where an object is in the reference camera at ``times``: centre pixels [T, 2], its sprite's box
-    (x0, y0, x1, y1) [T, 4] (unclipped; NaN behind the camera) and whether the centre is on screen [T]."""
+    """Where an object is in the reference camera at ``times``: centre pixels [T, 2], its sprite's (or library
+    picture's alpha) box (x0, y0, x1, y1) [T, 4] (unclipped; NaN behind the camera) and whether the centre is
+    on screen [T]."""
     from acoustic_ssl.simulate.sprites import parts_extent, sprite_parts, sprite_tilt
 
     points = trajectory.at(times)
     pixels, in_front = camera.project(points)
-    tilts = sprite_tilt(class_index, trajectory.velocity(times)[:, 0])
-    extents = {t: parts_extent(sprite_parts(class_index, facing=facing, tilt_rad=t)) for t in set(tilts)}
+    if item is None:
+        tilts = sprite_tilt(class_index, trajectory.velocity(times)[:, 0])
+        extents = {t: parts_extent(sprite_parts(class_index, facing=facing, tilt_rad=t)) for t in set(tilts)}
+    else:  # pictures are drawn upright
+        tilts = np.zeros(len(times))
+        extents = {0.0: item.extent_m()}
     scale = camera.focal_px / np.where(in_front, points[:, 2], np.nan)
     offsets = np.array([extents[t] for t in tilts])
     boxes = np.concatenate([pixels, pixels], axis=1) + offsets * scale[:, None]
@@ -343,12 +373,26 @@ def box_size_m(class_index: int) -> float:
     return math.sqrt((x1 - x0) * (y1 - y0))
 
 
-def matched_depths(class_index: int, like: int) -> ObjectSpec:
-    """The spec of ``class_index`` with the depth range that gives it the on-screen sizes of class ``like``:
-    depths scaled by box_size(class) / box_size(like), so its box area over depth² is distributed as
-    ``like``'s (a pinhole image is focal · size / depth). A train stands far off, a razor near the lens."""
-    spec, reference = OBJECTS[class_index], OBJECTS[like]
-    ratio = box_size_m(class_index) / box_size_m(like)
+def _spec(class_index: int, item: LibraryObject | None) -> ObjectSpec:
+    return OBJECTS[class_index] if item is None else item.spec
+
+
+def _look_size_m(class_index: int, item: LibraryObject | None) -> float:
+    if item is None:
+        return box_size_m(class_index)
+    x0, y0, x1, y1 = item.extent_m()
+    return math.sqrt((x1 - x0) * (y1 - y0))
+
+
+def matched_depths(
+    class_index: int, like: int, item: LibraryObject | None = None, like_item: LibraryObject | None = None
+) -> ObjectSpec:
+    """The spec of ``class_index`` (or of library object ``item``) with the depth range that gives it the
+    on-screen sizes of class ``like`` (or ``like_item``): depths scaled by box_size(class) / box_size(like),
+    so its box area over depth² is distributed as ``like``'s (a pinhole image is focal · size / depth). A
+    train stands far off, a razor near the lens."""
+    spec, reference = _spec(class_index, item), _spec(like, like_item)
+    ratio = _look_size_m(class_index, item) / _look_size_m(like, like_item)
     low, high = reference.distance_m
     return dataclasses.replace(spec, distance_m=(low * ratio, high * ratio))
 
@@ -360,34 +404,38 @@ def _place_objects(
     camera: PinholeCamera,
     rng: np.random.Generator,
     placed: list[np.ndarray],
-    size_like: int | None = None,
-) -> list[tuple[int, Trajectory, float]]:
-    """Up to ``count`` (class, path, facing) of the given classes, each overlapping no box in ``placed``.
+    size_like: tuple[int, LibraryObject | None] | None = None,
+    library: ObjectLibrary | None = None,
+) -> list[tuple[int, Trajectory, float, LibraryObject | None]]:
+    """Up to ``count`` (class, path, facing, library object) of the given classes, each overlapping no box in
+    ``placed``; with a ``library`` each is one of its objects of that class.
 
-    ``size_like``: a class whose on-screen sizes the objects take (``matched_depths``). Each object's class
-    and depth are then drawn once and only its place is redrawn when it overlaps: redrawing the depth too
-    would favour far, small draws (they fit more often) and bring the size prior back.
+    ``size_like``: a class (and library object) whose on-screen sizes the objects take (``matched_depths``).
+    Each object's class and depth are then drawn once and only its place is redrawn when it overlaps:
+    redrawing the depth too would favour far, small draws (they fit more often) and bring the size prior back.
     """
     times = frame_times(seconds * FRAMES_PER_SECOND)
     out = []
-    for _ in range(count):
-        fixed: tuple[int, ObjectSpec] | None = None
+    for _ in range(count if classes else 0):
+        fixed: tuple[int, ObjectSpec, LibraryObject | None] | None = None
         if size_like is not None:
             other = int(rng.choice(classes))
-            spec = matched_depths(other, size_like)
+            item = library.draw(other, rng) if library is not None else None
+            spec = matched_depths(other, size_like[0], item, size_like[1])
             depth = float(rng.uniform(*spec.distance_m))
-            fixed = other, dataclasses.replace(spec, distance_m=(depth, depth))
+            fixed = other, dataclasses.replace(spec, distance_m=(depth, depth)), item
         for _ in range(PLACEMENT_TRIES):
             if fixed is None:
                 other = int(rng.choice(classes))
-                spec = OBJECTS[other]
+                item = library.draw(other, rng) if library is not None else None
+                spec = _spec(other, item)
             else:
-                other, spec = fixed
+                other, spec, item = fixed
             path, facing = main_trajectory(spec, seconds, camera, rng)
-            boxes = object_boxes(other, path, facing, camera, times)[1]
+            boxes = object_boxes(other, path, facing, camera, times, item)[1]
             if not any(overlaps(boxes, previous, camera) for previous in placed):
                 placed.append(boxes)
-                out.append((other, path, facing))
+                out.append((other, path, facing, item))
                 break
     return out
 
@@ -403,16 +451,20 @@ def make_scene(
     room: Room | None = None,
     composition: Composition | None = None,
     site: Site | None = None,
+    library: ObjectLibrary | None = None,
 ) -> Scene:
     """Draw one video's scene from its seed (independent streams: placement, sounds, noise, visuals, room).
 
     ``sounds``: user clips replace the procedural sounds of their classes; ``room``: every path is kept inside
     it (pulled towards the camera along the line of sight) and the renderer adds its reflections;
     ``composition`` adds on-screen sources and distractors; ``site`` is the video's place in a shared pool of
-    locations (None: a background of its own).
+    locations (None: a background of its own); ``library``: the classes are the library's, every object (the
+    class source, interferers, extra sources, distractors) one of its objects of its class, picture and
+    clips.
     """
-    if not 0 <= class_index < NUM_CLASSES:
-        raise ValueError(f"class index must be 0..{NUM_CLASSES - 1}, got {class_index}")
+    num_classes = NUM_CLASSES if library is None else len(library.classes)
+    if not 0 <= class_index < num_classes:
+        raise ValueError(f"class index must be 0..{num_classes - 1}, got {class_index}")
     composition = composition or Composition()
     streams = [np.random.default_rng(child) for child in seed.spawn(RNG_STREAMS)]
     placement, main_sound, noise_rng, visual_rng = streams[0], streams[1], streams[2], streams[3]
@@ -423,23 +475,30 @@ def make_scene(
     level = FULL_SCALE * 10.0 ** (level_dbfs / 20.0)
     noise_power = level**2 / 10.0 ** (snr_db / 10.0)
 
-    trajectory, facing = main_trajectory(OBJECTS[class_index], seconds, camera, placement)
+    object_rng = streams[OBJECT_STREAM]
+    item = library.draw(class_index, object_rng) if library is not None else None
+    trajectory, facing = main_trajectory(_spec(class_index, item), seconds, camera, placement)
     if room is not None:
         trajectory = room.contain(trajectory)
-    signal, lead, clip, clip_start = _signal_for(class_index, trajectory, seconds, main_sound, sounds)
+    signal, lead, clip, clip_start = _signal_for(
+        class_index, trajectory, seconds, main_sound, sounds, library, item
+    )
     gain = level / math.sqrt(_mean_inverse_square_range(trajectory, seconds))
-    sources = [SceneSource(0, class_index, trajectory, signal, lead, gain, facing, clip, clip_start)]
+    sources = [
+        SceneSource(0, class_index, trajectory, signal, lead, gain, facing, clip, clip_start, item=item)
+    ]
 
-    count = int(placement.choice(len(INTERFERER_COUNT_PROBS), p=INTERFERER_COUNT_PROBS))
+    others = [c for c in range(num_classes) if c != class_index]
+    count = int(placement.choice(len(INTERFERER_COUNT_PROBS), p=INTERFERER_COUNT_PROBS)) if others else 0
     interferer_share = placement.uniform(0.2, 0.6) if count else 0.0
-    others = [c for c in range(NUM_CLASSES) if c != class_index]
     for k in range(count):
         other_class = int(placement.choice(others))
+        other_item = library.draw(other_class, object_rng) if library is not None else None
         path = interferer_trajectory(seconds, camera, placement)
         if room is not None:
             path = room.contain(path)
         other_signal, other_lead, other_clip, other_start = _signal_for(
-            other_class, path, seconds, interferer_sounds[k], sounds
+            other_class, path, seconds, interferer_sounds[k], sounds, library, other_item
         )
         power = interferer_share * noise_power / count
         other_gain = math.sqrt(power / _mean_inverse_square_range(path, seconds))
@@ -447,37 +506,39 @@ def make_scene(
         sources.append(
             SceneSource(
                 k + 1, other_class, path, other_signal, other_lead, other_gain, other_facing, other_clip,
-                other_start, visible=False,
+                other_start, visible=False, item=other_item,
             )
         )
 
     distractors: list[Distractor] = []
     if composition.extra_sources or composition.distractors:
         times = frame_times(seconds * FRAMES_PER_SECOND)
-        placed = [object_boxes(class_index, trajectory, facing, camera, times)[1]]
-        extras = _place_objects(composition.extra_sources, others, seconds, camera, composition_rng, placed)
-        for k, (other_class, path, other_facing) in enumerate(extras):
+        placed = [object_boxes(class_index, trajectory, facing, camera, times, item)[1]]
+        extras = _place_objects(
+            composition.extra_sources, others, seconds, camera, composition_rng, placed, library=library
+        )
+        for k, (other_class, path, other_facing, other_item) in enumerate(extras):
             below_db = composition_rng.uniform(*composition.extra_level_db)
             if room is not None:
                 path = room.contain(path)
             other_signal, other_lead, other_clip, other_start = _signal_for(
-                other_class, path, seconds, extra_sounds[k], sounds
+                other_class, path, seconds, extra_sounds[k], sounds, library, other_item
             )
             other_level = level * 10.0 ** (-below_db / 20.0)
             other_gain = other_level / math.sqrt(_mean_inverse_square_range(path, seconds))
             sources.append(
                 SceneSource(
                     len(sources), other_class, path, other_signal, other_lead, other_gain, other_facing,
-                    other_clip, other_start,
+                    other_clip, other_start, item=other_item,
                 )
             )
-        size_like = class_index if composition.matched_sizes else None
+        size_like = (class_index, item) if composition.matched_sizes else None
         silent = _place_objects(
-            composition.distractors, others, seconds, camera, composition_rng, placed, size_like
+            composition.distractors, others, seconds, camera, composition_rng, placed, size_like, library
         )
         distractors = [
-            Distractor(len(sources) + k, other_class, path, other_facing)
-            for k, (other_class, path, other_facing) in enumerate(silent)
+            Distractor(len(sources) + k, other_class, path, other_facing, other_item)
+            for k, (other_class, path, other_facing, other_item) in enumerate(silent)
         ]
 
     diffuse_share = (1.0 - interferer_share) * placement.uniform(0.5, 0.9)
@@ -496,7 +557,8 @@ def make_scene(
         shares={"interferers": interferer_share, "diffuse": diffuse_share, "sensor": sensor_share},
         room=room,
         room_rng=streams[ROOM_STREAM] if room is not None else None,
-        uses_clips=sounds is not None,
+        uses_clips=sounds is not None or library is not None,
+        uses_objects=library is not None,
         distractors=distractors,
         looks_rng=looks_rng,
         site=site,
