@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import math
 import re
 import zlib
@@ -360,8 +361,6 @@ def load_image(path: str) -> np.ndarray:
     truth boxes."""
     try:
         if path.lower().endswith(".svg"):
-            import io
-
             renderer = _svg_renderer()
             if renderer is None:
                 raise DataError(f"{path}: SVG pictures need cairosvg (pip install cairosvg), or a PNG")
