@@ -111,27 +111,39 @@ def test_bad_files_are_skipped_with_one_line_each(tmp_path: Path, capsys: pytest
     assert sorted(p.name for p in (tmp_path / "out" / "class_0").iterdir()) == ["data_001"]  # ids sorted
 
 
-def write_counter_video(path: Path, fps: int, seconds: float) -> None:
-    """Frame k has grey level 3·k (frame index readable after decoding); 440 Hz stereo audio."""
+def write_stereo_video(
+    path: Path, fps: int, seconds: float, wave: np.ndarray, rate: int, *, audio_codec: str, grey_step: int,
+    lossless_video: bool = False,
+) -> None:
+    """64×48 H.264 frames where frame k has grey level ``grey_step``·k (its index readable after decoding),
+    and the stereo float ``wave`` [2, n] at ``rate`` Hz encoded by ``audio_codec``."""
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        video.options = {"crf": "0"}
-        sound = container.add_stream("aac", rate=44100)
+        if lossless_video:
+            video.options = {"crf": "0"}
+        sound = container.add_stream(audio_codec, rate=rate)
         sound.layout = "stereo"
         for k in range(round(seconds * fps)):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 3 * k, np.uint8), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), grey_step * k, np.uint8), format="rgb24")
             frame.pts = k
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
-        n = round(seconds * 44100)
-        wave = (0.25 * np.sin(2 * np.pi * 440 * np.arange(n) / 44100)).astype(np.float32)
-        for s in range(0, n, 1024):
-            chunk = np.repeat(wave[None, s : s + 1024], 2, axis=0)
-            piece = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="stereo")
-            piece.sample_rate, piece.pts = 44100, s
+        block = sound.codec_context.frame_size or 1024
+        for s in range(0, wave.shape[1], block):
+            piece = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave[:, s : s + block]), format="fltp",
+                                               layout="stereo")
+            piece.sample_rate, piece.pts = rate, s
             container.mux(sound.encode(piece))
         container.mux(sound.encode(None))
+
+
+def write_counter_video(path: Path, fps: int, seconds: float) -> None:
+    """Frame k has grey level 3·k (frame index readable after decoding); 440 Hz stereo audio."""
+    n = round(seconds * 44100)
+    wave = (0.25 * np.sin(2 * np.pi * 440 * np.arange(n) / 44100)).astype(np.float32)
+    write_stereo_video(path, fps, seconds, np.repeat(wave[None], 2, axis=0), 44100, audio_codec="aac",
+                       grey_step=3, lossless_video=True)
 
 
 def test_sample_and_hold_timing_and_window(tmp_path: Path) -> None:
@@ -297,25 +309,9 @@ def write_chirp_video(path: Path, seconds: float = 5.0, fps: int = 25) -> None:
     """Counter frames (one keyframe, at 0 s: libx264's GOP is longer than the clip) and stereo audio."""
     audio_codec = {".mkv": "flac", ".mp4": "aac"}[path.suffix]
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        sound = container.add_stream(audio_codec, rate=CHIRP_RATE)
-        sound.layout = "stereo"
-        for k in range(round(seconds * fps)):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 2 * k, np.uint8), format="rgb24")
-            frame.pts = k
-            container.mux(video.encode(frame))
-        container.mux(video.encode(None))
-        t = np.arange(round(seconds * CHIRP_RATE)) / CHIRP_RATE
-        wave = np.stack([chirp_left(t), tone_right(t)]).astype(np.float32)
-        block = sound.codec_context.frame_size or 1024
-        for s in range(0, wave.shape[1], block):
-            piece = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave[:, s : s + block]), format="fltp",
-                                               layout="stereo")
-            piece.sample_rate, piece.pts = CHIRP_RATE, s
-            container.mux(sound.encode(piece))
-        container.mux(sound.encode(None))
+    t = np.arange(round(seconds * CHIRP_RATE)) / CHIRP_RATE
+    wave = np.stack([chirp_left(t), tone_right(t)]).astype(np.float32)
+    write_stereo_video(path, fps, seconds, wave, CHIRP_RATE, audio_codec=audio_codec, grey_step=2)
 
 
 @pytest.fixture(scope="module")
