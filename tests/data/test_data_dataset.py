@@ -413,3 +413,35 @@ def test_device_preprocessing_finishes_batches_as_the_loader_does(
     video = batch["video"].flatten(0, 1)
     assert video.is_contiguous(memory_format=torch.channels_last)  # what the image networks want
     assert finished.finish(expected) == expected  # a finished batch passes through
+
+
+def test_cached_items_are_the_items_and_the_budget_holds(dataset_list: Path) -> None:
+    """Random crops across epochs: a recurring sample comes from memory, equal to a fresh read; what does not
+    fit the budget is read again; a caller editing a returned item does not edit the cache."""
+
+    def cached(cache_bytes: int) -> tuple[ACIVWDataset, list[int]]:
+        dataset = ACIVWDataset(
+            dataset_list, total_length=2, sample_length=1, number_of_crops=3, seed=2, cache_bytes=cache_bytes
+        )
+        reads: list[int] = []
+        read = dataset.source.read
+        dataset.source.read = lambda index, keys: reads.append(index) or read(index, keys)
+        return dataset, reads
+
+    fresh = ACIVWDataset(dataset_list, total_length=2, sample_length=1, number_of_crops=3, seed=2)
+    one_item = sum(v.element_size() * v.nelement() for v in fresh[0].values())
+    epochs = (0, 1, 0)
+    for cache_bytes in (100 * one_item, one_item - 1):
+        dataset, reads = cached(cache_bytes)
+        for epoch in epochs:
+            dataset.set_epoch(epoch)
+            fresh.set_epoch(epoch)
+            for i in range(len(dataset)):
+                item, expected = dataset[i], fresh[i]
+                assert item.keys() == expected.keys()
+                assert all(torch.equal(item[k], expected[k]) for k in item), (cache_bytes, epoch, i)
+                item["label"] = torch.tensor(-1)
+        if cache_bytes > one_item:  # each of the 10 records (1-s samples) read once, though 45 were served
+            assert sorted(reads) == list(range(10))
+        else:
+            assert len(reads) == len(epochs) * len(dataset) and dataset._cached_bytes == 0

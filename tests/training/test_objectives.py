@@ -25,7 +25,14 @@ from naive_losses import (
 
 from acoustic_ssl.data.layout import video_id
 from acoustic_ssl.models import DualCamNet, HearNet, ResNet18, attention_distance
-from acoustic_ssl.training.objectives import Contrastive, Distillation, SelfSupervised, Supervised, Transfer
+from acoustic_ssl.training.objectives import (
+    Contrastive,
+    ContrastiveTransfer,
+    Distillation,
+    SelfSupervised,
+    Supervised,
+    Transfer,
+)
 
 LABELS = [0, 0, 0, 0, 1, 1]
 LOCATIONS = [1, 1, 2, 2, 1, 1]
@@ -185,6 +192,38 @@ def test_transfer_target_is_the_frame_mean_teacher_map_summed_over_positions() -
     batch = _inputs()
     out = objective.embed(batch)
     _close(out["acoustic"], pooled(teacher, batch["acoustic"], "embedding").sum(dim=(2, 3)))
+
+
+def test_teacher_vectors_are_computed_once_per_sample_and_never_stale() -> None:
+    """A later batch of other composition reuses each sample's vector (the teacher runs once per sample); a
+    sample whose input changed under the same recording and start is computed afresh, not served stale."""
+    teacher = DualCamNet().eval()
+    objective = ContrastiveTransfer(
+        {"video": ResNet18(output_stride=8, width=4), "audio": HearNet()}, teacher
+    ).eval()
+    g = torch.Generator().manual_seed(5)
+    batch = {
+        "video": torch.randn(4, 1, 3, 112, 149, generator=g) * 50,
+        "spectrogram": torch.randn(4, 257, 200, generator=g),
+        "acoustic": torch.randn(4, 24, 12, 36, 48, generator=g),
+        "video_id": torch.tensor([7, 7, 9, 9]),
+        "start": torch.tensor([0, 2, 0, 2]),
+    }
+    expected = pooled(teacher, batch["acoustic"], "embedding").mean(dim=(2, 3))
+    changed = {k: v.clone() for k, v in batch.items()}
+    changed["acoustic"][2] += 0.5
+    expected_changed = pooled(teacher, changed["acoustic"][2:3], "embedding").mean(dim=(2, 3))[0]
+    calls: list[int] = []
+    teacher.conv2.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    _close(objective.embed(batch)["acoustic"], expected)
+    assert calls == [24] * 4  # each sample alone: its 24 frames
+    order = torch.tensor([3, 0, 1])
+    again = objective.embed({k: v[order] for k, v in batch.items()})["acoustic"]
+    assert len(calls) == 4 and torch.equal(again, objective.embed(batch)["acoustic"][order])
+    fresh = objective.embed(changed)["acoustic"]
+    assert len(calls) == 5
+    _close(fresh[2], expected_changed)
+    assert (fresh[2] - expected[2]).abs().max() > 1e-3 * expected[2].abs().max()
 
 
 @pytest.mark.parametrize("name", ["resnet18", "dualcamnet"])

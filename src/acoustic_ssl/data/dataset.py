@@ -81,6 +81,12 @@ class ACIVWDataset(Dataset):
     ``spectrogram`` [257,T] (passed through ``normalize``, e.g. ``stats.load_normalization(stats_dir)``),
     ``video`` [nr_frames,3,H,W] (BGR minus the original means), ``label``, ``location``, ``video_id``,
     ``start``. ``modalities`` are names (``Modality``); absent modalities are absent keys.
+
+    ``cache_bytes``: finished items kept in memory, up to that many bytes, and returned again when the same
+    sample recurs (every epoch when training crops are fixed, as with ``total_length == sample_length``): on a
+    small CPU the resampling and STFT of the audio cost as much as a training step. A sample's item depends
+    only on its records, so a cached item is the item. The cache lives in the process that reads: with
+    DataLoader workers, each keeps its own for one epoch.
     """
 
     def __init__(
@@ -97,6 +103,7 @@ class ACIVWDataset(Dataset):
         video_size: tuple[int, int] | None = None,
         seed: int = 0,
         device_preprocessing: bool = False,
+        cache_bytes: int = 0,
     ) -> None:
         if mode not in ("training", "inference"):
             raise DataError(f"mode must be 'training' or 'inference', got {mode!r}")
@@ -131,6 +138,9 @@ class ACIVWDataset(Dataset):
         self.keys = tuple(m.record_key for m in chosen)
         self.normalize = normalize
         self.device_preprocessing = device_preprocessing
+        self.cache_bytes = cache_bytes
+        self._cache: dict[int, dict[str, torch.Tensor]] = {}
+        self._cached_bytes = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the training crops of ``epoch`` (call before creating the epoch's DataLoader iterator)."""
@@ -154,6 +164,19 @@ class ACIVWDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         first = self.first_record(index)
+        cached = self._cache.get(first)
+        if cached is not None:
+            return dict(cached)
+        item = self._load(first)
+        size = sum(value.element_size() * value.nelement() for value in item.values())
+        if self._cached_bytes + size <= self.cache_bytes:
+            self._cache[first] = item
+            self._cached_bytes += size
+            return dict(item)
+        return item
+
+    def _load(self, first: int) -> dict[str, torch.Tensor]:
+        """The finished item of the sample whose first record is ``first``."""
         records = [self.source.read(first + k, self.keys) for k in range(self.sample_length)]
         head = records[0]
         for k, record in enumerate(records[1:], start=1):

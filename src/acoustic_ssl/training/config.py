@@ -86,6 +86,7 @@ class DataConfig:
     batch_size: int = 64
     valid_batch_size: int = 0
     num_workers: int = 0
+    cache_mb: int = 0  # finished samples kept in memory per dataset (ACIVWDataset cache_bytes); 0: none
     preprocess_on: str = "auto"  # loader | device | auto (device on a GPU): training.devices
 
 
@@ -313,6 +314,7 @@ def _validate(cfg: Config, source: str) -> None:
         _require(getattr(d, key) >= 1, source, f"data.{key}", f"must be ≥ 1, got {getattr(d, key)}")
     _require(d.valid_batch_size >= 0, source, "data.valid_batch_size", "must be ≥ 0 (0 = data.batch_size)")
     _require(d.num_workers >= 0, source, "data.num_workers", "must be ≥ 0")
+    _require(d.cache_mb >= 0, source, "data.cache_mb", "must be ≥ 0 (0 = no cache)")
     _require(
         d.preprocess_on in PREPROCESS_CHOICES,
         source,

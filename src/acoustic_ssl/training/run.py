@@ -132,6 +132,7 @@ def _dataset(
         video_size=tuple(d.video_size) if d.video_size else None,
         seed=cfg.experiment.seed,
         device_preprocessing=device_preprocessing,
+        cache_bytes=d.cache_mb * 2**20,
     )
 
 

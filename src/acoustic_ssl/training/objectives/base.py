@@ -75,6 +75,7 @@ class Objective(nn.Module):
         self.nets = nn.ModuleDict(nets)
         self.heads = nn.ModuleDict()
         self.teacher_holder: list[Network] = [teacher] if teacher is not None else []
+        self.teacher_cache: dict[tuple[float, ...], torch.Tensor] = {}
 
     # ------------------------------------------------------------------------------------ declarations
     @classmethod
@@ -121,6 +122,25 @@ class Objective(nn.Module):
         """What a training or evaluation batch holds: the networks' inputs and the objective's targets."""
         loaded = {*self.input_modalities, *self.target_modalities}
         return tuple(m for m in Modality if m in loaded)
+
+    @torch.no_grad()
+    def teacher_vectors(self, batch: Batch, reduce: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``reduce`` of the frozen teacher's embedding map of each sample, [B, D], computed once per sample
+        and run: a frozen teacher and a fixed input give the same vector every epoch, and on a CPU the
+        teacher's forward pass costs more than the student's step. Each sample is computed alone, so its
+        vector does not depend on the batch it first came in (a resumed run gets the same numbers). A vector
+        is reused only for the same recording and start second (where the batch names them) and input (two
+        sums of it); anything else is computed afresh."""
+        x = batch[self.teacher.modality.batch_key]
+        flat = x.flatten(1)
+        identity = [batch[key].tolist() for key in ("video_id", "start") if key in batch]
+        keys = zip(*identity, flat.sum(1).tolist(), flat[:, ::7].sum(1).tolist(), strict=True)
+        rows = []
+        for i, key in enumerate(keys):
+            if key not in self.teacher_cache:
+                self.teacher_cache[key] = reduce(self.teacher.per_sample(x[i : i + 1])["embedding"])[0]
+            rows.append(self.teacher_cache[key])
+        return torch.stack(rows)
 
     def _outputs(self, role: str, batch: Batch) -> Outputs:
         net: Network = self.nets[role]

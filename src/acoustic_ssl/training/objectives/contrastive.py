@@ -210,11 +210,9 @@ class ContrastiveTransfer(Contrastive):
 
     def embed(self, batch: Batch) -> Outputs:
         out = super().embed(batch)
-        acoustic = batch[self.teacher.modality.batch_key]
-        with torch.no_grad():
-            out["acoustic"] = self.teacher.per_sample(acoustic)["embedding"].mean(dim=(2, 3))
+        out["acoustic"] = self.teacher_vectors(batch, lambda fmap: fmap.mean(dim=(2, 3)))
         if self.where_weight:
-            out["energy"] = acoustic_energy_target(acoustic)
+            out["energy"] = acoustic_energy_target(batch[self.teacher.modality.batch_key])
         return out
 
     def _terms(self, out: Outputs, batch: Batch, grad: bool) -> tuple[torch.Tensor, Metrics]:

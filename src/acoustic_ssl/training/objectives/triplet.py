@@ -152,9 +152,7 @@ class Transfer(SelfSupervised):
 
     def embed(self, batch: Batch) -> Outputs:
         out = super().embed(batch)
-        with torch.no_grad():
-            target = self.teacher.per_sample(batch[self.teacher.modality.batch_key])["embedding"]
-            out["acoustic"] = target.sum(dim=(2, 3))
+        out["acoustic"] = self.teacher_vectors(batch, lambda fmap: fmap.sum(dim=(2, 3)))
         return out
 
     def _terms(self, out: Outputs, batch: Batch, epoch: int, grad: bool) -> tuple[torch.Tensor, Metrics]:
