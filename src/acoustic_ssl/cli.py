@@ -19,6 +19,7 @@ from collections.abc import Sequence
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from acoustic_ssl import __version__
+from acoustic_ssl.allocator import keep_freed_memory
 from acoustic_ssl.data import cli as data_cli
 from acoustic_ssl.demo import cli as demo_cli
 from acoustic_ssl.errors import AcousticSSLError, AcousticSSLWarning, printable_path
@@ -87,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     warnings.formatwarning = _format_warning  # our warnings as one line, without source location
+    keep_freed_memory()
     if hasattr(sys.stdout, "reconfigure"):  # print paths that are not UTF-8 byte for byte, as ls does
         sys.stdout.reconfigure(errors="surrogateescape")
     try:
