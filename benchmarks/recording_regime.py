@@ -65,6 +65,7 @@ def main() -> None:
 
     import numpy as np
 
+    from acoustic_ssl.allocator import keep_freed_memory
     from acoustic_ssl.demo.cli import SETTINGS_FILE
     from acoustic_ssl.demo.config import parse_demo_config
     from acoustic_ssl.demo.layout import ROWS, eval_dir, run_dir
@@ -73,6 +74,7 @@ def main() -> None:
     from acoustic_ssl.training.config import load_config
     from acoustic_ssl.training.run import train
 
+    keep_freed_memory()  # as the acoustic-ssl command does
     started = time.perf_counter()
     demo = args.demo.resolve()
     settings = json.loads((demo / SETTINGS_FILE).read_text(encoding="utf-8"))

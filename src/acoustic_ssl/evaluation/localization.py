@@ -44,6 +44,7 @@ their own parameters.
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ FRAME_SIZE = (480, 640)
 THRESHOLDS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
 
 
+@functools.cache
 def _interp_matrix(n_out: int, n_in: int, align_corners: bool = False) -> np.ndarray:
     """Linear interpolation weights [n_out, n_in] with half-pixel centres and edge clamping.
 
@@ -71,6 +73,7 @@ def _interp_matrix(n_out: int, n_in: int, align_corners: bool = False) -> np.nda
     m = np.zeros((n_out, n_in))
     np.add.at(m, (np.arange(n_out), lo), 1.0 - w)
     np.add.at(m, (np.arange(n_out), hi), w)
+    m.flags.writeable = False  # cached: every map of a size shares it
     return m
 
 
