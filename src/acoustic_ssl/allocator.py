@@ -31,4 +31,5 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     settings = ((M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_TOP_PAD, TOP_PAD))
-    return all([mallopt(parameter, value) == 1 for parameter, value in settings])
+    applied = [mallopt(parameter, value) == 1 for parameter, value in settings]  # every one, then check
+    return all(applied)
