@@ -114,6 +114,42 @@ def test_sensor_audio_is_peak_normalised_by_its_largest_magnitude() -> None:
     np.testing.assert_allclose(waveform, expected * (256.0 / np.abs(expected).max()), rtol=0, atol=1e-3)
 
 
+def test_sensor_audio_memo_returns_the_computed_waveform_and_keeps_its_budget(monkeypatch) -> None:
+    """A track seen before is not resampled again and gives the same waveform; a track differing in one sample
+    is computed afresh; a caller editing its waveform does not edit the memo; beyond the byte budget the
+    least recently used track is dropped (then computed again)."""
+    from acoustic_ssl.data import audio
+
+    fresh = audio._waveform
+    computed: list[np.ndarray] = []
+    monkeypatch.setattr(audio, "_waveform", lambda s: computed.append(s.copy()) or fresh(s))
+    monkeypatch.setattr(audio, "_waveform_memo", audio._Memo(limit=3 * 44100 * 4))  # three 2-s waveforms
+    rng = np.random.default_rng(3)
+    tracks = [rng.integers(-900, 900, (24, 1024)).astype(np.int32) for _ in range(4)]
+    first = audio.sensor_audio_to_waveform(tracks[0])
+    first[:100] = 0.0  # the caller's copy
+    again = audio.sensor_audio_to_waveform(tracks[0].copy())
+    assert len(computed) == 1
+    np.testing.assert_allclose(again, _unmemoised(tracks[0]), rtol=0, atol=1e-3)
+    assert np.abs(again[:100]).max() > 1.0
+    nudged = tracks[0].copy()
+    nudged[23, 1023] += 1
+    assert not np.array_equal(audio.sensor_audio_to_waveform(nudged), again)
+    assert len(computed) == 2
+    computed.clear()
+    for track in tracks[1:]:  # the memo holds 3 waveforms: tracks[0] is now the least recently used
+        audio.sensor_audio_to_waveform(track)
+    audio.sensor_audio_to_waveform(tracks[3])
+    audio.sensor_audio_to_waveform(tracks[0])
+    assert [c.tobytes() for c in computed] == [t.tobytes() for t in (*tracks[1:], tracks[0])]
+
+
+def _unmemoised(track: np.ndarray) -> np.ndarray:
+    """The waveform computed directly: resampled, then peak-normalised to 256."""
+    expected = resample(track.reshape(-1).astype(np.float64), 3675, 2048)
+    return (expected * (256.0 / np.abs(expected).max())).astype(np.float32)
+
+
 def test_spectrogram_frame_count_at_the_frame_length() -> None:
     """440 samples are exactly one frame; 658 = 440 + 218 still one, 659 two; 2 s at 22 050 Hz: 200."""
     from acoustic_ssl.data.audio import num_spectrogram_frames

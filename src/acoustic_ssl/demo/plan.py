@@ -122,29 +122,30 @@ def _data_stages(config: DemoConfig, out_dir: Path) -> DataPlan:
     if separate:
         lists["testing"] = out_dir / "lists_test" / "testing.txt"
     test_raw = out_dir / ("raw_test" if separate else "raw")
+    list_stages = ("lists", "lists_test") if separate else ("lists",)
+    splits, ready = lists, list_stages
+    if config.convert.pack:
+        packed = out_dir / "packed"
+        stages.append(
+            Stage(
+                "pack",
+                "pack the three lists into uncompressed arrays (faster epochs)",
+                commands=tuple(("pack", str(lists[s]), str(packed / s)) for s in SPLITS),
+                outputs=(packed,),
+                deps=list_stages,
+            )
+        )
+        splits, ready = {split: packed / split for split in SPLITS}, ("pack",)
     stages.append(
         Stage(
             "stats",
-            "spectrogram statistics of the training list",
-            commands=(("stats", str(lists["training"]), str(out_dir / "stats")),),
+            "spectrogram statistics of the training list",  # from its packed copy: no GZIP to inflate
+            commands=(("stats", str(splits["training"]), str(out_dir / "stats")),),
             outputs=(out_dir / "stats",),
-            deps=("lists",),
+            deps=ready[:1],
         )
     )
-    list_stages = ("lists", "lists_test") if separate else ("lists",)
-    if not config.convert.pack:
-        return DataPlan(stages, lists, test_raw, ("stats", *list_stages))
-    packed = out_dir / "packed"
-    stages.append(
-        Stage(
-            "pack",
-            "pack the three lists into uncompressed arrays (faster epochs)",
-            commands=tuple(("pack", str(lists[s]), str(packed / s)) for s in SPLITS),
-            outputs=(packed,),
-            deps=list_stages,
-        )
-    )
-    return DataPlan(stages, {split: packed / split for split in SPLITS}, test_raw, ("stats", "pack"))
+    return DataPlan(stages, splits, test_raw, ("stats", *ready))
 
 
 def run_overrides(config: DemoConfig, out_dir: Path, run: str, seed: int, data: DataPlan) -> list[str]:

@@ -141,8 +141,13 @@ def energy_map(images: np.ndarray | torch.Tensor) -> np.ndarray:
     """Energy [B,36,48] float32 of acoustic images [B,F,12,36,48] (MFCC channels first, as batches hold them):
     ``mfcc_to_energy`` of their mean over the F frames. The one rule for the maps that localisation scores,
     of true and of generated images alike."""
-    array = images.detach().cpu().double().numpy() if _is_tensor(images) else np.asarray(images, np.float64)
-    return mfcc_to_energy(np.moveaxis(array.mean(axis=1), -3, -1)).astype(np.float32)
+    if _is_tensor(images):
+        images = images.detach().cpu()
+        array = (images if images.is_floating_point() and images.itemsize >= 4 else images.double()).numpy()
+    else:
+        array = np.asarray(images)
+    mean = array.mean(axis=1, dtype=np.float64)  # accumulated in float64 without a float64 copy of the frames
+    return mfcc_to_energy(np.moveaxis(mean, -3, -1)).astype(np.float32)
 
 
 def mfcc_to_energy(mfcc: np.ndarray) -> np.ndarray:
