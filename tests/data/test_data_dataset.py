@@ -290,6 +290,27 @@ def test_packed_folder_gives_the_same_items(dataset_list: Path, tmp_path: Path, 
         pack_records([Path(p) for p in dataset_list.read_text().split()], tmp_path / "packed")
 
 
+def test_pack_keeps_the_list_order_across_its_read_chunks(
+    dataset_list: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records are read a chunk at a time by threads: every row still holds its own list line's record,
+    also in a list that is not in file order and spans several chunks."""
+    from acoustic_ssl.data import packed
+    from acoustic_ssl.data.layout import KEY_AUDIO, KEY_VIDEO
+    from acoustic_ssl.data.tfrecord import read_record
+
+    paths = [Path(p) for p in dataset_list.read_text().split()][::-1]
+    fresh = packed._records_in_order
+    monkeypatch.setattr(packed, "_records_in_order", lambda paths, first: fresh(paths, first, chunk=3))
+    pack_records(paths, tmp_path / "packed")
+    audio, video = np.load(tmp_path / "packed" / "audio.npy"), np.load(tmp_path / "packed" / "video.npy")
+    assert len(audio) == len(paths) == 10
+    for row, path in enumerate(paths):
+        record = read_record(path)
+        np.testing.assert_array_equal(audio[row], record[KEY_AUDIO])
+        np.testing.assert_array_equal(video[row], record[KEY_VIDEO])
+
+
 def test_corrupt_record_stops_pack_and_stats_leaving_nothing(dataset_list: Path, tmp_path: Path) -> None:
     paths = dataset_list.read_text().split()
     victim = Path(paths[5])

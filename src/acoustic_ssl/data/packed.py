@@ -13,6 +13,8 @@ import glob
 import json
 import os
 import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +148,15 @@ def _pack_error(out: Path, exc: OSError, hint: str = "") -> OutputError:
     return OutputError(f"{out}: cannot write packed folder ({exc.strerror or exc}{hint})")
 
 
+def _records_in_order(paths: list[Path], first: dict[str, Any], chunk: int = 32) -> Iterator[dict[str, Any]]:
+    """The records of ``paths`` in order (``first`` already read), read ``chunk`` at a time by a few threads:
+    GZIP inflation releases the GIL, so two threads read twice as fast on two cores."""
+    yield first
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        for start in range(1, len(paths), chunk):
+            yield from pool.map(read_record, paths[start : start + chunk])
+
+
 def pack_records(paths: list[Path], out_dir: str | os.PathLike[str]) -> Path:
     """Copy the records of ``paths`` (list order) into a new packed folder ``out_dir``, atomically.
 
@@ -173,8 +184,9 @@ def pack_records(paths: list[Path], out_dir: str | os.PathLike[str]) -> Path:
             needed = sum(len(paths) * first[k].nbytes for k in keys) / 1e9
             raise _pack_error(out, exc, f"; it needs {needed:.2f} GB") from exc
         classes, locations, seconds = [], [], []
+        records = _records_in_order(paths, first)
         for row, path in enumerate(progress(paths, desc="pack", unit="record")):
-            record = first if row == 0 else read_record(path)
+            record = next(records)
             carried = [k for k in _FILES if k in record]
             if carried != keys:  # a packed row must hold every modality: no silently dropped arrays
                 raise DataError(
