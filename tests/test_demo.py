@@ -11,7 +11,15 @@ import pytest
 from acoustic_ssl import presets
 from acoustic_ssl.cli import main
 from acoustic_ssl.demo.config import PRESETS, load_demo_config, parse_demo_config, preset_path
-from acoustic_ssl.demo.stages import Stage, StageError, marker_path, read_marker, run_stages
+from acoustic_ssl.demo.stages import (
+    STARTED_CPU_KEY,
+    Stage,
+    StageError,
+    cpu_seconds,
+    marker_path,
+    read_marker,
+    run_stages,
+)
 from acoustic_ssl.errors import ConfigError
 
 
@@ -93,6 +101,48 @@ def test_failed_stage_is_named_and_resume_continues_there(tmp_path: Path) -> Non
     run_stages(_chain(tmp_path, calls), tmp_path, resume_command="x", log=lambda _: None)
     assert calls == ["b.txt", "c.txt"]  # "a" stays done; the partial output was replaced
     assert (tmp_path / "b.txt").read_text() == "b"
+
+
+def test_an_interrupted_resumable_stage_continues_and_its_action_counts_from_the_stage_start(
+    tmp_path: Path,
+) -> None:
+    """The same attempt again continues (its partial output kept); other commands start afresh (the output
+    cleared). The action can count the stage's CPU from the start marker, its commands' CPU included: the
+    demo report's timings.json times its report command that way."""
+    partial = tmp_path / "partial.txt"
+    seen: list[tuple[str | None, float]] = []
+
+    def interrupted() -> None:
+        partial.write_text("half")
+        raise KeyboardInterrupt
+
+    def finish() -> None:
+        begun = read_marker(tmp_path, "s", ".started")
+        assert begun is not None
+        kept = partial.read_text() if partial.exists() else None
+        seen.append((kept, cpu_seconds() - begun[STARTED_CPU_KEY]))
+
+    def burn(argv) -> None:  # the stage's command: 0.3 s of CPU
+        end = time.process_time() + 0.3
+        while time.process_time() < end:
+            pass
+
+    def run(action, command: str = "cmd", log=lambda _: None, redo: tuple[str, ...] = ()) -> None:
+        stage = Stage(
+            "s", "resumable", commands=((command,),), outputs=(partial,), action=action, resumable=True
+        )
+        run_stages([stage], tmp_path, resume_command="x", log=log, runner=burn, redo=redo)
+
+    with pytest.raises(KeyboardInterrupt):
+        run(interrupted)
+    lines: list[str] = []
+    run(finish, log=lines.append)
+    assert "    continuing the interrupted attempt" in lines
+    assert seen[0][0] == "half" and seen[0][1] >= 0.29
+    with pytest.raises(KeyboardInterrupt):
+        run(interrupted, redo=("s",))
+    run(finish, command="other")
+    assert seen[1][0] is None
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -194,7 +244,13 @@ def test_demo_test_preset_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
     test_set = json.loads((out / "raw_test" / "simulation.json").read_text())
     assert (test_set["first_location"], test_set["seconds"], test_set["composition"]) == (2, 2, composition)
     assert (report["dataset"]["locations"], report["dataset"]["distractors"]) == (2, 1)
-    assert json.loads((out / "timings.json").read_text())["seconds"] > 0
+    timings = json.loads((out / "timings.json").read_text())
+    assert timings["seconds"] > 0
+    # the report's CPU counts from its stage's start, its `acoustic-ssl report` command (t-SNE, figures)
+    # included: nearly all the stage's CPU, which its marker measures from start to end
+    report_stage = read_marker(out, "report")
+    assert report_stage is not None
+    assert timings["stage_cpu_seconds"]["report"] >= 0.8 * report_stage["cpu_seconds"] - 0.1
     _check_report_relations(out, report)
 
     page = (out / "report.html").read_text()

@@ -23,7 +23,7 @@ random-init networks and a log-mel baseline that needs no learning) -> evaluate 
 
 Every stage calls the ordinary commands (listed in DIR/commands.sh, to run them one by one) and leaves a
 marker DIR/stages/<stage>.done; rerunning the same command resumes after the last finished stage. Presets
-ship with the package in {folder} (test: ~1 min; tiny: ~15 min on 2 CPU cores;
+ship with the package in {folder} (test: ~1 min; tiny: 13-14 min on 2 CPU cores;
 small: tiny's data, 3 training seeds; tiny_short: tiny in the earlier 2-s regime; paper: full size, GPU;
 objects: real pictures and sounds of Tux Paint's stamps, apt-get install tuxpaint-stamps-default, ~23 min on 2
 busy CPU cores); copy one, edit it and pass it with --config.

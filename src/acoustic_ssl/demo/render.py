@@ -15,7 +15,7 @@ import numpy as np
 from acoustic_ssl.data.labels import read_labels
 from acoustic_ssl.demo.config import DemoConfig
 from acoustic_ssl.demo.layout import eval_dir, rows_of
-from acoustic_ssl.demo.stages import cpu_seconds, marker_path
+from acoustic_ssl.demo.stages import STARTED_CPU_KEY, cpu_seconds, marker_path, read_marker
 from acoustic_ssl.demo.summary import LOCALIZATION_ROWS, TABLE_ROWS, build_report, stage_timings
 from acoustic_ssl.evaluation.metrics_file import METRICS_FILE, read_metrics
 from acoustic_ssl.evaluation.pages import (
@@ -267,7 +267,8 @@ def overlays(eval_dirs: Mapping[str, Path], per_kind: int = 3) -> list[tuple[str
 
 def write_demo_report(config: DemoConfig, out_dir: Path) -> dict[str, Any]:
     """Collect every seed's metrics and write DIR/report.{json,md,html} and DIR/timings.json."""
-    start_cpu = cpu_seconds()
+    begun = read_marker(out_dir, "report", ".started") or {}
+    start_cpu = float(begun.get(STARTED_CPU_KEY, cpu_seconds()))  # the stage's start: its command included
     per_seed = {
         seed: {row.name: read_metrics(eval_dir(out_dir, row, seed) / METRICS_FILE) for row in rows_of(config)}
         for seed in config.seed_list
