@@ -519,7 +519,6 @@ MUTATIONS: tuple[Mutation, ...] = (
       "a, b = self.array(*first, seeds), self.array(*second, seeds)",
       "a, b = self.array(*first, seeds), self.array(*second, seeds)[:, ::-1]",
       DEMO),
-    # data glue that training and evaluation rely on (data/dataset.py)
     M("D12", "demo/render.py", "timings.json counts the report's CPU from its action, not its stage's start",
       "start_cpu = float(begun.get(STARTED_CPU_KEY, cpu_seconds()))",
       "start_cpu = cpu_seconds()",
@@ -528,6 +527,7 @@ MUTATIONS: tuple[Mutation, ...] = (
       "same_attempt = {key: begun.get(key) for key in attempt} == attempt",
       "same_attempt = begun == attempt",
       ("tests/test_demo.py",)),
+    # data glue that training and evaluation rely on (data/dataset.py)
     M("G1", "data/dataset.py", "video frames mirrored by the loader",
       "np.ascontiguousarray(centred.transpose(0, 3, 1, 2))",
       "np.ascontiguousarray(centred[:, :, ::-1].transpose(0, 3, 1, 2))",
