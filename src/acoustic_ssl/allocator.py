@@ -5,9 +5,9 @@ training step's large tensors (a 64-sample batch of acoustic images is 128 MB, D
 arrive as new pages the kernel must fault in and zero: measured on the 2-core machine, ~440 000 page faults
 and a fifth of the CPU time in the kernel per acoustic+video step. Served from the heap and kept there when
 freed, the same memory is reused from the second step on: `tiny`'s two acoustic+video runs went from 205 and
-192 s to 111 and 118 s. The cost is that the
-process keeps its peak heap (up to ``TRIM_THRESHOLD`` free at the top) until it exits, which is what a
-training or extraction run wants anyway. Elsewhere than glibc nothing changes.
+192 s to 111 and 118 s. The cost is that the process keeps its peak heap (up to ``TRIM_THRESHOLD`` free at the
+top) until it exits, which is what a training or extraction run wants anyway. Elsewhere than glibc nothing
+changes.
 """
 
 from __future__ import annotations

@@ -185,8 +185,8 @@ def pack_records(paths: list[Path], out_dir: str | os.PathLike[str]) -> Path:
             raise _pack_error(out, exc, f"; it needs {needed:.2f} GB") from exc
         classes, locations, seconds = [], [], []
         records = _records_in_order(paths, first)
-        for row, path in enumerate(progress(paths, desc="pack", unit="record")):
-            record = next(records)
+        in_order = zip(progress(paths, desc="pack", unit="record"), records, strict=True)
+        for row, (path, record) in enumerate(in_order):
             carried = [k for k in _FILES if k in record]
             if carried != keys:  # a packed row must hold every modality: no silently dropped arrays
                 raise DataError(

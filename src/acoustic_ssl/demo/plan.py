@@ -142,7 +142,7 @@ def _data_stages(config: DemoConfig, out_dir: Path) -> DataPlan:
             "spectrogram statistics of the training list",  # from its packed copy: no GZIP to inflate
             commands=(("stats", str(splits["training"]), str(out_dir / "stats")),),
             outputs=(out_dir / "stats",),
-            deps=ready[:1],
+            deps=("pack",) if config.convert.pack else ("lists",),
         )
     )
     return DataPlan(stages, splits, test_raw, ("stats", *ready))
